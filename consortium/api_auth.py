@@ -1,0 +1,66 @@
+"""Bearer-token authentication for API clients (insurance offices and member systems)."""
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import authentication, exceptions
+
+from .models import ApiClient, ApiClientKind, Staff, StaffRole, hash_api_token
+from .permissions import MEMBER_SYSTEM_ROLE
+
+
+class ApiClientUser:
+    """Stands in for ``request.user`` when a machine client calls the API."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_superuser = False
+    is_staff = False
+    is_active = True
+    pk = None
+    id = None
+
+    def __init__(self, api_client: ApiClient):
+        self.api_client = api_client
+        if api_client.kind == ApiClientKind.INSURANCE_OFFICE:
+            self._consortium_staff = Staff(
+                role=StaffRole.INSURANCE_OFFICER,
+                insurance_office=api_client.insurance_office,
+                display_name=api_client.name,
+            )
+        else:
+            self._consortium_staff = Staff(
+                role=MEMBER_SYSTEM_ROLE, institution=api_client.institution, display_name=api_client.name
+            )
+
+    def __str__(self):
+        return f"api-client:{self.api_client.pk}"
+
+    def get_username(self):
+        return str(self)
+
+
+class ApiClientTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed(_("The Authorization header must be 'Bearer <token>'."))
+        try:
+            token = header[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed(_("The token contains invalid characters.")) from None
+        client = (
+            ApiClient.objects.select_related("institution", "insurance_office")
+            .filter(token_hash=hash_api_token(token))
+            .first()
+        )
+        if client is None or not client.is_active:
+            raise exceptions.AuthenticationFailed(_("Unknown or revoked API token."))
+        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        return ApiClientUser(client), client
+
+    def authenticate_header(self, request):
+        return self.keyword

@@ -1,0 +1,11 @@
+"""Version 1 of the REST API: each app adds its own routes here."""
+
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("me/", api.WhoAmIApi.as_view(), name="api-me"),
+    path("institutions/", api.InstitutionListApi.as_view(), name="api-institution-list"),
+    path("institutions/<str:code>/", api.InstitutionDetailApi.as_view(), name="api-institution-detail"),
+]

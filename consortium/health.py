@@ -1,0 +1,57 @@
+"""Liveness of the parts the platform needs: database, broker and at least one worker."""
+
+import os
+import time
+
+from django.conf import settings
+from django.db import connection
+
+from .celery import app as celery_app
+
+
+def _timed(check) -> dict:
+    started = time.monotonic()
+    try:
+        detail = check() or {}
+        status = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the type is reported
+        detail = {"error": type(exc).__name__}
+        status = "down"
+    return {"status": status, "ms": round((time.monotonic() - started) * 1000, 1), **detail}
+
+
+def check_database() -> dict:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return {"vendor": connection.vendor}
+
+
+def check_broker() -> dict:
+    transport_options = celery_app.conf.broker_transport_options or {}
+    with celery_app.connection_for_write() as conn:
+        if conn.transport_cls == "filesystem":
+            folder = transport_options.get("data_folder_out", "")
+            if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+                raise FileNotFoundError(folder)
+        else:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            conn.default_channel  # noqa: B018 - opening a channel proves the broker answers
+        return {"transport": conn.transport_cls}
+
+
+def check_workers(timeout: float = 1.0) -> dict:
+    replies = celery_app.control.ping(timeout=timeout)
+    if not replies:
+        raise RuntimeError("no worker answered")
+    return {"workers": sorted(name for reply in replies for name in reply)}
+
+
+def health_report() -> tuple[bool, dict]:
+    report = {"database": _timed(check_database), "broker": _timed(check_broker)}
+    if report["broker"]["status"] == "ok":
+        report["worker"] = _timed(lambda: check_workers(settings.HEALTHZ_WORKER_TIMEOUT))
+    else:
+        report["worker"] = {"status": "unknown", "error": "broker down"}
+    healthy = all(part["status"] == "ok" for part in report.values())
+    return healthy, report

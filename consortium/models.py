@@ -1,0 +1,313 @@
+"""The consortium domain: institutions, the consortium and its memberships, staff and API clients."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+region_code_validator = RegexValidator(
+    r"^[1-9]\d{5}$", _("A region code is the 6-digit administrative division code, e.g. 420525.")
+)
+
+
+class InstitutionLevel(models.TextChoices):
+    VILLAGE_CLINIC = "village_clinic", _("Village clinic")
+    TOWNSHIP_HEALTH_CENTRE = "township_health_centre", _("Township health centre")
+    COUNTY_HOSPITAL = "county_hospital", _("County hospital")
+    CITY_HOSPITAL = "city_hospital", _("City hospital")
+
+
+PRIMARY_LEVELS = frozenset({InstitutionLevel.VILLAGE_CLINIC, InstitutionLevel.TOWNSHIP_HEALTH_CENTRE})
+HOSPITAL_LEVELS = frozenset({InstitutionLevel.COUNTY_HOSPITAL, InstitutionLevel.CITY_HOSPITAL})
+LEVEL_RANK = {
+    InstitutionLevel.VILLAGE_CLINIC: 0,
+    InstitutionLevel.TOWNSHIP_HEALTH_CENTRE: 1,
+    InstitutionLevel.COUNTY_HOSPITAL: 2,
+    InstitutionLevel.CITY_HOSPITAL: 3,
+}
+
+
+class InstitutionGrade(models.TextChoices):
+    UNGRADED = "ungraded", _("Ungraded")
+    PRIMARY = "primary", _("Grade I (primary)")
+    SECONDARY = "secondary", _("Grade II (secondary)")
+    SECONDARY_A = "secondary_a", _("Grade II-A")
+    TERTIARY = "tertiary", _("Grade III (tertiary)")
+    TERTIARY_A = "tertiary_a", _("Grade III-A")
+
+
+class Institution(models.Model):
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    level = models.CharField(_("level"), max_length=32, choices=InstitutionLevel.choices)
+    grade = models.CharField(_("grade"), max_length=16, choices=InstitutionGrade.choices, default=InstitutionGrade.UNGRADED)
+    region_code = models.CharField(_("region code"), max_length=6, validators=[region_code_validator])
+    is_rural = models.BooleanField(_("rural"), default=True)
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("supervising institution"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supervised",
+        help_text=_("For a village clinic, the township health centre that supervises it."),
+    )
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def is_primary(self) -> bool:
+        return self.level in PRIMARY_LEVELS
+
+    @property
+    def is_hospital(self) -> bool:
+        return self.level in HOSPITAL_LEVELS
+
+    @property
+    def level_rank(self) -> int:
+        return LEVEL_RANK[self.level]
+
+
+class Consortium(models.Model):
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    region_code = models.CharField(_("region code"), max_length=6, validators=[region_code_validator])
+    description = models.TextField(_("description"), blank=True)
+    institutions = models.ManyToManyField(Institution, through="Membership", related_name="consortia")
+
+    class Meta:
+        verbose_name = _("consortium")
+        verbose_name_plural = _("consortia")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class MembershipRole(models.TextChoices):
+    LEAD = "lead", _("Lead")
+    MEMBER = "member", _("Member")
+
+
+class MembershipQuerySet(models.QuerySet):
+    def active(self, on=None):
+        on = on or timezone.localdate()
+        return self.filter(agreement_start__lte=on).filter(Q(agreement_end__isnull=True) | Q(agreement_end__gte=on))
+
+
+class Membership(models.Model):
+    consortium = models.ForeignKey(Consortium, verbose_name=_("consortium"), on_delete=models.CASCADE, related_name="memberships")
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("role"), max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER)
+    agreement_start = models.DateField(_("agreement start"))
+    agreement_end = models.DateField(_("agreement end"), null=True, blank=True)
+    agreement_reference = models.CharField(_("agreement reference"), max_length=64, blank=True)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        verbose_name_plural = _("memberships")
+        ordering = ["consortium", "institution__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["consortium", "institution"], name="membership_unique_institution"),
+            models.UniqueConstraint(
+                fields=["consortium"], condition=Q(role="lead"), name="membership_one_lead_per_consortium"
+            ),
+            models.CheckConstraint(
+                condition=Q(agreement_end__isnull=True) | Q(agreement_end__gte=models.F("agreement_start")),
+                name="membership_end_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.institution} @ {self.consortium}"
+
+    def is_active_on(self, day) -> bool:
+        return self.agreement_start <= day and (self.agreement_end is None or self.agreement_end >= day)
+
+
+class Department(models.Model):
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="departments")
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=100)
+    accepts_referrals = models.BooleanField(_("accepts referrals"), default=False)
+
+    class Meta:
+        verbose_name = _("department")
+        verbose_name_plural = _("departments")
+        ordering = ["institution__code", "code"]
+        constraints = [models.UniqueConstraint(fields=["institution", "code"], name="department_unique_code")]
+
+    def __str__(self):
+        return f"{self.institution.name} · {self.name}"
+
+
+class InsuranceOffice(models.Model):
+    """A medical insurance agency (医保经办机构) serving one region."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    region_code = models.CharField(_("region code"), max_length=6, validators=[region_code_validator])
+
+    class Meta:
+        verbose_name = _("insurance office")
+        verbose_name_plural = _("insurance offices")
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+    def covers_region(self, region_code: str) -> bool:
+        """An office covers its own division and those under it (prefecture 4205 covers 420525)."""
+        prefix = self.region_code.rstrip("0") or self.region_code
+        if len(prefix) % 2:
+            prefix += "0"
+        return region_code.startswith(prefix)
+
+
+class StaffRole(models.TextChoices):
+    CLINIC_CLINICIAN = "clinic_clinician", _("Clinic clinician")
+    CLINIC_CLERK = "clinic_clerk", _("Clinic clerk")
+    REFERRAL_COORDINATOR = "referral_coordinator", _("Referral coordinator")
+    HOSPITAL_ADMINISTRATOR = "hospital_administrator", _("Hospital administrator")
+    INSURANCE_OFFICER = "insurance_officer", _("Insurance officer")
+    CONSORTIUM_ADMINISTRATOR = "consortium_administrator", _("Consortium administrator")
+
+
+class Staff(models.Model):
+    """A person's working identity: who they are, where they work and in which role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="staff")
+    role = models.CharField(_("role"), max_length=32, choices=StaffRole.choices)
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), null=True, blank=True, on_delete=models.SET_NULL, related_name="staff"
+    )
+    insurance_office = models.ForeignKey(
+        InsuranceOffice, verbose_name=_("insurance office"), null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    consortium = models.ForeignKey(
+        Consortium,
+        verbose_name=_("consortium"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="administrators",
+        help_text=_("For consortium administrators: the consortium they administer."),
+    )
+    display_name = models.CharField(_("display name"), max_length=64)
+    title = models.CharField(_("title"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        ordering = ["institution__code", "display_name"]
+        constraints = [
+            models.CheckConstraint(
+                name="staff_scope_matches_role",
+                condition=(
+                    Q(role="insurance_officer", insurance_office__isnull=False, institution__isnull=True)
+                    | Q(role="consortium_administrator", consortium__isnull=False)
+                    | (
+                        ~Q(role__in=["insurance_officer", "consortium_administrator"])
+                        & Q(institution__isnull=False)
+                    )
+                ),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.display_name} ({self.get_role_display()})"
+
+
+class ApiClientKind(models.TextChoices):
+    INSURANCE_OFFICE = "insurance_office", _("Insurance office")
+    MEMBER_SYSTEM = "member_system", _("Member institution system")
+
+
+def hash_api_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ApiClient(models.Model):
+    """A machine client of the API, holding a revocable bearer token (only its hash is stored)."""
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=32, choices=ApiClientKind.choices)
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), null=True, blank=True, on_delete=models.CASCADE, related_name="api_clients"
+    )
+    insurance_office = models.ForeignKey(
+        InsuranceOffice, verbose_name=_("insurance office"), null=True, blank=True, on_delete=models.CASCADE, related_name="api_clients"
+    )
+    token_prefix = models.CharField(_("token prefix"), max_length=8, editable=False)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
+        constraints = [
+            models.CheckConstraint(
+                name="api_client_owner_matches_kind",
+                condition=Q(kind="insurance_office", insurance_office__isnull=False, institution__isnull=True)
+                | Q(kind="member_system", institution__isnull=False, insurance_office__isnull=True),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.token_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    def issue_token(self) -> str:
+        """Set a fresh token and return it; it is shown once and only its hash is kept."""
+        token = secrets.token_urlsafe(32)
+        self.token_prefix = token[:8]
+        self.token_hash = hash_api_token(token)
+        return token
+
+
+class AuditEvent(models.Model):
+    """An append-only record of a state change or sensitive action, written in the same transaction."""
+
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("actor"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(_("action"), max_length=64)
+    object_type = models.CharField(_("object type"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64)
+    institution = models.ForeignKey(Institution, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-occurred_at"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self):
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"

@@ -1,0 +1,209 @@
+"""Who may do what, decided in one place: role x relation to the institution x action.
+
+Every view and API endpoint asks this module, either for a yes/no on one institution
+(:func:`can`, :func:`require`) or for the set of institutions it may act on, to scope a
+queryset (:func:`scope`).  An object outside the user's scope is answered with 404, so a
+user never learns that it exists.
+"""
+
+from enum import StrEnum
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from .models import Institution, Membership, Staff, StaffRole
+
+
+class Action(StrEnum):
+    VIEW_INSTITUTION = "view_institution"
+    VIEW_STAFF = "view_staff"
+    MANAGE_STAFF = "manage_staff"
+    VIEW_MEMBERSHIPS = "view_memberships"
+    MANAGE_MEMBERSHIPS = "manage_memberships"
+    REGISTER_PATIENT = "register_patient"
+    VIEW_PATIENT = "view_patient"
+    VIEW_SHARED_RECORD = "view_shared_record"
+    RECORD_ENCOUNTER = "record_encounter"
+    START_REFERRAL = "start_referral"
+    VIEW_REFERRALS = "view_referrals"
+    TRIAGE_REFERRAL = "triage_referral"
+    RECORD_FOLLOW_UP = "record_follow_up"
+    VIEW_CLAIMS = "view_claims"
+    ADJUDICATE_CLAIMS = "adjudicate_claims"
+    VIEW_DASHBOARD = "view_dashboard"
+    VIEW_SYNC_MONITOR = "view_sync_monitor"
+
+
+class Relation(StrEnum):
+    """How the acting staff member stands to the institution the action touches."""
+
+    OWN = "own"  # the staff member's own institution
+    SUPERVISED = "supervised"  # a village clinic under the staff member's township health centre
+    PEER = "peer"  # another active member of a consortium the staff member's institution belongs to
+    ADMINISTERED = "administered"  # an active member of the consortium the administrator runs
+    INSURED_REGION = "insured_region"  # inside the insurance office's region
+    NONE = "none"
+
+
+A = Action
+_CLINIC_OWN = {
+    A.VIEW_INSTITUTION, A.VIEW_STAFF, A.REGISTER_PATIENT, A.VIEW_PATIENT, A.RECORD_ENCOUNTER,
+    A.VIEW_REFERRALS, A.RECORD_FOLLOW_UP, A.VIEW_CLAIMS,
+}
+_HOSPITAL_OWN = {
+    A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_PATIENT, A.REGISTER_PATIENT, A.RECORD_ENCOUNTER,
+    A.VIEW_REFERRALS, A.TRIAGE_REFERRAL, A.START_REFERRAL, A.VIEW_CLAIMS,
+}
+
+MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
+
+RULES: dict[str, dict[Relation, frozenset[Action]]] = {
+    StaffRole.CLINIC_CLINICIAN: {
+        Relation.OWN: frozenset(_CLINIC_OWN | {A.START_REFERRAL}),
+        Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_SHARED_RECORD}),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
+    },
+    StaffRole.CLINIC_CLERK: {
+        Relation.OWN: frozenset(_CLINIC_OWN),
+        Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF}),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
+    },
+    StaffRole.REFERRAL_COORDINATOR: {
+        Relation.OWN: frozenset(_HOSPITAL_OWN),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
+    },
+    StaffRole.HOSPITAL_ADMINISTRATOR: {
+        Relation.OWN: frozenset(_HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD}),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
+    },
+    StaffRole.INSURANCE_OFFICER: {
+        Relation.INSURED_REGION: frozenset({A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS}),
+    },
+    StaffRole.CONSORTIUM_ADMINISTRATOR: {
+        Relation.ADMINISTERED: frozenset({
+            A.VIEW_INSTITUTION, A.VIEW_STAFF, A.MANAGE_STAFF, A.VIEW_MEMBERSHIPS, A.MANAGE_MEMBERSHIPS,
+            A.VIEW_DASHBOARD, A.VIEW_SYNC_MONITOR, A.VIEW_REFERRALS, A.VIEW_CLAIMS,
+        }),
+    },
+    MEMBER_SYSTEM_ROLE: {
+        Relation.OWN: frozenset({A.VIEW_INSTITUTION, A.REGISTER_PATIENT, A.VIEW_PATIENT, A.RECORD_ENCOUNTER, A.VIEW_REFERRALS}),
+    },
+}
+del A
+
+
+def staff_of(user) -> Staff | None:
+    """The user's staff record, cached on the user object for the request."""
+    if user is None or not user.is_authenticated:
+        return None
+    if not hasattr(user, "_consortium_staff"):  # API clients set it at authentication
+        user._consortium_staff = (
+            Staff.objects.select_related("institution", "insurance_office", "consortium").filter(user=user).first()
+        )
+    return user._consortium_staff
+
+
+def _active_memberships():
+    return Membership.objects.active(timezone.localdate())
+
+
+def _peer_institution_ids(staff: Staff) -> frozenset[int]:
+    if not hasattr(staff, "_peer_ids"):
+        consortium_ids = _active_memberships().filter(institution=staff.institution_id).values("consortium_id")
+        staff._peer_ids = frozenset(
+            _active_memberships().filter(consortium_id__in=consortium_ids).values_list("institution_id", flat=True)
+        )
+    return staff._peer_ids
+
+
+def _administered_institution_ids(staff: Staff) -> frozenset[int]:
+    if not hasattr(staff, "_administered_ids"):
+        staff._administered_ids = frozenset(
+            _active_memberships().filter(consortium_id=staff.consortium_id).values_list("institution_id", flat=True)
+        )
+    return staff._administered_ids
+
+
+def _related_institution_ids(staff: Staff) -> dict[Relation, frozenset[int]]:
+    """Institution ids grouped by the relation the staff member has to them."""
+    if staff.role == StaffRole.CONSORTIUM_ADMINISTRATOR:
+        return {Relation.ADMINISTERED: _administered_institution_ids(staff)}
+    if staff.role == StaffRole.INSURANCE_OFFICER:
+        office = staff.insurance_office
+        ids = frozenset(
+            pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region)
+        )
+        return {Relation.INSURED_REGION: ids}
+    own = frozenset({staff.institution_id})
+    supervised = frozenset(Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True))
+    peers = _peer_institution_ids(staff) - own - supervised
+    return {Relation.OWN: own, Relation.SUPERVISED: supervised, Relation.PEER: peers}
+
+
+def relation_to(staff: Staff, institution: Institution | int) -> Relation:
+    institution_id = institution if isinstance(institution, int) else institution.pk
+    for relation, ids in _related_institution_ids(staff).items():
+        if institution_id in ids:
+            return relation
+    return Relation.NONE
+
+
+def allowed_actions(staff: Staff, relation: Relation) -> frozenset[Action]:
+    return RULES.get(staff.role, {}).get(relation, frozenset())
+
+
+def can(user, action: Action, institution: Institution | int) -> bool:
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return True
+    staff = staff_of(user)
+    if staff is None:
+        return False
+    return action in allowed_actions(staff, relation_to(staff, institution))
+
+
+def can_anywhere(user, action: Action) -> bool:
+    """Whether the user may do this action at some institution (used to show navigation)."""
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return True
+    staff = staff_of(user)
+    if staff is None:
+        return False
+    return any(action in allowed_actions(staff, relation) and ids for relation, ids in _related_institution_ids(staff).items())
+
+
+def institution_ids_for(user, action: Action) -> frozenset[int] | None:
+    """Ids of institutions where the user may do ``action``; ``None`` means every institution."""
+    if user is not None and user.is_authenticated and user.is_superuser:
+        return None
+    staff = staff_of(user)
+    if staff is None:
+        return frozenset()
+    ids: set[int] = set()
+    for relation, related in _related_institution_ids(staff).items():
+        if action in allowed_actions(staff, relation):
+            ids |= related
+    return frozenset(ids)
+
+
+def scope(queryset: QuerySet, user, action: Action, field: str = "institution") -> QuerySet:
+    """Restrict ``queryset`` to rows whose ``field`` institution the user may act on."""
+    ids = institution_ids_for(user, action)
+    if ids is None:
+        return queryset
+    lookup = "pk__in" if field == "pk" else f"{field}__in"
+    return queryset.filter(**{lookup: ids})
+
+
+def require(user, action: Action, institution: Institution | int) -> None:
+    if not can(user, action, institution):
+        raise PermissionDenied
+
+
+def get_scoped_or_404(queryset: QuerySet, user, action: Action, field: str = "institution", **lookup):
+    """Fetch one object the user may act on; anything else, existing or not, is a 404."""
+    try:
+        return scope(queryset, user, action, field).get(**lookup)
+    except queryset.model.DoesNotExist:
+        raise Http404 from None
