@@ -72,7 +72,9 @@ class ApiClientAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             token = obj.issue_token()
-            messages.warning(request, _("API token for %(name)s (shown once, store it now): %(token)s") % {"name": obj.name, "token": token})
+            messages.warning(
+                request, _("API token for %(name)s (shown once, store it now): %(token)s") % {"name": obj.name, "token": token}
+            )
         super().save_model(request, obj, form, change)
 
     @admin.action(description=_("Revoke the selected API clients' tokens"))

@@ -53,9 +53,7 @@ class ApiClientTokenAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("The token contains invalid characters.")) from None
         client = (
-            ApiClient.objects.select_related("institution", "insurance_office")
-            .filter(token_hash=hash_api_token(token))
-            .first()
+            ApiClient.objects.select_related("institution", "insurance_office").filter(token_hash=hash_api_token(token)).first()
         )
         if client is None or not client.is_active:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked API token."))

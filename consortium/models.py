@@ -111,7 +111,9 @@ class MembershipQuerySet(models.QuerySet):
 
 class Membership(models.Model):
     consortium = models.ForeignKey(Consortium, verbose_name=_("consortium"), on_delete=models.CASCADE, related_name="memberships")
-    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="memberships")
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="memberships"
+    )
     role = models.CharField(_("role"), max_length=16, choices=MembershipRole.choices, default=MembershipRole.MEMBER)
     agreement_start = models.DateField(_("agreement start"))
     agreement_end = models.DateField(_("agreement end"), null=True, blank=True)
@@ -125,9 +127,7 @@ class Membership(models.Model):
         ordering = ["consortium", "institution__code"]
         constraints = [
             models.UniqueConstraint(fields=["consortium", "institution"], name="membership_unique_institution"),
-            models.UniqueConstraint(
-                fields=["consortium"], condition=Q(role="lead"), name="membership_one_lead_per_consortium"
-            ),
+            models.UniqueConstraint(fields=["consortium"], condition=Q(role="lead"), name="membership_one_lead_per_consortium"),
             models.CheckConstraint(
                 condition=Q(agreement_end__isnull=True) | Q(agreement_end__gte=models.F("agreement_start")),
                 name="membership_end_after_start",
@@ -142,7 +142,9 @@ class Membership(models.Model):
 
 
 class Department(models.Model):
-    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="departments")
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="departments"
+    )
     code = models.CharField(_("code"), max_length=32)
     name = models.CharField(_("name"), max_length=100)
     accepts_referrals = models.BooleanField(_("accepts referrals"), default=False)
@@ -225,10 +227,7 @@ class Staff(models.Model):
                 condition=(
                     Q(role="insurance_officer", insurance_office__isnull=False, institution__isnull=True)
                     | Q(role="consortium_administrator", consortium__isnull=False)
-                    | (
-                        ~Q(role__in=["insurance_officer", "consortium_administrator"])
-                        & Q(institution__isnull=False)
-                    )
+                    | (~Q(role__in=["insurance_officer", "consortium_administrator"]) & Q(institution__isnull=False))
                 ),
             )
         ]
@@ -255,7 +254,12 @@ class ApiClient(models.Model):
         Institution, verbose_name=_("institution"), null=True, blank=True, on_delete=models.CASCADE, related_name="api_clients"
     )
     insurance_office = models.ForeignKey(
-        InsuranceOffice, verbose_name=_("insurance office"), null=True, blank=True, on_delete=models.CASCADE, related_name="api_clients"
+        InsuranceOffice,
+        verbose_name=_("insurance office"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_clients",
     )
     token_prefix = models.CharField(_("token prefix"), max_length=8, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)

@@ -49,12 +49,25 @@ class Relation(StrEnum):
 
 A = Action
 _CLINIC_OWN = {
-    A.VIEW_INSTITUTION, A.VIEW_STAFF, A.REGISTER_PATIENT, A.VIEW_PATIENT, A.RECORD_ENCOUNTER,
-    A.VIEW_REFERRALS, A.RECORD_FOLLOW_UP, A.VIEW_CLAIMS,
+    A.VIEW_INSTITUTION,
+    A.VIEW_STAFF,
+    A.REGISTER_PATIENT,
+    A.VIEW_PATIENT,
+    A.RECORD_ENCOUNTER,
+    A.VIEW_REFERRALS,
+    A.RECORD_FOLLOW_UP,
+    A.VIEW_CLAIMS,
 }
 _HOSPITAL_OWN = {
-    A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_PATIENT, A.REGISTER_PATIENT, A.RECORD_ENCOUNTER,
-    A.VIEW_REFERRALS, A.TRIAGE_REFERRAL, A.START_REFERRAL, A.VIEW_CLAIMS,
+    A.VIEW_INSTITUTION,
+    A.VIEW_STAFF,
+    A.VIEW_PATIENT,
+    A.REGISTER_PATIENT,
+    A.RECORD_ENCOUNTER,
+    A.VIEW_REFERRALS,
+    A.TRIAGE_REFERRAL,
+    A.START_REFERRAL,
+    A.VIEW_CLAIMS,
 }
 
 MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
@@ -82,10 +95,19 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.INSURED_REGION: frozenset({A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS}),
     },
     StaffRole.CONSORTIUM_ADMINISTRATOR: {
-        Relation.ADMINISTERED: frozenset({
-            A.VIEW_INSTITUTION, A.VIEW_STAFF, A.MANAGE_STAFF, A.VIEW_MEMBERSHIPS, A.MANAGE_MEMBERSHIPS,
-            A.VIEW_DASHBOARD, A.VIEW_SYNC_MONITOR, A.VIEW_REFERRALS, A.VIEW_CLAIMS,
-        }),
+        Relation.ADMINISTERED: frozenset(
+            {
+                A.VIEW_INSTITUTION,
+                A.VIEW_STAFF,
+                A.MANAGE_STAFF,
+                A.VIEW_MEMBERSHIPS,
+                A.MANAGE_MEMBERSHIPS,
+                A.VIEW_DASHBOARD,
+                A.VIEW_SYNC_MONITOR,
+                A.VIEW_REFERRALS,
+                A.VIEW_CLAIMS,
+            }
+        ),
     },
     MEMBER_SYSTEM_ROLE: {
         Relation.OWN: frozenset({A.VIEW_INSTITUTION, A.REGISTER_PATIENT, A.VIEW_PATIENT, A.RECORD_ENCOUNTER, A.VIEW_REFERRALS}),
@@ -132,9 +154,7 @@ def _related_institution_ids(staff: Staff) -> dict[Relation, frozenset[int]]:
         return {Relation.ADMINISTERED: _administered_institution_ids(staff)}
     if staff.role == StaffRole.INSURANCE_OFFICER:
         office = staff.insurance_office
-        ids = frozenset(
-            pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region)
-        )
+        ids = frozenset(pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region))
         return {Relation.INSURED_REGION: ids}
     own = frozenset({staff.institution_id})
     supervised = frozenset(Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True))

@@ -25,6 +25,6 @@ def consortia_administered_by(user) -> QuerySet[Consortium]:
 
 
 def memberships_visible_to(user) -> QuerySet[Membership]:
-    return scope(
-        Membership.objects.select_related("consortium", "institution"), user, Action.VIEW_MEMBERSHIPS
-    ).order_by("consortium__code", "-role", "institution__code")
+    return scope(Membership.objects.select_related("consortium", "institution"), user, Action.VIEW_MEMBERSHIPS).order_by(
+        "consortium__code", "-role", "institution__code"
+    )

@@ -102,7 +102,9 @@ class Encounter(models.Model):
     """A visit of a patient at an institution."""
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="encounters")
-    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="encounters")
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="encounters"
+    )
     department = models.ForeignKey(
         Department, verbose_name=_("department"), null=True, blank=True, on_delete=models.SET_NULL, related_name="encounters"
     )
@@ -177,8 +179,12 @@ class ChargeItem(models.Model):
     name = models.CharField(_("name"), max_length=200)
     category = models.CharField(_("category"), max_length=16, choices=ChargeCategory.choices)
     catalogue_class = models.CharField(_("catalogue class"), max_length=1, choices=CatalogueClass.choices)
-    quantity = models.DecimalField(_("quantity"), max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))])
-    unit_price = models.DecimalField(_("unit price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))])
+    quantity = models.DecimalField(
+        _("quantity"), max_digits=10, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    unit_price = models.DecimalField(
+        _("unit price"), max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
 
     class Meta:

@@ -42,7 +42,9 @@ def parse(value: str) -> ResidentId:
     """Return the parsed number, or raise ``ValidationError`` saying what is wrong with it."""
     number = normalize(value)
     if len(number) != 18:
-        raise ValidationError(_("A resident ID has 18 characters; this one has %(count)d."), code="length", params={"count": len(number)})
+        raise ValidationError(
+            _("A resident ID has 18 characters; this one has %(count)d."), code="length", params={"count": len(number)}
+        )
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
         raise ValidationError(_("A resident ID is 17 digits followed by a digit or X."), code="format")
     if number[17] != ric.calc_check_digit(number):
@@ -54,7 +56,9 @@ def parse(value: str) -> ResidentId:
     if birth_date > timezone.localdate() or birth_date.year < 1900:
         raise ValidationError(_("The birth date in this resident ID is out of range."), code="birth_date")
     if not _region_known(number[:6]):
-        raise ValidationError(_("The region code %(code)s in this resident ID is unknown."), code="region", params={"code": number[:6]})
+        raise ValidationError(
+            _("The region code %(code)s in this resident ID is unknown."), code="region", params={"code": number[:6]}
+        )
     sex = "M" if int(number[16]) % 2 else "F"
     return ResidentId(number=number, region_code=number[:6], birth_date=birth_date, sex=sex)
 

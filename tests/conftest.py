@@ -1,0 +1,81 @@
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from consortium.models import InstitutionLevel, MembershipRole, StaffRole
+
+from .factories import (
+    ConsortiumFactory,
+    InstitutionFactory,
+    InsuranceOfficeFactory,
+    MembershipFactory,
+    StaffFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def chain(db):
+    """A small sharing chain: a city hospital (lead), a township centre with a village clinic,
+    and an outsider township that belongs to no consortium."""
+    consortium = ConsortiumFactory(name="测试医联体")
+    city = InstitutionFactory(
+        code="CITY", name="市中心医院", level=InstitutionLevel.CITY_HOSPITAL, is_rural=False, region_code="420502"
+    )
+    township = InstitutionFactory(code="TOWN", name="鸣凤镇卫生院", region_code="420525")
+    village = InstitutionFactory(code="VIL", name="凤阳村卫生室", level=InstitutionLevel.VILLAGE_CLINIC, parent=township)
+    outsider = InstitutionFactory(code="OUT", name="外地卫生院", region_code="360722")
+    for institution, role in ((city, MembershipRole.LEAD), (township, MembershipRole.MEMBER), (village, MembershipRole.MEMBER)):
+        MembershipFactory(consortium=consortium, institution=institution, role=role)
+    office = InsuranceOfficeFactory(region_code="420500")
+    staff = {
+        "clinician": StaffFactory(user__username="clinician", institution=township, role=StaffRole.CLINIC_CLINICIAN),
+        "clerk": StaffFactory(user__username="clerk", institution=township, role=StaffRole.CLINIC_CLERK),
+        "coordinator": StaffFactory(user__username="coordinator", institution=city, role=StaffRole.REFERRAL_COORDINATOR),
+        "hospital_admin": StaffFactory(user__username="hadmin", institution=city, role=StaffRole.HOSPITAL_ADMINISTRATOR),
+        "insurance": StaffFactory(
+            user__username="insurer", institution=None, insurance_office=office, role=StaffRole.INSURANCE_OFFICER
+        ),
+        "consortium_admin": StaffFactory(
+            user__username="cadmin", institution=None, consortium=consortium, role=StaffRole.CONSORTIUM_ADMINISTRATOR
+        ),
+        "outsider": StaffFactory(user__username="outsider", institution=outsider, role=StaffRole.CLINIC_CLINICIAN),
+    }
+    return {
+        "consortium": consortium,
+        "city": city,
+        "township": township,
+        "village": village,
+        "outsider": outsider,
+        "office": office,
+        "staff": staff,
+    }
+
+
+@pytest.fixture
+def login(client):
+    """Log the test client in as a staff member's user."""
+
+    def _login(staff):
+        client.force_login(staff.user)
+        return client
+
+    return _login
+
+
+@pytest.fixture
+def now():
+    return timezone.now()
+
+
+@pytest.fixture
+def yesterday():
+    return timezone.localdate() - datetime.timedelta(days=1)
+
+
+from .live import browser, celery_worker_process, page  # noqa: E402,F401  (fixtures)
