@@ -315,3 +315,37 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"
+
+
+class OutboxEventType(models.TextChoices):
+    ENCOUNTER = "encounter", _("Encounter recorded")
+    REFERRAL = "referral", _("Referral changed")
+    DISCHARGE = "discharge", _("Discharge with downward referral")
+    CLAIM = "claim", _("Claim changed")
+
+
+class OutboxEvent(models.Model):
+    """A fact other systems must learn about, written in the same transaction as the change.
+
+    The outbox, not the broker, is the source of truth: a Celery task delivers pending
+    events and a beat task re-enqueues anything left undelivered.
+    """
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    event_type = models.CharField(_("event type"), max_length=16, choices=OutboxEventType.choices)
+    aggregate_type = models.CharField(_("object type"), max_length=32)
+    aggregate_id = models.CharField(_("object id"), max_length=64)
+    patient_id = models.BigIntegerField(_("patient"), null=True, blank=True, db_index=True)
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("source institution"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    payload = models.JSONField(_("payload"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["aggregate_type", "aggregate_id"])]
+
+    def __str__(self):
+        return f"{self.event_type} {self.aggregate_type}#{self.aggregate_id}"

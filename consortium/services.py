@@ -1,0 +1,41 @@
+"""Writes shared by every app: audit events and outbox events, recorded inside the caller's transaction."""
+
+from django.db import transaction
+
+from .models import AuditEvent, OutboxEvent
+
+
+def _actor_fields(actor) -> dict:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return {}
+    if hasattr(actor, "api_client"):
+        return {"api_client": actor.api_client}
+    return {"actor": actor}
+
+
+def record_audit_event(*, actor, action: str, obj, institution=None, detail: dict | None = None) -> AuditEvent:
+    """Append an audit event; never put names, resident IDs or phones into ``detail``."""
+    return AuditEvent.objects.create(
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        institution=institution,
+        detail=detail or {},
+        **_actor_fields(actor),
+    )
+
+
+def record_outbox_event(
+    *, event_type: str, obj, patient_id: int | None, institution=None, payload: dict | None = None
+) -> OutboxEvent:
+    """Record that others must learn about ``obj``; must run inside the transaction that changed it."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("record_outbox_event must be called inside the transaction that made the change")
+    return OutboxEvent.objects.create(
+        event_type=event_type,
+        aggregate_type=obj._meta.label_lower,
+        aggregate_id=str(obj.pk),
+        patient_id=patient_id,
+        institution=institution,
+        payload=payload or {},
+    )
