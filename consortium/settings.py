@@ -128,6 +128,8 @@ def _databases() -> dict:
             "timeout": 20,
         }
         config["TEST"] = {"NAME": str(VAR_DIR / "test_consortium.sqlite3")}
+    elif os.environ.get("TEST_DB_NAME"):
+        config["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}
     return {"default": config}
 
 
