@@ -34,6 +34,9 @@ class Action(StrEnum):
     ADJUDICATE_CLAIMS = "adjudicate_claims"
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_SYNC_MONITOR = "view_sync_monitor"
+    VIEW_IDENTIFIERS = "view_identifiers"  # unmasked resident IDs and phones
+    MANAGE_PATIENT_INDEX = "manage_patient_index"  # match review, merge and unmerge
+    VIEW_ACCESS_LOG = "view_access_log"  # who read this institution's patients
 
 
 class Relation(StrEnum):
@@ -57,6 +60,9 @@ _CLINIC_OWN = {
     A.VIEW_REFERRALS,
     A.RECORD_FOLLOW_UP,
     A.VIEW_CLAIMS,
+    A.VIEW_IDENTIFIERS,
+    A.MANAGE_PATIENT_INDEX,
+    A.VIEW_ACCESS_LOG,
 }
 _HOSPITAL_OWN = {
     A.VIEW_INSTITUTION,
@@ -68,6 +74,8 @@ _HOSPITAL_OWN = {
     A.TRIAGE_REFERRAL,
     A.START_REFERRAL,
     A.VIEW_CLAIMS,
+    A.VIEW_IDENTIFIERS,
+    A.MANAGE_PATIENT_INDEX,
 }
 
 MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
@@ -88,7 +96,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
     },
     StaffRole.HOSPITAL_ADMINISTRATOR: {
-        Relation.OWN: frozenset(_HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD}),
+        Relation.OWN: frozenset(_HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG}),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
     StaffRole.INSURANCE_OFFICER: {

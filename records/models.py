@@ -53,6 +53,10 @@ class Patient(models.Model):
         default=False,
         help_text=_("Recorded consent lets staff of other member institutions read this record."),
     )
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True, on_delete=models.PROTECT, related_name="merged_patients"
+    )
+    registration_key = models.CharField(_("registration key"), max_length=64, null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -68,7 +72,7 @@ class Patient(models.Model):
                 fields=["insurance_number"], condition=~Q(insurance_number=""), name="patient_unique_insurance_number"
             ),
         ]
-        indexes = [models.Index(fields=["birth_date", "name"])]
+        indexes = [models.Index(fields=["birth_date", "name"]), models.Index(fields=["name"], name="patient_name_idx")]
 
     def __str__(self):
         return f"{self.name} ({self.masked_resident_id or self.pk})"
@@ -195,3 +199,240 @@ class ChargeItem(models.Model):
 
     def __str__(self):
         return f"{self.name} × {self.quantity}"
+
+
+class PatientIdentifier(models.Model):
+    """A patient's number in one institution's own system (HIS medical record number)."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="identifiers")
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.CASCADE, related_name="+")
+    value = models.CharField(_("local number"), max_length=64)
+
+    class Meta:
+        verbose_name = _("patient identifier")
+        verbose_name_plural = _("patient identifiers")
+        constraints = [models.UniqueConstraint(fields=["institution", "value"], name="patient_identifier_unique")]
+
+    def __str__(self):
+        return f"{self.institution_id}:{self.value}"
+
+
+class Consent(models.Model):
+    """A recorded decision of the patient about consortium sharing; the latest one counts."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="consents")
+    granted = models.BooleanField(_("consents to sharing"))
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("consent")
+        verbose_name_plural = _("consents")
+        ordering = ["-recorded_at", "-pk"]
+
+    def __str__(self):
+        return f"consent {self.patient_id}: {self.granted}"
+
+
+class AccessReason(models.TextChoices):
+    OWN_INSTITUTION = "own_institution", _("Own institution")
+    CONSENT = "consent", _("Patient consent")
+    REFERRAL = "referral", _("Active referral")
+    BREAK_GLASS = "break_glass", _("Break-glass")
+    ADMINISTRATOR = "administrator", _("System administrator")
+
+
+class AccessLog(models.Model):
+    """One read of a patient's record: who, when, which patient, which path, why."""
+
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="access_logs")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        "consortium.ApiClient", verbose_name=_("API client"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("reader's institution"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    path = models.CharField(_("path"), max_length=300)
+    reason = models.CharField(_("reason"), max_length=16, choices=AccessReason.choices)
+    break_glass = models.ForeignKey(
+        "BreakGlassAccess", verbose_name=_("break-glass"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("access log entry")
+        verbose_name_plural = _("access log")
+        ordering = ["-occurred_at", "-pk"]
+        indexes = [models.Index(fields=["patient", "occurred_at"])]
+
+    def __str__(self):
+        return f"read of patient {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class BreakGlassAccess(models.Model):
+    """Emergency access to another institution's patient: a written reason, time-limited, flagged to the home institution."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="break_glass")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(_("reason"))
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    reviewed_at = models.DateTimeField(_("reviewed by home institution at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("break-glass access")
+        verbose_name_plural = _("break-glass accesses")
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["patient", "user", "expires_at"])]
+
+    def __str__(self):
+        return f"break-glass on patient {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+
+class ReviewStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    LINKED = "linked", _("Linked to the candidate")
+    SEPARATE = "separate", _("Kept as a separate patient")
+
+
+class MatchReview(models.Model):
+    """An uncertain pair from matching: a newly created patient that may be the same person as an existing one."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("incoming patient"), on_delete=models.CASCADE, related_name="+")
+    candidate = models.ForeignKey(Patient, verbose_name=_("candidate"), on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField(_("score"))
+    status = models.CharField(_("status"), max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.OPEN)
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("match review")
+        verbose_name_plural = _("match reviews")
+        ordering = ["-score", "pk"]
+        constraints = [models.UniqueConstraint(fields=["patient", "candidate"], name="match_review_unique_pair")]
+
+    def __str__(self):
+        return f"{self.patient_id} ~ {self.candidate_id} ({self.score:.2f})"
+
+
+class PatientMerge(models.Model):
+    """A merge of a duplicate into a surviving patient; keeps what moved so that it can be undone."""
+
+    survivor = models.ForeignKey(Patient, verbose_name=_("surviving patient"), on_delete=models.PROTECT, related_name="+")
+    merged = models.ForeignKey(Patient, verbose_name=_("merged patient"), on_delete=models.PROTECT, related_name="+")
+    moved = models.JSONField(_("moved rows"), default=dict)
+    merged_at = models.DateTimeField(_("merged at"), default=timezone.now)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("merged by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    unmerged_at = models.DateTimeField(_("unmerged at"), null=True, blank=True)
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("unmerged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("patient merge")
+        verbose_name_plural = _("patient merges")
+        ordering = ["-merged_at"]
+
+    def __str__(self):
+        return f"{self.merged_id} → {self.survivor_id}"
+
+
+class Prescription(models.Model):
+    encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.CASCADE, related_name="prescriptions")
+    drug_code = models.CharField(_("drug code"), max_length=32, blank=True)
+    drug_name = models.CharField(_("drug"), max_length=200)
+    dose = models.CharField(_("dose"), max_length=64, blank=True)
+    frequency = models.CharField(_("frequency"), max_length=64, blank=True)
+    days = models.PositiveIntegerField(_("days"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("prescription")
+        verbose_name_plural = _("prescriptions")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.drug_name
+
+
+class ObservationKind(models.TextChoices):
+    VITAL = "vital", _("Vital sign")
+    LAB = "lab", _("Laboratory result")
+
+
+class Observation(models.Model):
+    encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.CASCADE, related_name="observations")
+    kind = models.CharField(_("kind"), max_length=8, choices=ObservationKind.choices, default=ObservationKind.VITAL)
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(_("name"), max_length=100)
+    value = models.DecimalField(_("value"), max_digits=12, decimal_places=3)
+    unit = models.CharField(_("unit"), max_length=32, blank=True)
+    reference_low = models.DecimalField(_("reference low"), max_digits=12, decimal_places=3, null=True, blank=True)
+    reference_high = models.DecimalField(_("reference high"), max_digits=12, decimal_places=3, null=True, blank=True)
+    observed_at = models.DateTimeField(_("observed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("observation")
+        verbose_name_plural = _("observations")
+        ordering = ["-observed_at", "pk"]
+
+    def __str__(self):
+        return f"{self.name} {self.value} {self.unit}"
+
+    @property
+    def out_of_range(self) -> bool:
+        return (self.reference_low is not None and self.value < self.reference_low) or (
+            self.reference_high is not None and self.value > self.reference_high
+        )
+
+
+class Allergy(models.Model):
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="allergies")
+    substance = models.CharField(_("substance"), max_length=100)
+    reaction = models.CharField(_("reaction"), max_length=200, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("allergy")
+        verbose_name_plural = _("allergies")
+        ordering = ["substance"]
+
+    def __str__(self):
+        return self.substance
+
+
+class EncounterRevision(models.Model):
+    """One edit of an encounter: who changed which fields, from what to what, and when."""
+
+    encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.CASCADE, related_name="revisions")
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changes = models.JSONField(_("changes"), default=dict)
+
+    class Meta:
+        verbose_name = _("encounter revision")
+        verbose_name_plural = _("encounter revisions")
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self):
+        return f"encounter {self.encounter_id} at {self.changed_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,142 @@
+"""Who may read which patient's record, and the log of every read.
+
+A staff member reads a patient's record when one of these holds, checked in this order:
+
+* own institution: the patient is registered at, or was seen at, the staff member's institution
+  (and the role may view patients there);
+* active referral: a referral in :data:`referrals.models.ACTIVE` runs from or to the staff
+  member's institution;
+* consent: the patient's latest recorded consent allows consortium sharing, and the role may read
+  shared records of the patient's home institution (a peer or supervised member);
+* break-glass: an unexpired emergency access with a written reason, flagged to the home institution.
+
+Everything else is answered as if the patient did not exist (404), so no existence leaks.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from consortium.permissions import Action, can, institution_ids_for, staff_of
+
+from .models import AccessLog, AccessReason, BreakGlassAccess, Encounter, Patient
+
+#: How long a break-glass access lasts unless settings.RECORDS_BREAK_GLASS_HOURS says otherwise.
+DEFAULT_BREAK_GLASS_HOURS = 4
+
+
+def break_glass_duration() -> datetime.timedelta:
+    return datetime.timedelta(hours=getattr(settings, "RECORDS_BREAK_GLASS_HOURS", DEFAULT_BREAK_GLASS_HOURS))
+
+
+@dataclass(frozen=True)
+class AccessDecision:
+    allowed: bool
+    reason: AccessReason | None = None
+    break_glass: BreakGlassAccess | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+DENIED = AccessDecision(False)
+
+
+def _is_superuser(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_superuser)
+
+
+def _active_referral_q(institution_id: int) -> Q:
+    from referrals.models import ACTIVE
+
+    return Q(referrals__status__in=ACTIVE) & (
+        Q(referrals__from_institution_id=institution_id) | Q(referrals__to_institution_id=institution_id)
+    )
+
+
+def active_break_glass(user, patient) -> BreakGlassAccess | None:
+    if user is None or not user.pk:
+        return None
+    return (
+        BreakGlassAccess.objects.filter(patient=patient, user=user, expires_at__gt=timezone.now()).order_by("-expires_at").first()
+    )
+
+
+def may_break_glass(user, patient) -> bool:
+    """Break-glass is open to roles that read shared records of the patient's home institution."""
+    return bool(user is not None and user.pk) and can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id)
+
+
+def can_read_patient(user, patient: Patient) -> AccessDecision:
+    if _is_superuser(user):
+        return AccessDecision(True, AccessReason.ADMINISTRATOR)
+    staff = staff_of(user)
+    if staff is None or staff.institution_id is None:
+        return DENIED
+    own = staff.institution_id
+    if can(user, Action.VIEW_PATIENT, own):
+        if patient.home_institution_id == own or Encounter.objects.filter(patient=patient, institution_id=own).exists():
+            return AccessDecision(True, AccessReason.OWN_INSTITUTION)
+        if Patient.objects.filter(pk=patient.pk).filter(_active_referral_q(own)).exists():
+            return AccessDecision(True, AccessReason.REFERRAL)
+    if patient.consents_to_sharing and can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id):
+        return AccessDecision(True, AccessReason.CONSENT)
+    grant = active_break_glass(user, patient)
+    if grant is not None and may_break_glass(user, patient):
+        return AccessDecision(True, AccessReason.BREAK_GLASS, grant)
+    return DENIED
+
+
+def readable_patients(user) -> QuerySet[Patient]:
+    """Every patient the user may read now (the break-glass ones included), without duplicates."""
+    if _is_superuser(user):
+        return Patient.objects.all()
+    staff = staff_of(user)
+    if staff is None or staff.institution_id is None:
+        return Patient.objects.none()
+    own = staff.institution_id
+    condition = Q(pk__in=[])
+    if can(user, Action.VIEW_PATIENT, own):
+        condition |= Q(home_institution_id=own)
+        condition |= Q(pk__in=Encounter.objects.filter(institution_id=own).values("patient_id"))
+        condition |= Q(pk__in=Patient.objects.filter(_active_referral_q(own)).values("pk"))
+    shared_ids = institution_ids_for(user, Action.VIEW_SHARED_RECORD)
+    if shared_ids:
+        condition |= Q(consents_to_sharing=True, home_institution_id__in=shared_ids)
+        if user.pk:
+            condition |= Q(
+                home_institution_id__in=shared_ids,
+                pk__in=BreakGlassAccess.objects.filter(user=user, expires_at__gt=timezone.now()).values("patient_id"),
+            )
+    return Patient.objects.filter(condition)
+
+
+def log_patient_access(user, patient: Patient, path: str, reason: AccessReason | str, break_glass=None) -> AccessLog:
+    """Record one read; ``path`` is the URL path or API route, never a query string with identifiers."""
+    staff = staff_of(user)
+    api_client = getattr(user, "api_client", None)
+    return AccessLog.objects.create(
+        patient=patient,
+        user=user if (user is not None and user.pk and api_client is None) else None,
+        api_client=api_client,
+        institution_id=staff.institution_id if staff else None,
+        path=path[:300],
+        reason=reason,
+        break_glass=break_glass,
+    )
+
+
+def read_patient_or_404(user, patient_id, path: str) -> tuple[Patient, AccessDecision]:
+    """Fetch a patient the user may read and log the read; anything else is a 404."""
+    patient = Patient.objects.select_related("home_institution").filter(pk=patient_id).first()
+    if patient is None:
+        raise Http404
+    decision = can_read_patient(user, patient)
+    if not decision:
+        raise Http404
+    log_patient_access(user, patient, path, decision.reason, decision.break_glass)
+    return patient, decision
