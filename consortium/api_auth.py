@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import ApiClient, ApiClientKind, Staff, StaffRole, hash_api_token
@@ -62,3 +63,15 @@ class ApiClientTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class ApiClientTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "consortium.api_auth.ApiClientTokenAuthentication"
+    name = "ApiClientToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A per-client token issued in the admin (API clients); revocable.",
+        }
