@@ -1,0 +1,622 @@
+"""Writes to the shared patient record: one function per action, each in one transaction with its audit event.
+
+Audit ``detail`` never carries a name, resident ID or phone: only ids, codes and counts.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consortium.models import Institution, OutboxEventType
+from consortium.permissions import Action, require, staff_of
+from consortium.services import record_audit_event, record_outbox_event
+
+from . import icd10
+from .access import break_glass_duration, can_read_patient, may_break_glass
+from .matching import Incoming, MatchResult, Outcome, match_patients
+from .models import (
+    BreakGlassAccess,
+    ChargeItem,
+    Consent,
+    Diagnosis,
+    Encounter,
+    EncounterRevision,
+    MatchReview,
+    Observation,
+    Patient,
+    PatientIdentifier,
+    PatientMerge,
+    Prescription,
+    ReviewStatus,
+    identifier_hash,
+)
+from .pinyin import to_pinyin
+from .resident_id import normalize, parse
+
+FEN = Decimal("0.01")
+
+PATIENT_FIELDS = (
+    "name",
+    "name_pinyin",
+    "sex",
+    "birth_date",
+    "resident_id",
+    "insurance_number",
+    "phone",
+    "address",
+    "village",
+)
+
+
+def charge_amount(quantity: Decimal, unit_price: Decimal) -> Decimal:
+    """quantity × unit price, rounded ROUND_HALF_UP to the fen (0.01 yuan)."""
+    return (Decimal(quantity) * Decimal(unit_price)).quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def _clean_patient_data(data: dict) -> dict:
+    """Normalise and cross-check identifying fields; raise ValidationError keyed by field."""
+    cleaned = {key: data.get(key) for key in PATIENT_FIELDS if key in data}
+    for key in ("name", "name_pinyin", "insurance_number", "phone", "address", "village"):
+        cleaned[key] = (cleaned.get(key) or "").strip()
+    cleaned["resident_id"] = normalize(cleaned.get("resident_id") or "")
+    errors: dict[str, list] = {}
+    if not cleaned["name"]:
+        errors.setdefault("name", []).append(_("Enter the patient's name."))
+    if cleaned.get("sex") not in ("M", "F", "U"):
+        errors.setdefault("sex", []).append(_("Choose the sex."))
+    if cleaned["phone"] and not (cleaned["phone"].isdigit() and 7 <= len(cleaned["phone"]) <= 15):
+        errors.setdefault("phone", []).append(_("A phone number is 7 to 15 digits."))
+    if cleaned["resident_id"]:
+        try:
+            parsed = parse(cleaned["resident_id"])
+        except ValidationError as error:
+            errors.setdefault("resident_id", []).extend(error.messages)
+        else:
+            if cleaned.get("birth_date") is None:
+                cleaned["birth_date"] = parsed.birth_date
+            elif cleaned["birth_date"] != parsed.birth_date:
+                errors.setdefault("birth_date", []).append(_("The birth date does not match the one in the resident ID."))
+            if cleaned.get("sex") in ("M", "F") and cleaned["sex"] != parsed.sex:
+                errors.setdefault("sex", []).append(_("The sex does not match the one in the resident ID."))
+    if cleaned.get("birth_date") is None:
+        errors.setdefault("birth_date", []).append(_("Enter the birth date."))
+    elif cleaned["birth_date"] > timezone.localdate():
+        errors.setdefault("birth_date", []).append(_("The birth date cannot be in the future."))
+    if errors:
+        raise ValidationError(errors)
+    if not cleaned["name_pinyin"]:
+        cleaned["name_pinyin"] = to_pinyin(cleaned["name"])
+    return cleaned
+
+
+def _duplicate_errors(cleaned: dict) -> dict:
+    errors = {}
+    if (
+        cleaned["resident_id"]
+        and Patient.objects.filter(resident_id_hash=identifier_hash("resident_id", cleaned["resident_id"])).exists()
+    ):
+        errors["resident_id"] = [_("A patient with this resident ID is already registered.")]
+    if cleaned["insurance_number"] and Patient.objects.filter(insurance_number=cleaned["insurance_number"]).exists():
+        errors["insurance_number"] = [_("A patient with this insurance number is already registered.")]
+    return errors
+
+
+def _record_consent(*, actor, patient: Patient, granted: bool, institution, note: str = "") -> Consent:
+    consent = Consent.objects.create(
+        patient=patient,
+        granted=granted,
+        recorded_by=actor if getattr(actor, "pk", None) else None,
+        institution=institution,
+        note=note,
+    )
+    Patient.objects.filter(pk=patient.pk).update(consents_to_sharing=granted, updated_at=timezone.now())
+    patient.consents_to_sharing = granted
+    return consent
+
+
+def register_patient(
+    *, actor, institution: Institution, data: dict, consents_to_sharing: bool = False, registration_key: str | None = None
+) -> tuple[Patient, bool]:
+    """Register a patient at ``institution``; returns (patient, created).
+
+    Retrying with the same ``registration_key`` returns the patient created the first time.
+    A resident ID or insurance number that is already registered is a validation error.
+    """
+    require(actor, Action.REGISTER_PATIENT, institution)
+    if registration_key:
+        existing = Patient.objects.filter(registration_key=registration_key).first()
+        if existing is not None:
+            return existing, False
+    cleaned = _clean_patient_data(data)
+    errors = _duplicate_errors(cleaned)
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            patient = Patient(home_institution=institution, registration_key=registration_key or None, **cleaned)
+            patient.save()
+            if consents_to_sharing:
+                _record_consent(actor=actor, patient=patient, granted=True, institution=institution, note="registration")
+            record_audit_event(
+                actor=actor,
+                action="records.patient_registered",
+                obj=patient,
+                institution=institution,
+                detail={"consents_to_sharing": consents_to_sharing},
+            )
+    except IntegrityError:
+        # A concurrent retry with the same key or identifier won the race.
+        if registration_key:
+            existing = Patient.objects.filter(registration_key=registration_key).first()
+            if existing is not None:
+                return existing, False
+        raise ValidationError(
+            _duplicate_errors(cleaned) or {"resident_id": [_("This patient was registered concurrently.")]}
+        ) from None
+    return patient, True
+
+
+def update_patient(*, actor, patient: Patient, data: dict) -> Patient:
+    require(actor, Action.REGISTER_PATIENT, patient.home_institution_id)
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        merged = {key: getattr(patient, key) for key in PATIENT_FIELDS} | data
+        cleaned = _clean_patient_data(merged)
+        changed = sorted(key for key, value in cleaned.items() if getattr(patient, key) != value)
+        for key in changed:
+            setattr(patient, key, cleaned[key])
+        try:
+            with transaction.atomic():
+                patient.save()
+        except IntegrityError:
+            raise ValidationError(_duplicate_errors(cleaned)) from None
+        record_audit_event(
+            actor=actor,
+            action="records.patient_updated",
+            obj=patient,
+            institution=patient.home_institution,
+            detail={"fields": changed},
+        )
+    return patient
+
+
+def record_consent(*, actor, patient: Patient, granted: bool, note: str = "") -> Consent:
+    require(actor, Action.REGISTER_PATIENT, patient.home_institution_id)
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        consent = _record_consent(actor=actor, patient=patient, granted=granted, institution=patient.home_institution, note=note)
+        record_audit_event(
+            actor=actor,
+            action="records.consent_recorded",
+            obj=patient,
+            institution=patient.home_institution,
+            detail={"granted": granted, "consent_id": consent.pk},
+        )
+    return consent
+
+
+MIN_BREAK_GLASS_REASON = 10
+
+
+def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAccess:
+    """Open time-limited emergency access; the home institution sees it in its access log."""
+    reason = (reason or "").strip()
+    if len(reason) < MIN_BREAK_GLASS_REASON:
+        raise ValidationError(
+            {"reason": [_("Write the clinical reason (at least %(count)d characters).") % {"count": MIN_BREAK_GLASS_REASON}]}
+        )
+    if not may_break_glass(actor, patient):
+        raise PermissionDenied
+    staff = staff_of(actor)
+    with transaction.atomic():
+        now = timezone.now()
+        grant = BreakGlassAccess.objects.create(
+            patient=patient,
+            user=actor,
+            institution=staff.institution,
+            reason=reason,
+            started_at=now,
+            expires_at=now + break_glass_duration(),
+        )
+        record_audit_event(
+            actor=actor,
+            action="records.break_glass",
+            obj=patient,
+            institution=patient.home_institution,
+            detail={
+                "break_glass_id": grant.pk,
+                "from_institution": staff.institution.code,
+                "expires_at": grant.expires_at.isoformat(),
+            },
+        )
+    return grant
+
+
+def review_break_glass(*, actor, grant: BreakGlassAccess) -> BreakGlassAccess:
+    """The home institution marks a flagged break-glass as reviewed."""
+    require(actor, Action.VIEW_ACCESS_LOG, grant.patient.home_institution_id)
+    with transaction.atomic():
+        grant = BreakGlassAccess.objects.select_for_update().get(pk=grant.pk)
+        if grant.reviewed_at is None:
+            grant.reviewed_at = timezone.now()
+            grant.save(update_fields=["reviewed_at"])
+            record_audit_event(
+                actor=actor, action="records.break_glass_reviewed", obj=grant, institution=grant.patient.home_institution
+            )
+    return grant
+
+
+# --- encounters -------------------------------------------------------------------------------
+
+
+@dataclass
+class EncounterInput:
+    kind: str
+    started_at: datetime.datetime
+    chief_complaint: str = ""
+    ended_at: datetime.datetime | None = None
+    department_id: int | None = None
+    attending_id: int | None = None
+    external_id: str = ""
+    diagnoses: list[dict] = field(default_factory=list)  # code, is_primary
+    prescriptions: list[dict] = field(default_factory=list)  # drug_name, drug_code, dose, frequency, days
+    observations: list[dict] = field(default_factory=list)  # kind, code, name, value, unit, reference_low/high
+    charge_items: list[dict] = field(default_factory=list)  # item_code, name, category, catalogue_class, quantity, unit_price
+
+
+def _validate_encounter(data: EncounterInput, institution) -> dict:
+    errors: dict[str, list] = {}
+    from .models import CatalogueClass, ChargeCategory, EncounterKind, ObservationKind
+
+    if data.kind not in EncounterKind.values:
+        errors.setdefault("kind", []).append(_("Choose the kind of visit."))
+    if data.started_at is None:
+        errors.setdefault("started_at", []).append(_("Enter when the visit started."))
+    elif data.started_at > timezone.now() + datetime.timedelta(minutes=5):
+        errors.setdefault("started_at", []).append(_("The visit cannot start in the future."))
+    if data.ended_at and data.started_at and data.ended_at < data.started_at:
+        errors.setdefault("ended_at", []).append(_("The visit cannot end before it starts."))
+    for item in data.diagnoses:
+        if icd10.lookup(item.get("code", "")) is None:
+            errors.setdefault("diagnoses", []).append(
+                _("%(code)s is not a code in the ICD-10 list.") % {"code": item.get("code", "")}
+            )
+    if sum(bool(item.get("is_primary")) for item in data.diagnoses) > 1:
+        errors.setdefault("diagnoses", []).append(_("Only one diagnosis can be primary."))
+    for item in data.prescriptions:
+        if not (item.get("drug_name") or "").strip():
+            errors.setdefault("prescriptions", []).append(_("Each prescription needs a drug."))
+        days = item.get("days")
+        if days is not None and (int(days) < 1 or int(days) > 365):
+            errors.setdefault("prescriptions", []).append(_("Days must be between 1 and 365."))
+    for item in data.observations:
+        if item.get("kind", ObservationKind.VITAL) not in ObservationKind.values or not item.get("code") or not item.get("name"):
+            errors.setdefault("observations", []).append(_("Each observation needs a kind, a code and a name."))
+        if item.get("value") is None:
+            errors.setdefault("observations", []).append(_("Each observation needs a value."))
+        low, high = item.get("reference_low"), item.get("reference_high")
+        if low is not None and high is not None and Decimal(low) > Decimal(high):
+            errors.setdefault("observations", []).append(_("The reference range is upside down."))
+    for item in data.charge_items:
+        if item.get("category") not in ChargeCategory.values:
+            errors.setdefault("charge_items", []).append(_("Choose a charge category."))
+        if item.get("catalogue_class") not in CatalogueClass.values:
+            errors.setdefault("charge_items", []).append(_("Choose catalogue class A, B or C."))
+        if not item.get("item_code") or not item.get("name"):
+            errors.setdefault("charge_items", []).append(_("Each charge item needs a code and a name."))
+        quantity, price = item.get("quantity"), item.get("unit_price")
+        if quantity is None or Decimal(quantity) <= 0:
+            errors.setdefault("charge_items", []).append(_("The quantity must be more than zero."))
+        if price is None or Decimal(price) < 0:
+            errors.setdefault("charge_items", []).append(_("The unit price cannot be negative."))
+    if data.department_id and not institution.departments.filter(pk=data.department_id).exists():
+        errors.setdefault("department", []).append(_("Choose a department of this institution."))
+    if data.attending_id and not institution.staff.filter(pk=data.attending_id).exists():
+        errors.setdefault("attending", []).append(_("Choose a staff member of this institution."))
+    return errors
+
+
+def record_encounter(*, actor, institution: Institution, patient: Patient, data: EncounterInput) -> Encounter:
+    """Record a visit with its diagnoses, prescriptions, observations and charges; tells subscribers via the outbox."""
+    require(actor, Action.RECORD_ENCOUNTER, institution)
+    if patient.home_institution_id != institution.pk and not can_read_patient(actor, patient):
+        raise PermissionDenied
+    errors = _validate_encounter(data, institution)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        encounter = Encounter.objects.create(
+            patient=patient,
+            institution=institution,
+            kind=data.kind,
+            started_at=data.started_at,
+            ended_at=data.ended_at,
+            chief_complaint=data.chief_complaint.strip(),
+            department_id=data.department_id,
+            attending_id=data.attending_id,
+            external_id=data.external_id,
+        )
+        _write_details(encounter, data)
+        record_audit_event(
+            actor=actor,
+            action="records.encounter_recorded",
+            obj=encounter,
+            institution=institution,
+            detail={
+                "patient_id": patient.pk,
+                "diagnoses": [d["code"] for d in data.diagnoses],
+                "charge_items": len(data.charge_items),
+            },
+        )
+        record_outbox_event(
+            event_type=OutboxEventType.ENCOUNTER,
+            obj=encounter,
+            patient_id=patient.pk,
+            institution=institution,
+            payload={"encounter_id": encounter.pk, "kind": encounter.kind},
+        )
+    return encounter
+
+
+def _write_details(encounter: Encounter, data: EncounterInput) -> None:
+    Diagnosis.objects.bulk_create(
+        Diagnosis(
+            encounter=encounter,
+            code=icd10.lookup(d["code"]).code,
+            description=(d.get("description") or icd10.lookup(d["code"]).name_zh)[:200],
+            is_primary=bool(d.get("is_primary")),
+        )
+        for d in data.diagnoses
+    )
+    Prescription.objects.bulk_create(
+        Prescription(
+            encounter=encounter,
+            drug_code=p.get("drug_code", ""),
+            drug_name=p["drug_name"].strip(),
+            dose=p.get("dose", ""),
+            frequency=p.get("frequency", ""),
+            days=p.get("days"),
+        )
+        for p in data.prescriptions
+    )
+    Observation.objects.bulk_create(
+        Observation(
+            encounter=encounter,
+            kind=o.get("kind", "vital"),
+            code=o["code"],
+            name=o["name"],
+            value=Decimal(o["value"]),
+            unit=o.get("unit", ""),
+            reference_low=o.get("reference_low"),
+            reference_high=o.get("reference_high"),
+            observed_at=o.get("observed_at") or encounter.started_at,
+        )
+        for o in data.observations
+    )
+    ChargeItem.objects.bulk_create(
+        ChargeItem(
+            encounter=encounter,
+            item_code=c["item_code"],
+            name=c["name"],
+            category=c["category"],
+            catalogue_class=c["catalogue_class"],
+            quantity=Decimal(c["quantity"]),
+            unit_price=Decimal(c["unit_price"]),
+            amount=charge_amount(c["quantity"], c["unit_price"]),
+        )
+        for c in data.charge_items
+    )
+
+
+EDITABLE_ENCOUNTER_FIELDS = ("kind", "started_at", "ended_at", "chief_complaint", "department_id", "attending_id")
+
+
+def _jsonable(value):
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def update_encounter(*, actor, encounter: Encounter, changes: dict) -> EncounterRevision | None:
+    """Edit an encounter's header fields; keeps a revision (who, when, old → new) of what changed."""
+    require(actor, Action.RECORD_ENCOUNTER, encounter.institution_id)
+    with transaction.atomic():
+        encounter = Encounter.objects.select_for_update().get(pk=encounter.pk)
+        current = {key: getattr(encounter, key) for key in EDITABLE_ENCOUNTER_FIELDS}
+        proposed = current | {key: value for key, value in changes.items() if key in EDITABLE_ENCOUNTER_FIELDS}
+        data = EncounterInput(
+            kind=proposed["kind"],
+            started_at=proposed["started_at"],
+            ended_at=proposed["ended_at"],
+            chief_complaint=proposed["chief_complaint"] or "",
+            department_id=proposed["department_id"],
+            attending_id=proposed["attending_id"],
+        )
+        errors = _validate_encounter(data, encounter.institution)
+        if errors:
+            raise ValidationError(errors)
+        diff = {
+            key: {"from": _jsonable(current[key]), "to": _jsonable(proposed[key])}
+            for key in EDITABLE_ENCOUNTER_FIELDS
+            if current[key] != proposed[key]
+        }
+        if not diff:
+            return None
+        for key in diff:
+            setattr(encounter, key, proposed[key])
+        encounter.save(update_fields=list(diff))
+        revision = EncounterRevision.objects.create(
+            encounter=encounter, changed_by=actor if getattr(actor, "pk", None) else None, changes=diff
+        )
+        record_audit_event(
+            actor=actor,
+            action="records.encounter_updated",
+            obj=encounter,
+            institution=encounter.institution,
+            detail={"fields": sorted(diff), "revision_id": revision.pk},
+        )
+        record_outbox_event(
+            event_type=OutboxEventType.ENCOUNTER,
+            obj=encounter,
+            patient_id=encounter.patient_id,
+            institution=encounter.institution,
+            payload={"encounter_id": encounter.pk, "kind": encounter.kind, "revision_id": revision.pk},
+        )
+    return revision
+
+
+# --- matching, review, merge ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IncomingPatientResult:
+    outcome: Outcome
+    patient: Patient
+    score: float
+    review: MatchReview | None = None
+
+
+def receive_patients(*, actor, institution: Institution, rows: list[dict], source: str) -> list[IncomingPatientResult]:
+    """Resolve inbound patient records to MPI patients: exact/linked reuse, review and new create.
+
+    ``rows`` carry the identifying fields plus optional ``local_id`` (the sender's own number),
+    which is recorded as a :class:`PatientIdentifier`.  Rows are expected to be valid already.
+    """
+    require(actor, Action.REGISTER_PATIENT, institution)
+    incoming = [Incoming.of(row) for row in rows]
+    results: list[IncomingPatientResult] = []
+    with transaction.atomic():
+        matches: list[MatchResult] = match_patients(incoming)
+        for row, match in zip(rows, matches, strict=True):
+            review = None
+            if match.outcome in (Outcome.EXACT, Outcome.LINKED):
+                patient = match.patient
+            else:
+                cleaned = _clean_patient_data(row)
+                patient = Patient(home_institution=institution, **cleaned)
+                patient.save()
+                if match.outcome == Outcome.REVIEW:
+                    review = MatchReview.objects.create(
+                        patient=patient, candidate=match.patient, score=match.score, source=source
+                    )
+            if row.get("local_id"):
+                PatientIdentifier.objects.get_or_create(
+                    institution=institution, value=row["local_id"], defaults={"patient": patient}
+                )
+            record_audit_event(
+                actor=actor,
+                action=f"records.patient_{match.outcome}",
+                obj=patient,
+                institution=institution,
+                detail={"score": match.score, "source": source, "review_id": review.pk if review else None},
+            )
+            results.append(IncomingPatientResult(match.outcome, patient, match.score, review))
+    return results
+
+
+def _movable_rows(patient: Patient) -> dict[str, list[int]]:
+    from referrals.models import Referral
+
+    return {
+        "encounters": list(Encounter.objects.filter(patient=patient).values_list("pk", flat=True)),
+        "allergies": list(patient.allergies.values_list("pk", flat=True)),
+        "identifiers": list(patient.identifiers.values_list("pk", flat=True)),
+        "referrals": list(Referral.objects.filter(patient=patient).values_list("pk", flat=True)),
+    }
+
+
+def _move(rows: dict[str, list[int]], to_patient_id: int) -> None:
+    from referrals.models import Referral
+
+    from .models import Allergy
+
+    Encounter.objects.filter(pk__in=rows.get("encounters", [])).update(patient_id=to_patient_id)
+    Allergy.objects.filter(pk__in=rows.get("allergies", [])).update(patient_id=to_patient_id)
+    PatientIdentifier.objects.filter(pk__in=rows.get("identifiers", [])).update(patient_id=to_patient_id)
+    Referral.objects.filter(pk__in=rows.get("referrals", [])).update(patient_id=to_patient_id)
+
+
+def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMerge:
+    """Move the duplicate's records onto the survivor and mark it merged; :func:`unmerge_patients` undoes it."""
+    require(actor, Action.MANAGE_PATIENT_INDEX, survivor.home_institution_id)
+    if not can_read_patient(actor, duplicate):
+        raise PermissionDenied
+    if survivor.pk == duplicate.pk:
+        raise ValidationError({"duplicate": [_("A patient cannot be merged into itself.")]})
+    with transaction.atomic():
+        locked = {p.pk: p for p in Patient.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk]).order_by("pk")}
+        survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
+        if survivor.merged_into_id or duplicate.merged_into_id:
+            raise ValidationError({"duplicate": [_("One of these patients has already been merged.")]})
+        if survivor.resident_id_hash and duplicate.resident_id_hash and survivor.resident_id_hash != duplicate.resident_id_hash:
+            raise ValidationError({"duplicate": [_("These patients have different resident IDs and cannot be the same person.")]})
+        moved = _movable_rows(duplicate)
+        _move(moved, survivor.pk)
+        duplicate.merged_into = survivor
+        duplicate.save(update_fields=["merged_into", "updated_at"])
+        merge = PatientMerge.objects.create(survivor=survivor, merged=duplicate, moved=moved, merged_by=actor)
+        MatchReview.objects.filter(patient=duplicate, candidate=survivor, status=ReviewStatus.OPEN).update(
+            status=ReviewStatus.LINKED, decided_at=timezone.now(), decided_by=actor
+        )
+        record_audit_event(
+            actor=actor,
+            action="records.patients_merged",
+            obj=merge,
+            institution=survivor.home_institution,
+            detail={"survivor_id": survivor.pk, "merged_id": duplicate.pk, "moved": {k: len(v) for k, v in moved.items()}},
+        )
+    return merge
+
+
+def unmerge_patients(*, actor, merge: PatientMerge) -> PatientMerge:
+    """Put back exactly the rows the merge moved and reactivate the merged patient."""
+    require(actor, Action.MANAGE_PATIENT_INDEX, merge.survivor.home_institution_id)
+    with transaction.atomic():
+        merge = PatientMerge.objects.select_for_update().get(pk=merge.pk)
+        if merge.unmerged_at is not None:
+            raise ValidationError({"merge": [_("This merge has already been undone.")]})
+        Patient.objects.select_for_update().filter(pk__in=[merge.survivor_id, merge.merged_id]).order_by("pk")
+        _move(merge.moved, merge.merged_id)
+        Patient.objects.filter(pk=merge.merged_id).update(merged_into=None, updated_at=timezone.now())
+        merge.unmerged_at = timezone.now()
+        merge.unmerged_by = actor
+        merge.save(update_fields=["unmerged_at", "unmerged_by"])
+        record_audit_event(
+            actor=actor,
+            action="records.patients_unmerged",
+            obj=merge,
+            institution=merge.survivor.home_institution,
+            detail={"survivor_id": merge.survivor_id, "merged_id": merge.merged_id},
+        )
+    return merge
+
+
+def decide_review(*, actor, review: MatchReview, same_person: bool) -> MatchReview:
+    """Resolve a queued pair: merge the incoming patient into the candidate, or keep both."""
+    require(actor, Action.MANAGE_PATIENT_INDEX, review.candidate.home_institution_id)
+    with transaction.atomic():
+        review = MatchReview.objects.select_for_update().get(pk=review.pk)
+        if review.status != ReviewStatus.OPEN:
+            raise ValidationError({"review": [_("This pair has already been decided.")]})
+        if same_person:
+            merge_patients(actor=actor, survivor=review.candidate, duplicate=review.patient)
+        review.status = ReviewStatus.LINKED if same_person else ReviewStatus.SEPARATE
+        review.decided_at = timezone.now()
+        review.decided_by = actor
+        review.save(update_fields=["status", "decided_at", "decided_by"])
+        record_audit_event(
+            actor=actor,
+            action="records.match_review_decided",
+            obj=review,
+            institution=review.candidate.home_institution,
+            detail={"status": review.status, "score": review.score},
+        )
+    return review
