@@ -32,6 +32,8 @@ class Action(StrEnum):
     RECORD_FOLLOW_UP = "record_follow_up"
     VIEW_CLAIMS = "view_claims"
     ADJUDICATE_CLAIMS = "adjudicate_claims"
+    CREATE_CLAIM = "create_claim"
+    REVIEW_RECONCILIATION = "review_reconciliation"
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_SYNC_MONITOR = "view_sync_monitor"
     VIEW_IDENTIFIERS = "view_identifiers"  # unmasked resident IDs and phones
@@ -63,6 +65,7 @@ _CLINIC_OWN = {
     A.VIEW_IDENTIFIERS,
     A.MANAGE_PATIENT_INDEX,
     A.VIEW_ACCESS_LOG,
+    A.CREATE_CLAIM,
 }
 _HOSPITAL_OWN = {
     A.VIEW_INSTITUTION,
@@ -76,6 +79,7 @@ _HOSPITAL_OWN = {
     A.VIEW_CLAIMS,
     A.VIEW_IDENTIFIERS,
     A.MANAGE_PATIENT_INDEX,
+    A.CREATE_CLAIM,
 }
 
 MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
@@ -87,7 +91,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
     },
     StaffRole.CLINIC_CLERK: {
-        Relation.OWN: frozenset(_CLINIC_OWN),
+        Relation.OWN: frozenset(_CLINIC_OWN | {A.REVIEW_RECONCILIATION}),
         Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF}),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
@@ -96,11 +100,13 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
     },
     StaffRole.HOSPITAL_ADMINISTRATOR: {
-        Relation.OWN: frozenset(_HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG}),
+        Relation.OWN: frozenset(
+            _HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG, A.REVIEW_RECONCILIATION}
+        ),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
     StaffRole.INSURANCE_OFFICER: {
-        Relation.INSURED_REGION: frozenset({A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS}),
+        Relation.INSURED_REGION: frozenset({A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS, A.REVIEW_RECONCILIATION}),
     },
     StaffRole.CONSORTIUM_ADMINISTRATOR: {
         Relation.ADMINISTERED: frozenset(
