@@ -1,0 +1,77 @@
+"""The demo consortium: realistic, valid, deterministic and idempotent."""
+
+import pytest
+from django.apps import apps
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from consortium.demo import seed_demo_consortium
+from consortium.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+from consortium.models import Institution, Staff, StaffRole
+from records import resident_id
+from records.models import Encounter, Patient, identifier_hash
+
+pytestmark = pytest.mark.django_db
+
+
+def snapshot() -> dict[str, int]:
+    return {
+        model._meta.label: model.objects.count()
+        for model in apps.get_models()
+        if model._meta.app_label in {"consortium", "records", "referrals", "insurance", "auth"}
+    }
+
+
+def test_seed_twice_changes_nothing():
+    first = seed_demo_consortium()
+    assert first.total > 0
+    before = snapshot()
+    patients_before = list(Patient.objects.order_by("pk").values_list("pk", "name", "resident_id", "updated_at"))
+    second = seed_demo_consortium()
+    assert second.total == 0
+    assert snapshot() == before
+    assert list(Patient.objects.order_by("pk").values_list("pk", "name", "resident_id", "updated_at")) == patients_before
+
+
+def test_seed_is_deterministic():
+    seed_demo_consortium()
+    names = list(Patient.objects.order_by("resident_id").values_list("name", "resident_id", "birth_date"))
+    call_command("flush", interactive=False, verbosity=0)
+    seed_demo_consortium()
+    assert list(Patient.objects.order_by("resident_id").values_list("name", "resident_id", "birth_date")) == names
+
+
+def test_the_prefecture_has_the_expected_shape():
+    seed_demo_consortium()
+    levels = {level: Institution.objects.filter(level=level).count() for level, _ in Institution._meta.get_field("level").choices}
+    assert levels["city_hospital"] == 1
+    assert levels["county_hospital"] == 2
+    assert levels["township_health_centre"] >= 10
+    assert levels["village_clinic"] >= 3
+    for institution in Institution.objects.all():
+        assert len(institution.region_code) == 6 and institution.region_code.startswith("4205")
+        assert institution.departments.exists()
+        assert institution.memberships.exists()
+    assert Patient.objects.count() >= 300
+    assert Encounter.objects.count() >= Patient.objects.count()
+
+
+def test_every_seeded_patient_has_a_valid_resident_id_matching_birth_date_and_sex():
+    seed_demo_consortium()
+    for patient in Patient.objects.all():
+        parsed = resident_id.parse(patient.resident_id)
+        assert parsed.birth_date == patient.birth_date
+        assert parsed.sex == patient.sex
+        assert patient.resident_id_hash == identifier_hash("resident_id", patient.resident_id)
+        assert "\u4e00" <= patient.name[0] <= "\u9fff"
+
+
+def test_one_demo_login_per_role_with_the_documented_password(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    seed_demo_consortium()
+    roles = set()
+    for username, *_rest in DEMO_LOGINS:
+        user = authenticate(username=username, password=DEMO_PASSWORD)
+        assert user is not None, username
+        roles.add(Staff.objects.get(user=user).role)
+    assert roles == set(StaffRole.values)
