@@ -16,4 +16,6 @@ app.conf.beat_schedule = {
         "task": "consortium.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),
     },
+    "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
+    "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
 }

@@ -17,6 +17,8 @@ urlpatterns = [
     path("institutions/<str:code>/", views.institution_detail, name="institution-detail"),
     path("institutions/<str:code>/staff/", views.institution_staff, name="institution-staff"),
     path("memberships/", views.membership_list, name="membership-list"),
+    path("records/", include("records.urls")),
+    path("referrals/", include("referrals.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

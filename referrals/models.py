@@ -1,11 +1,15 @@
 """Two-way referrals between member institutions, with their timeline."""
 
+import datetime
+
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consortium.models import Department, Institution
+from consortium.models import Consortium, Department, Institution
 from records.models import Encounter, Patient
 
 
@@ -60,6 +64,14 @@ class Referral(models.Model):
     to_department = models.ForeignKey(
         Department, verbose_name=_("to department"), null=True, blank=True, on_delete=models.PROTECT, related_name="referrals"
     )
+    from_department = models.ForeignKey(
+        Department,
+        verbose_name=_("from department"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="referrals_sent",
+    )
     source_encounter = models.ForeignKey(
         Encounter, verbose_name=_("source encounter"), null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
     )
@@ -70,6 +82,26 @@ class Referral(models.Model):
     due_at = models.DateTimeField(_("decision due at"), null=True, blank=True)
     appointment_at = models.DateTimeField(_("appointment"), null=True, blank=True)
     decision_reason = models.TextField(_("decision reason"), blank=True)
+    slot = models.ForeignKey(
+        "ReferralSlot", verbose_name=_("slot"), null=True, blank=True, on_delete=models.PROTECT, related_name="referrals"
+    )
+    redirected_from = models.ForeignKey(
+        "self", verbose_name=_("redirected from"), null=True, blank=True, on_delete=models.PROTECT, related_name="redirects"
+    )
+    upward_referral = models.ForeignKey(
+        "self",
+        verbose_name=_("upward referral"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="downward_referrals",
+        help_text=_("For a downward referral at discharge: the upward referral that brought the patient."),
+    )
+    discharge_summary = models.TextField(_("discharge summary"), blank=True)
+    escalation_level = models.PositiveSmallIntegerField(
+        _("escalation level"), default=0, help_text=_("0: none, 1: coordinators notified, 2: hospital administrators notified.")
+    )
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -87,7 +119,11 @@ class Referral(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.patient.name} → {self.to_institution}"
+        return f"#{self.pk} → {self.to_institution}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status in AWAITING_DECISION and self.due_at is not None and self.due_at < timezone.now()
 
 
 class ReferralEvent(models.Model):
@@ -100,6 +136,7 @@ class ReferralEvent(models.Model):
     )
     from_status = models.CharField(_("from status"), max_length=16, choices=ReferralStatus.choices, blank=True)
     to_status = models.CharField(_("to status"), max_length=16, choices=ReferralStatus.choices)
+    action = models.CharField(_("action"), max_length=32, blank=True)
     note = models.TextField(_("note"), blank=True)
 
     class Meta:
@@ -109,3 +146,198 @@ class ReferralEvent(models.Model):
 
     def __str__(self):
         return f"{self.from_status or '-'} → {self.to_status}"
+
+
+class ReferralDueTimePolicy(models.Model):
+    """How long the receiving side has to decide, per urgency, and when escalation and expiry follow.
+
+    One row per consortium; a consortium without a row uses :attr:`DEFAULTS`.
+    """
+
+    DEFAULTS = {
+        "routine_hours": 72,
+        "urgent_hours": 24,
+        "emergency_hours": 2,
+        "administrator_after_hours": 24,
+        "expire_after_hours": 72,
+    }
+
+    consortium = models.OneToOneField(
+        Consortium, verbose_name=_("consortium"), on_delete=models.CASCADE, related_name="referral_due_time_policy"
+    )
+    routine_hours = models.PositiveIntegerField(_("routine: hours to decide"), default=DEFAULTS["routine_hours"])
+    urgent_hours = models.PositiveIntegerField(_("urgent: hours to decide"), default=DEFAULTS["urgent_hours"])
+    emergency_hours = models.PositiveIntegerField(_("emergency: hours to decide"), default=DEFAULTS["emergency_hours"])
+    administrator_after_hours = models.PositiveIntegerField(
+        _("hours past due before the hospital administrator is alerted"), default=DEFAULTS["administrator_after_hours"]
+    )
+    expire_after_hours = models.PositiveIntegerField(
+        _("hours past due before an undecided referral expires"), default=DEFAULTS["expire_after_hours"]
+    )
+
+    class Meta:
+        verbose_name = _("referral due-time policy")
+        verbose_name_plural = _("referral due-time policies")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(routine_hours__gt=0, urgent_hours__gt=0, emergency_hours__gt=0),
+                name="referral_policy_positive_due_hours",
+            ),
+            models.CheckConstraint(
+                condition=Q(expire_after_hours__gt=F("administrator_after_hours")),
+                name="referral_policy_expiry_after_escalation",
+            ),
+        ]
+
+    def __str__(self):
+        return str(self.consortium)
+
+    def due_delta(self, urgency: str) -> datetime.timedelta:
+        return datetime.timedelta(hours=getattr(self, f"{urgency}_hours"))
+
+
+class ReferralSlot(models.Model):
+    """Capacity a department opens for referred patients: ``capacity`` appointments starting at ``starts_at``."""
+
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), on_delete=models.CASCADE, related_name="referral_slots"
+    )
+    starts_at = models.DateTimeField(_("starts at"))
+    capacity = models.PositiveSmallIntegerField(_("capacity"), validators=[MinValueValidator(1)])
+    booked = models.PositiveSmallIntegerField(_("booked"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("opened by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("referral slot")
+        verbose_name_plural = _("referral slots")
+        ordering = ["starts_at", "pk"]
+        indexes = [models.Index(fields=["department", "starts_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="referral_slot_capacity_positive"),
+            models.CheckConstraint(condition=Q(booked__lte=F("capacity")), name="referral_slot_never_overbooked"),
+        ]
+
+    def __str__(self):
+        return f"{self.department} {timezone.localtime(self.starts_at):%Y-%m-%d %H:%M}"
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.booked
+
+
+def attachment_path(instance, filename: str) -> str:
+    return f"referrals/{timezone.now():%Y/%m}/{instance.referral_id}-{instance.sha256[:16]}{instance.extension}"
+
+
+class ReferralAttachment(models.Model):
+    """A PDF or image sent with a referral; the type is taken from the file's content, not its name."""
+
+    referral = models.ForeignKey(Referral, verbose_name=_("referral"), on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(_("file"), upload_to=attachment_path)
+    original_name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(_("content type"), max_length=64)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("uploaded by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.original_name
+
+    @property
+    def extension(self) -> str:
+        return {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(self.content_type, "")
+
+
+class FollowUpKind(models.TextChoices):
+    REVISIT = "revisit", _("Revisit")
+    MEDICATION_REVIEW = "medication_review", _("Medication review")
+    REHABILITATION = "rehabilitation", _("Rehabilitation session")
+
+
+class FollowUpStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    DONE = "done", _("Done")
+
+
+class FollowUpTask(models.Model):
+    """One step of the follow-up plan that comes with a downward referral, for the receiving clinic."""
+
+    referral = models.ForeignKey(Referral, verbose_name=_("referral"), on_delete=models.CASCADE, related_name="follow_up_tasks")
+    kind = models.CharField(_("kind"), max_length=32, choices=FollowUpKind.choices)
+    due_on = models.DateField(_("due on"))
+    instructions = models.CharField(_("instructions"), max_length=300, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN)
+    done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("done by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    outcome = models.TextField(_("outcome"), blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("follow-up task")
+        verbose_name_plural = _("follow-up tasks")
+        ordering = ["due_on", "pk"]
+        indexes = [models.Index(fields=["status", "due_on"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.due_on:%Y-%m-%d}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.status == FollowUpStatus.OPEN and self.due_on < timezone.localdate()
+
+
+class SatisfactionRating(models.Model):
+    """The patient's satisfaction with a completed referral, recorded by the sending clinic."""
+
+    referral = models.OneToOneField(Referral, verbose_name=_("referral"), on_delete=models.CASCADE, related_name="satisfaction")
+    score = models.PositiveSmallIntegerField(_("score"), validators=[MinValueValidator(1), MaxValueValidator(5)])
+    comment = models.TextField(_("comment"), blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("satisfaction rating")
+        verbose_name_plural = _("satisfaction ratings")
+        constraints = [models.CheckConstraint(condition=Q(score__gte=1, score__lte=5), name="satisfaction_score_1_to_5")]
+
+    def __str__(self):
+        return f"{self.score}/5"
+
+
+class Notification(models.Model):
+    """A message for one user, shown in the app and also sent by email."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="referral_notifications"
+    )
+    referral = models.ForeignKey(
+        Referral, verbose_name=_("referral"), null=True, blank=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    text = models.CharField(_("text"), max_length=300)
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    is_read = models.BooleanField(_("read"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["recipient", "is_read"])]
+
+    def __str__(self):
+        return self.text

@@ -1,0 +1,189 @@
+"""Web forms of the referral pages; they only parse input, the rules live in :mod:`referrals.services`."""
+
+import datetime
+
+from django import forms
+from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consortium.models import Department, Membership
+
+from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency
+from .selectors import open_slots, referral_departments_for
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data]
+        return [single(data, initial)] if data else []
+
+
+def _free_places():
+    return Coalesce(
+        Subquery(
+            ReferralSlot.objects.filter(department=OuterRef("pk"), starts_at__gte=timezone.now(), booked__lt=F("capacity"))
+            .values("department")
+            .annotate(total=Sum(F("capacity") - F("booked")))
+            .values("total"),
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+class DepartmentChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _("%(institution)s · %(department)s (open places: %(free)d)") % {
+            "institution": obj.institution.name,
+            "department": obj.name,
+            "free": getattr(obj, "free_places", 0),
+        }
+
+
+class ReferralCreateForm(forms.Form):
+    to_department = DepartmentChoiceField(label=_("Refer to"), queryset=Department.objects.none())
+    urgency = forms.ChoiceField(label=_("Urgency"), choices=Urgency.choices, initial=Urgency.ROUTINE)
+    reason = forms.CharField(label=_("Reason for referral"), widget=forms.Textarea(attrs={"rows": 4}), max_length=2000)
+    attachments = MultipleFileField(
+        label=_("Attachments"), required=False, help_text=_("PDF, PNG or JPEG; at most 10 files of 10 MB each.")
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_department"].queryset = referral_departments_for(user).annotate(free_places=_free_places())
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class SlotChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return _("%(department)s · %(when)s (free: %(free)d)") % {
+            "department": obj.department.name,
+            "when": timezone.localtime(obj.starts_at).strftime("%Y-%m-%d %H:%M"),
+            "free": obj.free,
+        }
+
+
+class AcceptForm(NoteForm):
+    slot = SlotChoiceField(label=_("Appointment slot"), queryset=ReferralSlot.objects.none(), required=False)
+    appointment_at = forms.DateTimeField(
+        label=_("Appointment"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+    def __init__(self, *args, referral, **kwargs):
+        super().__init__(*args, **kwargs)
+        if referral.direction == "up":
+            departments = Department.objects.filter(institution=referral.to_institution_id).values("pk")
+            self.fields["slot"].queryset = open_slots(departments)
+            self.fields["slot"].required = True
+            del self.fields["appointment_at"]
+        else:
+            del self.fields["slot"]
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class RedirectForm(ReasonForm):
+    to_department = DepartmentChoiceField(label=_("Redirect to"), queryset=Department.objects.none())
+
+    def __init__(self, *args, referral, **kwargs):
+        super().__init__(*args, **kwargs)
+        consortia = Membership.objects.active().filter(institution=referral.from_institution_id).values("consortium_id")
+        members = Membership.objects.active().filter(consortium_id__in=consortia).values("institution_id")
+        self.fields["to_department"].queryset = (
+            Department.objects.filter(accepts_referrals=True, institution__in=members, institution__is_active=True)
+            .exclude(institution=referral.from_institution_id)
+            .exclude(pk=referral.to_department_id)
+            .select_related("institution")
+            .annotate(free_places=_free_places())
+        )
+
+
+class QueueFilterForm(forms.Form):
+    urgency = forms.ChoiceField(label=_("Urgency"), required=False, choices=[("", _("Any"))] + Urgency.choices)
+    department = forms.ModelChoiceField(label=_("Department"), required=False, queryset=Department.objects.none())
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", _("Awaiting decision"))] + [(s.value, s.label) for s in ReferralStatus if s != ReferralStatus.DRAFT],
+    )
+    waiting = forms.ChoiceField(
+        label=_("Waiting"),
+        required=False,
+        choices=[("", _("Any time")), ("4h", _("Over 4 hours")), ("24h", _("Over 24 hours")), ("72h", _("Over 72 hours"))],
+    )
+
+    def __init__(self, *args, institution, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = Department.objects.filter(institution=institution, accepts_referrals=True)
+
+
+class SlotForm(forms.Form):
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none())
+    starts_at = forms.DateTimeField(label=_("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    capacity = forms.IntegerField(label=_("Places"), min_value=1, max_value=500, initial=4)
+
+    def __init__(self, *args, institution, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = Department.objects.filter(institution=institution, accepts_referrals=True)
+
+
+class DischargeForm(forms.Form):
+    discharge_summary = forms.CharField(label=_("Discharge summary"), widget=forms.Textarea(attrs={"rows": 5}), max_length=4000)
+
+
+class FollowUpTaskForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Follow-up"), choices=[("", "—")] + FollowUpKind.choices, required=False)
+    due_on = forms.DateField(label=_("Due on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    instructions = forms.CharField(label=_("Instructions"), required=False, max_length=300)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") and not data.get("due_on"):
+            self.add_error("due_on", _("Give the due date of this follow-up."))
+        if data.get("due_on") and not data.get("kind"):
+            self.add_error("kind", _("Choose the kind of follow-up."))
+        if data.get("due_on") and data["due_on"] < timezone.localdate():
+            self.add_error("due_on", _("A follow-up is due today or later."))
+        return data
+
+
+FollowUpFormSet = forms.formset_factory(FollowUpTaskForm, extra=3, max_num=12)
+
+
+class FollowUpDoneForm(forms.Form):
+    outcome = forms.CharField(label=_("Outcome"), widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class SatisfactionForm(forms.Form):
+    score = forms.TypedChoiceField(
+        label=_("Satisfaction"),
+        coerce=int,
+        choices=[(n, str(n)) for n in range(5, 0, -1)],
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(label=_("Comment"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+def default_follow_up_plan(today: datetime.date) -> list[dict]:
+    """Initial rows of the discharge form: a revisit in a week and a medication review in a month."""
+    return [
+        {"kind": FollowUpKind.REVISIT, "due_on": today + datetime.timedelta(days=7)},
+        {"kind": FollowUpKind.MEDICATION_REVIEW, "due_on": today + datetime.timedelta(days=30)},
+    ]

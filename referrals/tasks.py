@@ -1,0 +1,24 @@
+"""Periodic referral work, scheduled by Celery beat (see ``consortium.celery``)."""
+
+import logging
+
+from celery import shared_task
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def escalate_overdue_referrals() -> dict:
+    """Escalate referrals past their due time (coordinator, then administrator) and expire stale ones."""
+    counts = services.escalate_overdue_referrals()
+    logger.info("referral escalation: %s", counts)
+    return counts
+
+
+@shared_task
+def escalate_overdue_follow_ups() -> int:
+    count = services.escalate_overdue_follow_ups()
+    logger.info("follow-up escalation: %d tasks", count)
+    return count

@@ -1,0 +1,363 @@
+"""Web pages of the referral workflow: thin views over forms, selectors and services."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from consortium.permissions import Action, can, require, scope, staff_of
+from records.models import Encounter, Patient
+from records.selectors import encounters_on
+
+from . import selectors, services
+from .forms import (
+    AcceptForm,
+    DischargeForm,
+    FollowUpDoneForm,
+    FollowUpFormSet,
+    NoteForm,
+    QueueFilterForm,
+    ReasonForm,
+    RedirectForm,
+    ReferralCreateForm,
+    SatisfactionForm,
+    SlotForm,
+    default_follow_up_plan,
+)
+from .models import Direction, ReferralStatus
+from .transitions import ACTION_LABELS, Act, actions_from
+
+
+def _own_institution(user, action: Action):
+    staff = staff_of(user)
+    if staff is None or staff.institution is None:
+        raise PermissionDenied
+    require(user, action, staff.institution)
+    return staff.institution
+
+
+def _apply_error(form, error: services.ReferralError) -> None:
+    form.add_error(error.field if error.field in form.fields else None, error.message)
+
+
+@login_required
+def queue(request):
+    """The coordinator's queue: filter by urgency, department, status and waiting time, sorted by due time."""
+    institution = _own_institution(request.user, Action.TRIAGE_REFERRAL)
+    form = QueueFilterForm(request.GET or None, institution=institution)
+    filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    referrals = selectors.filtered_queue(
+        institution,
+        urgency=filters.get("urgency", ""),
+        department_id=filters["department"].pk if filters.get("department") else None,
+        status=filters.get("status", ""),
+        waiting=filters.get("waiting", ""),
+    )
+    page = Paginator(referrals, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "referrals/queue.html",
+        {"institution": institution, "form": form, "page": page, "query": query.urlencode(), "now": timezone.now()},
+    )
+
+
+@login_required
+def referral_list(request):
+    """Referrals sent by, and received by, the user's institution."""
+    institution = _own_institution(request.user, Action.VIEW_REFERRALS)
+    sent = Paginator(selectors.referrals_sent_by(institution), 30).get_page(request.GET.get("sent_page"))
+    received = selectors.referrals_visible_to(request.user).filter(to_institution=institution).order_by("-created_at", "-pk")
+    received = Paginator(received, 30).get_page(request.GET.get("received_page"))
+    return render(request, "referrals/list.html", {"institution": institution, "sent": sent, "received": received})
+
+
+def _patient_and_encounter(request):
+    encounter_id, patient_id = request.GET.get("encounter"), request.GET.get("patient")
+    if encounter_id and encounter_id.isdigit():
+        encounters = scope(Encounter.objects.select_related("patient"), request.user, Action.START_REFERRAL)
+        encounter = get_object_or_404(encounters, pk=encounter_id)
+        return encounter.patient, encounter
+    if patient_id and patient_id.isdigit():
+        patient = get_object_or_404(Patient, pk=patient_id)
+        if not _can_read_patient(request.user, patient):
+            raise Http404
+        return patient, None
+    return None, None
+
+
+def _can_read_patient(user, patient) -> bool:
+    try:
+        from records.access import can_read_patient
+    except ImportError:
+        return can(user, Action.VIEW_PATIENT, patient.home_institution_id)
+    return can_read_patient(user, patient)
+
+
+@login_required
+def create(request):
+    """Start an upward referral from a visit: the form shows the clinical snapshot and open capacity."""
+    institution = _own_institution(request.user, Action.START_REFERRAL)
+    patient, encounter = _patient_and_encounter(request)
+    if patient is None:
+        return render(request, "referrals/choose_visit.html", {"encounters": encounters_on(institution)})
+    form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            referral = services.create_referral(
+                actor=request.user,
+                patient=patient,
+                source_encounter=encounter,
+                to_department=form.cleaned_data["to_department"],
+                urgency=form.cleaned_data["urgency"],
+                reason=form.cleaned_data["reason"],
+                attachments=form.cleaned_data["attachments"],
+                submit="save_draft" not in request.POST,
+            )
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            if referral.status == ReferralStatus.DRAFT:
+                messages.success(request, _("Referral #%(id)d saved as a draft.") % {"id": referral.pk})
+            else:
+                messages.success(request, _("Referral #%(id)d submitted.") % {"id": referral.pk})
+            return redirect("referrals:detail", pk=referral.pk)
+    from .snapshot import clinical_summary_snapshot
+
+    return render(
+        request,
+        "referrals/create.html",
+        {"form": form, "patient": patient, "encounter": encounter, "snapshot": clinical_summary_snapshot(patient)},
+    )
+
+
+ACTION_FORMS = {
+    Act.SUBMIT: NoteForm,
+    Act.CANCEL: NoteForm,
+    Act.REVIEW: NoteForm,
+    Act.ACCEPT: AcceptForm,
+    Act.REJECT: ReasonForm,
+    Act.REDIRECT: RedirectForm,
+    Act.ARRIVE: NoteForm,
+    Act.START_TREATMENT: NoteForm,
+    Act.COMPLETE: NoteForm,
+}
+
+
+def _action_form(act: Act, referral, data=None):
+    form_class = ACTION_FORMS[act]
+    if form_class in (AcceptForm, RedirectForm):
+        return form_class(data, referral=referral, prefix=act.value)
+    return form_class(data, prefix=act.value)
+
+
+def _take(act: Act, referral, user, data: dict):
+    pk = referral.pk
+    if act == Act.SUBMIT:
+        return services.submit_referral(pk, actor=user)
+    if act == Act.CANCEL:
+        return services.cancel_referral(pk, actor=user, note=data["note"])
+    if act == Act.REVIEW:
+        return services.start_review(pk, actor=user, note=data["note"])
+    if act == Act.ACCEPT:
+        slot = data.get("slot")
+        return services.accept_referral(
+            pk, actor=user, slot_id=slot.pk if slot else None, appointment_at=data.get("appointment_at"), note=data["note"]
+        )
+    if act == Act.REJECT:
+        return services.reject_referral(pk, actor=user, reason=data["reason"])
+    if act == Act.REDIRECT:
+        return services.redirect_referral(pk, actor=user, to_department=data["to_department"], reason=data["reason"])
+    if act == Act.ARRIVE:
+        return services.record_arrival(pk, actor=user, note=data["note"])
+    if act == Act.START_TREATMENT:
+        return services.start_treatment(pk, actor=user, note=data["note"])
+    return services.complete_referral(pk, actor=user, note=data["note"])
+
+
+def _detail_context(request, referral, bound: dict | None = None) -> dict:
+    bound = bound or {}
+    actions = [
+        (act, ACTION_LABELS[act], bound.get(act) or _action_form(act, referral))
+        for act in actions_from(referral.status)
+        if act in ACTION_FORMS and services.may_take(request.user, referral, act)
+    ]
+    can_discharge = (
+        referral.direction == Direction.UP
+        and referral.status == ReferralStatus.IN_TREATMENT
+        and can(request.user, Action.START_REFERRAL, referral.to_institution_id)
+    )
+    can_rate = (
+        referral.status == ReferralStatus.COMPLETED
+        and referral.direction == Direction.UP
+        and not hasattr(referral, "satisfaction")
+        and can(request.user, Action.RECORD_FOLLOW_UP, referral.from_institution_id)
+    )
+    return {
+        "referral": referral,
+        "events": selectors.referral_timeline(referral),
+        "attachments": referral.attachments.all(),
+        "tasks": referral.follow_up_tasks.all(),
+        "actions": actions,
+        "can_discharge": can_discharge,
+        "satisfaction_form": bound.get("satisfaction") or (SatisfactionForm() if can_rate else None),
+        "related": selectors.referrals_visible_to(request.user).filter(
+            pk__in=[x for x in (referral.redirected_from_id, referral.upward_referral_id) if x]
+        )
+        | selectors.referrals_visible_to(request.user).filter(redirected_from=referral)
+        | selectors.referrals_visible_to(request.user).filter(upward_referral=referral),
+    }
+
+
+def _visible_referral(user, pk):
+    return get_object_or_404(selectors.referrals_visible_to(user), pk=pk)
+
+
+@login_required
+def detail(request, pk):
+    referral = _visible_referral(request.user, pk)
+    return render(request, "referrals/detail.html", _detail_context(request, referral))
+
+
+@login_required
+@require_POST
+def take_action(request, pk, action):
+    """Take one transition of the table; an illegal one or a broken rule is shown as a form error."""
+    referral = _visible_referral(request.user, pk)
+    try:
+        act = Act(action)
+    except ValueError:
+        raise Http404 from None
+    if act not in ACTION_FORMS:
+        raise Http404
+    form = _action_form(act, referral, request.POST)
+    if form.is_valid():
+        try:
+            _take(act, referral, request.user, form.cleaned_data)
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Referral #%(id)d: %(action)s done.") % {"id": referral.pk, "action": ACTION_LABELS[act]})
+            return redirect("referrals:detail", pk=referral.pk)
+    referral.refresh_from_db()
+    context = _detail_context(request, referral, bound={act: form})
+    if not any(a == act for a, _label, _form in context["actions"]):
+        context["action_error"] = (ACTION_LABELS[act], form)
+    return render(request, "referrals/detail.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+def discharge(request, pk):
+    """Discharge the patient of an upward referral back to the clinic with a follow-up plan."""
+    referral = _visible_referral(request.user, pk)
+    require(request.user, Action.START_REFERRAL, referral.to_institution_id)
+    form = DischargeForm(request.POST or None)
+    formset = FollowUpFormSet(request.POST or None, initial=default_follow_up_plan(timezone.localdate()), prefix="tasks")
+    if request.method == "POST" and form.is_valid() and formset.is_valid():
+        tasks = [row for row in formset.cleaned_data if row.get("kind")]
+        try:
+            downward = services.discharge_with_downward_referral(
+                referral.pk, actor=request.user, discharge_summary=form.cleaned_data["discharge_summary"], tasks=tasks
+            )
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Discharged; downward referral #%(id)d sent.") % {"id": downward.pk})
+            return redirect("referrals:detail", pk=downward.pk)
+    return render(request, "referrals/discharge.html", {"referral": referral, "form": form, "formset": formset})
+
+
+@login_required
+@require_POST
+def satisfaction(request, pk):
+    referral = _visible_referral(request.user, pk)
+    form = SatisfactionForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_satisfaction(
+                referral.pk, actor=request.user, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
+            )
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Satisfaction recorded."))
+            return redirect("referrals:detail", pk=referral.pk)
+    return render(request, "referrals/detail.html", _detail_context(request, referral, bound={"satisfaction": form}), status=400)
+
+
+@login_required
+def attachment(request, pk, attachment_id):
+    referral = _visible_referral(request.user, pk)
+    item = get_object_or_404(referral.attachments, pk=attachment_id)
+    response = FileResponse(item.file.open("rb"), content_type=item.content_type, filename=item.original_name)
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+def slots(request):
+    """The hospital's referral capacity: open slots and a form to add one."""
+    institution = _own_institution(request.user, Action.TRIAGE_REFERRAL)
+    form = SlotForm(request.POST or None, institution=institution)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.open_referral_slot(
+                actor=request.user,
+                department=form.cleaned_data["department"],
+                starts_at=form.cleaned_data["starts_at"],
+                capacity=form.cleaned_data["capacity"],
+            )
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Slot opened."))
+            return redirect("referrals:slots")
+    return render(
+        request, "referrals/slots.html", {"institution": institution, "form": form, "slots": selectors.slots_of(institution)}
+    )
+
+
+@login_required
+def follow_ups(request):
+    """The clinic's follow-up task list from downward referrals."""
+    _own_institution(request.user, Action.RECORD_FOLLOW_UP)
+    include_done = request.GET.get("all") == "1"
+    tasks = selectors.follow_up_tasks_for(request.user, include_done=include_done)
+    page = Paginator(tasks, 50).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "referrals/follow_ups.html",
+        {"page": page, "include_done": include_done, "done_form": FollowUpDoneForm(), "today": timezone.localdate()},
+    )
+
+
+@login_required
+@require_POST
+def follow_up_done(request, task_id):
+    task = get_object_or_404(selectors.follow_up_tasks_for(request.user, include_done=True), pk=task_id)
+    form = FollowUpDoneForm(request.POST)
+    if form.is_valid():
+        try:
+            services.complete_follow_up_task(task.pk, actor=request.user, outcome=form.cleaned_data["outcome"])
+        except services.ReferralError as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("Follow-up recorded."))
+    else:
+        messages.error(request, _("Write what was done at the follow-up."))
+    return redirect("referrals:follow-ups")
+
+
+@login_required
+def notifications(request):
+    if request.method == "POST":
+        services.mark_notifications_read(user=request.user)
+        return redirect("referrals:notifications")
+    page = Paginator(selectors.notifications_for(request.user), 50).get_page(request.GET.get("page"))
+    return render(request, "referrals/notifications.html", {"page": page})
