@@ -2,10 +2,23 @@
 
 import datetime
 
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from .models import Diagnosis, Encounter, Observation, ObservationKind, Patient, Prescription
+from .models import (
+    AccessLog,
+    BreakGlassAccess,
+    Diagnosis,
+    Encounter,
+    MatchReview,
+    Observation,
+    ObservationKind,
+    Patient,
+    PatientMerge,
+    Prescription,
+    ReviewStatus,
+    identifier_hash,
+)
 
 
 def encounters_on(institution, day: datetime.date | None = None) -> QuerySet[Encounter]:
@@ -93,3 +106,67 @@ def _observation(o: Observation) -> dict:
         "out_of_range": o.out_of_range,
         "observed_at": _iso(o.observed_at),
     }
+
+
+def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
+    """Patients the user may read that match a name, pinyin, resident ID, insurance number or phone."""
+    from .access import readable_patients
+    from .pinyin import compact
+    from .resident_id import normalize
+
+    query = (query or "").strip()
+    patients = readable_patients(user).filter(merged_into__isnull=True).select_related("home_institution")
+    if not query:
+        return patients.none()
+    number = normalize(query)
+    if len(number) == 18:
+        condition = Q(resident_id_hash=identifier_hash("resident_id", number))
+    elif number.isdigit():
+        condition = Q(phone_hash=identifier_hash("phone", number)) | Q(insurance_number=number)
+    else:
+        condition = Q(name__contains=query) | Q(insurance_number=query)
+        squeezed = compact(query)
+        if squeezed.isascii():
+            condition |= Q(name_pinyin__startswith=query.lower()) | Q(name_pinyin__contains=squeezed)
+    return patients.filter(condition).order_by("name_pinyin", "pk")[:limit]
+
+
+def timeline(user, patient: Patient) -> list[Encounter]:
+    """The patient's visits at every institution in the viewer's consortium, newest first."""
+    from consortium.permissions import Action, institution_ids_for
+
+    encounters = (
+        Encounter.objects.filter(patient=patient)
+        .select_related("institution", "department", "attending")
+        .prefetch_related("diagnoses", "prescriptions", "observations", "charge_items", "revisions")
+        .order_by("-started_at", "-pk")
+    )
+    visible = institution_ids_for(user, Action.VIEW_INSTITUTION)
+    if visible is not None:
+        encounters = encounters.filter(Q(institution_id__in=visible) | Q(institution_id=patient.home_institution_id))
+    return list(encounters)
+
+
+def access_log_for(patient: Patient, limit: int = 200) -> QuerySet[AccessLog]:
+    return AccessLog.objects.filter(patient=patient).select_related("user__staff", "api_client", "institution", "break_glass")[
+        :limit
+    ]
+
+
+def break_glass_for(institution) -> QuerySet[BreakGlassAccess]:
+    """Break-glass accesses to the institution's patients, unreviewed first (the flag the home institution sees)."""
+    return (
+        BreakGlassAccess.objects.filter(patient__home_institution=institution)
+        .select_related("patient", "institution", "user__staff")
+        .order_by(F("reviewed_at").asc(nulls_first=True), "-started_at")
+    )
+
+
+def open_reviews(institution) -> QuerySet[MatchReview]:
+    return MatchReview.objects.filter(status=ReviewStatus.OPEN, candidate__home_institution=institution).select_related(
+        "patient__home_institution", "candidate__home_institution"
+    )
+
+
+def merges_for(institution) -> QuerySet[PatientMerge]:
+    return PatientMerge.objects.filter(survivor__home_institution=institution).select_related("survivor", "merged")[:50]

@@ -1,0 +1,311 @@
+"""Clinic web pages: registration, search, visit entry, the patient timeline, consent, break-glass and the MPI queue."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consortium.permissions import Action, can, can_anywhere, require, staff_of
+
+from . import icd10, selectors, services
+from .access import read_patient_or_404
+from .forms import (
+    BreakGlassForm,
+    ChargeItemFormSet,
+    ConsentForm,
+    DiagnosisFormSet,
+    EncounterEditForm,
+    EncounterForm,
+    ObservationFormSet,
+    PatientRegistrationForm,
+    PatientSearchForm,
+    PrescriptionFormSet,
+    filled_rows,
+)
+from .models import BreakGlassAccess, Encounter, MatchReview, Patient, PatientMerge, identifier_hash
+from .resident_id import normalize
+
+
+def _own_institution(user, action: Action):
+    staff = staff_of(user)
+    if staff is None or staff.institution is None or not can(user, action, staff.institution):
+        raise PermissionDenied
+    return staff.institution
+
+
+def _apply_errors(form, error: ValidationError, sections: dict | None = None) -> None:
+    """Show service errors next to their fields; errors about a section go to ``sections``."""
+    for field, messages_ in error.message_dict.items():
+        if field in form.fields:
+            for message in messages_:
+                form.add_error(field, message)
+        elif sections is not None and field in sections:
+            sections[field].extend(messages_)
+        else:
+            for message in messages_:
+                form.add_error(None, message)
+
+
+@login_required
+@require_GET
+def patient_search(request):
+    form = PatientSearchForm(request.GET or None)
+    results = []
+    if form.is_valid():
+        results = selectors.search_patients(request.user, form.cleaned_data["q"])
+    context = {
+        "form": form,
+        "results": results,
+        "searched": bool(request.GET.get("q")),
+        "may_register": can_anywhere(request.user, Action.REGISTER_PATIENT),
+        "may_break_glass": can_anywhere(request.user, Action.VIEW_SHARED_RECORD),
+    }
+    return render(request, "records/patient_search.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_register(request):
+    institution = _own_institution(request.user, Action.REGISTER_PATIENT)
+    form = PatientRegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient, created = services.register_patient(
+                actor=request.user,
+                institution=institution,
+                data=form.patient_data(),
+                consents_to_sharing=form.cleaned_data["consents_to_sharing"],
+                registration_key=form.cleaned_data["registration_key"] or None,
+            )
+        except ValidationError as error:
+            _apply_errors(form, error)
+        else:
+            if created:
+                messages.success(request, _("Patient registered."))
+            return redirect("records:patient-detail", pk=patient.pk)
+    return render(request, "records/patient_register.html", {"form": form, "institution": institution})
+
+
+@login_required
+@require_GET
+def patient_detail(request, pk):
+    patient, decision = read_patient_or_404(request.user, pk, request.path)
+    if patient.merged_into_id:
+        messages.info(request, _("This record was merged into another patient."))
+    home = patient.home_institution
+    staff = staff_of(request.user)
+    context = {
+        "patient": patient,
+        "decision": decision,
+        "show_identifiers": can(request.user, Action.VIEW_IDENTIFIERS, home),
+        "encounters": selectors.timeline(request.user, patient),
+        "allergies": patient.allergies.all(),
+        "may_record_visit": bool(staff and staff.institution and can(request.user, Action.RECORD_ENCOUNTER, staff.institution)),
+        "may_manage": can(request.user, Action.REGISTER_PATIENT, home),
+        "may_view_log": can(request.user, Action.VIEW_ACCESS_LOG, home),
+        "consent_form": ConsentForm(initial={"granted": "yes" if patient.consents_to_sharing else "no"}),
+    }
+    return render(request, "records/patient_detail.html", context)
+
+
+@login_required
+@require_POST
+def patient_consent(request, pk):
+    patient, _decision = read_patient_or_404(request.user, pk, request.path)
+    form = ConsentForm(request.POST)
+    if not can(request.user, Action.REGISTER_PATIENT, patient.home_institution):
+        raise Http404
+    if form.is_valid():
+        services.record_consent(
+            actor=request.user, patient=patient, granted=form.cleaned_data["granted"], note=form.cleaned_data["note"]
+        )
+        messages.success(request, _("Consent recorded."))
+    else:
+        messages.error(request, _("Choose whether the patient grants or withdraws consent."))
+    return redirect("records:patient-detail", pk=patient.pk)
+
+
+@login_required
+@require_GET
+def patient_access_log(request, pk):
+    patient = get_object_or_404(Patient.objects.select_related("home_institution"), pk=pk)
+    if not can(request.user, Action.VIEW_ACCESS_LOG, patient.home_institution):
+        raise Http404
+    services_log = selectors.access_log_for(patient)
+    return render(request, "records/access_log.html", {"patient": patient, "entries": services_log})
+
+
+def _encounter_sections(post=None):
+    return {
+        "diagnoses": DiagnosisFormSet(post, prefix="dx"),
+        "prescriptions": PrescriptionFormSet(post, prefix="rx"),
+        "observations": ObservationFormSet(post, prefix="obs"),
+        "charge_items": ChargeItemFormSet(post, prefix="charge"),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_create(request, pk):
+    institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+    patient, _decision = read_patient_or_404(request.user, pk, request.path)
+    form = EncounterForm(request.POST or None, institution=institution)
+    sections = _encounter_sections(request.POST or None)
+    section_errors = {name: [] for name in sections}
+    if request.method == "POST" and form.is_valid() and all(s.is_valid() for s in sections.values()):
+        data = services.EncounterInput(
+            kind=form.cleaned_data["kind"],
+            started_at=form.cleaned_data["started_at"],
+            ended_at=form.cleaned_data["ended_at"],
+            chief_complaint=form.cleaned_data["chief_complaint"],
+            department_id=form.cleaned_data["department"],
+            attending_id=form.cleaned_data["attending"],
+            diagnoses=filled_rows(sections["diagnoses"], "code"),
+            prescriptions=filled_rows(sections["prescriptions"], "drug_name"),
+            observations=[{**row, "kind": row.get("kind") or "vital"} for row in filled_rows(sections["observations"], "code")],
+            charge_items=filled_rows(sections["charge_items"], "item_code"),
+        )
+        try:
+            encounter = services.record_encounter(actor=request.user, institution=institution, patient=patient, data=data)
+        except ValidationError as error:
+            _apply_errors(form, error, section_errors)
+        else:
+            messages.success(request, _("Visit recorded."))
+            return redirect(reverse("records:patient-detail", kwargs={"pk": patient.pk}) + f"#encounter-{encounter.pk}")
+    context = {
+        "patient": patient,
+        "form": form,
+        "sections": sections,
+        "section_errors": section_errors,
+        "institution": institution,
+    }
+    return render(request, "records/encounter_form.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def encounter_edit(request, pk):
+    encounter = get_object_or_404(Encounter.objects.select_related("institution", "patient"), pk=pk)
+    if not can(request.user, Action.RECORD_ENCOUNTER, encounter.institution):
+        raise Http404
+    read_patient_or_404(request.user, encounter.patient_id, request.path)
+    initial = {
+        "kind": encounter.kind,
+        "started_at": encounter.started_at,
+        "ended_at": encounter.ended_at,
+        "chief_complaint": encounter.chief_complaint,
+        "department": encounter.department_id,
+        "attending": encounter.attending_id,
+    }
+    form = EncounterEditForm(request.POST or None, institution=encounter.institution, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        changes = {
+            "kind": form.cleaned_data["kind"],
+            "started_at": form.cleaned_data["started_at"],
+            "ended_at": form.cleaned_data["ended_at"],
+            "chief_complaint": form.cleaned_data["chief_complaint"],
+            "department_id": form.cleaned_data["department"],
+            "attending_id": form.cleaned_data["attending"],
+        }
+        try:
+            services.update_encounter(actor=request.user, encounter=encounter, changes=changes)
+        except ValidationError as error:
+            mapped = ValidationError({k.removesuffix("_id"): v for k, v in error.message_dict.items()})
+            _apply_errors(form, mapped)
+        else:
+            messages.success(request, _("Visit updated."))
+            return redirect("records:patient-detail", pk=encounter.patient_id)
+    return render(
+        request,
+        "records/encounter_edit.html",
+        {"encounter": encounter, "form": form, "revisions": encounter.revisions.select_related("changed_by__staff")},
+    )
+
+
+@login_required
+@require_GET
+def icd10_search(request):
+    """An htmx fragment: <option> rows for the diagnosis code datalist."""
+    return render(request, "records/_icd10_options.html", {"codes": icd10.search(request.GET.get("q", ""))})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def break_glass(request):
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        number = normalize(form.cleaned_data["resident_id"])
+        patient = Patient.objects.filter(resident_id_hash=identifier_hash("resident_id", number)).first() if number else None
+        if patient is None:
+            form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
+        else:
+            try:
+                services.start_break_glass(actor=request.user, patient=patient, reason=form.cleaned_data["reason"])
+            except PermissionDenied:
+                form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
+            except ValidationError as error:
+                _apply_errors(form, error)
+            else:
+                messages.warning(request, _("Emergency access opened; the patient's home institution has been notified."))
+                return redirect("records:patient-detail", pk=patient.pk)
+    return render(request, "records/break_glass.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_index_queue(request):
+    """The home institution's MPI work: uncertain matches, merges, and flagged break-glass accesses."""
+    staff = staff_of(request.user)
+    if staff is None or staff.institution is None:
+        raise Http404
+    institution = staff.institution
+    may_manage = can(request.user, Action.MANAGE_PATIENT_INDEX, institution)
+    may_view_log = can(request.user, Action.VIEW_ACCESS_LOG, institution)
+    if not (may_manage or may_view_log):
+        raise Http404
+    if request.method == "POST":
+        try:
+            _queue_action(request, institution)
+        except ValidationError as error:
+            for message in error.messages:
+                messages.error(request, message)
+        return redirect("records:index-queue")
+    context = {
+        "institution": institution,
+        "may_manage": may_manage,
+        "may_view_log": may_view_log,
+        "reviews": selectors.open_reviews(institution) if may_manage else [],
+        "merges": selectors.merges_for(institution) if may_manage else [],
+        "break_glass": selectors.break_glass_for(institution)[:50] if may_view_log else [],
+    }
+    return render(request, "records/index_queue.html", context)
+
+
+def _posted_id(request, key: str) -> int:
+    value = request.POST.get(key, "")
+    if not value.isdigit():
+        raise Http404
+    return int(value)
+
+
+def _queue_action(request, institution) -> None:
+    action = request.POST.get("action")
+    if action in ("link", "separate"):
+        review = get_object_or_404(MatchReview, pk=_posted_id(request, "review"), candidate__home_institution=institution)
+        services.decide_review(actor=request.user, review=review, same_person=action == "link")
+        messages.success(request, _("Decision recorded."))
+    elif action == "unmerge":
+        merge = get_object_or_404(PatientMerge, pk=_posted_id(request, "merge"), survivor__home_institution=institution)
+        services.unmerge_patients(actor=request.user, merge=merge)
+        messages.success(request, _("Merge undone."))
+    elif action == "reviewed":
+        grant = get_object_or_404(BreakGlassAccess, pk=_posted_id(request, "grant"), patient__home_institution=institution)
+        require(request.user, Action.VIEW_ACCESS_LOG, institution)
+        services.review_break_glass(actor=request.user, grant=grant)
+        messages.success(request, _("Marked as reviewed."))
+    else:
+        raise ValidationError(_("Unknown action."))
