@@ -41,7 +41,7 @@ def check_broker() -> dict:
 
 
 def check_workers(timeout: float = 1.0) -> dict:
-    replies = celery_app.control.ping(timeout=timeout)
+    replies = celery_app.control.ping(timeout=timeout, limit=1)
     if not replies:
         raise RuntimeError("no worker answered")
     return {"workers": sorted(name for reply in replies for name in reply)}

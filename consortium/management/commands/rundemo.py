@@ -11,6 +11,11 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 
+def _exit_on_signal(signum, frame):
+    """Turn SIGTERM/SIGHUP into a normal exit so the worker is stopped with the server."""
+    raise SystemExit(128 + signum)
+
+
 class Command(BaseCommand):
     help = _("Run the development server together with a Celery worker and beat scheduler.")
 
@@ -30,6 +35,8 @@ class Command(BaseCommand):
         self.stdout.write(
             _("Celery worker and beat started (pid %(pid)s), logging to %(log)s") % {"pid": worker.pid, "log": log_path}
         )
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        signal.signal(signal.SIGHUP, _exit_on_signal)
         try:
             call_command("runserver", f"{addr}:{port}", use_reloader=False)
         finally:
