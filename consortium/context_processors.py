@@ -7,6 +7,9 @@ from .permissions import Action, can_anywhere, staff_of
 NAVIGATION = [
     ("institution-list", _("Institutions"), Action.VIEW_INSTITUTION),
     ("membership-list", _("Memberships"), Action.VIEW_MEMBERSHIPS),
+    ("sync-monitor", _("Sync monitor"), Action.VIEW_SYNC_MONITOR),
+    ("insurance:claim-list", _("Claims"), Action.VIEW_CLAIMS),
+    ("insurance:reconciliation-list", _("Reconciliation"), Action.REVIEW_RECONCILIATION),
     ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
     ("referrals:queue", _("Referral queue"), Action.TRIAGE_REFERRAL),

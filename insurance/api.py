@@ -1,0 +1,474 @@
+"""REST API for insurance offices: claims, batches, adjudication, settlement files, reconciliation."""
+
+import csv
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, StreamingHttpResponse
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import generics, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consortium.models import Institution
+from consortium.permissions import Action, institution_ids_for
+
+from . import selectors, services
+from .idempotency import IdempotentPostMixin
+from .models import (
+    Claim,
+    ClaimBatch,
+    ClaimLine,
+    ClaimStatus,
+    Discrepancy,
+    DiscrepancyKind,
+    DiscrepancyStatus,
+    ReconciliationRun,
+    SettlementFile,
+    period_validator,
+)
+from .settlement import ENCODINGS, SettlementFileErrors
+
+
+def django_error_response(exc: DjangoValidationError, code=status.HTTP_400_BAD_REQUEST) -> Response:
+    data = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+    return Response(data, status=code)
+
+
+class ClaimLineSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ClaimLine
+        fields = ["item_code", "name", "catalogue_class", "amount", "class_self_pay", "eligible"]
+
+
+class ClaimSerializer(serializers.ModelSerializer):
+    institution = serializers.CharField(source="institution.code")
+    scheme = serializers.CharField(source="scheme.code")
+    batch = serializers.CharField(source="batch.number", allow_null=True, default=None)
+    reverses = serializers.CharField(source="reverses.number", allow_null=True, default=None)
+    policy_version = serializers.IntegerField(source="policy.version")
+
+    class Meta:
+        model = Claim
+        fields = [
+            "number",
+            "kind",
+            "status",
+            "institution",
+            "scheme",
+            "policy_version",
+            "insurance_number",
+            "period",
+            "batch",
+            "reverses",
+            "level",
+            "referred",
+            "upward",
+            "total",
+            "eligible",
+            "deductible_applied",
+            "ratio",
+            "reimbursed",
+            "self_pay",
+            "approved_amount",
+            "reason_codes",
+            "settled_amount",
+            "created_at",
+            "submitted_at",
+            "adjudicated_at",
+        ]
+
+
+class ClaimDetailSerializer(ClaimSerializer):
+    lines = ClaimLineSerializer(many=True, read_only=True)
+
+    class Meta(ClaimSerializer.Meta):
+        fields = [*ClaimSerializer.Meta.fields, "steps", "lines"]
+
+
+class ClaimFilter(django_filters.FilterSet):
+    institution = django_filters.CharFilter(field_name="institution__code")
+    scheme = django_filters.CharFilter(field_name="scheme__code")
+    batch = django_filters.CharFilter(field_name="batch__number")
+
+    class Meta:
+        model = Claim
+        fields = ["status", "period", "kind", "institution", "scheme", "batch"]
+
+
+class ClaimListApi(generics.ListAPIView):
+    """Claims in the caller's region and schemes."""
+
+    serializer_class = ClaimSerializer
+    filterset_class = ClaimFilter
+
+    def get_queryset(self):
+        return selectors.claims_visible_to(self.request.user).order_by("pk")
+
+
+class ClaimDetailApi(generics.RetrieveAPIView):
+    serializer_class = ClaimDetailSerializer
+    lookup_field = "number"
+
+    def get_queryset(self):
+        return selectors.claims_visible_to(self.request.user).prefetch_related("lines")
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    institution = serializers.CharField(source="institution.code")
+    scheme = serializers.CharField(source="scheme.code")
+
+    class Meta:
+        model = ClaimBatch
+        fields = [
+            "number",
+            "institution",
+            "scheme",
+            "period",
+            "sequence",
+            "status",
+            "submitted_at",
+            "claim_count",
+            "total_claimed",
+        ]
+
+
+class BatchDetailSerializer(BatchSerializer):
+    claims = serializers.SlugRelatedField(many=True, read_only=True, slug_field="number")
+
+    class Meta(BatchSerializer.Meta):
+        fields = [*BatchSerializer.Meta.fields, "claims"]
+
+
+class BatchFilter(django_filters.FilterSet):
+    institution = django_filters.CharFilter(field_name="institution__code")
+    scheme = django_filters.CharFilter(field_name="scheme__code")
+
+    class Meta:
+        model = ClaimBatch
+        fields = ["status", "period", "institution", "scheme"]
+
+
+class BatchListApi(generics.ListAPIView):
+    serializer_class = BatchSerializer
+    filterset_class = BatchFilter
+
+    def get_queryset(self):
+        return selectors.batches_visible_to(self.request.user).order_by("pk")
+
+
+class BatchDetailApi(generics.RetrieveAPIView):
+    serializer_class = BatchDetailSerializer
+    lookup_field = "number"
+
+    def get_queryset(self):
+        return selectors.batches_visible_to(self.request.user)
+
+
+class AdjudicationItemSerializer(serializers.Serializer):
+    claim_number = serializers.CharField(max_length=64)
+    outcome = serializers.ChoiceField(choices=[ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED])
+    approved_amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True)
+    reason_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list, max_length=10)
+
+
+class AdjudicationSerializer(serializers.Serializer):
+    results = AdjudicationItemSerializer(many=True, allow_empty=False, max_length=5000)
+
+
+class AdjudicationApi(IdempotentPostMixin, APIView):
+    """Post adjudication results in bulk; all are recorded or none. Needs an Idempotency-Key header."""
+
+    @extend_schema(
+        request=AdjudicationSerializer,
+        responses={200: ClaimSerializer(many=True)},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        serializer = AdjudicationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        decisions = [
+            services.Adjudication(
+                claim_number=item["claim_number"],
+                outcome=item["outcome"],
+                approved_amount=item.get("approved_amount"),
+                reason_codes=item.get("reason_codes", []),
+            )
+            for item in serializer.validated_data["results"]
+        ]
+        try:
+            claims = services.adjudicate_claims(
+                claims_queryset=selectors.claims_visible_to(request.user, Action.ADJUDICATE_CLAIMS),
+                decisions=decisions,
+                actor=request.user,
+            )
+        except services.AdjudicationErrors as exc:
+            return Response({"results": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(ClaimSerializer(claims, many=True).data)
+
+
+class SettlementFileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SettlementFile
+        fields = ["id", "period", "file_name", "file_format", "encoding", "sha256", "line_count", "uploaded_at"]
+
+
+class SettlementUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    period = serializers.CharField(max_length=7, validators=[period_validator])
+    encoding = serializers.ChoiceField(choices=sorted(ENCODINGS), default="utf-8")
+
+
+class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
+    """The office's settlement files; POST uploads one (multipart: file, period, encoding)."""
+
+    serializer_class = SettlementFileSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_queryset(self):
+        return selectors.settlement_files_of(self.request.user).order_by("-pk")
+
+    @extend_schema(
+        request={"multipart/form-data": SettlementUploadSerializer},
+        responses={201: SettlementFileSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        office = selectors.office_of(request.user)
+        if office is None:
+            return Response(
+                {"detail": _("Only an insurance office can upload settlement files.")}, status=status.HTTP_403_FORBIDDEN
+            )
+        serializer = SettlementUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        try:
+            settlement = services.store_settlement_file(
+                office=office,
+                period=serializer.validated_data["period"],
+                upload=upload,
+                file_name=upload.name,
+                encoding=serializer.validated_data["encoding"],
+                actor=request.user,
+            )
+        except SettlementFileErrors as exc:
+            return Response({"errors": exc.errors, "more_errors": exc.more}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        return Response(SettlementFileSerializer(settlement).data, status=status.HTTP_201_CREATED)
+
+
+class SettlementFileDetailApi(generics.RetrieveAPIView):
+    serializer_class = SettlementFileSerializer
+
+    def get_queryset(self):
+        return selectors.settlement_files_of(self.request.user)
+
+
+class TotalSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    count = serializers.IntegerField()
+    open = serializers.IntegerField()
+    expected = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    paid = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    difference = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+
+
+class RunSerializer(serializers.ModelSerializer):
+    institution = serializers.CharField(source="institution.code")
+    totals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ["id", "institution", "period", "settlement_file", "status", "started_at", "finished_at", "totals"]
+
+    @extend_schema_field(TotalSerializer(many=True))
+    def get_totals(self, run) -> list[dict]:
+        return TotalSerializer(selectors.run_totals(run), many=True).data
+
+
+class RunStartSerializer(serializers.Serializer):
+    settlement_file = serializers.IntegerField()
+    institution = serializers.CharField(max_length=32)
+
+
+class ReconciliationListApi(IdempotentPostMixin, generics.ListAPIView):
+    """Reconciliation runs; POST starts one for an institution against an uploaded settlement file."""
+
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        return selectors.runs_visible_to(self.request.user).order_by("-pk")
+
+    @extend_schema(
+        request=RunStartSerializer,
+        responses={201: RunSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        serializer = RunStartSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        settlement = selectors.settlement_files_of(request.user).filter(pk=serializer.validated_data["settlement_file"]).first()
+        errors = {}
+        if settlement is None:
+            errors["settlement_file"] = [_("No such settlement file of your office.")]
+        allowed = institution_ids_for(request.user, Action.REVIEW_RECONCILIATION)
+        institution = Institution.objects.filter(code=serializer.validated_data["institution"]).first()
+        if institution is None or (allowed is not None and institution.pk not in allowed):
+            errors["institution"] = [_("No such institution in your region.")]
+        if errors:
+            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            run = services.run_reconciliation(settlement_file=settlement, institution=institution, actor=request.user)
+        except DjangoValidationError as exc:
+            return django_error_response(exc)
+        return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class ReconciliationDetailApi(generics.RetrieveAPIView):
+    serializer_class = RunSerializer
+
+    def get_queryset(self):
+        return selectors.runs_visible_to(self.request.user)
+
+
+class DiscrepancySerializer(serializers.ModelSerializer):
+    row_number = serializers.IntegerField(source="line.row_number", allow_null=True, default=None)
+
+    class Meta:
+        model = Discrepancy
+        fields = [
+            "id",
+            "kind",
+            "claim_number",
+            "row_number",
+            "expected_amount",
+            "paid_amount",
+            "difference",
+            "status",
+            "note",
+            "updated_at",
+        ]
+
+
+class DiscrepancyFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=DiscrepancyKind.choices)
+    status = django_filters.ChoiceFilter(choices=DiscrepancyStatus.choices)
+
+    class Meta:
+        model = Discrepancy
+        fields = ["kind", "status"]
+
+
+def _run_or_404(user, pk) -> ReconciliationRun:
+    run = selectors.runs_visible_to(user).filter(pk=pk).first()
+    if run is None:
+        raise Http404
+    return run
+
+
+class DiscrepancyListApi(generics.ListAPIView):
+    serializer_class = DiscrepancySerializer
+    filterset_class = DiscrepancyFilter
+
+    def get_queryset(self):
+        return selectors.discrepancies_of(_run_or_404(self.request.user, self.kwargs["pk"]))
+
+
+CSV_COLUMNS = ["kind", "claim_number", "row_number", "expected_amount", "paid_amount", "difference", "status", "note"]
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+class DiscrepancyCsvApi(APIView):
+    """The run's discrepancies as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+
+    @extend_schema(responses={(200, "text/csv"): str})
+    def get(self, request, pk):
+        run = _run_or_404(request.user, pk)
+        queryset = selectors.discrepancies_of(
+            run, kind=request.query_params.get("kind"), status=request.query_params.get("status")
+        )
+        writer = csv.writer(_Echo())
+
+        def rows():
+            yield "\ufeff" + writer.writerow(CSV_COLUMNS)
+            for d in queryset.values_list(
+                "kind", "claim_number", "line__row_number", "expected_amount", "paid_amount", "difference", "status", "note"
+            ).iterator(chunk_size=5000):
+                yield writer.writerow(["" if v is None else v for v in d])
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="discrepancies-{run.institution.code}-{run.period}-{run.pk}.csv"'
+        return response
+
+
+class DiscrepancyUpdateSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=DiscrepancyStatus.choices)
+    note = serializers.CharField(max_length=2000, allow_blank=True, default="")
+
+
+class DiscrepancyUpdateApi(IdempotentPostMixin, APIView):
+    """Mark a discrepancy explained or resolved (with a note), or open it again."""
+
+    @extend_schema(
+        request=DiscrepancyUpdateSerializer,
+        responses={200: DiscrepancySerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request, pk):
+        discrepancy = Discrepancy.objects.filter(pk=pk, run__in=selectors.runs_visible_to(request.user)).first()
+        if discrepancy is None:
+            raise Http404
+        serializer = DiscrepancyUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            discrepancy = services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            return django_error_response(exc)
+        return Response(DiscrepancySerializer(discrepancy).data)
+
+
+class PeriodCloseSerializer(serializers.Serializer):
+    institution = serializers.CharField(max_length=32)
+    period = serializers.CharField(max_length=7, validators=[period_validator])
+
+
+class PeriodCloseApi(IdempotentPostMixin, APIView):
+    """Close an institution's period once no discrepancy is open; it is read-only afterwards."""
+
+    @extend_schema(
+        request=PeriodCloseSerializer,
+        responses={201: PeriodCloseSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        serializer = PeriodCloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        allowed = institution_ids_for(request.user, Action.REVIEW_RECONCILIATION)
+        institution = Institution.objects.filter(code=serializer.validated_data["institution"]).first()
+        if institution is None or (allowed is not None and institution.pk not in allowed):
+            return Response({"institution": [_("No such institution in your region.")]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            services.close_period(institution=institution, period=serializer.validated_data["period"], actor=request.user)
+        except DjangoValidationError as exc:
+            return django_error_response(exc)
+        return Response(serializer.validated_data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,27 @@
+from django.urls import path
+
+from . import api
+
+urlpatterns = [
+    path("insurance/claims/", api.ClaimListApi.as_view(), name="api-insurance-claim-list"),
+    path("insurance/claims/<str:number>/", api.ClaimDetailApi.as_view(), name="api-insurance-claim-detail"),
+    path("insurance/batches/", api.BatchListApi.as_view(), name="api-insurance-batch-list"),
+    path("insurance/batches/<str:number>/", api.BatchDetailApi.as_view(), name="api-insurance-batch-detail"),
+    path("insurance/adjudications/", api.AdjudicationApi.as_view(), name="api-insurance-adjudications"),
+    path("insurance/settlement-files/", api.SettlementFileListApi.as_view(), name="api-insurance-settlement-files"),
+    path("insurance/settlement-files/<int:pk>/", api.SettlementFileDetailApi.as_view(), name="api-insurance-settlement-file"),
+    path("insurance/reconciliations/", api.ReconciliationListApi.as_view(), name="api-insurance-reconciliations"),
+    path("insurance/reconciliations/<int:pk>/", api.ReconciliationDetailApi.as_view(), name="api-insurance-reconciliation"),
+    path(
+        "insurance/reconciliations/<int:pk>/discrepancies/",
+        api.DiscrepancyListApi.as_view(),
+        name="api-insurance-discrepancies",
+    ),
+    path(
+        "insurance/reconciliations/<int:pk>/discrepancies.csv",
+        api.DiscrepancyCsvApi.as_view(),
+        name="api-insurance-discrepancies-csv",
+    ),
+    path("insurance/discrepancies/<int:pk>/", api.DiscrepancyUpdateApi.as_view(), name="api-insurance-discrepancy-update"),
+    path("insurance/periods/close/", api.PeriodCloseApi.as_view(), name="api-insurance-period-close"),
+]

@@ -1,0 +1,475 @@
+"""Medical insurance: schemes, versioned policies, claims, batches, settlement files and reconciliation.
+
+Every number the calculator uses lives in Policy and PolicyLevelRule rows; nothing is hard-coded.
+Money is Decimal to the fen (two places); ratios are fractions with four places.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consortium.models import ApiClient, Institution, InstitutionLevel, InsuranceOffice
+from records.models import Encounter, Patient
+
+ZERO = Decimal("0.00")
+period_validator = RegexValidator(r"^\d{4}-(0[1-9]|1[0-2])$", _("A period is a month written YYYY-MM, e.g. 2026-03."))
+
+
+def money_field(verbose_name, **kwargs):
+    return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, **kwargs)
+
+
+def ratio_field(verbose_name, **kwargs):
+    return models.DecimalField(
+        verbose_name,
+        max_digits=5,
+        decimal_places=4,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        **kwargs,
+    )
+
+
+class Scheme(models.Model):
+    """A basic medical insurance scheme, e.g. URRBMI (城乡居民医保) or UEBMI (职工医保)."""
+
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        verbose_name = _("insurance scheme")
+        verbose_name_plural = _("insurance schemes")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class OfficeScheme(models.Model):
+    """Which schemes an insurance office administers; its API token sees only those schemes' claims."""
+
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.CASCADE, related_name="+")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.CASCADE, related_name="offices")
+
+    class Meta:
+        verbose_name = _("office scheme")
+        verbose_name_plural = _("office schemes")
+        constraints = [models.UniqueConstraint(fields=["office", "scheme"], name="office_scheme_unique")]
+
+    def __str__(self):
+        return f"{self.office} · {self.scheme.code}"
+
+
+class Enrolment(models.Model):
+    """A patient's enrolment in a scheme for one calendar year."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="enrolments")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="enrolments")
+    year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    insurance_number = models.CharField(_("insurance number"), max_length=32)
+
+    class Meta:
+        verbose_name = _("enrolment")
+        verbose_name_plural = _("enrolments")
+        ordering = ["-year", "pk"]
+        constraints = [models.UniqueConstraint(fields=["patient", "year"], name="enrolment_one_scheme_per_year")]
+
+    def __str__(self):
+        return f"{self.scheme.code} {self.year} #{self.patient_id}"
+
+
+class PolicyStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    IN_FORCE = "in_force", _("In force")
+    SUPERSEDED = "superseded", _("Superseded")
+
+
+class Policy(models.Model):
+    """The reimbursement rules of a scheme for a year, in numbered versions.
+
+    Only a draft may be edited. Publishing puts a version in force and supersedes the one
+    before it; claims keep a reference to the version they were calculated with.
+    """
+
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="policies")
+    year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    version = models.PositiveSmallIntegerField(_("version"), default=1)
+    status = models.CharField(_("status"), max_length=16, choices=PolicyStatus.choices, default=PolicyStatus.DRAFT)
+    class_b_self_pay_share = ratio_field(
+        _("class B self-pay share"),
+        default=Decimal("0.1000"),
+        help_text=_("The share of a class B (乙) item the patient pays before the item becomes eligible."),
+    )
+    unreferred_deductible_carried = models.BooleanField(
+        _("credit deductible on unreferred visits"),
+        default=False,
+        help_text=_("Whether a visit to a higher level without a referral is credited the deductible already paid this year."),
+    )
+    published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
+    notes = models.TextField(_("notes"), blank=True)
+
+    class Meta:
+        verbose_name = _("policy")
+        verbose_name_plural = _("policies")
+        ordering = ["scheme__code", "-year", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["scheme", "year", "version"], name="policy_unique_version"),
+            models.UniqueConstraint(fields=["scheme", "year"], condition=Q(status="in_force"), name="policy_one_in_force"),
+        ]
+
+    def __str__(self):
+        return f"{self.scheme.code} {self.year} v{self.version} ({self.get_status_display()})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == PolicyStatus.DRAFT
+
+    def rule_for(self, level: str) -> "PolicyLevelRule | None":
+        return next((rule for rule in self.level_rules.all() if rule.level == level), None)
+
+
+class PolicyLevelRule(models.Model):
+    """Deductible, ratios and annual ceiling of one policy version at one institution level."""
+
+    policy = models.ForeignKey(Policy, verbose_name=_("policy"), on_delete=models.CASCADE, related_name="level_rules")
+    level = models.CharField(_("institution level"), max_length=32, choices=InstitutionLevel.choices)
+    deductible = money_field(_("deductible"), validators=[MinValueValidator(ZERO)])
+    ratio = ratio_field(_("reimbursement ratio"))
+    unreferred_ratio = ratio_field(
+        _("ratio without referral"),
+        help_text=_("Applies to a visit above the patient's home level that came without a referral."),
+    )
+    annual_ceiling = money_field(_("annual ceiling"), validators=[MinValueValidator(ZERO)])
+
+    class Meta:
+        verbose_name = _("level rule")
+        verbose_name_plural = _("level rules")
+        ordering = ["policy", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy", "level"], name="policy_level_rule_unique"),
+            models.CheckConstraint(condition=Q(unreferred_ratio__lte=models.F("ratio")), name="unreferred_ratio_not_above_ratio"),
+        ]
+
+    def __str__(self):
+        return f"{self.policy} · {self.get_level_display()}"
+
+
+class Accumulator(models.Model):
+    """What a patient has used of a scheme in a year; locked with select_for_update by every claim write."""
+
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="+")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="+")
+    year = models.PositiveSmallIntegerField(_("year"))
+    deductible_paid = money_field(_("deductible paid"), default=ZERO)
+    reimbursed = money_field(_("reimbursed"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("annual accumulator")
+        verbose_name_plural = _("annual accumulators")
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "scheme", "year"], name="accumulator_unique"),
+            models.CheckConstraint(condition=Q(deductible_paid__gte=0) & Q(reimbursed__gte=0), name="accumulator_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.scheme_id}/{self.year} #{self.patient_id}"
+
+
+class ClaimStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    PARTLY_APPROVED = "partly_approved", _("Partly approved")
+    REJECTED = "rejected", _("Rejected")
+    SETTLED = "settled", _("Settled")
+    RECONCILED = "reconciled", _("Reconciled")
+
+
+ADJUDICATED = frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED})
+
+
+class ClaimKind(models.TextChoices):
+    ORIGINAL = "original", _("Claim")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class BatchStatus(models.TextChoices):
+    SUBMITTED = "submitted", _("Submitted")
+    ADJUDICATED = "adjudicated", _("Adjudicated")
+
+
+class ClaimBatch(models.Model):
+    """The claims an institution submits for one scheme and period, together."""
+
+    number = models.CharField(_("number"), max_length=64, unique=True)
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
+    sequence = models.PositiveSmallIntegerField(_("sequence"), default=1)
+    status = models.CharField(_("status"), max_length=16, choices=BatchStatus.choices, default=BatchStatus.SUBMITTED)
+    submitted_at = models.DateTimeField(_("submitted at"), default=timezone.now)
+    claim_count = models.PositiveIntegerField(_("claims"), default=0)
+    total_claimed = money_field(_("total claimed"), default=ZERO)
+
+    class Meta:
+        verbose_name = _("claim batch")
+        verbose_name_plural = _("claim batches")
+        ordering = ["-submitted_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["institution", "scheme", "period", "sequence"], name="batch_unique_seq")]
+
+    def __str__(self):
+        return self.number
+
+
+class Claim(models.Model):
+    """A reimbursement claim calculated from an encounter's charge items.
+
+    The calculation is frozen on the claim (every step in ``steps``). A claim past adjudication
+    is never edited: a correction is a reversal claim (negated amounts) plus a new claim.
+    """
+
+    number = models.CharField(_("number"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=ClaimKind.choices, default=ClaimKind.ORIGINAL)
+    encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.PROTECT, related_name="claims")
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="claims")
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="claims")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="claims")
+    policy = models.ForeignKey(Policy, verbose_name=_("policy"), on_delete=models.PROTECT, related_name="claims")
+    insurance_number = models.CharField(_("insurance number"), max_length=32)
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator], db_index=True)
+    status = models.CharField(_("status"), max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.DRAFT)
+    batch = models.ForeignKey(
+        ClaimBatch, verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
+    )
+    reverses = models.OneToOneField(
+        "self", verbose_name=_("reverses"), null=True, blank=True, on_delete=models.PROTECT, related_name="reversal"
+    )
+    replaces = models.ForeignKey(
+        "self", verbose_name=_("replaces"), null=True, blank=True, on_delete=models.PROTECT, related_name="replacements"
+    )
+    level = models.CharField(_("institution level"), max_length=32, choices=InstitutionLevel.choices)
+    referred = models.BooleanField(_("referred"), default=False)
+    upward = models.BooleanField(_("above home level"), default=False)
+    total = money_field(_("total charges"))
+    eligible = money_field(_("eligible amount"))
+    deductible_applied = money_field(_("deductible applied"))
+    ratio = models.DecimalField(_("ratio applied"), max_digits=5, decimal_places=4)
+    reimbursed = money_field(_("reimbursed amount"))
+    self_pay = money_field(_("patient self-pay"))
+    steps = models.JSONField(_("calculation steps"), default=list)
+    approved_amount = money_field(_("approved amount"), null=True, blank=True)
+    reason_codes = models.JSONField(_("reason codes"), default=list, blank=True)
+    settled_amount = money_field(_("settled amount"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    adjudicated_at = models.DateTimeField(_("adjudicated at"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("claim")
+        verbose_name_plural = _("claims")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["institution", "period", "status"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="reversal", reverses__isnull=False) | Q(kind="original", reverses__isnull=True),
+                name="claim_reversal_has_original",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="reversal") | (Q(reimbursed__gte=0) & Q(self_pay__gte=0)), name="claim_amounts_not_negative"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def expected_payment(self) -> Decimal:
+        """What the insurer should pay: the approved amount once adjudicated, else the calculated one."""
+        return self.approved_amount if self.approved_amount is not None else self.reimbursed
+
+
+class ClaimLine(models.Model):
+    claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.CASCADE, related_name="lines")
+    item_code = models.CharField(_("item code"), max_length=32)
+    name = models.CharField(_("name"), max_length=200)
+    catalogue_class = models.CharField(_("catalogue class"), max_length=1)
+    amount = money_field(_("amount"))
+    class_self_pay = money_field(_("class self-pay"))
+    eligible = money_field(_("eligible amount"))
+
+    class Meta:
+        verbose_name = _("claim line")
+        verbose_name_plural = _("claim lines")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return f"{self.item_code} {self.amount}"
+
+
+class FileFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "XLSX"
+
+
+class SettlementFile(models.Model):
+    """A settlement (remittance) file an insurance office uploaded for a period."""
+
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
+    file_name = models.CharField(_("file name"), max_length=200)
+    file_format = models.CharField(_("format"), max_length=8, choices=FileFormat.choices)
+    encoding = models.CharField(_("encoding"), max_length=16, blank=True)
+    sha256 = models.CharField(max_length=64)
+    line_count = models.PositiveIntegerField(_("lines"), default=0)
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+    uploaded_by_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("settlement file")
+        verbose_name_plural = _("settlement files")
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.file_name} ({self.period})"
+
+
+class PaymentStatus(models.TextChoices):
+    PAID = "paid", _("Paid")
+    REJECTED = "rejected", _("Rejected")
+
+
+class SettlementLine(models.Model):
+    """One line of a settlement file; written set-based (COPY on PostgreSQL)."""
+
+    file = models.ForeignKey(SettlementFile, verbose_name=_("settlement file"), on_delete=models.CASCADE, related_name="lines")
+    row_number = models.PositiveIntegerField(_("row"))
+    claim_number = models.CharField(_("claim number"), max_length=64)
+    institution_code = models.CharField(_("institution code"), max_length=32)
+    paid_amount = money_field(_("paid amount"))
+    payment_status = models.CharField(_("payment status"), max_length=16, choices=PaymentStatus.choices)
+    reason_code = models.CharField(_("reason code"), max_length=32, blank=True)
+    payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("settlement line")
+        verbose_name_plural = _("settlement lines")
+        ordering = ["file", "row_number"]
+        indexes = [models.Index(fields=["file", "institution_code", "claim_number"])]
+
+    def __str__(self):
+        return f"{self.claim_number} {self.paid_amount}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", _("Running")
+    FINISHED = "finished", _("Finished")
+    FAILED = "failed", _("Failed")
+
+
+class ReconciliationRun(models.Model):
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
+    settlement_file = models.ForeignKey(
+        SettlementFile, verbose_name=_("settlement file"), on_delete=models.PROTECT, related_name="runs"
+    )
+    status = models.CharField(_("status"), max_length=16, choices=RunStatus.choices, default=RunStatus.RUNNING)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.institution} {self.period} #{self.pk}"
+
+
+class DiscrepancyKind(models.TextChoices):
+    MATCHED = "matched", _("Matched")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
+    MISSING_AT_INSURER = "missing_at_insurer", _("Missing at insurer")
+    UNKNOWN_CLAIM = "unknown_claim", _("Unknown claim")
+    DUPLICATE_PAYMENT = "duplicate_payment", _("Duplicate payment")
+    REJECTED = "rejected", _("Rejected")
+
+
+class DiscrepancyStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    EXPLAINED = "explained", _("Explained")
+    RESOLVED = "resolved", _("Resolved")
+
+
+class Discrepancy(models.Model):
+    """One classified result of a reconciliation run; matched results are born resolved."""
+
+    run = models.ForeignKey(ReconciliationRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="discrepancies")
+    kind = models.CharField(_("kind"), max_length=24, choices=DiscrepancyKind.choices)
+    claim = models.ForeignKey(Claim, verbose_name=_("claim"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    line = models.ForeignKey(
+        SettlementLine, verbose_name=_("settlement line"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    claim_number = models.CharField(_("claim number"), max_length=64)
+    expected_amount = money_field(_("expected amount"), null=True, blank=True)
+    paid_amount = money_field(_("paid amount"), null=True, blank=True)
+    difference = money_field(_("difference"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=DiscrepancyStatus.choices, default=DiscrepancyStatus.OPEN)
+    note = models.TextField(_("note"), blank=True)
+    updated_at = models.DateTimeField(_("updated at"), null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("updated by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("discrepancy")
+        verbose_name_plural = _("discrepancies")
+        ordering = ["run", "kind", "claim_number", "pk"]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.claim_number}"
+
+
+class PeriodClose(models.Model):
+    """A closed reconciliation period of an institution: read-only from then on."""
+
+    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
+    closed_at = models.DateTimeField(_("closed at"), default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("closed by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("closed period")
+        verbose_name_plural = _("closed periods")
+        ordering = ["-period"]
+        constraints = [models.UniqueConstraint(fields=["institution", "period"], name="period_close_unique")]
+
+    def __str__(self):
+        return f"{self.institution} {self.period}"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored answer to a POST made with an Idempotency-Key, replayed for the same key and body."""
+
+    owner = models.CharField(max_length=64)
+    key = models.CharField(max_length=200)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_unique_key")]
+
+    def __str__(self):
+        return f"{self.owner} {self.key}"

@@ -1,0 +1,111 @@
+"""Set-based reconciliation: one INSERT ... SELECT classifies every claim and settlement line of a run.
+
+The same statement runs on PostgreSQL and SQLite (3.39+ for FULL OUTER JOIN). Classification:
+
+* unknown_claim: a settlement line whose claim number matches no adjudicated claim of the institution and period;
+* missing_at_insurer: an approved claim with no settlement line (a platform-rejected claim without a line is *rejected*);
+* rejected: a line the insurer marked rejected;
+* duplicate_payment: a second or later paid line for the same claim (the difference is the whole line);
+* matched: the first paid line equals the expected payment (the approved amount);
+* amount_mismatch: otherwise, with difference = paid − expected.
+"""
+
+from django.db import connection
+from django.utils import timezone
+
+from .models import Claim, ClaimStatus, Discrepancy, SettlementLine
+
+RECONCILABLE = ("approved", "partly_approved", "rejected", "settled", "reconciled")
+
+# Only table names and status constants are interpolated; every value is a bound parameter.
+CLASSIFY_SQL = f"""
+INSERT INTO {Discrepancy._meta.db_table}
+    (run_id, kind, claim_id, line_id, claim_number, expected_amount, paid_amount, difference, status, note)
+SELECT %(run)s, kind, claim_id, line_id, claim_number, expected, paid,
+       CASE WHEN kind = 'duplicate_payment' THEN paid ELSE ROUND(COALESCE(paid, 0) - COALESCE(expected, 0), 2) END,
+       CASE WHEN kind = 'matched' THEN 'resolved' ELSE 'open' END,
+       ''
+FROM (
+    SELECT c.id AS claim_id, l.id AS line_id, COALESCE(c.number, l.claim_number) AS claim_number,
+           c.expected AS expected, l.paid_amount AS paid,
+           CASE
+               WHEN c.id IS NULL THEN 'unknown_claim'
+               WHEN l.id IS NULL THEN CASE WHEN c.status = 'rejected' THEN 'rejected' ELSE 'missing_at_insurer' END
+               WHEN l.payment_status = 'rejected' THEN 'rejected'
+               WHEN l.rn > 1 THEN 'duplicate_payment'
+               WHEN l.paid_amount = c.expected THEN 'matched'
+               ELSE 'amount_mismatch'
+           END AS kind
+    FROM (
+        SELECT id, number, status, COALESCE(approved_amount, reimbursed) AS expected
+        FROM {Claim._meta.db_table}
+        WHERE institution_id = %(institution)s AND period = %(period)s
+          AND status IN ({", ".join(f"'{s}'" for s in RECONCILABLE)})
+    ) c
+    FULL OUTER JOIN (
+        SELECT id, claim_number, paid_amount, payment_status,
+               ROW_NUMBER() OVER (
+                   PARTITION BY claim_number
+                   ORDER BY CASE WHEN payment_status = 'paid' THEN 0 ELSE 1 END, row_number
+               ) AS rn
+        FROM {SettlementLine._meta.db_table}
+        WHERE file_id = %(file)s AND institution_code = %(institution_code)s
+    ) l ON l.claim_number = c.number
+) classified
+"""  # noqa: S608
+
+_SETTLE_SQL = """
+UPDATE {claims}
+SET status = %(status)s,
+    settled_amount = (
+        SELECT MIN(d.paid_amount) FROM {discrepancies} d
+        WHERE d.run_id = %(run)s AND d.claim_id = {claims}.id AND d.kind = %(kind)s
+    ),
+    settled_at = %(now)s
+WHERE id IN (SELECT claim_id FROM {discrepancies} WHERE run_id = %(run)s AND kind = %(kind)s)
+  AND status IN ({from_statuses})
+"""
+
+
+def classify_params(run) -> dict:
+    return {
+        "run": run.pk,
+        "institution": run.institution_id,
+        "institution_code": run.institution.code,
+        "period": run.period,
+        "file": run.settlement_file_id,
+    }
+
+
+def classify(run) -> int:
+    """Write the run's classification; returns the number of rows written."""
+    with connection.cursor() as cursor:
+        cursor.execute(CLASSIFY_SQL, classify_params(run))
+        return cursor.rowcount
+
+
+def _statuses_that_may_become(target: str) -> tuple[str, ...]:
+    from .services import CLAIM_TRANSITIONS
+
+    return tuple(sorted(status for status, targets in CLAIM_TRANSITIONS.items() if target in targets))
+
+
+def apply_claim_statuses(run) -> None:
+    """Matched claims (and platform-rejected ones the insurer also rejected) become reconciled; paid mismatches settled."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        for kind, status in (
+            ("matched", ClaimStatus.RECONCILED),
+            ("amount_mismatch", ClaimStatus.SETTLED),
+        ):
+            sql = _SETTLE_SQL.format(
+                claims=Claim._meta.db_table,
+                discrepancies=Discrepancy._meta.db_table,
+                from_statuses=", ".join(f"'{s}'" for s in _statuses_that_may_become(status)),
+            )
+            cursor.execute(sql, {"status": str(status), "run": run.pk, "kind": kind, "now": now})
+        cursor.execute(
+            f"UPDATE {Claim._meta.db_table} SET status = %s WHERE status = %s AND id IN "  # noqa: S608
+            f"(SELECT claim_id FROM {Discrepancy._meta.db_table} WHERE run_id = %s AND kind = 'rejected')",
+            [str(ClaimStatus.RECONCILED), str(ClaimStatus.REJECTED), run.pk],
+        )

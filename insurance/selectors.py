@@ -1,0 +1,105 @@
+"""Reads of the insurance app, every one scoped through consortium.permissions."""
+
+import datetime
+
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.utils import timezone
+
+from consortium.models import StaffRole
+from consortium.permissions import Action, scope, staff_of
+from records.models import Encounter
+
+from .models import Claim, ClaimBatch, ClaimKind, Discrepancy, OfficeScheme, PeriodClose, ReconciliationRun, SettlementFile
+
+
+def office_of(user):
+    """The insurance office the user (or API token) acts for, or None."""
+    staff = staff_of(user)
+    if staff is None or staff.role != StaffRole.INSURANCE_OFFICER:
+        return None
+    return staff.insurance_office
+
+
+def _scheme_filter(queryset: QuerySet, user, field: str = "scheme") -> QuerySet:
+    """An insurance office sees only the schemes it administers."""
+    office = office_of(user)
+    if office is None:
+        return queryset
+    schemes = OfficeScheme.objects.filter(office=office).values("scheme_id")
+    return queryset.filter(**{f"{field}__in": schemes})
+
+
+def claims_visible_to(user, action: Action = Action.VIEW_CLAIMS) -> QuerySet[Claim]:
+    queryset = Claim.objects.select_related("institution", "scheme", "batch", "reverses", "policy")
+    return _scheme_filter(scope(queryset, user, action), user)
+
+
+def batches_visible_to(user) -> QuerySet[ClaimBatch]:
+    queryset = ClaimBatch.objects.select_related("institution", "scheme")
+    return _scheme_filter(scope(queryset, user, Action.VIEW_CLAIMS), user)
+
+
+def settlement_files_of(user) -> QuerySet[SettlementFile]:
+    office = office_of(user)
+    if office is None:
+        return SettlementFile.objects.none()
+    return SettlementFile.objects.filter(office=office)
+
+
+def runs_visible_to(user) -> QuerySet[ReconciliationRun]:
+    queryset = ReconciliationRun.objects.select_related("institution", "office", "settlement_file")
+    office = office_of(user)
+    if office is not None:
+        queryset = queryset.filter(office=office)
+    return scope(queryset, user, Action.REVIEW_RECONCILIATION)
+
+
+def discrepancies_of(run, *, kind: str | None = None, status: str | None = None) -> QuerySet[Discrepancy]:
+    queryset = run.discrepancies.select_related("claim", "line").order_by("kind", "claim_number", "pk")
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset
+
+
+def run_totals(run) -> list[dict]:
+    """Per kind: how many, expected, paid and difference, summed in SQL."""
+    return list(
+        run.discrepancies.values("kind")
+        .annotate(
+            count=Count("pk"),
+            expected=Sum("expected_amount"),
+            paid=Sum("paid_amount"),
+            difference=Sum("difference"),
+            open=Count("pk", filter=Q(status="open")),
+        )
+        .order_by("kind")
+    )
+
+
+def institution_totals(runs: QuerySet[ReconciliationRun]) -> list[dict]:
+    """Per institution and period over the given runs: expected, paid and open discrepancies."""
+    return list(
+        Discrepancy.objects.filter(run__in=runs)
+        .values("run__institution__code", "run__institution__name", "run__period")
+        .annotate(
+            expected=Sum("expected_amount"),
+            paid=Sum("paid_amount"),
+            difference=Sum("difference"),
+            open=Count("pk", filter=Q(status="open")),
+        )
+        .order_by("run__period", "run__institution__code")
+    )
+
+
+def is_period_closed(institution_id: int, period: str) -> bool:
+    return PeriodClose.objects.filter(institution_id=institution_id, period=period).exists()
+
+
+def claimable_encounters(user, days: int = 90):
+    """Recent visits at institutions where the user may create claims, that have no claim standing."""
+    standing = Claim.objects.filter(encounter=OuterRef("pk"), kind=ClaimKind.ORIGINAL, reversal__isnull=True)
+    since = timezone.now() - datetime.timedelta(days=days)
+    queryset = Encounter.objects.filter(started_at__gte=since).select_related("patient", "institution")
+    return scope(queryset, user, Action.CREATE_CLAIM).exclude(Exists(standing)).order_by("-started_at")[:200]

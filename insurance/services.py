@@ -1,0 +1,607 @@
+"""Writes of the insurance app: one function per action, each in one transaction that locks what it changes."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from consortium.models import LEVEL_RANK, Institution, OutboxEventType
+from consortium.services import record_audit_event, record_outbox_event
+from records.models import Encounter
+from referrals.selectors import has_valid_referral
+
+from . import reconciliation
+from .calculator import ZERO, ChargeLine, LevelTerms, YearSoFar, calculate
+from .models import (
+    ADJUDICATED,
+    Accumulator,
+    BatchStatus,
+    Claim,
+    ClaimBatch,
+    ClaimKind,
+    ClaimLine,
+    ClaimStatus,
+    Discrepancy,
+    DiscrepancyStatus,
+    Enrolment,
+    PeriodClose,
+    Policy,
+    PolicyLevelRule,
+    PolicyStatus,
+    ReconciliationRun,
+    RunStatus,
+    SettlementFile,
+)
+
+#: Allowed claim status changes; anything else is refused.
+CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
+    ClaimStatus.DRAFT: frozenset({ClaimStatus.SUBMITTED}),
+    ClaimStatus.SUBMITTED: frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED}),
+    ClaimStatus.APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED}),
+    ClaimStatus.PARTLY_APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED}),
+    ClaimStatus.REJECTED: frozenset({ClaimStatus.RECONCILED}),
+    ClaimStatus.SETTLED: frozenset({ClaimStatus.RECONCILED}),
+    ClaimStatus.RECONCILED: frozenset(),
+}
+
+#: Allowed discrepancy status changes.
+DISCREPANCY_TRANSITIONS: dict[str, frozenset[str]] = {
+    DiscrepancyStatus.OPEN: frozenset({DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED}),
+    DiscrepancyStatus.EXPLAINED: frozenset({DiscrepancyStatus.OPEN, DiscrepancyStatus.RESOLVED}),
+    DiscrepancyStatus.RESOLVED: frozenset({DiscrepancyStatus.OPEN}),
+}
+
+#: Claims in these statuses may be reversed (a draft or submitted claim is still the institution's to withdraw).
+REVERSIBLE = ADJUDICATED | {ClaimStatus.SETTLED, ClaimStatus.RECONCILED}
+
+
+def _check_transition(table: dict, current: str, target: str, label: str) -> None:
+    if target not in table.get(current, frozenset()):
+        raise ValidationError(
+            {
+                "status": _("A %(label)s cannot go from %(current)s to %(target)s.")
+                % {"label": label, "current": current, "target": target}
+            }
+        )
+
+
+def period_of(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m")
+
+
+def is_open_period(institution_id: int, period: str) -> bool:
+    return not PeriodClose.objects.filter(institution_id=institution_id, period=period).exists()
+
+
+def _require_open_period(institution_id: int, period: str) -> None:
+    if PeriodClose.objects.filter(institution_id=institution_id, period=period).exists():
+        raise ValidationError({"period": _("The period %(period)s is closed for this institution.") % {"period": period}})
+
+
+# --- policies -------------------------------------------------------------------------------------
+
+
+def validate_policy_rules(policy: Policy) -> None:
+    rules = list(policy.level_rules.all())
+    if not rules:
+        raise ValidationError(_("A policy needs at least one level rule before it can be put in force."))
+    for rule in rules:
+        if rule.unreferred_ratio > rule.ratio:
+            raise ValidationError(_("The ratio without referral may not be above the normal ratio."))
+
+
+def publish_policy(*, policy: Policy, actor) -> Policy:
+    """Put a draft version in force; the version in force before it becomes superseded."""
+    with transaction.atomic():
+        policy = Policy.objects.select_for_update().get(pk=policy.pk)
+        if policy.status != PolicyStatus.DRAFT:
+            raise ValidationError({"status": _("Only a draft policy can be put in force.")})
+        validate_policy_rules(policy)
+        current = Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year, status=PolicyStatus.IN_FORCE)
+        for old in current:
+            old.status = PolicyStatus.SUPERSEDED
+            old.save(update_fields=["status"])
+        policy.status = PolicyStatus.IN_FORCE
+        policy.published_at = timezone.now()
+        policy.save(update_fields=["status", "published_at"])
+        record_audit_event(actor=actor, action="insurance.policy_published", obj=policy, detail={"version": policy.version})
+    return policy
+
+
+def new_policy_version(*, policy: Policy, actor) -> Policy:
+    """Copy a policy (with its level rules) into the next draft version: the way to change a policy in force."""
+    with transaction.atomic():
+        Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year).exists()
+        next_version = (Policy.objects.filter(scheme=policy.scheme, year=policy.year).aggregate(v=Max("version"))["v"] or 0) + 1
+        draft = Policy.objects.create(
+            scheme=policy.scheme,
+            year=policy.year,
+            version=next_version,
+            class_b_self_pay_share=policy.class_b_self_pay_share,
+            unreferred_deductible_carried=policy.unreferred_deductible_carried,
+            notes=policy.notes,
+        )
+        PolicyLevelRule.objects.bulk_create(
+            PolicyLevelRule(
+                policy=draft,
+                level=rule.level,
+                deductible=rule.deductible,
+                ratio=rule.ratio,
+                unreferred_ratio=rule.unreferred_ratio,
+                annual_ceiling=rule.annual_ceiling,
+            )
+            for rule in policy.level_rules.all()
+        )
+        record_audit_event(actor=actor, action="insurance.policy_versioned", obj=draft, detail={"from_version": policy.version})
+    return draft
+
+
+# --- accumulators and claims ----------------------------------------------------------------------
+
+
+def _locked_accumulator(patient_id: int, scheme_id: int, year: int) -> Accumulator:
+    """The patient's accumulator row, created if missing, locked until the transaction ends."""
+    Accumulator.objects.bulk_create([Accumulator(patient_id=patient_id, scheme_id=scheme_id, year=year)], ignore_conflicts=True)
+    return Accumulator.objects.select_for_update().get(patient_id=patient_id, scheme_id=scheme_id, year=year)
+
+
+def _has_open_claim(encounter: Encounter) -> bool:
+    """Whether the encounter has a claim that no reversal cancels."""
+    counts = encounter.claims.aggregate(
+        originals=Count("pk", filter=Q(kind=ClaimKind.ORIGINAL)), reversals=Count("pk", filter=Q(kind=ClaimKind.REVERSAL))
+    )
+    return counts["originals"] > counts["reversals"]
+
+
+def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) -> Claim:
+    """Calculate a draft claim from an encounter's charge items under the policy in force for its year."""
+    with transaction.atomic():
+        encounter = (
+            Encounter.objects.select_for_update().select_related("patient__home_institution", "institution").get(pk=encounter.pk)
+        )
+        institution = encounter.institution
+        patient = encounter.patient
+        period = period_of(encounter.started_at)
+        year = int(period[:4])
+        _require_open_period(institution.pk, period)
+        if _has_open_claim(encounter):
+            raise ValidationError({"encounter": _("This visit already has a claim; reverse it to correct it.")})
+        enrolment = Enrolment.objects.select_related("scheme").filter(patient=patient, year=year).first()
+        if enrolment is None:
+            raise ValidationError(
+                {"encounter": _("The patient is not enrolled in an insurance scheme for %(year)s.") % {"year": year}}
+            )
+        policy = (
+            Policy.objects.prefetch_related("level_rules")
+            .filter(scheme=enrolment.scheme, year=year, status=PolicyStatus.IN_FORCE)
+            .first()
+        )
+        if policy is None:
+            raise ValidationError({"encounter": _("No policy is in force for this scheme and year.")})
+        rule = policy.rule_for(institution.level)
+        if rule is None:
+            raise ValidationError({"encounter": _("The policy in force has no rule for this institution level.")})
+        items = list(encounter.charge_items.all())
+        if not items:
+            raise ValidationError({"encounter": _("This visit has no charge items to claim.")})
+
+        upward = LEVEL_RANK[institution.level] > LEVEL_RANK[patient.home_institution.level]
+        referred = upward and has_valid_referral(patient, institution, encounter.started_at)
+        accumulator = _locked_accumulator(patient.pk, enrolment.scheme_id, year)
+        terms = LevelTerms(
+            deductible=rule.deductible,
+            ratio=rule.ratio,
+            unreferred_ratio=rule.unreferred_ratio,
+            annual_ceiling=rule.annual_ceiling,
+            class_b_self_pay_share=policy.class_b_self_pay_share,
+            unreferred_deductible_carried=policy.unreferred_deductible_carried,
+        )
+        lines = [ChargeLine(i.item_code, i.name, i.catalogue_class, i.amount) for i in items]
+        result = calculate(
+            lines,
+            terms,
+            YearSoFar(deductible_paid=accumulator.deductible_paid, reimbursed=accumulator.reimbursed),
+            upward=upward,
+            referred=referred,
+        )
+        sequence = encounter.claims.count() + 1
+        claim = Claim.objects.create(
+            number=f"{institution.code}-{encounter.pk:06d}-{sequence}",
+            encounter=encounter,
+            patient=patient,
+            institution=institution,
+            scheme=enrolment.scheme,
+            policy=policy,
+            insurance_number=enrolment.insurance_number,
+            period=period,
+            replaces=replaces,
+            level=institution.level,
+            referred=referred,
+            upward=upward,
+            total=result.total,
+            eligible=result.eligible,
+            deductible_applied=result.deductible_applied,
+            ratio=result.ratio,
+            reimbursed=result.reimbursed,
+            self_pay=result.self_pay,
+            steps=result.steps(),
+        )
+        ClaimLine.objects.bulk_create(
+            ClaimLine(
+                claim=claim,
+                item_code=r.line.item_code,
+                name=r.line.name,
+                catalogue_class=r.line.catalogue_class,
+                amount=r.line.amount,
+                class_self_pay=r.class_self_pay,
+                eligible=r.eligible,
+            )
+            for r in result.lines
+        )
+        accumulator.deductible_paid += result.deductible_applied
+        accumulator.reimbursed += result.reimbursed
+        accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+        record_audit_event(
+            actor=actor,
+            action="insurance.claim_created",
+            obj=claim,
+            institution=institution,
+            detail={"number": claim.number, "reimbursed": str(claim.reimbursed)},
+        )
+        record_outbox_event(
+            event_type=OutboxEventType.CLAIM,
+            obj=claim,
+            patient_id=patient.pk,
+            institution=institution,
+            payload={"number": claim.number, "status": claim.status},
+        )
+    return claim
+
+
+def submit_claims(*, institution: Institution, period: str, actor=None) -> list[ClaimBatch]:
+    """Put the institution's draft claims of a period into one new batch per scheme."""
+    with transaction.atomic():
+        _require_open_period(institution.pk, period)
+        drafts = list(
+            Claim.objects.select_for_update()
+            .filter(institution=institution, period=period, status=ClaimStatus.DRAFT)
+            .order_by("pk")
+        )
+        batches = []
+        for scheme_id in sorted({c.scheme_id for c in drafts}):
+            claims = [c for c in drafts if c.scheme_id == scheme_id]
+            sequence = (
+                ClaimBatch.objects.filter(institution=institution, scheme_id=scheme_id, period=period).aggregate(
+                    s=Max("sequence")
+                )["s"]
+                or 0
+            ) + 1
+            scheme_code = claims[0].scheme.code
+            batch = ClaimBatch.objects.create(
+                number=f"{institution.code}-{scheme_code}-{period}-{sequence:02d}",
+                institution=institution,
+                scheme_id=scheme_id,
+                period=period,
+                sequence=sequence,
+                claim_count=len(claims),
+                total_claimed=sum((c.reimbursed for c in claims), ZERO),
+            )
+            now = timezone.now()
+            for claim in claims:
+                _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.SUBMITTED, "claim")
+            Claim.objects.filter(pk__in=[c.pk for c in claims]).update(
+                status=ClaimStatus.SUBMITTED, batch=batch, submitted_at=now
+            )
+            record_audit_event(
+                actor=actor,
+                action="insurance.batch_submitted",
+                obj=batch,
+                institution=institution,
+                detail={"claims": len(claims), "period": period},
+            )
+            record_outbox_event(
+                event_type=OutboxEventType.CLAIM,
+                obj=batch,
+                patient_id=None,
+                institution=institution,
+                payload={"batch": batch.number, "claims": len(claims)},
+            )
+            batches.append(batch)
+    return batches
+
+
+def submit_pending_claims() -> int:
+    """Batch every institution's draft claims per period (run by Celery beat)."""
+    pending = Claim.objects.filter(status=ClaimStatus.DRAFT).values_list("institution_id", "period").distinct()
+    made = 0
+    for institution_id, period in list(pending):
+        if PeriodClose.objects.filter(institution_id=institution_id, period=period).exists():
+            continue
+        made += len(submit_claims(institution=Institution.objects.get(pk=institution_id), period=period))
+    return made
+
+
+class AdjudicationErrors(Exception):
+    def __init__(self, errors: list[dict]):
+        super().__init__("adjudication refused")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    claim_number: str
+    outcome: str
+    approved_amount: Decimal | None
+    reason_codes: list[str]
+
+
+def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) -> list[Claim]:
+    """Record adjudication results in bulk, all or nothing; errors carry the item index and field.
+
+    ``claims_queryset`` is already scoped to what the caller may adjudicate. An approved amount
+    below the calculated one gives back the difference to the patient's annual ceiling; a
+    rejection gives back the deductible and the reimbursement too.
+    """
+    errors = []
+    with transaction.atomic():
+        numbers = [d.claim_number for d in decisions]
+        claims = {c.number: c for c in claims_queryset.select_for_update().filter(number__in=numbers)}
+        seen = set()
+        for index, decision in enumerate(decisions):
+            claim = claims.get(decision.claim_number)
+            if decision.claim_number in seen:
+                errors.append({"index": index, "field": "claim_number", "reason": _("This claim appears twice in the request.")})
+            seen.add(decision.claim_number)
+            if claim is None:
+                errors.append({"index": index, "field": "claim_number", "reason": _("No such claim.")})
+                continue
+            if decision.outcome not in CLAIM_TRANSITIONS.get(claim.status, ()) or decision.outcome not in ADJUDICATED:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "outcome",
+                        "reason": _("The claim is %(status)s and cannot be adjudicated.") % {"status": claim.status},
+                    }
+                )
+                continue
+            if decision.outcome == ClaimStatus.PARTLY_APPROVED:
+                if decision.approved_amount is None:
+                    errors.append(
+                        {"index": index, "field": "approved_amount", "reason": _("A partial approval needs an amount.")}
+                    )
+                elif not (ZERO <= decision.approved_amount < claim.reimbursed):
+                    errors.append(
+                        {
+                            "index": index,
+                            "field": "approved_amount",
+                            "reason": _("The approved amount must be at least 0 and below the claimed %(amount)s.")
+                            % {"amount": claim.reimbursed},
+                        }
+                    )
+            if decision.outcome in (ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED) and not decision.reason_codes:
+                errors.append({"index": index, "field": "reason_codes", "reason": _("Give at least one reason code.")})
+        if errors:
+            raise AdjudicationErrors(errors)
+        now = timezone.now()
+        done = []
+        for decision in decisions:
+            claim = claims[decision.claim_number]
+            if decision.outcome == ClaimStatus.APPROVED:
+                approved = claim.reimbursed
+            elif decision.outcome == ClaimStatus.REJECTED:
+                approved = ZERO
+            else:
+                approved = decision.approved_amount
+            give_back = claim.reimbursed - approved
+            if claim.kind == ClaimKind.ORIGINAL and (give_back or decision.outcome == ClaimStatus.REJECTED):
+                accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
+                accumulator.reimbursed -= give_back
+                if decision.outcome == ClaimStatus.REJECTED:
+                    accumulator.deductible_paid -= claim.deductible_applied
+                accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+            claim.status = decision.outcome
+            claim.approved_amount = approved
+            claim.reason_codes = decision.reason_codes
+            claim.adjudicated_at = now
+            claim.save(update_fields=["status", "approved_amount", "reason_codes", "adjudicated_at"])
+            record_audit_event(
+                actor=actor,
+                action="insurance.claim_adjudicated",
+                obj=claim,
+                institution=claim.institution,
+                detail={"outcome": decision.outcome, "approved": str(approved), "reasons": decision.reason_codes},
+            )
+            record_outbox_event(
+                event_type=OutboxEventType.CLAIM,
+                obj=claim,
+                patient_id=claim.patient_id,
+                institution=claim.institution,
+                payload={"number": claim.number, "status": claim.status, "approved_amount": str(approved)},
+            )
+            done.append(claim)
+        batch_ids = {c.batch_id for c in done if c.batch_id}
+        for batch in ClaimBatch.objects.select_for_update().filter(pk__in=batch_ids):
+            if not batch.claims.filter(status=ClaimStatus.SUBMITTED).exists():
+                batch.status = BatchStatus.ADJUDICATED
+                batch.save(update_fields=["status"])
+    return done
+
+
+def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
+    """Cancel a claim by a reversal claim with negated amounts; the original is left as it was."""
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update().get(pk=claim.pk)
+        if claim.kind != ClaimKind.ORIGINAL or claim.status not in REVERSIBLE:
+            raise ValidationError({"claim": _("Only an adjudicated or settled claim can be reversed.")})
+        if Claim.objects.filter(reverses=claim).exists():
+            raise ValidationError({"claim": _("This claim is already reversed.")})
+        if not reason.strip():
+            raise ValidationError({"reason": _("Give a reason for the reversal.")})
+        period = period_of(timezone.now())
+        _require_open_period(claim.institution_id, period)
+        paid = claim.expected_payment
+        accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
+        if claim.status != ClaimStatus.REJECTED:
+            accumulator.reimbursed -= paid
+            accumulator.deductible_paid -= claim.deductible_applied
+            accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+        reversal = Claim.objects.create(
+            number=f"{claim.number}-R",
+            kind=ClaimKind.REVERSAL,
+            encounter_id=claim.encounter_id,
+            patient_id=claim.patient_id,
+            institution_id=claim.institution_id,
+            scheme_id=claim.scheme_id,
+            policy_id=claim.policy_id,
+            insurance_number=claim.insurance_number,
+            period=period,
+            reverses=claim,
+            level=claim.level,
+            referred=claim.referred,
+            upward=claim.upward,
+            total=-claim.total,
+            eligible=-claim.eligible,
+            deductible_applied=-claim.deductible_applied,
+            ratio=claim.ratio,
+            reimbursed=-paid if claim.status != ClaimStatus.REJECTED else ZERO,
+            self_pay=-(claim.total - paid) if claim.status != ClaimStatus.REJECTED else -claim.total,
+            steps=[{"key": "reversal_of", "amount": claim.number}],
+            reason_codes=[reason.strip()[:64]],
+        )
+        record_audit_event(
+            actor=actor,
+            action="insurance.claim_reversed",
+            obj=reversal,
+            institution=claim.institution,
+            detail={"reverses": claim.number},
+        )
+        record_outbox_event(
+            event_type=OutboxEventType.CLAIM,
+            obj=reversal,
+            patient_id=claim.patient_id,
+            institution=claim.institution,
+            payload={"number": reversal.number, "reverses": claim.number},
+        )
+    return reversal
+
+
+def correct_claim(*, claim: Claim, actor, reason: str) -> tuple[Claim, Claim]:
+    """A correction: reverse the claim, then calculate a new one from the encounter as it is now."""
+    with transaction.atomic():
+        reversal = reverse_claim(claim=claim, actor=actor, reason=reason)
+        replacement = create_claim(encounter=claim.encounter, actor=actor, replaces=claim)
+    return reversal, replacement
+
+
+# --- settlement and reconciliation ----------------------------------------------------------------
+
+
+def store_settlement_file(*, office, period: str, upload, file_name: str, encoding: str, actor) -> SettlementFile:
+    """Parse and stage a settlement file in one transaction; any bad line refuses the whole file."""
+    from .settlement import stage_settlement_file
+
+    with transaction.atomic():
+        settlement = stage_settlement_file(
+            office=office,
+            period=period,
+            upload=upload,
+            file_name=file_name,
+            encoding=encoding,
+            api_client=getattr(actor, "api_client", None),
+        )
+        record_audit_event(
+            actor=actor,
+            action="insurance.settlement_uploaded",
+            obj=settlement,
+            detail={"period": period, "lines": settlement.line_count, "sha256": settlement.sha256},
+        )
+    return settlement
+
+
+def run_reconciliation(*, settlement_file: SettlementFile, institution: Institution, actor) -> ReconciliationRun:
+    """Classify the file's lines for one institution against its claims of the file's period, set-based."""
+    period = settlement_file.period
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=institution.pk)
+        _require_open_period(institution.pk, period)
+        previous = ReconciliationRun.objects.filter(institution=institution, period=period)
+        Discrepancy.objects.filter(run__in=previous, status=DiscrepancyStatus.OPEN).update(
+            status=DiscrepancyStatus.RESOLVED, note=_("Superseded by a later reconciliation run."), updated_at=timezone.now()
+        )
+        run = ReconciliationRun.objects.create(
+            office=settlement_file.office, institution=institution, period=period, settlement_file=settlement_file
+        )
+        reconciliation.classify(run)
+        reconciliation.apply_claim_statuses(run)
+        run.status = RunStatus.FINISHED
+        run.finished_at = timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        totals = {row["kind"]: row["n"] for row in run.discrepancies.values("kind").annotate(n=Count("pk"))}
+        record_audit_event(
+            actor=actor,
+            action="insurance.reconciliation_run",
+            obj=run,
+            institution=institution,
+            detail={"period": period, "counts": totals},
+        )
+    return run
+
+
+def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, actor) -> Discrepancy:
+    with transaction.atomic():
+        discrepancy = Discrepancy.objects.select_for_update().select_related("run").get(pk=discrepancy.pk)
+        _require_open_period(discrepancy.run.institution_id, discrepancy.run.period)
+        if status != discrepancy.status:
+            _check_transition(DISCREPANCY_TRANSITIONS, discrepancy.status, status, "discrepancy")
+        if status in (DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED) and not note.strip():
+            raise ValidationError({"note": _("Write a note saying why.")})
+        discrepancy.status = status
+        discrepancy.note = note.strip()
+        discrepancy.updated_at = timezone.now()
+        discrepancy.updated_by = actor if getattr(actor, "pk", None) else None
+        discrepancy.save(update_fields=["status", "note", "updated_at", "updated_by"])
+        record_audit_event(
+            actor=actor,
+            action="insurance.discrepancy_updated",
+            obj=discrepancy,
+            institution=discrepancy.run.institution,
+            detail={"status": status, "kind": discrepancy.kind},
+        )
+    return discrepancy
+
+
+def close_period(*, institution: Institution, period: str, actor) -> PeriodClose:
+    """Close a reconciled period; refused while any discrepancy is open or nothing was reconciled."""
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=institution.pk)
+        _require_open_period(institution.pk, period)
+        runs = ReconciliationRun.objects.filter(institution=institution, period=period, status=RunStatus.FINISHED)
+        if not runs.exists():
+            raise ValidationError({"period": _("Nothing has been reconciled for this period yet.")})
+        open_count = Discrepancy.objects.filter(run__in=runs, status=DiscrepancyStatus.OPEN).count()
+        if open_count:
+            raise ValidationError(
+                {"period": _("%(count)s discrepancies are still open; explain or resolve them first.") % {"count": open_count}}
+            )
+        try:
+            with transaction.atomic():
+                closed = PeriodClose.objects.create(
+                    institution=institution, period=period, closed_by=actor if getattr(actor, "pk", None) else None
+                )
+        except IntegrityError:
+            raise ValidationError(
+                {"period": _("The period %(period)s is closed for this institution.") % {"period": period}}
+            ) from None
+        totals = Discrepancy.objects.filter(run__in=runs).aggregate(paid=Sum("paid_amount"), expected=Sum("expected_amount"))
+        record_audit_event(
+            actor=actor,
+            action="insurance.period_closed",
+            obj=closed,
+            institution=institution,
+            detail={"period": period, "paid": str(totals["paid"] or ZERO), "expected": str(totals["expected"] or ZERO)},
+        )
+    return closed

@@ -1,0 +1,325 @@
+"""Settlement files: parse (CSV in UTF-8 or GB18030, or XLSX), validate every line, stage set-based.
+
+Columns (header row first, any order; English names or the Chinese aliases in brackets):
+
+==================  ==============  =====================================================
+claim_number        (结算单号)       the platform's claim number, required
+institution_code    (机构编码)       the institution's code, required, inside the office's region
+paid_amount         (支付金额)       yuan with at most two decimals, e.g. 1234.50 (may be negative for a reversal)
+payment_status      (支付状态)       ``paid`` / ``rejected`` (or 已支付 / 拒付), required
+reason_code         (原因代码)       optional, up to 32 characters
+payment_reference   (支付流水号)     optional, up to 64 characters
+==================  ==============  =====================================================
+
+Any bad line refuses the whole file: the answer lists each problem with its row (the header is
+row 1), field and reason. Valid lines go to PostgreSQL with COPY, or to SQLite with bulk inserts,
+streamed in chunks so a million-line file never sits in memory.
+"""
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import connection
+from django.utils.translation import gettext as _
+
+from consortium.models import Institution
+
+from .models import FileFormat, SettlementFile, SettlementLine
+
+COLUMNS = ["claim_number", "institution_code", "paid_amount", "payment_status", "reason_code", "payment_reference"]
+REQUIRED = ["claim_number", "institution_code", "paid_amount", "payment_status"]
+ALIASES = {
+    "结算单号": "claim_number",
+    "机构编码": "institution_code",
+    "支付金额": "paid_amount",
+    "支付状态": "payment_status",
+    "原因代码": "reason_code",
+    "支付流水号": "payment_reference",
+}
+STATUS_ALIASES = {"paid": "paid", "rejected": "rejected", "已支付": "paid", "拒付": "rejected"}
+ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
+AMOUNT_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_ERRORS = 200
+CHUNK_ROWS = 20000
+
+
+class SettlementFileErrors(Exception):
+    """The file was refused; ``errors`` lists {row, field, reason}."""
+
+    def __init__(self, errors: list[dict], more: int = 0):
+        super().__init__("settlement file refused")
+        self.errors = errors
+        self.more = more
+
+
+def max_bytes() -> int:
+    return getattr(settings, "INSURANCE_SETTLEMENT_MAX_BYTES", 256 * 1024 * 1024)
+
+
+class _CappedErrors(list):
+    """Keeps the first MAX_ERRORS problems and counts the rest, so a bad million-line file stays small."""
+
+    total = 0
+
+    def append(self, item):
+        self.total += 1
+        if len(self) < MAX_ERRORS:
+            super().append(item)
+
+    def extend(self, items):
+        for item in items:
+            self.append(item)
+
+    def __bool__(self):
+        return self.total > 0
+
+
+class _HashingReader(io.RawIOBase):
+    """Reads an upload in binary while hashing it."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        data = self.raw.read(len(buffer))
+        if not data:
+            return 0
+        self.sha256.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _size_of(upload) -> int:
+    size = getattr(upload, "size", None)
+    if size is None:
+        position = upload.tell()
+        upload.seek(0, io.SEEK_END)
+        size = upload.tell()
+        upload.seek(position)
+    return size
+
+
+def _csv_rows(reader: _HashingReader, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    text = io.TextIOWrapper(io.BufferedReader(reader, 1 << 20), encoding=ENCODINGS[encoding], errors="strict", newline="")
+    rows = csv.reader(text)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise SettlementFileErrors(
+                [
+                    {
+                        "row": rows.line_num + 1,
+                        "field": "file",
+                        "reason": _("This line is not valid %(encoding)s text.") % {"encoding": encoding.upper()},
+                    }
+                ]
+            ) from None
+        except csv.Error as exc:
+            raise SettlementFileErrors([{"row": rows.line_num, "field": "file", "reason": str(exc)}]) from None
+        yield rows.line_num, row
+
+
+def _xlsx_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.2f}" if value != int(value) else str(int(value))
+    return str(value).strip()
+
+
+def _xlsx_rows(reader: _HashingReader) -> Iterator[tuple[int, list[str]]]:
+    from openpyxl import load_workbook
+
+    data = io.BytesIO(reader.read())
+    try:
+        workbook = load_workbook(data, read_only=True, data_only=True)
+    except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
+        raise SettlementFileErrors([{"row": 0, "field": "file", "reason": _("This is not a readable XLSX workbook.")}]) from None
+    sheet = workbook.worksheets[0]
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = [_xlsx_cell(v) for v in values]
+        while cells and cells[-1] == "":
+            cells.pop()
+        yield number, cells
+    workbook.close()
+
+
+def _header(row: list[str]) -> tuple[list[str | None], list[dict]]:
+    names = []
+    for cell in row:
+        name = cell.strip().lstrip("\ufeff").lower()
+        names.append(ALIASES.get(cell.strip(), name if name in COLUMNS else None))
+    errors = [
+        {"row": 1, "field": column, "reason": _("The column %(column)s is missing.") % {"column": column}}
+        for column in REQUIRED
+        if column not in names
+    ]
+    return names, errors
+
+
+def _validate(number: int, values: dict, institutions: dict[str, int], errors: list) -> tuple | None:
+    problems = []
+    claim_number = values.get("claim_number", "").strip()
+    institution_code = values.get("institution_code", "").strip()
+    amount = values.get("paid_amount", "").strip().replace(",", "")
+    status = STATUS_ALIASES.get(values.get("payment_status", "").strip().lower())
+    reason_code = values.get("reason_code", "").strip()
+    reference = values.get("payment_reference", "").strip()
+    if not CODE_RE.match(claim_number):
+        problems.append(("claim_number", _("A claim number is required (letters, digits, '-', '_' or '.', up to 64).")))
+    if institution_code not in institutions:
+        problems.append(("institution_code", _("Not an institution in this office's region.")))
+    if not AMOUNT_RE.match(amount):
+        problems.append(("paid_amount", _("Not an amount in yuan with at most two decimals.")))
+    if status is None:
+        problems.append(("payment_status", _("The payment status must be paid or rejected.")))
+    if len(reason_code) > 32:
+        problems.append(("reason_code", _("At most 32 characters.")))
+    if len(reference) > 64:
+        problems.append(("payment_reference", _("At most 64 characters.")))
+    if problems:
+        errors.extend({"row": number, "field": field, "reason": reason} for field, reason in problems)
+        return None
+    return (number, claim_number, institution_code, amount, status, reason_code, reference)
+
+
+def _parsed_lines(rows: Iterator[tuple[int, list[str]]], institutions: dict[str, int], errors: list) -> Iterator[tuple]:
+    """Valid lines as tuples; problems are appended to ``errors`` (counting past the cap)."""
+    try:
+        first = next(rows)
+    except StopIteration:
+        errors.append({"row": 1, "field": "file", "reason": _("The file is empty.")})
+        return
+    names, header_errors = _header(first[1])
+    if header_errors:
+        errors.extend(header_errors)
+        return
+    width = len(names)
+    seen_any = False
+    for number, row in rows:
+        if not any(cell.strip() for cell in row):
+            continue
+        seen_any = True
+        if len(row) != width:
+            errors.append(
+                {
+                    "row": number,
+                    "field": "row",
+                    "reason": _("Expected %(expected)s columns, found %(found)s.") % {"expected": width, "found": len(row)},
+                }
+            )
+            continue
+        values = {name: cell for name, cell in zip(names, row, strict=True) if name}
+        line = _validate(number, values, institutions, errors)
+        if line is not None and not errors:
+            yield line
+    if not seen_any:
+        errors.append({"row": 2, "field": "file", "reason": _("The file has a header but no lines.")})
+
+
+def _copy_lines(file_id: int, lines: Iterator[tuple]) -> int:
+    """COPY lines into the settlement line table on PostgreSQL; returns how many."""
+    count = 0
+    table = SettlementLine._meta.db_table
+    columns = "file_id, row_number, claim_number, institution_code, paid_amount, payment_status, reason_code, payment_reference"
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            prefix = (file_id,)
+            for line in lines:
+                writer.writerow(prefix + line)
+                count += 1
+                if count % CHUNK_ROWS == 0:
+                    copy.write(buffer.getvalue())
+                    buffer.seek(0)
+                    buffer.truncate()
+            copy.write(buffer.getvalue())
+    return count
+
+
+def _insert_lines(file_id: int, lines: Iterator[tuple]) -> int:
+    """Bulk insert in chunks where COPY is not available (SQLite)."""
+    count = 0
+    chunk = []
+    for number, claim_number, code, amount, status, reason, reference in lines:
+        chunk.append(
+            SettlementLine(
+                file_id=file_id,
+                row_number=number,
+                claim_number=claim_number,
+                institution_code=code,
+                paid_amount=amount,
+                payment_status=status,
+                reason_code=reason,
+                payment_reference=reference,
+            )
+        )
+        if len(chunk) >= CHUNK_ROWS // 4:
+            SettlementLine.objects.bulk_create(chunk)
+            count += len(chunk)
+            chunk = []
+    SettlementLine.objects.bulk_create(chunk)
+    return count + len(chunk)
+
+
+def detect_format(file_name: str, head: bytes) -> str:
+    if head.startswith(b"PK\x03\x04") or file_name.lower().endswith(".xlsx"):
+        return FileFormat.XLSX
+    return FileFormat.CSV
+
+
+def stage_settlement_file(*, office, period: str, upload, file_name: str, encoding: str, api_client=None) -> SettlementFile:
+    """Validate and stage a file; must run inside a transaction so that a refused file leaves nothing."""
+    encoding = (encoding or "utf-8").lower()
+    if encoding not in ENCODINGS:
+        raise SettlementFileErrors([{"row": 0, "field": "encoding", "reason": _("Use utf-8 or gb18030.")}])
+    size = _size_of(upload)
+    if size == 0:
+        raise SettlementFileErrors([{"row": 1, "field": "file", "reason": _("The file is empty.")}])
+    if size > max_bytes():
+        raise SettlementFileErrors(
+            [{"row": 0, "field": "file", "reason": _("The file is larger than %(limit)s bytes.") % {"limit": max_bytes()}}]
+        )
+    upload.seek(0)
+    head = upload.read(4)
+    upload.seek(0)
+    file_format = detect_format(file_name, head)
+    institutions = {
+        code: pk
+        for pk, code, region in Institution.objects.values_list("pk", "code", "region_code")
+        if office.covers_region(region)
+    }
+    settlement = SettlementFile.objects.create(
+        office=office,
+        period=period,
+        file_name=file_name[:200],
+        file_format=file_format,
+        encoding=encoding if file_format == FileFormat.CSV else "",
+        sha256="",
+        uploaded_by_client=api_client,
+    )
+    reader = _HashingReader(upload)
+    rows = _xlsx_rows(reader) if file_format == FileFormat.XLSX else _csv_rows(reader, encoding)
+    errors = _CappedErrors()
+    lines = _parsed_lines(rows, institutions, errors)
+    write = _copy_lines if connection.vendor == "postgresql" else _insert_lines
+    count = write(settlement.pk, lines)
+    if errors:
+        raise SettlementFileErrors(list(errors), more=errors.total - len(errors))
+    settlement.line_count = count
+    settlement.sha256 = reader.sha256.hexdigest()
+    settlement.save(update_fields=["line_count", "sha256"])
+    return settlement

@@ -1,0 +1,194 @@
+"""Web pages: claims (with the printable calculation) and the reconciliation review."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
+from django.db.models import Max
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from consortium.models import Institution
+from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
+
+from . import selectors, services
+from .calculator import STEP_LABELS
+from .forms import ClaimCreateForm, CorrectClaimForm, DiscrepancyForm, SubmitBatchForm
+from .models import ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
+
+
+def _form_errors(form, exc: DjangoValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+@login_required
+def claim_list(request):
+    if not can_anywhere(request.user, Action.VIEW_CLAIMS):
+        raise PermissionDenied
+    claims = selectors.claims_visible_to(request.user)
+    status = request.GET.get("status", "")
+    period = request.GET.get("period", "")
+    if status in ClaimStatus.values:
+        claims = claims.filter(status=status)
+    if period:
+        claims = claims.filter(period=period)
+    page = Paginator(claims.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
+    context = {"page": page, "statuses": ClaimStatus.choices, "status": status, "period": period}
+    if can_anywhere(request.user, Action.CREATE_CLAIM):
+        institutions = scope(Institution.objects.all(), request.user, Action.CREATE_CLAIM, field="pk")
+        context["create_form"] = ClaimCreateForm(encounters=selectors.claimable_encounters(request.user))
+        context["submit_form"] = SubmitBatchForm(institutions=institutions)
+    return render(request, "insurance/claim_list.html", context)
+
+
+@login_required
+@require_POST
+def claim_create(request):
+    form = ClaimCreateForm(request.POST, encounters=selectors.claimable_encounters(request.user))
+    if form.is_valid():
+        try:
+            claim = services.create_claim(encounter=form.cleaned_data["encounter"], actor=request.user)
+        except DjangoValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Claim %(number)s calculated.") % {"number": claim.number})
+            return redirect("insurance:claim-detail", number=claim.number)
+    return render(request, "insurance/form_errors.html", {"form": form, "title": _("Create a claim")}, status=400)
+
+
+@login_required
+@require_POST
+def batch_submit(request):
+    institutions = scope(Institution.objects.all(), request.user, Action.CREATE_CLAIM, field="pk")
+    form = SubmitBatchForm(request.POST, institutions=institutions)
+    if form.is_valid():
+        try:
+            batches = services.submit_claims(
+                institution=form.cleaned_data["institution"], period=form.cleaned_data["period"], actor=request.user
+            )
+        except DjangoValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            if batches:
+                messages.success(request, _("Submitted: %(batches)s.") % {"batches": ", ".join(b.number for b in batches)})
+            else:
+                messages.info(request, _("There were no draft claims to submit for that period."))
+            return redirect("insurance:claim-list")
+    return render(request, "insurance/form_errors.html", {"form": form, "title": _("Submit claims")}, status=400)
+
+
+@login_required
+def claim_detail(request, number):
+    claim = get_scoped_or_404(selectors.claims_visible_to(request.user), request.user, Action.VIEW_CLAIMS, number=number)
+    steps = [{"label": STEP_LABELS.get(step["key"], step["key"]), **step} for step in claim.steps]
+    context = {
+        "claim": claim,
+        "lines": claim.lines.all(),
+        "steps": steps,
+        "can_correct": can(request.user, Action.CREATE_CLAIM, claim.institution_id)
+        and claim.status in services.REVERSIBLE
+        and claim.kind == "original"
+        and not hasattr(claim, "reversal"),
+        "correct_form": CorrectClaimForm(),
+    }
+    return render(request, "insurance/claim_detail.html", context)
+
+
+@login_required
+@require_POST
+def claim_correct(request, number):
+    claim = get_scoped_or_404(selectors.claims_visible_to(request.user), request.user, Action.CREATE_CLAIM, number=number)
+    form = CorrectClaimForm(request.POST)
+    if form.is_valid():
+        try:
+            _reversal, replacement = services.correct_claim(claim=claim, actor=request.user, reason=form.cleaned_data["reason"])
+        except DjangoValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Claim reversed and recalculated as %(number)s.") % {"number": replacement.number})
+            return redirect("insurance:claim-detail", number=replacement.number)
+    return render(request, "insurance/form_errors.html", {"form": form, "title": _("Correct a claim")}, status=400)
+
+
+@login_required
+def reconciliation_list(request):
+    if not can_anywhere(request.user, Action.REVIEW_RECONCILIATION):
+        raise PermissionDenied
+    runs = selectors.runs_visible_to(request.user)
+    latest_ids = runs.values("institution_id", "period").annotate(latest=Max("pk")).values("latest")
+    latest = runs.filter(pk__in=latest_ids)
+    return render(
+        request,
+        "insurance/reconciliation_list.html",
+        {"runs": runs[:100], "totals": selectors.institution_totals(latest)},
+    )
+
+
+@login_required
+def reconciliation_detail(request, pk):
+    run = get_scoped_or_404(selectors.runs_visible_to(request.user), request.user, Action.REVIEW_RECONCILIATION, pk=pk)
+    kind = request.GET.get("kind", "")
+    status = request.GET.get("status", "")
+    discrepancies = selectors.discrepancies_of(
+        run, kind=kind if kind in DiscrepancyKind.values else None, status=status if status in DiscrepancyStatus.values else None
+    )
+    page = Paginator(discrepancies, 50).get_page(request.GET.get("page"))
+    closed = selectors.is_period_closed(run.institution_id, run.period)
+    return render(
+        request,
+        "insurance/reconciliation_detail.html",
+        {
+            "run": run,
+            "totals": selectors.run_totals(run),
+            "page": page,
+            "kinds": DiscrepancyKind.choices,
+            "statuses": DiscrepancyStatus.choices,
+            "kind": kind,
+            "status": status,
+            "closed": closed,
+            "form": DiscrepancyForm(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def discrepancy_update(request, pk):
+    runs = selectors.runs_visible_to(request.user)
+    discrepancy = get_scoped_or_404(
+        Discrepancy.objects.filter(run__in=runs).select_related("run"),
+        request.user,
+        Action.REVIEW_RECONCILIATION,
+        field="run__institution",
+        pk=pk,
+    )
+    form = DiscrepancyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **form.cleaned_data)
+        except DjangoValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, _("Discrepancy updated."))
+            return redirect("insurance:reconciliation-detail", pk=discrepancy.run_id)
+    return render(request, "insurance/form_errors.html", {"form": form, "title": _("Update a discrepancy")}, status=400)
+
+
+@login_required
+@require_POST
+def period_close(request, pk):
+    run = get_scoped_or_404(selectors.runs_visible_to(request.user), request.user, Action.REVIEW_RECONCILIATION, pk=pk)
+    try:
+        services.close_period(institution=run.institution, period=run.period, actor=request.user)
+    except DjangoValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, _("Period %(period)s closed.") % {"period": run.period})
+    return redirect("insurance:reconciliation-detail", pk=run.pk)
