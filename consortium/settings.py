@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "records",
     "referrals",
     "insurance",
+    "consortium.dashboard",
 ]
 
 MIDDLEWARE = [
