@@ -3,6 +3,20 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import ApiClient, AuditEvent, Consortium, Department, Institution, InsuranceOffice, Membership, Staff
+from .permissions import Action, scope
+
+
+class ScopedAdmin(admin.ModelAdmin):
+    """Admin pages show a non-superuser only the rows the permission module lets them act on."""
+
+    scope_action: Action = Action.VIEW_INSTITUTION
+    scope_field = "institution"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return scope(queryset, request.user, self.scope_action, self.scope_field)
 
 
 class DepartmentInline(admin.TabularInline):
@@ -17,7 +31,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Institution)
-class InstitutionAdmin(admin.ModelAdmin):
+class InstitutionAdmin(ScopedAdmin):
+    scope_field = "pk"
     list_display = ["code", "name", "level", "grade", "region_code", "is_rural", "is_active"]
     list_filter = ["level", "grade", "is_rural", "is_active"]
     search_fields = ["code", "name", "region_code"]
@@ -33,7 +48,8 @@ class ConsortiumAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ScopedAdmin):
+    scope_action = Action.MANAGE_MEMBERSHIPS
     list_display = ["consortium", "institution", "role", "agreement_start", "agreement_end"]
     list_filter = ["consortium", "role"]
     search_fields = ["institution__name", "institution__code", "agreement_reference"]
@@ -41,7 +57,7 @@ class MembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(admin.ModelAdmin):
+class DepartmentAdmin(ScopedAdmin):
     list_display = ["institution", "code", "name", "accepts_referrals"]
     list_filter = ["accepts_referrals", "institution__level"]
     search_fields = ["name", "code", "institution__name"]
@@ -55,7 +71,8 @@ class InsuranceOfficeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Staff)
-class StaffAdmin(admin.ModelAdmin):
+class StaffAdmin(ScopedAdmin):
+    scope_action = Action.MANAGE_STAFF
     list_display = ["display_name", "user", "role", "institution", "department", "insurance_office", "consortium"]
     list_filter = ["role", "institution__level"]
     search_fields = ["display_name", "user__username", "institution__name"]
@@ -63,7 +80,8 @@ class StaffAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin):
+class ApiClientAdmin(ScopedAdmin):
+    scope_action = Action.MANAGE_STAFF
     list_display = ["name", "kind", "institution", "insurance_office", "token_prefix", "created_at", "last_used_at", "revoked_at"]
     list_filter = ["kind"]
     readonly_fields = ["token_prefix", "created_at", "last_used_at", "revoked_at"]

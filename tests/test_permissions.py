@@ -91,3 +91,17 @@ def test_api_scopes_institutions_the_same_way(chain, login):
 def test_anonymous_user_is_sent_to_login(client):
     response = client.get(reverse("home"))
     assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+def test_admin_pages_are_scoped_for_a_consortium_administrator(chain, login):
+    from django.contrib.auth.models import Permission
+
+    admin_staff = chain["staff"]["consortium_admin"]
+    admin_staff.user.is_staff = True
+    admin_staff.user.save()
+    admin_staff.user.user_permissions.add(*Permission.objects.filter(content_type__app_label="consortium"))
+    client = login(admin_staff)
+    listing = client.get("/admin/consortium/institution/").content.decode()
+    assert "鸣凤镇卫生院" in listing and "外地卫生院" not in listing
+    outsider = chain["outsider"]
+    assert client.get(f"/admin/consortium/institution/{outsider.pk}/change/").status_code in (302, 404)
