@@ -36,6 +36,7 @@ class Action(StrEnum):
     REVIEW_RECONCILIATION = "review_reconciliation"
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_SYNC_MONITOR = "view_sync_monitor"
+    MANAGE_SYNC = "manage_sync"  # register endpoints, retry and replay deliveries
     VIEW_IDENTIFIERS = "view_identifiers"  # unmasked resident IDs and phones
     MANAGE_PATIENT_INDEX = "manage_patient_index"  # match review, merge and unmerge
     VIEW_ACCESS_LOG = "view_access_log"  # who read this institution's patients
@@ -101,7 +102,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
     },
     StaffRole.HOSPITAL_ADMINISTRATOR: {
         Relation.OWN: frozenset(
-            _HOSPITAL_OWN | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG, A.REVIEW_RECONCILIATION}
+            _HOSPITAL_OWN
+            | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.MANAGE_SYNC, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG, A.REVIEW_RECONCILIATION}
         ),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
@@ -118,13 +120,24 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.MANAGE_MEMBERSHIPS,
                 A.VIEW_DASHBOARD,
                 A.VIEW_SYNC_MONITOR,
+                A.MANAGE_SYNC,
                 A.VIEW_REFERRALS,
                 A.VIEW_CLAIMS,
             }
         ),
     },
     MEMBER_SYSTEM_ROLE: {
-        Relation.OWN: frozenset({A.VIEW_INSTITUTION, A.REGISTER_PATIENT, A.VIEW_PATIENT, A.RECORD_ENCOUNTER, A.VIEW_REFERRALS}),
+        Relation.OWN: frozenset(
+            {
+                A.VIEW_INSTITUTION,
+                A.REGISTER_PATIENT,
+                A.VIEW_PATIENT,
+                A.RECORD_ENCOUNTER,
+                A.VIEW_REFERRALS,
+                A.VIEW_SYNC_MONITOR,
+                A.MANAGE_SYNC,
+            }
+        ),
     },
 }
 del A

@@ -31,7 +31,7 @@ def record_outbox_event(
     """Record that others must learn about ``obj``; must run inside the transaction that changed it."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_outbox_event must be called inside the transaction that made the change")
-    return OutboxEvent.objects.create(
+    event = OutboxEvent.objects.create(
         event_type=event_type,
         aggregate_type=obj._meta.label_lower,
         aggregate_id=str(obj.pk),
@@ -39,3 +39,12 @@ def record_outbox_event(
         institution=institution,
         payload=payload or {},
     )
+    transaction.on_commit(_dispatch_outbox_soon, robust=True)
+    return event
+
+
+def _dispatch_outbox_soon() -> None:
+    """Nudge the sync worker after commit; if the broker is down, the beat sweep dispatches later."""
+    from .sync.tasks import enqueue_dispatch
+
+    enqueue_dispatch()

@@ -1,0 +1,1 @@
+"""Background sync: outbound push of outbox events to hospital endpoints and inbound visit batches."""

@@ -1,0 +1,477 @@
+"""Inbound visit batches: a streaming JSON reader and row validation, free of database writes.
+
+Body format (``application/json``)::
+
+    {"batch_id": "2026-11-25-a", "all_or_nothing": false, "institution": "TOWN",
+     "visits": [{"external_id": "V1", "kind": "outpatient", "started_at": "2026-11-25T09:30:00+08:00",
+                 "patient": {"resident_id": "...", "name": "...", "sex": "M", "birth_date": "1968-05-17"},
+                 "diagnoses": [{"code": "J06.9", "description": "...", "primary": true}],
+                 "charge_items": [{"item_code": "XJ01", "name": "...", "category": "drug", "catalogue_class": "A",
+                                   "quantity": "2", "unit_price": "12.50"}]}]}
+
+The reader never holds the whole body: it yields the header fields and one visit at a time.
+*Shape* errors (malformed JSON, wrong JSON types, unknown or missing fields) reject the upload
+with 400; *content* errors (a bad check digit, an unknown ICD-10 code form, an amount that does
+not add up) are reported per row when the batch lands.
+"""
+
+import codecs
+import datetime
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from records import resident_id as resident_ids
+from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, identifier_hash
+
+FEN = Decimal("0.01")
+ICD10 = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
+_MAX_ITEM_CHARS = 1 << 20
+_WS = " \t\r\n"
+
+HEADER_FIELDS = {"batch_id": (str,), "all_or_nothing": (bool,), "institution": (str,)}
+_NUMBER = (int, float, str)
+VISIT_FIELDS = {
+    "external_id": ((str,), True),
+    "kind": ((str,), False),
+    "started_at": ((str,), True),
+    "ended_at": ((str, type(None)), False),
+    "chief_complaint": ((str,), False),
+    "department": ((str, type(None)), False),
+    "patient": ((dict,), True),
+    "diagnoses": ((list,), False),
+    "charge_items": ((list,), False),
+}
+PATIENT_FIELDS = {
+    "resident_id": ((str,), False),
+    "insurance_number": ((str,), False),
+    "name": ((str,), False),
+    "sex": ((str,), False),
+    "birth_date": ((str,), False),
+    "phone": ((str,), False),
+    "address": ((str,), False),
+    "village": ((str,), False),
+}
+DIAGNOSIS_FIELDS = {"code": ((str,), True), "description": ((str,), False), "primary": ((bool,), False)}
+CHARGE_FIELDS = {
+    "item_code": ((str,), True),
+    "name": ((str,), True),
+    "category": ((str,), True),
+    "catalogue_class": ((str,), True),
+    "quantity": (_NUMBER, True),
+    "unit_price": (_NUMBER, True),
+    "amount": (_NUMBER, False),
+}
+_TYPE_NAMES = {str: "string", bool: "boolean", dict: "object", list: "array", int: "number", float: "number", type(None): "null"}
+
+
+class BodyError(ValueError):
+    """The body is not well-formed JSON of the expected outline."""
+
+    def __init__(self, message: str, *, row: int | None = None, offset: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.row = row
+        self.offset = offset
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "field": None, "code": "malformed", "message": self.message, "offset": self.offset}
+
+
+class _Reader:
+    def __init__(self, stream, chunk_size: int):
+        self.stream = stream
+        self.chunk_size = chunk_size
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.json = json.JSONDecoder()
+        self.buf = ""
+        self.pos = 0
+        self.consumed = 0
+        self.eof = False
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.stream.read(self.chunk_size)
+        if self.pos:
+            self.consumed += self.pos
+            self.buf = self.buf[self.pos :]
+            self.pos = 0
+        try:
+            if not data:
+                self.eof = True
+                self.buf += self.decoder.decode(b"", final=True)
+                return False
+            self.buf += self.decoder.decode(data)
+        except UnicodeDecodeError:
+            raise BodyError(_("The body is not valid UTF-8."), offset=self.consumed + len(self.buf)) from None
+        return True
+
+    @property
+    def offset(self) -> int:
+        return self.consumed + self.pos
+
+    def peek(self) -> str:
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _WS:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.fill():
+                return ""
+
+    def expect(self, char: str, row: int | None = None) -> None:
+        found = self.peek()
+        if found != char:
+            raise BodyError(
+                _("Malformed JSON: expected '%(expected)s' but found %(found)s.")
+                % {"expected": char, "found": repr(found) if found else _("the end of the body")},
+                row=row,
+                offset=self.offset,
+            )
+        self.pos += 1
+
+    def value(self, row: int | None = None):
+        self.peek()
+        while True:
+            try:
+                obj, end = self.json.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                if self.eof or len(self.buf) - self.pos > _MAX_ITEM_CHARS or not self.fill():
+                    raise BodyError(
+                        _("Malformed JSON: %(reason)s.") % {"reason": exc.msg}, row=row, offset=self.consumed + exc.pos
+                    ) from None
+                continue
+            if end == len(self.buf) and not self.eof and self.fill():
+                continue  # a number or literal may go on in the next chunk
+            self.pos = end
+            return obj
+
+
+def iter_body(stream, *, chunk_size: int = 1 << 16):
+    """Yield ``("field", name, value)`` for header fields and ``("visit", index, value)`` per visit."""
+    reader = _Reader(stream, chunk_size)
+    if reader.peek() != "{":
+        raise BodyError(_('The body must be a JSON object with a "visits" array.'), offset=reader.offset)
+    reader.pos += 1
+    seen: set[str] = set()
+    if reader.peek() == "}":
+        reader.pos += 1
+    else:
+        while True:
+            key = reader.value()
+            if not isinstance(key, str):
+                raise BodyError(_("Malformed JSON: an object key must be a string."), offset=reader.offset)
+            if key in seen:
+                raise BodyError(_('The field "%(field)s" appears twice.') % {"field": key}, offset=reader.offset)
+            seen.add(key)
+            reader.expect(":")
+            if key == "visits" and reader.peek() == "[":
+                reader.pos += 1
+                index = 0
+                if reader.peek() == "]":
+                    reader.pos += 1
+                else:
+                    while True:
+                        yield ("visit", index, reader.value(row=index))
+                        index += 1
+                        char = reader.peek()
+                        reader.pos += 1
+                        if char == "]":
+                            break
+                        if char != ",":
+                            raise BodyError(
+                                _("Malformed JSON: expected ',' or ']' after a visit."), row=index - 1, offset=reader.offset
+                            )
+            else:
+                yield ("field", key, reader.value())
+            char = reader.peek()
+            reader.pos += 1
+            if char == "}":
+                break
+            if char != ",":
+                raise BodyError(_("Malformed JSON: expected ',' or '}' after a field."), offset=reader.offset)
+    if reader.peek() != "":
+        raise BodyError(_("Malformed JSON: there is data after the end of the object."), offset=reader.offset)
+
+
+def iter_visits(stream):
+    for kind, index, value in iter_body(stream):
+        if kind == "visit":
+            yield index, value
+
+
+# --- shape ---------------------------------------------------------------------------------------
+
+
+def _error(row: int | None, field_name: str | None, code: str, message: str) -> dict:
+    return {"row": row, "field": field_name, "code": code, "message": str(message)}
+
+
+def _type_name(types: tuple) -> str:
+    names = []
+    for t in types:
+        name = _TYPE_NAMES[t]
+        if name not in names:
+            names.append(name)
+    return _(" or ").join(names)
+
+
+def _check_object(obj: dict, spec: dict, row: int, prefix: str) -> list[dict]:
+    errors = []
+    for name in obj:
+        if name not in spec:
+            errors.append(_error(row, f"{prefix}{name}", "unknown_field", _("Unknown field.")))
+    for name, (types, required) in spec.items():
+        if name not in obj:
+            if required:
+                errors.append(_error(row, f"{prefix}{name}", "required", _("This field is required.")))
+            continue
+        value = obj[name]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            errors.append(_error(row, f"{prefix}{name}", "wrong_type", _("Expected %(type)s.") % {"type": _type_name(types)}))
+    return errors
+
+
+def check_header(name: str, value) -> dict | None:
+    if name == "visits":
+        return _error(None, "visits", "wrong_type", _("Expected array."))
+    if name not in HEADER_FIELDS:
+        return _error(None, name, "unknown_field", _("Unknown field."))
+    if not isinstance(value, HEADER_FIELDS[name]):
+        return _error(None, name, "wrong_type", _("Expected %(type)s.") % {"type": _type_name(HEADER_FIELDS[name])})
+    return None
+
+
+def check_shape(row: int, visit) -> list[dict]:
+    """JSON-level checks of one visit: an object with known fields of the right JSON types."""
+    if not isinstance(visit, dict):
+        return [_error(row, None, "wrong_type", _("A visit must be a JSON object."))]
+    errors = _check_object(visit, VISIT_FIELDS, row, "")
+    if isinstance(visit.get("patient"), dict):
+        errors += _check_object(visit["patient"], PATIENT_FIELDS, row, "patient.")
+    for key, spec in (("diagnoses", DIAGNOSIS_FIELDS), ("charge_items", CHARGE_FIELDS)):
+        items = visit.get(key)
+        if isinstance(items, list):
+            for i, item in enumerate(items):
+                if not isinstance(item, dict):
+                    errors.append(_error(row, f"{key}[{i}]", "wrong_type", _("Expected object.")))
+                else:
+                    errors += _check_object(item, spec, row, f"{key}[{i}].")
+    return errors
+
+
+# --- content -------------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanPatient:
+    resident_id: str = ""
+    resident_id_hash: str = ""
+    insurance_number: str = ""
+    name: str = ""
+    sex: str = ""
+    birth_date: datetime.date | None = None
+    phone: str = ""
+    address: str = ""
+    village: str = ""
+
+
+@dataclass
+class CleanVisit:
+    row: int
+    external_id: str
+    kind: str
+    started_at: datetime.datetime
+    ended_at: datetime.datetime | None
+    chief_complaint: str
+    department_id: int | None
+    patient: CleanPatient
+    diagnoses: list[tuple[str, str, bool]] = field(default_factory=list)
+    charge_items: list[dict] = field(default_factory=list)
+
+
+def _decimal(value) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _moment(value: str) -> datetime.datetime | None:
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment)  # local wall time of the consortium (Asia/Shanghai)
+    return moment
+
+
+def _limit(errors, row, name, value: str, max_length: int) -> str:
+    value = value.strip()
+    if len(value) > max_length:
+        errors.append(
+            _error(
+                row,
+                name,
+                "too_long",
+                _("At most %(max)d characters (it has %(count)d).") % {"max": max_length, "count": len(value)},
+            )
+        )
+    return value
+
+
+def _clean_patient(row: int, data: dict, errors: list) -> CleanPatient:
+    patient = CleanPatient()
+    if data.get("resident_id"):
+        try:
+            parsed = resident_ids.parse(data["resident_id"])
+        except ValidationError as exc:
+            errors.append(_error(row, "patient.resident_id", "invalid", exc.messages[0]))
+            parsed = None
+        if parsed is not None:
+            patient.resident_id = parsed.number
+            patient.resident_id_hash = identifier_hash("resident_id", parsed.number)
+            patient.birth_date = parsed.birth_date
+            patient.sex = parsed.sex
+    patient.insurance_number = _limit(errors, row, "patient.insurance_number", data.get("insurance_number", ""), 32)
+    if not data.get("resident_id") and not patient.insurance_number:
+        errors.append(_error(row, "patient", "no_identifier", _("Give the patient's resident ID or insurance number.")))
+    patient.name = _limit(errors, row, "patient.name", data.get("name", ""), 64)
+    sex = data.get("sex", "")
+    if sex:
+        if sex not in Sex.values:
+            errors.append(_error(row, "patient.sex", "invalid", _("Use M, F or U.")))
+        elif patient.sex and sex != patient.sex and sex != Sex.UNKNOWN:
+            errors.append(_error(row, "patient.sex", "mismatch", _("Does not match the sex encoded in the resident ID.")))
+        else:
+            patient.sex = patient.sex or sex
+    if data.get("birth_date"):
+        try:
+            birth_date = parse_date(data["birth_date"])
+        except ValueError:
+            birth_date = None
+        if birth_date is None:
+            errors.append(_error(row, "patient.birth_date", "invalid", _("Use a date like 1968-05-17.")))
+        elif patient.birth_date and birth_date != patient.birth_date:
+            errors.append(
+                _error(row, "patient.birth_date", "mismatch", _("Does not match the birth date encoded in the resident ID."))
+            )
+        else:
+            patient.birth_date = birth_date
+    patient.phone = _limit(errors, row, "patient.phone", data.get("phone", ""), 20)
+    patient.address = _limit(errors, row, "patient.address", data.get("address", ""), 300)
+    patient.village = _limit(errors, row, "patient.village", data.get("village", ""), 100)
+    return patient
+
+
+def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: set[str]) -> tuple[CleanVisit | None, list[dict]]:
+    """Content checks of one visit that passed :func:`check_shape`; money rounded half-up to the fen."""
+    errors: list[dict] = []
+    external_id = _limit(errors, row, "external_id", data["external_id"], 64)
+    if not external_id:
+        errors.append(_error(row, "external_id", "required", _("This field is required.")))
+    elif external_id in seen_ids:
+        errors.append(_error(row, "external_id", "duplicate", _("Another visit in this batch has the same external ID.")))
+    kind = data.get("kind", EncounterKind.OUTPATIENT)
+    if kind not in EncounterKind.values:
+        errors.append(_error(row, "kind", "invalid", _("Use one of: %(values)s.") % {"values": ", ".join(EncounterKind.values)}))
+    started_at = _moment(data["started_at"])
+    if started_at is None:
+        errors.append(_error(row, "started_at", "invalid", _("Use a date and time like 2026-11-25T09:30:00+08:00.")))
+    elif started_at > timezone.now() + datetime.timedelta(minutes=5):
+        errors.append(_error(row, "started_at", "future", _("A visit cannot start in the future.")))
+    ended_at = None
+    if data.get("ended_at"):
+        ended_at = _moment(data["ended_at"])
+        if ended_at is None:
+            errors.append(_error(row, "ended_at", "invalid", _("Use a date and time like 2026-11-25T10:00:00+08:00.")))
+        elif started_at is not None and ended_at < started_at:
+            errors.append(_error(row, "ended_at", "before_start", _("A visit cannot end before it starts.")))
+    department_id = None
+    if data.get("department"):
+        department_id = departments.get(data["department"])
+        if department_id is None:
+            errors.append(_error(row, "department", "unknown", _("No department with this code at the institution.")))
+    patient = _clean_patient(row, data["patient"], errors)
+    diagnoses = []
+    for i, item in enumerate(data.get("diagnoses", [])):
+        code = item["code"].strip().upper()
+        if not ICD10.match(code):
+            errors.append(_error(row, f"diagnoses[{i}].code", "invalid", _("An ICD-10 code looks like J06.9 or I10.")))
+        description = _limit(errors, row, f"diagnoses[{i}].description", item.get("description", ""), 200)
+        diagnoses.append((code, description, bool(item.get("primary", False))))
+    charges = []
+    for i, item in enumerate(data.get("charge_items", [])):
+        prefix = f"charge_items[{i}]"
+        if item["category"] not in ChargeCategory.values:
+            errors.append(
+                _error(
+                    row,
+                    f"{prefix}.category",
+                    "invalid",
+                    _("Use one of: %(values)s.") % {"values": ", ".join(ChargeCategory.values)},
+                )
+            )
+        if item["catalogue_class"] not in CatalogueClass.values:
+            errors.append(_error(row, f"{prefix}.catalogue_class", "invalid", _("Use A, B or C.")))
+        quantity, unit_price = _decimal(item["quantity"]), _decimal(item["unit_price"])
+        if quantity is None or quantity <= 0 or quantity >= Decimal("1e8") or quantity != quantity.quantize(FEN):
+            errors.append(_error(row, f"{prefix}.quantity", "invalid", _("A positive number with at most two decimals.")))
+            continue
+        if unit_price is None or unit_price < 0 or unit_price >= Decimal("1e10") or unit_price != unit_price.quantize(FEN):
+            errors.append(
+                _error(row, f"{prefix}.unit_price", "invalid", _("A non-negative amount in yuan with at most two decimals."))
+            )
+            continue
+        amount = (quantity * unit_price).quantize(FEN, rounding=ROUND_HALF_UP)
+        if "amount" in item:
+            given = _decimal(item["amount"])
+            if given is None or given != amount:
+                errors.append(
+                    _error(
+                        row,
+                        f"{prefix}.amount",
+                        "mismatch",
+                        _("The amount must be quantity × unit price = %(amount)s.") % {"amount": amount},
+                    )
+                )
+        charges.append(
+            {
+                "item_code": _limit(errors, row, f"{prefix}.item_code", item["item_code"], 32),
+                "name": _limit(errors, row, f"{prefix}.name", item["name"], 200),
+                "category": item["category"],
+                "catalogue_class": item["catalogue_class"],
+                "quantity": quantity,
+                "unit_price": unit_price,
+                "amount": amount,
+            }
+        )
+    if errors:
+        return None, errors
+    seen_ids.add(external_id)
+    return (
+        CleanVisit(
+            row=row,
+            external_id=external_id,
+            kind=kind,
+            started_at=started_at,
+            ended_at=ended_at,
+            chief_complaint=data.get("chief_complaint", ""),
+            department_id=department_id,
+            patient=patient,
+            diagnoses=diagnoses,
+            charge_items=charges,
+        ),
+        [],
+    )

@@ -1,0 +1,808 @@
+"""Writes of the sync subsystem: endpoints, deliveries and their state machine, inbound batches.
+
+Every state change locks the row it changes, checks the transition table, writes, and
+records an audit event in one transaction.  Enqueueing Celery tasks happens on commit and is
+best-effort: the database is the source of truth and the beat sweep re-enqueues anything
+a lost message or a dead broker left behind.
+"""
+
+import datetime
+import random
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from records.models import ChargeItem, Diagnosis, Encounter, Patient, identifier_hash
+
+from ..models import (
+    ENDPOINT_EVENTS,
+    Delivery,
+    DeliveryStatus,
+    Department,
+    Endpoint,
+    InboundBatch,
+    InboundBatchStatus,
+    Institution,
+    Membership,
+    OutboxEvent,
+    OutboxEventType,
+)
+from ..permissions import MEMBER_SYSTEM_ROLE, Action, can, staff_of
+from ..services import record_audit_event
+from . import bulk, fhir, ingest
+from .conf import sync_setting
+from .delivery import PostResult
+
+#: Allowed delivery transitions: retry keeps a delivery pending, replay revives a dead or delivered one.
+DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
+    DeliveryStatus.PENDING: frozenset({DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.DEAD}),
+    DeliveryStatus.DEAD: frozenset({DeliveryStatus.PENDING}),
+    DeliveryStatus.DELIVERED: frozenset({DeliveryStatus.PENDING}),
+}
+
+
+def _transition(delivery: Delivery, to: str) -> None:
+    if to not in DELIVERY_TRANSITIONS[delivery.status]:
+        raise ValidationError(
+            _("A %(current)s delivery cannot become %(target)s."),
+            code="invalid_transition",
+            params={"current": delivery.get_status_display(), "target": DeliveryStatus(to).label},
+        )
+    delivery.status = to
+
+
+def _kick_lane(endpoint_id: int, lane: str) -> None:
+    from .tasks import enqueue_lane
+
+    transaction.on_commit(lambda: enqueue_lane(endpoint_id, lane), robust=True)
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+def _validate_endpoint(*, institution: Institution, name: str, url: str, events) -> list[str]:
+    errors: dict[str, list[str]] = {}
+    if not institution.is_hospital:
+        errors.setdefault("institution", []).append(_("Only county and city hospitals register sync endpoints."))
+    if not name or not name.strip():
+        errors.setdefault("name", []).append(_("Give the endpoint a name."))
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        errors.setdefault("url", []).append(_("Enter an http or https URL."))
+    if not isinstance(events, list | tuple) or not events:
+        errors.setdefault("events", []).append(_("Choose at least one event."))
+    else:
+        unknown = [event for event in events if event not in ENDPOINT_EVENTS]
+        if unknown:
+            errors.setdefault("events", []).append(
+                _("Unknown events: %(events)s. Choose from %(allowed)s.")
+                % {"events": ", ".join(map(str, unknown)), "allowed": ", ".join(ENDPOINT_EVENTS)}
+            )
+    if errors:
+        raise ValidationError(errors)
+    return sorted(set(events))
+
+
+def endpoint_register(*, actor, institution: Institution, name: str, url: str, events, secret: str = "") -> Endpoint:
+    """Register a hospital endpoint; a signing secret is generated when none is given."""
+    events = _validate_endpoint(institution=institution, name=name, url=url, events=events)
+    if secret and len(secret) < 16:
+        raise ValidationError({"secret": [_("A signing secret needs at least 16 characters.")]})
+    with transaction.atomic():
+        if Endpoint.objects.filter(institution=institution, url=url).exists():
+            raise ValidationError({"url": [_("This institution already has an endpoint with this URL.")]})
+        endpoint = Endpoint.objects.create(
+            institution=institution, name=name.strip(), url=url, events=events, secret=secret or secrets.token_urlsafe(32)
+        )
+        record_audit_event(
+            actor=actor, action="sync.endpoint_registered", obj=endpoint, institution=institution, detail={"events": events}
+        )
+    return endpoint
+
+
+def endpoint_deactivate(*, actor, endpoint: Endpoint) -> Endpoint:
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        endpoint.is_active = False
+        endpoint.save(update_fields=["is_active"])
+        record_audit_event(actor=actor, action="sync.endpoint_deactivated", obj=endpoint, institution=endpoint.institution)
+    return endpoint
+
+
+# --- dispatch: outbox event -> deliveries ----------------------------------------------------
+
+
+def lane_for(event: OutboxEvent) -> str:
+    """Events of one patient share a lane; events without a patient get one per object."""
+    if event.patient_id is not None:
+        return f"patient:{event.patient_id}"
+    return f"{event.aggregate_type}:{event.aggregate_id}"[:100]
+
+
+def _peer_ids(institution_id: int, on: datetime.date) -> frozenset[int]:
+    consortia = Membership.objects.active(on).filter(institution_id=institution_id).values("consortium_id")
+    return frozenset(Membership.objects.active(on).filter(consortium_id__in=consortia).values_list("institution_id", flat=True))
+
+
+def _consenting(patient_ids: set[int]) -> frozenset[int]:
+    from records.models import Patient
+
+    return frozenset(Patient.objects.filter(pk__in=patient_ids, consents_to_sharing=True).values_list("pk", flat=True))
+
+
+def _recipients(event: OutboxEvent, endpoints: list[Endpoint], peers: dict, consenting: frozenset[int]) -> list[Endpoint]:
+    """Endpoints that may learn about ``event``.
+
+    Referral and discharge events go to the institutions party to them.  Encounter events go
+    to the source institution's own endpoints, and to peer members of its consortia only when
+    the patient consents to sharing.
+    """
+    subscribed = [endpoint for endpoint in endpoints if event.event_type in endpoint.events]
+    if not subscribed:
+        return []
+    if event.event_type in (OutboxEventType.REFERRAL, OutboxEventType.DISCHARGE):
+        parties = fhir.parties_of(event)
+        if parties is not None:
+            return [endpoint for endpoint in subscribed if endpoint.institution_id in parties]
+    if event.institution_id is None:
+        return []
+    if event.institution_id not in peers:
+        peers[event.institution_id] = _peer_ids(event.institution_id, timezone.localdate())
+    shared = event.patient_id in consenting
+    return [
+        endpoint
+        for endpoint in subscribed
+        if endpoint.institution_id == event.institution_id or (shared and endpoint.institution_id in peers[event.institution_id])
+    ]
+
+
+def dispatch_pending_events(*, limit: int = 500) -> set[tuple[int, str]]:
+    """Turn undispatched outbox events into deliveries; returns the lanes that got work."""
+    lanes: set[tuple[int, str]] = set()
+    with transaction.atomic():
+        events = list(
+            OutboxEvent.objects.select_for_update(skip_locked=True).filter(dispatched_at__isnull=True).order_by("pk")[:limit]
+        )
+        if not events:
+            return lanes
+        endpoints = list(Endpoint.objects.filter(is_active=True))
+        consenting = _consenting({event.patient_id for event in events if event.patient_id is not None})
+        peers: dict[int, frozenset[int]] = {}
+        now = timezone.now()
+        deliveries = []
+        for event in events:
+            recipients = _recipients(event, endpoints, peers, consenting)
+            event.dispatched_at = now
+            if not recipients:
+                continue
+            event.fhir = fhir.build_message(event)
+            lane = lane_for(event)
+            for endpoint in recipients:
+                deliveries.append(Delivery(event=event, endpoint=endpoint, lane=lane, next_attempt_at=now, created_at=now))
+                lanes.add((endpoint.pk, lane))
+        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
+        OutboxEvent.objects.bulk_update(events, ["dispatched_at", "fhir"], batch_size=500)
+    return lanes
+
+
+# --- one delivery attempt --------------------------------------------------------------------
+
+
+def claim_lane_head(endpoint_id: int, lane: str) -> tuple[Delivery | None, datetime.datetime | None]:
+    """Lease the oldest pending delivery of a lane if it is due and nobody holds it.
+
+    Returns ``(delivery, None)`` when leased, ``(None, when)`` when the head waits for its
+    back-off until ``when``, and ``(None, None)`` when the lane is empty or busy elsewhere.
+    Only the head of a lane is ever sent, which keeps one patient's events in order.
+    """
+    now = timezone.now()
+    head = Delivery.objects.filter(endpoint_id=endpoint_id, lane=lane, status=DeliveryStatus.PENDING).order_by("event_id").first()
+    if head is None:
+        return None, None
+    if head.lease_until is not None and head.lease_until > now:
+        return None, None
+    if head.next_attempt_at > now:
+        return None, head.next_attempt_at
+    lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
+    claimed = (
+        Delivery.objects.filter(pk=head.pk, status=DeliveryStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .update(lease_until=lease_until)
+    )
+    if not claimed:
+        return None, None
+    return Delivery.objects.select_related("event", "endpoint").get(pk=head.pk), None
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential back-off with jitter: half the doubled delay is fixed, half is random."""
+    base = sync_setting("SYNC_RETRY_BASE_SECONDS")
+    delay = min(sync_setting("SYNC_RETRY_MAX_SECONDS"), base * 2 ** max(attempts - 1, 0))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def delivery_record_attempt(*, delivery_id: int, result: PostResult) -> Delivery:
+    """Record the outcome of one POST: delivered, retry later with back-off, or dead-lettered."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
+        if delivery.status != DeliveryStatus.PENDING:
+            return delivery
+        now = timezone.now()
+        delivery.attempts += 1
+        delivery.last_attempt_at = now
+        delivery.last_status_code = result.status_code
+        delivery.lease_until = None
+        if result.ok:
+            _transition(delivery, DeliveryStatus.DELIVERED)
+            delivery.delivered_at = now
+            delivery.last_error = ""
+        else:
+            delivery.last_error = result.error[:500]
+            if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
+                _transition(delivery, DeliveryStatus.DEAD)
+            else:
+                _transition(delivery, DeliveryStatus.PENDING)
+                delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
+        delivery.save()
+    return delivery
+
+
+# --- operator actions: retry now, replay -----------------------------------------------------
+
+
+def delivery_retry_now(*, actor, delivery: Delivery) -> Delivery:
+    """Skip the remaining back-off of a pending delivery."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        if delivery.status != DeliveryStatus.PENDING:
+            raise ValidationError(
+                _("Only a pending delivery can be retried; replay a dead or delivered one."), code="not_pending"
+            )
+        _transition(delivery, DeliveryStatus.PENDING)
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(update_fields=["status", "next_attempt_at"])
+        record_audit_event(actor=actor, action="sync.delivery_retried", obj=delivery, institution=delivery.endpoint.institution)
+        _kick_lane(delivery.endpoint_id, delivery.lane)
+    return delivery
+
+
+def delivery_replay(*, actor, delivery: Delivery) -> Delivery:
+    """Send a dead-lettered or delivered event again, with the same idempotency key."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        previous = delivery.status
+        if previous == DeliveryStatus.PENDING:
+            raise ValidationError(_("This delivery is still pending; retry it instead of replaying it."), code="pending")
+        _transition(delivery, DeliveryStatus.PENDING)
+        delivery.attempts = 0
+        delivery.next_attempt_at = timezone.now()
+        delivery.delivered_at = None
+        delivery.lease_until = None
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at", "lease_until"])
+        record_audit_event(
+            actor=actor,
+            action="sync.delivery_replayed",
+            obj=delivery,
+            institution=delivery.endpoint.institution,
+            detail={"previous_status": previous},
+        )
+        _kick_lane(delivery.endpoint_id, delivery.lane)
+    return delivery
+
+
+def endpoint_replay_dead(*, actor, endpoint: Endpoint) -> int:
+    """Replay every dead-lettered delivery of an endpoint; returns how many."""
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        dead = Delivery.objects.select_for_update().filter(endpoint=endpoint, status=DeliveryStatus.DEAD)
+        lanes = set(dead.values_list("lane", flat=True))
+        count = dead.update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None, delivered_at=None
+        )
+        record_audit_event(
+            actor=actor,
+            action="sync.endpoint_replayed_dead",
+            obj=endpoint,
+            institution=endpoint.institution,
+            detail={"count": count},
+        )
+        for lane in lanes:
+            _kick_lane(endpoint.pk, lane)
+    return count
+
+
+# --- inbound batches -------------------------------------------------------------------------
+
+#: Allowed batch transitions; processing -> processing is a restart after a crashed worker's lease expired.
+BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
+    InboundBatchStatus.RECEIVED: frozenset({InboundBatchStatus.PROCESSING, InboundBatchStatus.FAILED}),
+    InboundBatchStatus.PROCESSING: frozenset(
+        {InboundBatchStatus.PROCESSING, InboundBatchStatus.LANDED, InboundBatchStatus.FAILED}
+    ),
+    InboundBatchStatus.LANDED: frozenset(),
+    InboundBatchStatus.FAILED: frozenset(),
+}
+_BATCH_LEASE = datetime.timedelta(minutes=5)
+_MAX_REPORTED_SHAPE_ERRORS = 100
+
+
+class BatchTooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+class BatchRejected(Exception):
+    """The upload is not acceptable as a whole; ``errors`` name the row and field of each problem."""
+
+    def __init__(self, errors: list[dict], status: int = 400):
+        super().__init__(errors)
+        self.errors = errors
+        self.status = status
+
+
+def _batch_transition(batch: InboundBatch, to: str) -> None:
+    if to not in BATCH_TRANSITIONS[batch.status]:
+        raise ValidationError(
+            _("A %(current)s batch cannot become %(target)s."),
+            code="invalid_transition",
+            params={"current": batch.get_status_display(), "target": InboundBatchStatus(to).label},
+        )
+    batch.status = to
+
+
+def _spool_dir() -> Path:
+    path = Path(settings.VAR_DIR) / "sync" / "inbound"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _spool(stream, limit: int) -> tuple[Path, int]:
+    path = _spool_dir() / f"upload-{uuid.uuid4().hex}.json"
+    size = 0
+    with path.open("wb") as out:
+        while True:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                path.unlink(missing_ok=True)
+                raise BatchTooLarge(limit)
+            out.write(chunk)
+    return path, size
+
+
+def _scan(path: Path) -> tuple[dict, int, list[dict]]:
+    """One streaming pass: header fields, number of visits, shape errors (first 100)."""
+    header: dict = {}
+    errors: list[dict] = []
+    rows = 0
+    saw_visits = False
+    with path.open("rb") as body:
+        try:
+            for kind, key, value in ingest.iter_body(body):
+                if kind == "visit":
+                    saw_visits = True
+                    rows += 1
+                    if len(errors) < _MAX_REPORTED_SHAPE_ERRORS:
+                        errors += ingest.check_shape(key, value)
+                else:
+                    error = ingest.check_header(key, value)
+                    if error:
+                        errors.append(error)
+                    else:
+                        header[key] = value
+        except ingest.BodyError as exc:
+            return header, rows, [exc.as_dict()]
+    if not saw_visits and not any(error["field"] == "visits" for error in errors):
+        errors.append({"row": None, "field": "visits", "code": "required", "message": str(_("Give at least one visit."))})
+    return header, rows, errors[:_MAX_REPORTED_SHAPE_ERRORS]
+
+
+def _batch_institution(actor, header: dict) -> Institution:
+    staff = staff_of(actor)
+    code = header.get("institution")
+    if staff is not None and staff.role == MEMBER_SYSTEM_ROLE:
+        if code and code != staff.institution.code:
+            raise BatchRejected(
+                [
+                    {
+                        "row": None,
+                        "field": "institution",
+                        "code": "not_own",
+                        "message": str(_("A member system uploads for its own institution only.")),
+                    }
+                ]
+            )
+        return staff.institution
+    if not code:
+        if staff is not None and staff.institution_id:
+            code = staff.institution.code
+        else:
+            raise BatchRejected(
+                [{"row": None, "field": "institution", "code": "required", "message": str(_("This field is required."))}]
+            )
+    institution = Institution.objects.filter(code=code, is_active=True).first()
+    if institution is None:
+        raise BatchRejected(
+            [{"row": None, "field": "institution", "code": "unknown", "message": str(_("No active institution has this code."))}]
+        )
+    if not can(actor, Action.RECORD_ENCOUNTER, institution):
+        raise PermissionDenied
+    return institution
+
+
+def batch_receive(*, actor, stream, content_length: int | None) -> tuple[InboundBatch, bool]:
+    """Store an uploaded batch and queue it for landing; returns ``(batch, created)``.
+
+    The body is streamed to disk (never held in memory) and checked for shape in one
+    streaming pass.  Uploading a batch ID again returns the first batch untouched.
+    """
+    limit = sync_setting("SYNC_MAX_BATCH_BYTES")
+    if content_length is not None and content_length > limit:
+        raise BatchTooLarge(limit)
+    path, size = _spool(stream, limit)
+    try:
+        header, rows, errors = _scan(path)
+        if errors:
+            raise BatchRejected(errors)
+        batch_id = header.get("batch_id", "").strip()
+        if not batch_id or len(batch_id) > 64:
+            raise BatchRejected(
+                [
+                    {
+                        "row": None,
+                        "field": "batch_id",
+                        "code": "invalid",
+                        "message": str(_("Give a batch ID of 1 to 64 characters.")),
+                    }
+                ]
+            )
+        institution = _batch_institution(actor, header)
+        with transaction.atomic():
+            existing = InboundBatch.objects.filter(institution=institution, client_batch_id=batch_id).first()
+            if existing is not None:
+                path.unlink(missing_ok=True)
+                return existing, False
+            final = path.with_name(f"batch-{institution.pk}-{uuid.uuid4().hex}.json")
+            path.rename(final)
+            path = final
+            api_client = getattr(actor, "api_client", None)
+            batch = InboundBatch.objects.create(
+                institution=institution,
+                client_batch_id=batch_id,
+                api_client=api_client,
+                submitted_by=None if api_client else actor,
+                all_or_nothing=header.get("all_or_nothing", False),
+                body_path=str(final.relative_to(Path(settings.VAR_DIR))),
+                body_bytes=size,
+                rows_total=rows,
+            )
+            record_audit_event(
+                actor=actor,
+                action="sync.batch_received",
+                obj=batch,
+                institution=institution,
+                detail={"batch_id": batch_id, "rows": rows, "bytes": size},
+            )
+            transaction.on_commit(lambda: _enqueue_batch(batch.pk), robust=True)
+        return batch, True
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
+def _enqueue_batch(batch_id: int) -> None:
+    from .tasks import enqueue_batch
+
+    enqueue_batch(batch_id)
+
+
+def _claim_batch(batch_id: int) -> InboundBatch | None:
+    with transaction.atomic():
+        batch = InboundBatch.objects.select_for_update().select_related("institution").get(pk=batch_id)
+        now = timezone.now()
+        if batch.status == InboundBatchStatus.PROCESSING and batch.lease_until and batch.lease_until > now:
+            return None
+        if batch.status not in (InboundBatchStatus.RECEIVED, InboundBatchStatus.PROCESSING):
+            return None
+        _batch_transition(batch, InboundBatchStatus.PROCESSING)
+        batch.lease_until = now + _BATCH_LEASE
+        batch.started_at = batch.started_at or now
+        batch.save(update_fields=["status", "lease_until", "started_at"])
+    return batch
+
+
+class _Rollback(Exception):
+    pass
+
+
+@dataclass
+class _Tally:
+    landed: int = 0
+    already_present: int = 0
+    patients_created: int = 0
+    failed: int = 0
+    errors: list = field(default_factory=list)
+
+    def fail(self, errors: list[dict]) -> None:
+        rows = {error["row"] for error in errors}
+        self.failed += len(rows)
+        room = sync_setting("SYNC_MAX_REPORTED_ERRORS") - len(self.errors)
+        if room > 0:
+            self.errors += errors[:room]
+
+
+def batch_land(*, batch_id: int) -> InboundBatch | None:
+    """Validate and land a received batch in chunks, set-based; safe to run again after a crash."""
+    batch = _claim_batch(batch_id)
+    if batch is None:
+        return None
+    path = Path(settings.VAR_DIR) / batch.body_path
+    if not path.exists():
+        return _batch_finish(batch, None, _("The stored body of this batch is missing; upload it again under a new batch ID."))
+    tally = _Tally()
+    try:
+        if batch.all_or_nothing:
+            try:
+                with transaction.atomic():
+                    _land_chunks(batch, path, tally)
+                    if tally.failed:
+                        raise _Rollback
+            except _Rollback:
+                return _batch_finish(
+                    batch,
+                    tally,
+                    _("%(count)d rows have errors; with all_or_nothing nothing was landed.") % {"count": tally.failed},
+                )
+        else:
+            _land_chunks(batch, path, tally)
+    except ingest.BodyError as exc:
+        return _batch_finish(batch, tally, exc.message)
+    return _batch_finish(batch, tally, "")
+
+
+def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> InboundBatch:
+    with transaction.atomic():
+        batch = InboundBatch.objects.select_for_update().get(pk=batch.pk)
+        target = InboundBatchStatus.FAILED if failure else InboundBatchStatus.LANDED
+        _batch_transition(batch, target)
+        batch.finished_at = timezone.now()
+        batch.lease_until = None
+        batch.failure_reason = str(failure)
+        if tally is not None:
+            landed = 0 if failure and batch.all_or_nothing else tally.landed
+            batch.rows_landed = landed
+            batch.rows_already_present = 0 if failure and batch.all_or_nothing else tally.already_present
+            batch.rows_failed = tally.failed
+            batch.patients_created = 0 if failure and batch.all_or_nothing else tally.patients_created
+            batch.row_errors = tally.errors
+        batch.save()
+        record_audit_event(
+            actor=None,
+            action=f"sync.batch_{target}",
+            obj=batch,
+            institution=batch.institution,
+            detail={"landed": batch.rows_landed, "failed": batch.rows_failed, "already_present": batch.rows_already_present},
+        )
+    (Path(settings.VAR_DIR) / batch.body_path).unlink(missing_ok=True)
+    return batch
+
+
+def _land_chunks(batch: InboundBatch, path: Path, tally: _Tally) -> None:
+    departments = dict(Department.objects.filter(institution=batch.institution).values_list("code", "pk"))
+    seen: set[str] = set()
+    chunk: list[ingest.CleanVisit] = []
+    size = sync_setting("SYNC_INGEST_CHUNK")
+    with path.open("rb") as body:
+        for row, data in ingest.iter_visits(body):
+            errors = ingest.check_shape(row, data)
+            visit = None
+            if not errors:
+                visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)
+            if errors:
+                tally.fail(errors)
+                continue
+            chunk.append(visit)
+            if len(chunk) >= size:
+                _land_chunk(batch, chunk, tally)
+                chunk = []
+    if chunk:
+        _land_chunk(batch, chunk, tally)
+
+
+def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
+    with transaction.atomic():
+        InboundBatch.objects.filter(pk=batch.pk).update(lease_until=timezone.now() + _BATCH_LEASE)
+        patient_ids, errors, created = _match_patients(batch.institution, visits)
+        tally.patients_created += created
+        if errors:
+            tally.fail(errors)
+            visits = [visit for visit in visits if visit.row in patient_ids]
+        external_ids = [visit.external_id for visit in visits]
+        present = set(
+            Encounter.objects.filter(institution=batch.institution, external_id__in=external_ids).values_list(
+                "external_id", flat=True
+            )
+        )
+        fresh = [visit for visit in visits if visit.external_id not in present]
+        tally.already_present += len(visits) - len(fresh)
+        now = timezone.now()
+        encounters = [
+            Encounter(
+                patient_id=patient_ids[visit.row],
+                institution=batch.institution,
+                department_id=visit.department_id,
+                kind=visit.kind,
+                started_at=visit.started_at,
+                ended_at=visit.ended_at,
+                chief_complaint=visit.chief_complaint,
+                external_id=visit.external_id,
+                created_at=now,
+            )
+            for visit in fresh
+        ]
+        inserted = dict(
+            (external_id, pk)
+            for pk, external_id in bulk.copy_upsert_returning(
+                Encounter,
+                encounters,
+                conflict_target="(institution_id, external_id) WHERE NOT (external_id = '')",
+                returning=["pk", "external_id"],
+            )
+        )
+        tally.already_present += len(fresh) - len(inserted)
+        diagnoses, charges, events = [], [], []
+        for visit in fresh:
+            encounter_id = inserted.get(visit.external_id)
+            if encounter_id is None:
+                continue
+            diagnoses += [
+                Diagnosis(encounter_id=encounter_id, code=code, description=description, is_primary=primary)
+                for code, description, primary in visit.diagnoses
+            ]
+            charges += [ChargeItem(encounter_id=encounter_id, **item) for item in visit.charge_items]
+            events.append(
+                OutboxEvent(
+                    event_type=OutboxEventType.ENCOUNTER,
+                    aggregate_type=Encounter._meta.label_lower,
+                    aggregate_id=str(encounter_id),
+                    patient_id=patient_ids[visit.row],
+                    institution=batch.institution,
+                    payload={"source": "inbound_batch", "batch": batch.pk},
+                    created_at=now,
+                )
+            )
+        bulk.copy_insert(Diagnosis, diagnoses)
+        bulk.copy_insert(ChargeItem, charges)
+        OutboxEvent.objects.bulk_create(events, batch_size=1000)
+        tally.landed += len(inserted)
+        if events:
+            transaction.on_commit(_enqueue_dispatch, robust=True)
+
+
+def _enqueue_dispatch() -> None:
+    from .tasks import enqueue_dispatch
+
+    enqueue_dispatch()
+
+
+def _survivor(pk: int, merged: dict[int, int | None]) -> int:
+    for _hop in range(10):
+        target = merged.get(pk)
+        if not target:
+            return pk
+        pk = target
+    return pk
+
+
+def _match_patients(institution: Institution, visits: list) -> tuple[dict[int, int], list[dict], int]:
+    """Exact matching in one query on the resident ID hash or the insurance number; register the rest in bulk.
+
+    Returns ``({row: patient_id}, row errors, patients created)``.  Merged patients resolve to
+    their survivor.  A new patient needs a valid resident ID and a name.
+    """
+    hashes = {visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash}
+    numbers = {visit.patient.insurance_number for visit in visits if visit.patient.insurance_number}
+    has_merge = any(f.name == "merged_into" for f in Patient._meta.get_fields())
+    columns = ["pk", "resident_id_hash", "insurance_number"] + (["merged_into_id"] if has_merge else [])
+
+    def lookup():
+        rows = Patient.objects.filter(Q(resident_id_hash__in=hashes) | Q(insurance_number__in=numbers)).values_list(*columns)
+        by_hash, by_number, merged = {}, {}, {}
+        for row in rows:
+            pk, resident_hash, number = row[:3]
+            merged[pk] = row[3] if has_merge else None
+            if resident_hash:
+                by_hash[resident_hash] = pk
+            if number:
+                by_number[number] = pk
+        return by_hash, by_number, merged
+
+    by_hash, by_number, merged = lookup()
+    matched: dict[int, int] = {}
+    errors: list[dict] = []
+    to_create: dict[str, Patient] = {}
+    waiting: list = []
+    for visit in visits:
+        patient = visit.patient
+        via_hash = by_hash.get(patient.resident_id_hash) if patient.resident_id_hash else None
+        via_number = by_number.get(patient.insurance_number) if patient.insurance_number else None
+        if via_hash and via_number and via_hash != via_number:
+            errors.append(
+                {
+                    "row": visit.row,
+                    "field": "patient.insurance_number",
+                    "code": "conflict",
+                    "message": str(_("This insurance number belongs to another patient.")),
+                }
+            )
+        elif via_hash or via_number:
+            matched[visit.row] = _survivor(via_hash or via_number, merged)
+        elif not patient.resident_id_hash:
+            errors.append(
+                {
+                    "row": visit.row,
+                    "field": "patient.resident_id",
+                    "code": "required",
+                    "message": str(_("No patient has this insurance number; a resident ID is needed to register one.")),
+                }
+            )
+        elif not patient.name:
+            errors.append(
+                {
+                    "row": visit.row,
+                    "field": "patient.name",
+                    "code": "required",
+                    "message": str(_("The name is needed to register a new patient.")),
+                }
+            )
+        else:
+            waiting.append(visit)
+            to_create.setdefault(
+                patient.resident_id_hash,
+                Patient(
+                    home_institution=institution,
+                    name=patient.name,
+                    sex=patient.sex or "U",
+                    birth_date=patient.birth_date,
+                    resident_id=patient.resident_id,
+                    resident_id_hash=patient.resident_id_hash,
+                    insurance_number=patient.insurance_number,
+                    phone=patient.phone,
+                    phone_hash=identifier_hash("phone", patient.phone) if patient.phone else "",
+                    address=patient.address,
+                    village=patient.village,
+                ),
+            )
+    created = 0
+    if to_create:
+        before = len(by_hash)
+        Patient.objects.bulk_create(list(to_create.values()), ignore_conflicts=True, batch_size=1000)
+        by_hash, by_number, merged = lookup()
+        created = max(0, len(by_hash) - before)
+        for visit in waiting:
+            pk = by_hash.get(visit.patient.resident_id_hash)
+            if pk is None:
+                errors.append(
+                    {
+                        "row": visit.row,
+                        "field": "patient.insurance_number",
+                        "code": "conflict",
+                        "message": str(_("This insurance number belongs to another patient.")),
+                    }
+                )
+            else:
+                matched[visit.row] = _survivor(pk, merged)
+    return matched, errors, created

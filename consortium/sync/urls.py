@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.monitor, name="sync-monitor"),
+    path("batches/<int:pk>/", views.batch_detail, name="sync-batch-detail"),
+    path("deliveries/<int:pk>/retry/", views.delivery_retry, name="sync-delivery-retry"),
+    path("deliveries/<int:pk>/replay/", views.delivery_replay, name="sync-delivery-replay"),
+    path("endpoints/<int:pk>/replay-dead/", views.endpoint_replay_dead, name="sync-endpoint-replay-dead"),
+]
