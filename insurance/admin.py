@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, PolicyStatus, Scheme
+from .models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
 
 
 @admin.register(Scheme)
@@ -77,6 +77,10 @@ class PolicyAdmin(admin.ModelAdmin):
             return ["scheme", "year", "version", "status", "class_b_self_pay_share", "unreferred_deductible_carried", "notes"]
         return ["status"]
 
+    def has_change_permission(self, request, obj=None):
+        """A version that is or was in force is shown read-only: change it by making a new version."""
+        return super().has_change_permission(request, obj) and (obj is None or obj.is_editable)
+
     def has_delete_permission(self, request, obj=None):
         return obj is None or obj.is_editable
 
@@ -95,8 +99,3 @@ class PolicyAdmin(admin.ModelAdmin):
         for policy in queryset:
             draft = services.new_policy_version(policy=policy, actor=request.user)
             self.message_user(request, _("Made %(policy)s.") % {"policy": draft}, messages.SUCCESS)
-
-    def save_model(self, request, obj, form, change):
-        if change and obj.status != PolicyStatus.DRAFT:
-            raise ValidationError(_("A policy that is or was in force cannot be changed; make a new version."))
-        super().save_model(request, obj, form, change)

@@ -16,6 +16,7 @@ row 1), field and reason. Valid lines go to PostgreSQL with COPY, or to SQLite w
 streamed in chunks so a million-line file never sits in memory.
 """
 
+import codecs
 import csv
 import hashlib
 import io
@@ -108,24 +109,32 @@ def _size_of(upload) -> int:
     return size
 
 
-def _csv_rows(reader: _HashingReader, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    text = io.TextIOWrapper(io.BufferedReader(reader, 1 << 20), encoding=ENCODINGS[encoding], errors="strict", newline="")
-    rows = csv.reader(text)
-    while True:
+def _decoded_lines(reader: _HashingReader, encoding: str) -> Iterator[str]:
+    """Decode line by line so that a bad byte is reported with its line (0x0A never occurs inside a
+    UTF-8 or GB18030 multi-byte character, so splitting bytes on newlines is safe)."""
+    decoder = codecs.getincrementaldecoder(ENCODINGS[encoding])(errors="strict")
+    for number, raw in enumerate(io.BufferedReader(reader, 1 << 20), start=1):
         try:
-            row = next(rows)
-        except StopIteration:
-            return
+            yield decoder.decode(raw)
         except UnicodeDecodeError:
             raise SettlementFileErrors(
                 [
                     {
-                        "row": rows.line_num + 1,
+                        "row": number,
                         "field": "file",
                         "reason": _("This line is not valid %(encoding)s text.") % {"encoding": encoding.upper()},
                     }
                 ]
             ) from None
+
+
+def _csv_rows(reader: _HashingReader, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    rows = csv.reader(_decoded_lines(reader, encoding))
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
         except csv.Error as exc:
             raise SettlementFileErrors([{"row": rows.line_num, "field": "file", "reason": str(exc)}]) from None
         yield rows.line_num, row
