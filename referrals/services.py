@@ -301,6 +301,32 @@ def create_referral(
     return referral
 
 
+def add_attachment(referral_id: int, *, actor, upload) -> ReferralAttachment:
+    """Attach a PDF or image to a referral that the sender has not seen decided yet."""
+    try:
+        facts = inspect_upload(upload)
+    except ValidationError as error:
+        raise ReferralError(error.messages[0], field="file") from None
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().get(pk=referral_id)
+        require(actor, Action.START_REFERRAL, referral.from_institution_id)
+        if referral.status not in (ReferralStatus.DRAFT, ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW):
+            raise IllegalTransition(gettext_lazy("Attachments can be added only before the decision."))
+        if referral.attachments.count() >= MAX_FILES:
+            raise ReferralError(gettext_lazy("At most %(count)d attachments per referral.") % {"count": MAX_FILES}, field="file")
+        attachment = ReferralAttachment(referral=referral, original_name=upload.name[:200], uploaded_by=actor, **facts)
+        attachment.file.save(upload.name, upload, save=False)
+        attachment.save()
+        record_audit_event(
+            actor=actor,
+            action="referral.attachment_added",
+            obj=referral,
+            institution=referral.from_institution,
+            detail={"attachment": attachment.pk, "content_type": attachment.content_type, "size": attachment.size},
+        )
+    return attachment
+
+
 def submit_referral(referral_id: int, *, actor, now: datetime.datetime | None = None) -> Referral:
     now = now or timezone.now()
 

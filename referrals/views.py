@@ -258,7 +258,12 @@ def discharge(request, pk):
     referral = _visible_referral(request.user, pk)
     require(request.user, Action.START_REFERRAL, referral.to_institution_id)
     form = DischargeForm(request.POST or None)
-    formset = FollowUpFormSet(request.POST or None, initial=default_follow_up_plan(timezone.localdate()), prefix="tasks")
+    formset = FollowUpFormSet(
+        request.POST or None,
+        initial=default_follow_up_plan(timezone.localdate()),
+        prefix="tasks",
+        form_kwargs={"empty_permitted": False},  # an untouched default row is still part of the plan
+    )
     if request.method == "POST" and form.is_valid() and formset.is_valid():
         tasks = [row for row in formset.cleaned_data if row.get("kind")]
         try:

@@ -6,7 +6,14 @@ from django.utils import timezone
 from consortium.models import InstitutionLevel
 from referrals import services
 from referrals.models import ReferralSlot, ReferralStatus
-from tests.factories import DepartmentFactory, DiagnosisFactory, EncounterFactory, InstitutionFactory, MembershipFactory, PatientFactory
+from tests.factories import (
+    DepartmentFactory,
+    DiagnosisFactory,
+    EncounterFactory,
+    InstitutionFactory,
+    MembershipFactory,
+    PatientFactory,
+)
 
 #: How to bring a fresh submitted referral to each status: the actions, in order, and who takes them.
 PATHS = {

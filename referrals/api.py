@@ -1,0 +1,503 @@
+"""REST API of the referral workflow: every action of the web pages, with an OpenAPI schema.
+
+Views only parse input and call :mod:`referrals.services`; a broken rule comes back as 400
+(or 409 for an illegal transition or a full slot) with a field-level message.
+"""
+
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consortium.models import Department, Institution
+from consortium.permissions import Action, can, institution_ids_for, staff_of
+from records.models import Encounter, Patient
+
+from . import selectors, services
+from .models import (
+    FollowUpKind,
+    FollowUpTask,
+    Notification,
+    Referral,
+    ReferralAttachment,
+    ReferralEvent,
+    ReferralSlot,
+    ReferralStatus,
+    Urgency,
+)
+
+
+def _error_response(error: services.ReferralError) -> Response:
+    return Response({error.field or "detail": [error.message] if error.field else error.message}, status=error.status_code)
+
+
+# --- serializers ---------------------------------------------------------------------------------
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferralAttachment
+        fields = ["id", "original_name", "content_type", "size", "uploaded_at"]
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+
+    class Meta:
+        model = ReferralEvent
+        fields = ["occurred_at", "actor", "action", "from_status", "to_status", "note"]
+
+
+class FollowUpTaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FollowUpTask
+        fields = ["id", "referral", "kind", "due_on", "instructions", "status", "done_at", "outcome", "escalated_at"]
+
+
+class ReferralListSerializer(serializers.ModelSerializer):
+    from_institution = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    to_institution = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    to_department = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    patient_name = serializers.CharField(source="patient.name", read_only=True)
+
+    class Meta:
+        model = Referral
+        fields = [
+            "id",
+            "direction",
+            "status",
+            "urgency",
+            "patient",
+            "patient_name",
+            "from_institution",
+            "to_institution",
+            "to_department",
+            "submitted_at",
+            "due_at",
+            "appointment_at",
+            "escalation_level",
+        ]
+
+
+class ReferralDetailSerializer(ReferralListSerializer):
+    attachments = AttachmentSerializer(many=True, read_only=True)
+    events = EventSerializer(many=True, read_only=True)
+    follow_up_tasks = FollowUpTaskSerializer(many=True, read_only=True)
+    satisfaction = serializers.IntegerField(source="satisfaction.score", default=None, read_only=True)
+
+    class Meta(ReferralListSerializer.Meta):
+        fields = ReferralListSerializer.Meta.fields + [
+            "reason",
+            "clinical_summary",
+            "decision_reason",
+            "decided_at",
+            "slot",
+            "redirected_from",
+            "upward_referral",
+            "discharge_summary",
+            "source_encounter",
+            "attachments",
+            "events",
+            "follow_up_tasks",
+            "satisfaction",
+        ]
+
+
+class ReferralCreateSerializer(serializers.Serializer):
+    patient = serializers.PrimaryKeyRelatedField(queryset=Patient.objects.none())
+    source_encounter = serializers.PrimaryKeyRelatedField(queryset=Encounter.objects.none(), required=False, allow_null=True)
+    to_department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.none())
+    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    reason = serializers.CharField(max_length=2000)
+    submit = serializers.BooleanField(default=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        request = self.context.get("request")
+        if request is None:  # schema generation
+            return
+        user = request.user
+        ids = institution_ids_for(user, Action.START_REFERRAL)
+        readable = institution_ids_for(user, Action.VIEW_PATIENT)
+        patients = Patient.objects.all()
+        encounters = Encounter.objects.all()
+        if ids is not None:
+            patients = patients.filter(Q(home_institution__in=readable) | Q(encounters__institution__in=ids)).distinct()
+            encounters = encounters.filter(institution__in=ids)
+        self.fields["patient"].queryset = patients
+        self.fields["source_encounter"].queryset = encounters
+        self.fields["to_department"].queryset = Department.objects.filter(accepts_referrals=True)
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class AcceptSerializer(NoteSerializer):
+    slot = serializers.IntegerField(required=False, allow_null=True, help_text=_("Required for an upward referral."))
+    appointment_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class RedirectSerializer(ReasonSerializer):
+    to_department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
+
+
+class TaskInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=FollowUpKind.choices)
+    due_on = serializers.DateField()
+    instructions = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class DischargeSerializer(serializers.Serializer):
+    discharge_summary = serializers.CharField(max_length=4000)
+    tasks = TaskInputSerializer(many=True, allow_empty=False)
+    to_institution = serializers.SlugRelatedField(
+        slug_field="code", queryset=Institution.objects.all(), required=False, allow_null=True
+    )
+    urgency = serializers.ChoiceField(choices=Urgency.choices, default=Urgency.ROUTINE)
+
+
+class SatisfactionSerializer(serializers.Serializer):
+    score = serializers.IntegerField(min_value=1, max_value=5)
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SlotSerializer(serializers.ModelSerializer):
+    free = serializers.IntegerField(read_only=True)
+    department = serializers.PrimaryKeyRelatedField(queryset=Department.objects.all())
+
+    class Meta:
+        model = ReferralSlot
+        fields = ["id", "department", "starts_at", "capacity", "booked", "free"]
+        read_only_fields = ["booked"]
+
+
+class OutcomeSerializer(serializers.Serializer):
+    outcome = serializers.CharField(max_length=2000)
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Notification
+        fields = ["id", "referral", "text", "link", "is_read", "created_at"]
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def _visible(user, pk) -> Referral:
+    return get_object_or_404(selectors.referrals_visible_to(user), pk=pk)
+
+
+def _own_institution(user, action: Action):
+    staff = staff_of(user)
+    if staff is None or staff.institution is None or not can(user, action, staff.institution):
+        raise PermissionDenied
+    return staff.institution
+
+
+class ReferralListCreateApi(generics.ListCreateAPIView):
+    """Referrals sent or received by the caller's institutions; POST starts an upward referral."""
+
+    serializer_class = ReferralListSerializer
+    filterset_fields = ["status", "urgency", "direction"]
+
+    def get_queryset(self):
+        return selectors.referrals_visible_to(self.request.user).order_by("-created_at", "-pk")
+
+    @extend_schema(request=ReferralCreateSerializer, responses={201: ReferralDetailSerializer})
+    def post(self, request):
+        serializer = ReferralCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            referral = services.create_referral(
+                actor=request.user,
+                patient=data["patient"],
+                source_encounter=data.get("source_encounter"),
+                to_department=data["to_department"],
+                urgency=data["urgency"],
+                reason=data["reason"],
+                submit=data["submit"],
+            )
+        except services.ReferralError as error:
+            return _error_response(error)
+        return Response(ReferralDetailSerializer(referral).data, status=status.HTTP_201_CREATED)
+
+
+class ReferralDetailApi(generics.RetrieveAPIView):
+    serializer_class = ReferralDetailSerializer
+
+    def get_queryset(self):
+        return selectors.referrals_visible_to(self.request.user).prefetch_related(
+            "attachments", "events__actor", "follow_up_tasks"
+        )
+
+
+class _ActionApi(APIView):
+    """POST one transition; subclasses name the input serializer and call one service."""
+
+    input_serializer = NoteSerializer
+
+    def call(self, referral: Referral, data: dict, user) -> object:
+        raise TypeError("subclasses define call()")
+
+    def post(self, request, pk):
+        referral = _visible(request.user, pk)
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = self.call(referral, serializer.validated_data, request.user)
+        except services.ReferralError as error:
+            return _error_response(error)
+        if isinstance(result, Referral):
+            result = Referral.objects.get(pk=result.pk)
+            return Response(ReferralDetailSerializer(result).data)
+        return Response(self.output(result), status=status.HTTP_201_CREATED)
+
+    def output(self, result) -> dict:
+        return {}
+
+
+def _action(name, serializer, call, doc):
+    view = type(
+        name,
+        (_ActionApi,),
+        {"input_serializer": serializer, "call": lambda self, referral, data, user: call(referral, data, user), "__doc__": doc},
+    )
+    view.post = extend_schema(request=serializer, responses={200: ReferralDetailSerializer})(view.post)
+    return view
+
+
+SubmitApi = _action(
+    "SubmitApi", NoteSerializer, lambda r, d, u: services.submit_referral(r.pk, actor=u), "Submit a draft referral."
+)
+CancelApi = _action(
+    "CancelApi",
+    NoteSerializer,
+    lambda r, d, u: services.cancel_referral(r.pk, actor=u, note=d["note"]),
+    "Cancel a referral before the decision (sender).",
+)
+ReviewApi = _action(
+    "ReviewApi", NoteSerializer, lambda r, d, u: services.start_review(r.pk, actor=u, note=d["note"]), "Start reviewing."
+)
+AcceptApi = _action(
+    "AcceptApi",
+    AcceptSerializer,
+    lambda r, d, u: services.accept_referral(
+        r.pk, actor=u, slot_id=d.get("slot"), appointment_at=d.get("appointment_at"), note=d["note"]
+    ),
+    "Accept, booking a place of a capacity slot.",
+)
+RejectApi = _action(
+    "RejectApi",
+    ReasonSerializer,
+    lambda r, d, u: services.reject_referral(r.pk, actor=u, reason=d["reason"]),
+    "Reject with a reason.",
+)
+RedirectApi = _action(
+    "RedirectApi",
+    RedirectSerializer,
+    lambda r, d, u: services.redirect_referral(r.pk, actor=u, to_department=d["to_department"], reason=d["reason"]),
+    "Redirect to another department or member institution, with a reason.",
+)
+ArriveApi = _action(
+    "ArriveApi", NoteSerializer, lambda r, d, u: services.record_arrival(r.pk, actor=u, note=d["note"]), "Record arrival."
+)
+StartTreatmentApi = _action(
+    "StartTreatmentApi",
+    NoteSerializer,
+    lambda r, d, u: services.start_treatment(r.pk, actor=u, note=d["note"]),
+    "Record the start of treatment.",
+)
+CompleteApi = _action(
+    "CompleteApi",
+    NoteSerializer,
+    lambda r, d, u: services.complete_referral(r.pk, actor=u, note=d["note"]),
+    "Complete the referral.",
+)
+DischargeApi = _action(
+    "DischargeApi",
+    DischargeSerializer,
+    lambda r, d, u: services.discharge_with_downward_referral(
+        r.pk,
+        actor=u,
+        discharge_summary=d["discharge_summary"],
+        tasks=d["tasks"],
+        to_institution=d.get("to_institution"),
+        urgency=d["urgency"],
+    ),
+    "Discharge the patient of an upward referral with a downward referral and follow-up plan; returns the downward referral.",
+)
+
+
+class SatisfactionApi(_ActionApi):
+    """Record the patient's satisfaction (1 to 5) after completion (sending clinic)."""
+
+    input_serializer = SatisfactionSerializer
+
+    def call(self, referral, data, user):
+        return services.record_satisfaction(referral.pk, actor=user, score=data["score"], comment=data["comment"])
+
+    def output(self, result) -> dict:
+        return {"score": result.score, "comment": result.comment}
+
+    @extend_schema(request=SatisfactionSerializer, responses={201: SatisfactionSerializer})
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+class AttachmentApi(_ActionApi):
+    """Upload a PDF, PNG or JPEG (type taken from the content) to a referral before its decision."""
+
+    input_serializer = UploadSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def call(self, referral, data, user):
+        return services.add_attachment(referral.pk, actor=user, upload=data["file"])
+
+    def output(self, result) -> dict:
+        return AttachmentSerializer(result).data
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={201: AttachmentSerializer})
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+_QUEUE_PARAMETERS = [
+    OpenApiParameter("urgency", str, enum=Urgency.values),
+    OpenApiParameter("department", int),
+    OpenApiParameter("status", str, enum=[s for s in ReferralStatus.values if s != ReferralStatus.DRAFT]),
+    OpenApiParameter("waiting", str, enum=list(selectors.WAITING_HOURS)),
+]
+
+
+@extend_schema(parameters=_QUEUE_PARAMETERS)
+class QueueApi(generics.ListAPIView):
+    """The coordinator's queue at the caller's hospital, sorted by due time."""
+
+    serializer_class = ReferralListSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        institution = _own_institution(self.request.user, Action.TRIAGE_REFERRAL)
+        params = self.request.query_params
+        department = params.get("department", "")
+        status_ = params.get("status", "")
+        if status_ and status_ not in ReferralStatus.values:
+            raise serializers.ValidationError({"status": [_("Unknown status.")]})
+        if params.get("urgency") and params["urgency"] not in Urgency.values:
+            raise serializers.ValidationError({"urgency": [_("Unknown urgency.")]})
+        if department and not department.isdigit():
+            raise serializers.ValidationError({"department": [_("A department id is a number.")]})
+        if params.get("waiting") and params["waiting"] not in selectors.WAITING_HOURS:
+            raise serializers.ValidationError({"waiting": [_("Waiting is one of 4h, 24h, 72h.")]})
+        return selectors.filtered_queue(
+            institution,
+            urgency=params.get("urgency", ""),
+            department_id=int(department) if department else None,
+            status=status_,
+            waiting=params.get("waiting", ""),
+        )
+
+
+class SlotListCreateApi(generics.ListCreateAPIView):
+    """The caller's hospital's referral capacity; POST opens a slot."""
+
+    serializer_class = SlotSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.slots_of(_own_institution(self.request.user, Action.TRIAGE_REFERRAL))
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = services.open_referral_slot(actor=self.request.user, **serializer.validated_data)
+        except services.ReferralError as error:
+            raise serializers.ValidationError({error.field or "detail": [error.message]}) from None
+
+
+class FollowUpListApi(generics.ListAPIView):
+    """Follow-up tasks of downward referrals received by the caller's clinic."""
+
+    serializer_class = FollowUpTaskSerializer
+    filter_backends: list = []
+
+    @extend_schema(parameters=[OpenApiParameter("all", bool, description="Include done tasks.")])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return selectors.follow_up_tasks_for(self.request.user, include_done=self.request.query_params.get("all") == "true")
+
+
+class FollowUpDoneApi(APIView):
+    @extend_schema(request=OutcomeSerializer, responses={200: FollowUpTaskSerializer})
+    def post(self, request, pk):
+        task = get_object_or_404(selectors.follow_up_tasks_for(request.user, include_done=True), pk=pk)
+        serializer = OutcomeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            task = services.complete_follow_up_task(task.pk, actor=request.user, outcome=serializer.validated_data["outcome"])
+        except services.ReferralError as error:
+            return _error_response(error)
+        return Response(FollowUpTaskSerializer(task).data)
+
+
+class NotificationListApi(generics.ListAPIView):
+    serializer_class = NotificationSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return selectors.notifications_for(self.request.user)
+
+
+class NotificationReadApi(APIView):
+    @extend_schema(
+        request=inline_serializer("NotificationReadInput", {"ids": serializers.ListField(child=serializers.IntegerField())}),
+        responses={200: inline_serializer("NotificationReadOutput", {"marked": serializers.IntegerField()})},
+    )
+    def post(self, request):
+        ids = request.data.get("ids") if hasattr(request.data, "get") else None
+        if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+            return Response({"ids": [_("A list of notification ids.")]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response({"marked": services.mark_notifications_read(user=request.user, ids=ids)})
+
+
+class ValidReferralQuerySerializer(serializers.Serializer):
+    patient = serializers.IntegerField()
+    institution = serializers.CharField(help_text=_("Code of the institution of the visit."))
+    on = serializers.DateTimeField(help_text=_("Time of the visit."))
+
+
+class ValidReferralApi(APIView):
+    """Whether a visit at a higher-level institution came through a valid upward referral (insurance ratio)."""
+
+    @extend_schema(
+        parameters=[ValidReferralQuerySerializer],
+        responses={200: inline_serializer("ValidReferral", {"valid": serializers.BooleanField()})},
+    )
+    def get(self, request):
+        query = ValidReferralQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        institution = Institution.objects.filter(code=query.validated_data["institution"]).first()
+        if institution is None or not (
+            can(request.user, Action.VIEW_CLAIMS, institution) or can(request.user, Action.VIEW_REFERRALS, institution)
+        ):
+            return Response({"institution": [_("Unknown institution.")]}, status=status.HTTP_400_BAD_REQUEST)
+        patient = Patient.objects.filter(pk=query.validated_data["patient"]).first()
+        valid = patient is not None and selectors.has_valid_referral(patient, institution, query.validated_data["on"])
+        return Response({"valid": valid})

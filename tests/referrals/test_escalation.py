@@ -1,0 +1,96 @@
+"""Due times per urgency and consortium, escalation (coordinator, then administrator) and expiry, on a frozen clock."""
+
+import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.core import mail
+
+from referrals import services, tasks
+from referrals.models import Notification, ReferralDueTimePolicy, ReferralStatus
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+H = datetime.timedelta(hours=1)
+
+
+@pytest.fixture
+def submitted(setting):
+    for who in ("clinician", "coordinator", "hospital_admin"):
+        user = setting.staff[who].user
+        user.email = f"{who}@example.org"
+        user.save()
+    referral = setting.draft(urgency="urgent")
+    return services.submit_referral(referral.pk, actor=setting.clinician, now=T0)
+
+
+def test_due_time_follows_the_default_policy(setting):
+    for urgency, hours in (("routine", 72), ("urgent", 24), ("emergency", 2)):
+        referral = services.submit_referral(setting.draft(urgency=urgency).pk, actor=setting.clinician, now=T0)
+        assert referral.due_at == T0 + hours * H
+
+
+def test_due_time_follows_the_consortium_policy(setting, chain):
+    ReferralDueTimePolicy.objects.create(consortium=chain["consortium"], urgent_hours=6, emergency_hours=1)
+    referral = services.submit_referral(setting.draft(urgency="urgent").pk, actor=setting.clinician, now=T0)
+    assert referral.due_at == T0 + 6 * H
+
+
+def test_escalation_then_expiry(setting, submitted, django_capture_on_commit_callbacks):
+    assert services.escalate_overdue_referrals(now=T0 + 23 * H) == {"coordinator": 0, "administrator": 0, "expired": 0}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = services.escalate_overdue_referrals(now=T0 + 25 * H)
+    assert counts["coordinator"] == 1
+    submitted.refresh_from_db()
+    assert (submitted.escalation_level, submitted.escalated_at) == (1, T0 + 25 * H)
+    assert Notification.objects.filter(recipient=setting.coordinator, text__contains="小时").exists()
+    assert not Notification.objects.filter(recipient=setting.hospital_admin).exists()
+    assert [m.to for m in mail.outbox] == [["coordinator@example.org"]]
+    assert "李四" not in mail.outbox[0].body
+
+    assert services.escalate_overdue_referrals(now=T0 + 30 * H)["coordinator"] == 0  # once per level
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.escalate_overdue_referrals(now=T0 + 49 * H)["administrator"] == 1
+    assert Notification.objects.filter(recipient=setting.hospital_admin).count() == 1
+    assert mail.outbox[-1].to == ["hospital_admin@example.org"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.escalate_overdue_referrals(now=T0 + 97 * H)["expired"] == 1
+    submitted.refresh_from_db()
+    assert submitted.status == ReferralStatus.EXPIRED
+    last = submitted.events.last()
+    assert (last.action, last.actor_id, last.occurred_at) == ("expire", None, T0 + 97 * H)
+    assert (
+        setting.clinician.referral_notifications.filter(text__contains="过期").exists()
+        or setting.clinician.referral_notifications.filter(text__contains="expired").exists()
+    )
+    assert mail.outbox[-1].to == ["clinician@example.org"]
+
+
+def test_decided_referrals_are_left_alone(setting, submitted):
+    setting.take(submitted, "accept", now=T0 + H)
+    assert services.escalate_overdue_referrals(now=T0 + 200 * H) == {"coordinator": 0, "administrator": 0, "expired": 0}
+    submitted.refresh_from_db()
+    assert submitted.status == ReferralStatus.ACCEPTED
+
+
+def test_consortium_policy_changes_escalation_and_expiry(setting, chain):
+    ReferralDueTimePolicy.objects.create(
+        consortium=chain["consortium"], urgent_hours=4, administrator_after_hours=2, expire_after_hours=8
+    )
+    referral = services.submit_referral(setting.draft(urgency="urgent").pk, actor=setting.clinician, now=T0)
+    assert services.escalate_overdue_referrals(now=T0 + 5 * H)["coordinator"] == 1
+    assert services.escalate_overdue_referrals(now=T0 + 7 * H)["administrator"] == 1
+    assert services.escalate_overdue_referrals(now=T0 + 13 * H)["expired"] == 1
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.EXPIRED
+
+
+def test_beat_task_runs_the_service(setting, submitted):
+    submitted.due_at = T0 - H
+    submitted.save()
+    result = tasks.escalate_overdue_referrals.apply().get()
+    assert result["expired"] == 1  # the real clock is far past T0 + the expiry window

@@ -1,0 +1,245 @@
+"""The referral web pages: forms, errors shown as form errors, scoping and the queue."""
+
+import datetime
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from referrals import attachments
+from referrals.models import Referral, ReferralAttachment, ReferralSlot, ReferralStatus
+
+pytestmark = pytest.mark.django_db
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def _create_url(setting):
+    return reverse("referrals:create") + f"?encounter={setting.encounter.pk}"
+
+
+def _form(setting, **changes):
+    data = {"to_department": setting.cardiology.pk, "urgency": "urgent", "reason": "胸痛待查"}
+    data.update(changes)
+    return data
+
+
+def test_clinician_sends_a_referral_with_attachments(setting, login):
+    client = login(setting.staff["clinician"])
+    page = client.get(_create_url(setting))
+    assert page.status_code == 200
+    assert "I10" in page.content.decode() and "原发性高血压" in page.content.decode()
+    assert "心内科" in page.content.decode()
+    files = [SimpleUploadedFile("ecg.pdf", PDF), SimpleUploadedFile("xray.png", PNG)]
+    response = client.post(_create_url(setting), _form(setting, attachments=files))
+    referral = Referral.objects.get()
+    assert response.status_code == 302 and response.url == reverse("referrals:detail", args=[referral.pk])
+    assert referral.status == ReferralStatus.SUBMITTED
+    assert referral.clinical_summary["diagnoses"][0]["code"] == "I10"
+    assert sorted(a.content_type for a in referral.attachments.all()) == ["application/pdf", "image/png"]
+    item = referral.attachments.get(content_type="application/pdf")
+    download = client.get(reverse("referrals:attachment", args=[referral.pk, item.pk]))
+    assert download.status_code == 200 and b"".join(download.streaming_content) == PDF
+    assert login(setting.staff["outsider"]).get(reverse("referrals:attachment", args=[referral.pk, item.pk])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("fake.pdf", b"MZ\x90\x00 not a pdf"), "PDF"),
+        (SimpleUploadedFile("empty.pdf", b""), ""),
+    ],
+)
+def test_bad_attachment_is_a_form_error_and_nothing_is_written(setting, login, upload, message):
+    response = login(setting.staff["clinician"]).post(_create_url(setting), _form(setting, attachments=[upload]))
+    assert response.status_code == 200
+    assert response.context["form"].errors
+    assert message in str(response.context["form"].errors)
+    assert not Referral.objects.exists() and not ReferralAttachment.objects.exists()
+
+
+def test_oversized_attachment_is_refused(setting, login, monkeypatch):
+    monkeypatch.setattr(attachments, "MAX_BYTES", 10)
+    response = login(setting.staff["clinician"]).post(
+        _create_url(setting), _form(setting, attachments=[SimpleUploadedFile("a.pdf", PDF)])
+    )
+    assert "attachments" in response.context["form"].errors
+    assert not Referral.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [({"reason": ""}, "reason"), ({"urgency": "whenever"}, "urgency"), ({"to_department": "pharmacy"}, "to_department")],
+)
+def test_bad_referral_form_shows_field_errors(setting, login, changes, field):
+    if changes.get("to_department") == "pharmacy":
+        changes["to_department"] = setting.pharmacy.pk
+    response = login(setting.staff["clinician"]).post(_create_url(setting), _form(setting, **changes))
+    assert response.status_code == 200
+    assert field in response.context["form"].errors
+    assert not Referral.objects.exists()
+
+
+def test_draft_then_submit_from_the_detail_page(setting, login):
+    client = login(setting.staff["clinician"])
+    client.post(_create_url(setting), {**_form(setting), "save_draft": "1"})
+    referral = Referral.objects.get()
+    assert referral.status == ReferralStatus.DRAFT
+    response = client.post(reverse("referrals:act", args=[referral.pk, "submit"]))
+    assert response.status_code == 302
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.SUBMITTED
+
+
+def test_clerk_and_hospital_may_not_start_referrals_here(setting, login):
+    assert login(setting.staff["clerk"]).get(_create_url(setting)).status_code == 403
+    assert login(setting.staff["insurance"]).get(reverse("referrals:create")).status_code == 403
+
+
+def test_visit_of_another_institution_is_not_found(setting, login):
+    assert login(setting.staff["outsider"]).get(_create_url(setting)).status_code in (403, 404)
+
+
+def test_coordinator_queue_filters_and_accepts(setting, login):
+    urgent = setting.referral_in(ReferralStatus.SUBMITTED)
+    routine = setting.draft(urgency="routine")
+    setting.take(routine, "submit")
+    client = login(setting.staff["coordinator"])
+    page = client.get(reverse("referrals:queue"))
+    assert [r.pk for r in page.context["page"].object_list] == [urgent.pk, routine.pk]  # by due time
+    filtered = client.get(reverse("referrals:queue"), {"urgency": "routine"})
+    assert [r.pk for r in filtered.context["page"].object_list] == [routine.pk]
+    assert client.get(reverse("referrals:queue"), {"waiting": "24h"}).context["page"].paginator.count == 0
+    by_department = client.get(reverse("referrals:queue"), {"department": setting.neurology.pk})
+    assert by_department.context["page"].paginator.count == 0
+    detail = client.get(reverse("referrals:detail", args=[urgent.pk]))
+    assert "action-accept" in detail.content.decode()
+    response = client.post(reverse("referrals:act", args=[urgent.pk, "accept"]), {"accept-slot": setting.slot.pk})
+    assert response.status_code == 302
+    urgent.refresh_from_db()
+    assert urgent.status == ReferralStatus.ACCEPTED
+    home = login(setting.staff["clinician"]).get(reverse("home"))
+    assert reverse("referrals:detail", args=[urgent.pk]) in home.content.decode()
+
+
+def test_reject_without_reason_is_a_form_error(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    response = login(setting.staff["coordinator"]).post(
+        reverse("referrals:act", args=[referral.pk, "reject"]), {"reject-reason": ""}
+    )
+    assert response.status_code == 400
+    assert "reason" in response.context["actions"][[a for a, _l, _f in response.context["actions"]].index("reject")][2].errors
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.SUBMITTED
+
+
+def test_full_slot_is_a_form_error(setting, login):
+    setting.slot.capacity = 1
+    setting.slot.booked = 1
+    setting.slot.save()
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    response = login(setting.staff["coordinator"]).post(
+        reverse("referrals:act", args=[referral.pk, "accept"]), {"accept-slot": setting.slot.pk}
+    )
+    assert response.status_code == 400  # the full slot is no longer offered
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.SUBMITTED
+
+
+def test_illegal_action_is_shown_as_an_error(setting, login):
+    referral = setting.referral_in(ReferralStatus.REJECTED)
+    response = login(setting.staff["coordinator"]).post(reverse("referrals:act", args=[referral.pk, "arrive"]))
+    assert response.status_code == 400
+    assert response.context["action_error"][1].non_field_errors()
+    referral.refresh_from_db()
+    assert referral.status == ReferralStatus.REJECTED
+
+
+def test_unknown_action_is_not_found(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    assert login(setting.staff["coordinator"]).post(reverse("referrals:act", args=[referral.pk, "explode"])).status_code == 404
+
+
+@pytest.mark.parametrize("who", ["outsider", "insurance"])
+def test_referral_of_others_is_not_found(setting, login, who):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff[who])
+    assert client.get(reverse("referrals:detail", args=[referral.pk])).status_code == 404
+    assert client.post(reverse("referrals:act", args=[referral.pk, "accept"])).status_code == 404
+
+
+def test_wrong_side_gets_no_action_forms_and_a_403(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff["clinician"])
+    detail = client.get(reverse("referrals:detail", args=[referral.pk]))
+    assert [a for a, _l, _f in detail.context["actions"]] == ["cancel"]
+    assert client.post(reverse("referrals:act", args=[referral.pk, "review"])).status_code == 403
+
+
+def test_slots_page_opens_slots_with_form_errors(setting, login):
+    client = login(setting.staff["coordinator"])
+    start = (timezone.localtime() + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    assert (
+        client.post(
+            reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": start, "capacity": 5}
+        ).status_code
+        == 302
+    )
+    past = (timezone.localtime() - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": past, "capacity": 5})
+    assert "starts_at" in response.context["form"].errors
+    response = client.post(reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": start, "capacity": 0})
+    assert "capacity" in response.context["form"].errors
+    assert ReferralSlot.objects.count() == 2
+    assert login(setting.staff["clinician"]).get(reverse("referrals:slots")).status_code == 403
+
+
+def test_discharge_page_and_follow_up_list(setting, login):
+    referral = setting.referral_in(ReferralStatus.IN_TREATMENT)
+    client = login(setting.staff["coordinator"])
+    assert client.get(reverse("referrals:discharge", args=[referral.pk])).status_code == 200
+    due = (timezone.localdate() + datetime.timedelta(days=7)).isoformat()
+    data = {
+        "discharge_summary": "",
+        "tasks-TOTAL_FORMS": "1",
+        "tasks-INITIAL_FORMS": "0",
+        "tasks-0-kind": "revisit",
+        "tasks-0-due_on": due,
+    }
+    response = client.post(reverse("referrals:discharge", args=[referral.pk]), data)
+    assert "discharge_summary" in response.context["form"].errors
+    data["discharge_summary"] = "好转出院"
+    response = client.post(reverse("referrals:discharge", args=[referral.pk]), data)
+    downward = Referral.objects.get(upward_referral=referral)
+    assert response.url == reverse("referrals:detail", args=[downward.pk])
+    clinic = login(setting.staff["clinician"])
+    tasks_page = clinic.get(reverse("referrals:follow-ups"))
+    assert tasks_page.context["page"].paginator.count == 1
+    task = downward.follow_up_tasks.get()
+    clinic.post(reverse("referrals:follow-up-done", args=[task.pk]), {"outcome": ""})
+    task.refresh_from_db()
+    assert task.status == "open"
+    clinic.post(reverse("referrals:follow-up-done", args=[task.pk]), {"outcome": "已复诊"})
+    task.refresh_from_db()
+    assert task.status == "done"
+    rate = clinic.post(reverse("referrals:satisfaction", args=[referral.pk]), {"score": "9"})
+    assert rate.status_code == 400 and "score" in rate.context["satisfaction_form"].errors
+    assert clinic.post(reverse("referrals:satisfaction", args=[referral.pk]), {"score": "5"}).status_code == 302
+
+
+def test_notifications_page_counts_and_marks_read(setting, login):
+    setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff["coordinator"])
+    home = client.get(reverse("home"))
+    assert "(1)" in home.content.decode()
+    page = client.get(reverse("referrals:notifications"))
+    assert page.context["page"].paginator.count == 1
+    client.post(reverse("referrals:notifications"))
+    assert not setting.coordinator.referral_notifications.filter(is_read=False).exists()
