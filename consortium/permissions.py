@@ -132,6 +132,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_INSTITUTION,
                 A.REGISTER_PATIENT,
                 A.VIEW_PATIENT,
+                A.VIEW_IDENTIFIERS,
                 A.RECORD_ENCOUNTER,
                 A.VIEW_REFERRALS,
                 A.VIEW_SYNC_MONITOR,

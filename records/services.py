@@ -321,10 +321,16 @@ def _validate_encounter(data: EncounterInput, institution) -> dict:
     return errors
 
 
-def record_encounter(*, actor, institution: Institution, patient: Patient, data: EncounterInput) -> Encounter:
-    """Record a visit with its diagnoses, prescriptions, observations and charges; tells subscribers via the outbox."""
+def record_encounter(
+    *, actor, institution: Institution, patient: Patient, data: EncounterInput, check_patient_access: bool = True
+) -> Encounter:
+    """Record a visit with its diagnoses, prescriptions, observations and charges; tells subscribers via the outbox.
+
+    ``check_patient_access=False`` is for inbound records whose patient was resolved by MPI matching
+    on identifiers the sender holds (a walk-in at the sender's own institution).
+    """
     require(actor, Action.RECORD_ENCOUNTER, institution)
-    if patient.home_institution_id != institution.pk and not can_read_patient(actor, patient):
+    if check_patient_access and patient.home_institution_id != institution.pk and not can_read_patient(actor, patient):
         raise PermissionDenied
     errors = _validate_encounter(data, institution)
     if errors:

@@ -1,0 +1,236 @@
+"""REST API of the shared patient record (DRF); every read of one patient's record is access-logged."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consortium.permissions import Action, can, staff_of
+
+from . import fhir, icd10, selectors, services
+from .access import read_patient_or_404
+from .models import Patient, Sex
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    """Identifiers are masked unless the caller may see them at the patient's home institution."""
+
+    home_institution = serializers.CharField(source="home_institution.code")
+    resident_id = serializers.SerializerMethodField()
+    phone = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Patient
+        fields = [
+            "id",
+            "name",
+            "name_pinyin",
+            "sex",
+            "birth_date",
+            "resident_id",
+            "insurance_number",
+            "phone",
+            "village",
+            "home_institution",
+            "consents_to_sharing",
+            "merged_into",
+        ]
+
+    def _unmasked(self, patient) -> bool:
+        return can(self.context["request"].user, Action.VIEW_IDENTIFIERS, patient.home_institution_id)
+
+    def get_resident_id(self, patient) -> str:
+        return patient.resident_id if self._unmasked(patient) else patient.masked_resident_id
+
+    def get_phone(self, patient) -> str:
+        return patient.phone if self._unmasked(patient) else patient.masked_phone
+
+
+class PatientRegistrationSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    name_pinyin = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    sex = serializers.ChoiceField(choices=Sex.choices)
+    birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    resident_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    insurance_number = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    village = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    consents_to_sharing = serializers.BooleanField(required=False, default=False)
+
+
+def _own_institution(user, action: Action):
+    staff = staff_of(user)
+    if staff is None or staff.institution is None or not can(user, action, staff.institution):
+        raise PermissionDenied
+    return staff.institution
+
+
+def _drf_validation_error(error: ValidationError) -> serializers.ValidationError:
+    if hasattr(error, "message_dict"):
+        return serializers.ValidationError(error.message_dict)
+    return serializers.ValidationError({"non_field_errors": error.messages})
+
+
+class PatientListApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, description="Name, pinyin, resident ID, insurance number or phone")],
+        responses=PatientSerializer(many=True),
+    )
+    def get(self, request):
+        """Search the patients the caller may read."""
+        patients = selectors.search_patients(request.user, request.query_params.get("q", ""))
+        return Response(PatientSerializer(patients, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        request=PatientRegistrationSerializer,
+        responses={201: PatientSerializer, 200: PatientSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, description="Retry-safe registration key")],
+    )
+    def post(self, request):
+        """Register a patient at the caller's institution; the same Idempotency-Key never registers twice."""
+        institution = _own_institution(request.user, Action.REGISTER_PATIENT)
+        serializer = PatientRegistrationSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        consents = data.pop("consents_to_sharing")
+        try:
+            patient, created = services.register_patient(
+                actor=request.user,
+                institution=institution,
+                data=data,
+                consents_to_sharing=consents,
+                registration_key=request.headers.get("Idempotency-Key") or None,
+            )
+        except ValidationError as error:
+            raise _drf_validation_error(error) from None
+        return Response(
+            PatientSerializer(patient, context={"request": request}).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class PatientDetailApi(APIView):
+    @extend_schema(responses=PatientSerializer)
+    def get(self, request, pk):
+        patient, _decision = read_patient_or_404(request.user, pk, request.path)
+        return Response(PatientSerializer(patient, context={"request": request}).data)
+
+
+class PatientSummaryApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, pk):
+        """Recent diagnoses, medications, allergies, vitals and labs."""
+        patient, _decision = read_patient_or_404(request.user, pk, request.path)
+        return Response(selectors.clinical_summary(patient))
+
+
+class PatientFhirExportApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("type", str, enum=["collection", "transaction"])],
+        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
+    )
+    def get(self, request, pk):
+        """The patient's record as a FHIR R4 Bundle: Patient, Encounter, Condition, MedicationRequest, Observation, ChargeItem."""
+        patient, _decision = read_patient_or_404(request.user, pk, request.path)
+        bundle = fhir.export_bundle(
+            patient,
+            include_identifiers=can(request.user, Action.VIEW_IDENTIFIERS, patient.home_institution_id),
+            encounters=selectors.timeline(request.user, patient),
+            as_transaction=request.query_params.get("type") == "transaction",
+        )
+        return Response(bundle)
+
+
+class FhirImportApi(APIView):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={
+            200: inline_serializer(
+                "FhirImportResult",
+                {
+                    "resourceType": serializers.CharField(),
+                    "entry": inline_serializer(
+                        "FhirImportEntry",
+                        {
+                            "index": serializers.IntegerField(),
+                            "fullUrl": serializers.CharField(),
+                            "resourceType": serializers.CharField(),
+                            "status": serializers.ChoiceField(choices=["created", "matched", "rejected"]),
+                            "reason": serializers.CharField(),
+                            "id": serializers.IntegerField(allow_null=True),
+                        },
+                        many=True,
+                    ),
+                },
+            )
+        },
+    )
+    def post(self, request):
+        """Import a transaction Bundle from the caller's system; answers created, matched or rejected per entry."""
+        institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+        try:
+            results = fhir.import_bundle(actor=request.user, institution=institution, bundle=request.data)
+        except fhir.BundleRejected as error:
+            raise serializers.ValidationError({"bundle": [error.message]}) from None
+        except DjangoPermissionDenied:
+            raise PermissionDenied from None
+        return Response({"resourceType": "ImportResult", "entry": [r.as_dict() for r in results]})
+
+
+class AccessLogApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "AccessLogEntry",
+            {
+                "occurred_at": serializers.DateTimeField(),
+                "user": serializers.CharField(allow_null=True),
+                "api_client": serializers.CharField(allow_null=True),
+                "institution": serializers.CharField(allow_null=True),
+                "path": serializers.CharField(),
+                "reason": serializers.CharField(),
+            },
+            many=True,
+        )
+    )
+    def get(self, request, pk):
+        """Who read this patient's record: for the home institution only."""
+        patient = Patient.objects.filter(pk=pk).first()
+        if patient is None or not can(request.user, Action.VIEW_ACCESS_LOG, patient.home_institution_id):
+            raise NotFound
+        entries = selectors.access_log_for(patient)
+        return Response(
+            [
+                {
+                    "occurred_at": e.occurred_at,
+                    "user": e.user.get_username() if e.user else None,
+                    "api_client": e.api_client.name if e.api_client else None,
+                    "institution": e.institution.code if e.institution else None,
+                    "path": e.path,
+                    "reason": e.reason,
+                }
+                for e in entries
+            ]
+        )
+
+
+class Icd10SearchApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str)],
+        responses=inline_serializer(
+            "Icd10Code",
+            {"code": serializers.CharField(), "name_zh": serializers.CharField(), "name_en": serializers.CharField()},
+            many=True,
+        ),
+    )
+    def get(self, request):
+        return Response(
+            [
+                {"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en}
+                for c in icd10.search(request.query_params.get("q", ""))
+            ]
+        )
