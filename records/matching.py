@@ -29,6 +29,8 @@ DEFAULT_REVIEW_THRESHOLD = 0.75
 MAX_CANDIDATES = 200
 
 WEIGHTS = {"name": 0.35, "pinyin": 0.15, "birth_date": 0.30, "sex": 0.10, "village": 0.10}
+#: A recorded sex that differs is strong evidence of two people, more than its weight alone says.
+SEX_MISMATCH_FACTOR = 0.85
 
 
 class Outcome(StrEnum):
@@ -119,6 +121,8 @@ def score(incoming: Incoming, patient: Patient) -> float:
         + WEIGHTS["sex"] * sex
         + WEIGHTS["village"] * village
     )
+    if sex == 0.0:
+        total *= SEX_MISMATCH_FACTOR
     return round(total, 4)
 
 
