@@ -61,12 +61,9 @@ def test_escalation_then_expiry(setting, submitted, django_capture_on_commit_cal
         assert services.escalate_overdue_referrals(now=T0 + 97 * H)["expired"] == 1
     submitted.refresh_from_db()
     assert submitted.status == ReferralStatus.EXPIRED
-    last = submitted.events.last()
-    assert (last.action, last.actor_id, last.occurred_at) == ("expire", None, T0 + 97 * H)
-    assert (
-        setting.clinician.referral_notifications.filter(text__contains="过期").exists()
-        or setting.clinician.referral_notifications.filter(text__contains="expired").exists()
-    )
+    last = submitted.events.get(action="expire")
+    assert (last.from_status, last.actor_id, last.occurred_at) == ("submitted", None, T0 + 97 * H)
+    assert setting.clinician.referral_notifications.filter(text__contains="已过期").exists()
     assert mail.outbox[-1].to == ["clinician@example.org"]
 
 
