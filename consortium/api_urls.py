@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("insurance.api_urls")),
     path("", include("referrals.api_urls")),
     path("", include("consortium.sync.api_urls")),
+    path("", include("consortium.dashboard.api_urls")),
 ]

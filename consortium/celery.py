@@ -21,4 +21,14 @@ app.conf.beat_schedule = {
     "insurance-nightly-reconciliation": {"task": "insurance.tasks.reconcile_pending_files", "schedule": crontab(hour=2, minute=30)},
     "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
     "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
+    "dashboard-rollup-recent": {"task": "consortium.dashboard.tasks.rollup_indicators", "schedule": crontab(minute=20)},
+    "dashboard-rollup-year": {
+        "task": "consortium.dashboard.tasks.rollup_indicators",
+        "schedule": crontab(hour=1, minute=45),
+        "kwargs": {"months": 13},
+    },
+    "dashboard-expenditure-warnings": {
+        "task": "consortium.dashboard.tasks.recompute_expenditure_warnings",
+        "schedule": crontab(hour=2, minute=0),
+    },
 }

@@ -17,6 +17,7 @@ from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Pati
 from referrals.models import Direction, Referral, ReferralEvent, ReferralStatus, Urgency
 
 from . import demo_data as data
+from .dashboard.demo import seed_dashboard
 from .models import (
     ApiClient,
     ApiClientKind,
@@ -61,6 +62,7 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
+        seed_dashboard(today, report)
     return report
 
 

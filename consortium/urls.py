@@ -21,6 +21,7 @@ urlpatterns = [
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),
     path("insurance/", include("insurance.urls")),
+    path("dashboard/", include("consortium.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

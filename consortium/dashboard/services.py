@@ -19,7 +19,7 @@ from records.models import Patient
 
 from . import rollups
 from .models import ExpenditureWarning, FundMonth, HouseholdEconomics, IncomeBand, IndicatorValue, WarningStatus
-from .warnings import Thresholds, candidates, decide, patients_with_self_pay, window_start
+from .warnings import Thresholds, candidates, decide, patients_with_self_pay, to_fen, window_start
 
 FUND_FIELDS = ["claims", "total_charges", "reimbursed", "self_pay", "settled", "reimbursement_ratio"]
 FUND_FIELDS += ["reconciled_claims", "matched", "discrepancies", "open_discrepancies"]
@@ -112,20 +112,22 @@ def recompute_expenditure_warnings(*, today: datetime.date | None = None, actor=
                 )
             }
             for row in rows:
-                decision = decide(row["self_pay_total"], row["income"], thresholds)
+                self_pay = to_fen(row["self_pay_total"])
+                income = to_fen(row["income"]) if row["income"] is not None else None
+                decision = decide(self_pay, income, thresholds)
                 if not decision.flagged:
                     continue
                 flagged_ids.add(row["pk"])
                 numbers = {
                     "institution_id": row["flag_institution"],
                     "status": WarningStatus.OPEN,
-                    "self_pay": row["self_pay_total"],
+                    "self_pay": self_pay,
                     "visits": row["visit_count"],
                     "window_start": start,
                     "window_end": today,
                     "absolute_threshold": thresholds.absolute,
                     "relative_share": thresholds.relative_share,
-                    "reference_income": row["income"],
+                    "reference_income": income,
                     "relative_threshold": decision.relative_threshold,
                     "over_absolute": decision.over_absolute,
                     "over_relative": decision.over_relative,

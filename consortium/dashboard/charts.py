@@ -1,0 +1,70 @@
+"""What the dashboard shows: each chart, its type and the indicators it plots."""
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+PERCENT, HOURS, MINUTES, COUNT, SCORE, RATIO = "percent", "hours", "minutes", "count", "score", "ratio"
+
+#: indicator code -> (label, unit)
+INDICATORS = {
+    "primary_visit_share": (_("Share of visits at primary level"), PERCENT),
+    "referrals_up": (_("Upward referrals"), COUNT),
+    "referrals_down": (_("Downward referrals"), COUNT),
+    "up_down_ratio": (_("Upward to downward ratio"), RATIO),
+    "decision_hours": (_("Median hours from referral to decision"), HOURS),
+    "appointment_hours": (_("Median hours from referral to appointment"), HOURS),
+    "acceptance_rate": (_("Referral acceptance rate"), PERCENT),
+    "follow_up_completion": (_("Follow-up completion rate"), PERCENT),
+    "reimbursement_ratio_rural": (_("Reimbursement ratio, rural patients"), PERCENT),
+    "reimbursement_ratio_urban": (_("Reimbursement ratio, urban patients"), PERCENT),
+    "self_pay_share_rural": (_("Self-pay share, rural patients"), PERCENT),
+    "self_pay_share_urban": (_("Self-pay share, urban patients"), PERCENT),
+    "discrepancy_rate": (_("Claim discrepancy rate"), PERCENT),
+    "sync_lag_minutes": (_("Median sync lag (minutes)"), MINUTES),
+    "satisfaction": (_("Patient satisfaction after referral (1–5)"), SCORE),
+}
+#: Indicators whose months without data count as zero (counts); the others stay empty.
+ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down"})
+
+
+@dataclass(frozen=True)
+class Chart:
+    code: str
+    title: str
+    kind: str  # Chart.js type: "line" or "bar"
+    indicators: tuple[str, ...]
+    unit: str
+
+
+CHARTS = [
+    Chart("primary-visits", _("Share of visits at primary level"), "line", ("primary_visit_share",), PERCENT),
+    Chart("referrals", _("Upward and downward referrals"), "bar", ("referrals_up", "referrals_down"), COUNT),
+    Chart("referral-ratio", _("Upward to downward referral ratio"), "line", ("up_down_ratio",), RATIO),
+    Chart(
+        "referral-times",
+        _("Median time from referral to decision and to appointment"),
+        "line",
+        ("decision_hours", "appointment_hours"),
+        HOURS,
+    ),
+    Chart("acceptance", _("Acceptance and follow-up completion"), "line", ("acceptance_rate", "follow_up_completion"), PERCENT),
+    Chart(
+        "reimbursement",
+        _("Reimbursement ratio, rural and urban patients"),
+        "bar",
+        ("reimbursement_ratio_rural", "reimbursement_ratio_urban"),
+        PERCENT,
+    ),
+    Chart(
+        "self-pay",
+        _("Self-pay share, rural and urban patients"),
+        "bar",
+        ("self_pay_share_rural", "self_pay_share_urban"),
+        PERCENT,
+    ),
+    Chart("discrepancies", _("Claim discrepancy rate"), "line", ("discrepancy_rate",), PERCENT),
+    Chart("sync-lag", _("Sync lag"), "line", ("sync_lag_minutes",), MINUTES),
+    Chart("satisfaction", _("Patient satisfaction after referral"), "line", ("satisfaction",), SCORE),
+]
+CHARTS_BY_CODE = {chart.code: chart for chart in CHARTS}

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from . import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.dashboard, name="index"),
+    path("charts/<slug:code>.csv", views.chart_csv, name="chart-csv"),
+    path("funds/", views.fund_transparency, name="funds"),
+    path("warnings/", views.warning_list, name="warnings"),
+]

@@ -1,0 +1,141 @@
+"""Web pages: the equalization dashboard with CSV exports, fund transparency and expenditure warnings."""
+
+import csv
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from consortium.permissions import Action, can_anywhere, institution_ids_for
+
+from . import selectors
+from .charts import CHARTS, CHARTS_BY_CODE
+from .forms import DashboardFilterForm, PeriodForm
+from .models import WarningStatus
+
+
+def _filters(request):
+    if not can_anywhere(request.user, Action.VIEW_DASHBOARD):
+        raise PermissionDenied
+    return DashboardFilterForm(request.GET or {}, scopes=selectors.scopes_visible_to(request.user))
+
+
+@login_required
+def dashboard(request):
+    form = _filters(request)
+    if not form.is_valid():
+        return render(request, "dashboard/dashboard.html", {"form": form, "charts": []}, status=400)
+    scope, first, last = form.cleaned_data["scope"], form.cleaned_data["start"], form.cleaned_data["end"]
+    charts = [selectors.chart_data(chart, scope.kind, scope.id, first, last) for chart in CHARTS]
+    query = f"scope={scope.value}&start={first:%Y-%m}&end={last:%Y-%m}"
+    return render(request, "dashboard/dashboard.html", {"form": form, "charts": charts, "scope": scope, "query": query})
+
+
+@login_required
+def chart_csv(request, code: str):
+    chart = CHARTS_BY_CODE.get(code)
+    if chart is None:
+        raise Http404
+    form = _filters(request)
+    if not form.is_valid():
+        return HttpResponse("\n".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items()), status=400)
+    scope, first, last = form.cleaned_data["scope"], form.cleaned_data["start"], form.cleaned_data["end"]
+    data = selectors.chart_data(chart, scope.kind, scope.id, first, last)
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{code}-{scope.kind}-{scope.id}-{first:%Y%m}-{last:%Y%m}.csv"'
+    response.write("\ufeff")  # Excel opens UTF-8 Chinese text correctly only with a BOM
+    writer = csv.writer(response)
+    writer.writerow([_("Month"), _("Indicator"), _("Code"), _("Value"), _("Numerator"), _("Denominator"), _("Scope")])
+    for series in data["series"]:
+        for month, point in zip(data["months"], series["points"], strict=True):
+            writer.writerow(
+                [
+                    month,
+                    series["label"],
+                    series["code"],
+                    _blank(point["value"]),
+                    _blank(point["numerator"]),
+                    _blank(point["denominator"]),
+                    scope.label,
+                ]
+            )
+    return response
+
+
+def _blank(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+@login_required
+def fund_transparency(request):
+    if not can_anywhere(request.user, Action.VIEW_DASHBOARD):
+        raise PermissionDenied
+    form = PeriodForm(request.GET or {})
+    if not form.is_valid():
+        return render(request, "dashboard/funds.html", {"form": form, "rows": []}, status=400)
+    rows = selectors.fund_months_visible_to(request.user, form.cleaned_data["start"], form.cleaned_data["end"])
+    if request.GET.get("format") == "csv":
+        return _fund_csv(rows)
+    query = f"start={form.cleaned_data['start']:%Y-%m}&end={form.cleaned_data['end']:%Y-%m}"
+    return render(request, "dashboard/funds.html", {"form": form, "rows": rows, "query": query})
+
+
+def _fund_csv(rows) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="fund-transparency.csv"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(
+        [
+            _("Month"),
+            _("Institution code"),
+            _("Institution"),
+            _("Claims"),
+            _("Total charges"),
+            _("Insurance spending"),
+            _("Patient self-pay"),
+            _("Settled by the insurer"),
+            _("Reimbursement ratio"),
+            _("Reconciliation results"),
+            _("Matched"),
+            _("Discrepancies"),
+            _("Open discrepancies"),
+        ]
+    )
+    for row in rows:
+        writer.writerow(
+            [
+                f"{row.month:%Y-%m}",
+                row.institution.code,
+                row.institution.name,
+                row.claims,
+                row.total_charges,
+                row.reimbursed,
+                row.self_pay,
+                row.settled,
+                "" if row.reimbursement_ratio is None else row.reimbursement_ratio,
+                row.reconciled_claims,
+                row.matched,
+                row.discrepancies,
+                row.open_discrepancies,
+            ]
+        )
+    return response
+
+
+@login_required
+def warning_list(request):
+    if not selectors.may_see_warnings(request.user):
+        raise PermissionDenied
+    status = request.GET.get("status", WarningStatus.OPEN)
+    if status not in WarningStatus.values:
+        status = WarningStatus.OPEN
+    warnings = selectors.warnings_visible_to(request.user, status=status).order_by("-self_pay", "pk")
+    page = Paginator(warnings, 50).get_page(request.GET.get("page"))
+    readable = institution_ids_for(request.user, Action.VIEW_PATIENT)
+    for warning in page.object_list:
+        warning.named = readable is None or warning.patient.home_institution_id in readable
+    return render(request, "dashboard/warnings.html", {"page": page, "status": status, "statuses": WarningStatus.choices})
