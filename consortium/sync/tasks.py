@@ -14,6 +14,10 @@ from .delivery import canonical_body, post
 logger = logging.getLogger(__name__)
 
 
+#: Reconnect once or twice (a restarted broker), but never keep a request waiting on a dead one.
+_PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
 def _enqueue(task, *args, countdown: float | None = None) -> bool:
     """Publish a task without waiting for a down broker: the beat sweep re-enqueues what is lost here."""
     from consortium.celery import app
@@ -21,7 +25,7 @@ def _enqueue(task, *args, countdown: float | None = None) -> bool:
     if countdown and app.conf.task_always_eager:
         return False  # eager mode cannot wait; the sweep picks the work up when it is due
     try:
-        task.apply_async(args=args, countdown=countdown, retry=False)
+        task.apply_async(args=args, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
     except (OperationalError, OSError) as exc:
         logger.warning("sync: could not enqueue %s (%s); the sweep will pick it up", task.name, type(exc).__name__)
         return False

@@ -31,13 +31,22 @@ def test_encounter_of_a_consenting_patient_is_pushed_signed_as_fhir(chain, city_
     assert request.headers["Content-Type"].startswith("application/fhir+json")
     assert request.key == str(delivery.idempotency_key)
     assert request.headers["X-Consortium-Event"] == "encounter"
-    assert verify(city_endpoint.secret, request.headers["X-Consortium-Timestamp"], request.body, request.headers["X-Consortium-Signature"])
-    assert not verify("another-secret-0123456789", request.headers["X-Consortium-Timestamp"], request.body, request.headers["X-Consortium-Signature"])
+    assert verify(
+        city_endpoint.secret, request.headers["X-Consortium-Timestamp"], request.body, request.headers["X-Consortium-Signature"]
+    )
+    assert not verify(
+        "another-secret-0123456789",
+        request.headers["X-Consortium-Timestamp"],
+        request.body,
+        request.headers["X-Consortium-Signature"],
+    )
     bundle = Bundle.model_validate(request.json)
     assert bundle.type == "message"
     types = [entry.resource.get_resource_type() for entry in bundle.entry]
     assert types[0] == "MessageHeader"
-    assert {"Patient", "Encounter", "Condition", "Organization"} <= set(types) or {"Patient", "Encounter", "Organization"} <= set(types)
+    assert {"Patient", "Encounter", "Condition", "Organization"} <= set(types) or {"Patient", "Encounter", "Organization"} <= set(
+        types
+    )
     assert request.event_id == str(event.pk)
 
 
