@@ -102,4 +102,4 @@ def claimable_encounters(user, days: int = 90):
     standing = Claim.objects.filter(encounter=OuterRef("pk"), kind=ClaimKind.ORIGINAL, reversal__isnull=True)
     since = timezone.now() - datetime.timedelta(days=days)
     queryset = Encounter.objects.filter(started_at__gte=since).select_related("patient", "institution")
-    return scope(queryset, user, Action.CREATE_CLAIM).exclude(Exists(standing)).order_by("-started_at")[:200]
+    return scope(queryset, user, Action.CREATE_CLAIM).exclude(Exists(standing)).order_by("-started_at")

@@ -59,13 +59,10 @@ DISCREPANCY_TRANSITIONS: dict[str, frozenset[str]] = {
 REVERSIBLE = ADJUDICATED | {ClaimStatus.SETTLED, ClaimStatus.RECONCILED}
 
 
-def _check_transition(table: dict, current: str, target: str, label: str) -> None:
+def _check_transition(table: dict, current: str, target: str) -> None:
     if target not in table.get(current, frozenset()):
         raise ValidationError(
-            {
-                "status": _("A %(label)s cannot go from %(current)s to %(target)s.")
-                % {"label": label, "current": current, "target": target}
-            }
+            {"status": _("The status cannot change from %(current)s to %(target)s.") % {"current": current, "target": target}}
         )
 
 
@@ -292,7 +289,7 @@ def submit_claims(*, institution: Institution, period: str, actor=None) -> list[
             )
             now = timezone.now()
             for claim in claims:
-                _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.SUBMITTED, "claim")
+                _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.SUBMITTED)
             Claim.objects.filter(pk__in=[c.pk for c in claims]).update(
                 status=ClaimStatus.SUBMITTED, batch=batch, submitted_at=now
             )
@@ -556,7 +553,7 @@ def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, acto
         discrepancy = Discrepancy.objects.select_for_update().select_related("run").get(pk=discrepancy.pk)
         _require_open_period(discrepancy.run.institution_id, discrepancy.run.period)
         if status != discrepancy.status:
-            _check_transition(DISCREPANCY_TRANSITIONS, discrepancy.status, status, "discrepancy")
+            _check_transition(DISCREPANCY_TRANSITIONS, discrepancy.status, status)
         if status in (DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED) and not note.strip():
             raise ValidationError({"note": _("Write a note saying why.")})
         discrepancy.status = status
