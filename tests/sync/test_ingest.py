@@ -1,0 +1,277 @@
+"""Inbound visit batches: upload, idempotency, row errors, all-or-nothing, and every bad input."""
+
+import io
+import json
+
+import pytest
+from django.urls import reverse
+
+from consortium.models import InboundBatch, InboundBatchStatus, OutboxEvent
+from consortium.sync import ingest, services
+from records.models import ChargeItem, Diagnosis, Encounter, Patient
+from tests.factories import EncounterFactory, PatientFactory, make_resident_id
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/sync/batches/"
+
+
+def visit(n: int, resident_id: str | None = None, **overrides) -> dict:
+    data = {
+        "external_id": f"V{n:05d}",
+        "kind": "outpatient",
+        "started_at": "2026-11-20T09:30:00+08:00",
+        "ended_at": "2026-11-20T09:50:00+08:00",
+        "chief_complaint": "咳嗽三天",
+        "patient": {"resident_id": resident_id or make_resident_id(), "name": "李四", "phone": "13800138000"},
+        "diagnoses": [{"code": "J06.9", "description": "急性上呼吸道感染", "primary": True}],
+        "charge_items": [
+            {"item_code": "XJ01", "name": "阿莫西林胶囊", "category": "drug", "catalogue_class": "A", "quantity": "2", "unit_price": "12.50"},
+            {"item_code": "ZL01", "name": "诊查费", "category": "consultation", "catalogue_class": "A", "quantity": 1, "unit_price": 10},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+def body(visits, batch_id="B1", **header) -> str:
+    return json.dumps({"batch_id": batch_id, **header, "visits": visits}, ensure_ascii=False)
+
+
+@pytest.fixture
+def api(client, member_token):
+    def post(content: str | bytes, token=member_token):
+        return client.post(URL, data=content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    return post
+
+
+def land(response):
+    assert response.status_code == 202, response.json()
+    return services.batch_land(batch_id=response.json()["id"])
+
+
+def nothing_stored():
+    assert not InboundBatch.objects.exists()
+    assert not Encounter.objects.exists()
+    assert not Patient.objects.exists()
+
+
+def test_a_good_batch_is_accepted_with_a_status_url_and_lands(chain, api, client, member_token):
+    existing = PatientFactory(home_institution=chain["village"])
+    response = api(body([visit(1), visit(2, resident_id=existing.resident_id), visit(3)]))
+    assert response.status_code == 202
+    status_url = response.json()["status_url"]
+    assert response["Location"] == status_url
+    assert response.json()["status"] == InboundBatchStatus.RECEIVED
+
+    batch = land(response)
+    assert batch.status == InboundBatchStatus.LANDED
+    assert (batch.rows_total, batch.rows_landed, batch.rows_failed, batch.patients_created) == (3, 3, 0, 2)
+    assert Encounter.objects.filter(institution=chain["township"]).count() == 3
+    assert Encounter.objects.get(external_id="V00002").patient == existing
+    assert Diagnosis.objects.count() == 3 and ChargeItem.objects.count() == 6
+    assert str(ChargeItem.objects.get(encounter__external_id="V00001", item_code="XJ01").amount) == "25.00"
+    new_patient = Encounter.objects.get(external_id="V00001").patient
+    assert new_patient.resident_id_hash and new_patient.phone_hash and new_patient.home_institution == chain["township"]
+    assert OutboxEvent.objects.filter(event_type="encounter", institution=chain["township"]).count() == 3
+
+    status = client.get(status_url, HTTP_AUTHORIZATION=f"Bearer {member_token}").json()
+    assert status["status"] == "landed" and status["rows_landed"] == 3 and status["row_errors"] == []
+
+
+def test_the_same_batch_twice_changes_nothing(chain, api):
+    content = body([visit(1), visit(2)])
+    first = api(content)
+    land(first)
+    counts = (Encounter.objects.count(), Diagnosis.objects.count(), ChargeItem.objects.count(), Patient.objects.count())
+    again = api(content)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
+    assert services.batch_land(batch_id=first.json()["id"]) is None  # landed batches are never landed again
+    assert (Encounter.objects.count(), Diagnosis.objects.count(), ChargeItem.objects.count(), Patient.objects.count()) == counts
+    assert InboundBatch.objects.count() == 1
+
+
+def test_visits_already_landed_by_another_batch_are_not_duplicated(chain, api):
+    land(api(body([visit(1), visit(2)], batch_id="day-1")))
+    batch = land(api(body([visit(2), visit(3)], batch_id="day-1-resend")))
+    assert (batch.rows_landed, batch.rows_already_present) == (1, 1)
+    assert Encounter.objects.count() == 3 and Diagnosis.objects.count() == 3
+
+
+def test_bad_rows_are_reported_and_good_rows_land(chain, api):
+    bad_id = make_resident_id()[:-1] + "0"
+    bad_id = bad_id if bad_id != make_resident_id() else bad_id
+    visits = [
+        visit(1),
+        visit(2, patient={"resident_id": "110101199003071234", "name": "王五"}),  # wrong check digit
+        visit(3, diagnoses=[{"code": "cough"}]),
+        visit(4, charge_items=[{"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": 2, "unit_price": "1.10", "amount": "2.00"}]),
+        visit(5, ended_at="2026-11-20T08:00:00+08:00"),
+        visit(6, external_id="V00001"),
+        visit(7, patient={"insurance_number": "NO-SUCH-NUMBER"}),
+        visit(8),
+    ]
+    batch = land(api(body(visits)))
+    assert batch.status == InboundBatchStatus.LANDED
+    assert (batch.rows_landed, batch.rows_failed) == (2, 6)
+    fields = {(error["row"], error["field"]) for error in batch.row_errors}
+    assert fields == {
+        (1, "patient.resident_id"),
+        (2, "diagnoses[0].code"),
+        (3, "charge_items[0].amount"),
+        (4, "ended_at"),
+        (5, "external_id"),
+        (6, "patient.resident_id"),
+    }
+    assert all(error["message"] for error in batch.row_errors)
+    assert "110101199003071234" not in json.dumps(batch.row_errors)  # never echo identifiers
+    assert sorted(Encounter.objects.values_list("external_id", flat=True)) == ["V00001", "V00008"]
+
+
+def test_all_or_nothing_with_a_bad_row_lands_nothing(chain, api):
+    batch = land(api(body([visit(1), visit(2, diagnoses=[{"code": "bad"}])], all_or_nothing=True)))
+    assert batch.status == InboundBatchStatus.FAILED
+    assert "all_or_nothing" in batch.failure_reason
+    assert batch.rows_landed == 0 and batch.rows_failed == 1
+    assert batch.row_errors[0]["row"] == 1 and batch.row_errors[0]["field"] == "diagnoses[0].code"
+    assert not Encounter.objects.exists() and not Patient.objects.exists() and not OutboxEvent.objects.exists()
+
+
+def test_all_or_nothing_without_errors_lands_everything(chain, api):
+    batch = land(api(body([visit(1), visit(2)], all_or_nothing=True)))
+    assert batch.status == InboundBatchStatus.LANDED and batch.rows_landed == 2
+
+
+def test_malformed_json_is_400_with_the_row_and_nothing_is_stored(chain, api):
+    content = body([visit(1), visit(2)])
+    second = content.index('"outpatient"', content.index('"V00002"'))
+    broken = content[:second] + "outpatient" + content[second + len('"outpatient"') :]
+    response = api(broken)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["row"] == 1 and error["code"] == "malformed" and error["offset"] > 0
+    nothing_stored()
+
+
+@pytest.mark.parametrize("content", ["", "[]", "{", '{"batch_id": "B1", "visits": [1, ', '{"batch_id": "B1", "visits": []} trailing'])
+def test_truncated_or_wrong_outline_is_400(chain, api, content):
+    response = api(content)
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"]
+    nothing_stored()
+
+
+def test_wrong_types_are_400_naming_row_and_field(chain, api):
+    visits = [
+        visit(1),
+        visit(2, started_at=20261120),
+        visit(3, diagnoses="J06.9"),
+        visit(4, charge_items=[{"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": True, "unit_price": "1"}]),
+        "not a visit",
+    ]
+    response = api(body(visits, all_or_nothing="yes"))
+    assert response.status_code == 400
+    fields = {(e["row"], e["field"], e["code"]) for e in response.json()["errors"]}
+    assert (None, "all_or_nothing", "wrong_type") in fields
+    assert (1, "started_at", "wrong_type") in fields
+    assert (2, "diagnoses", "wrong_type") in fields
+    assert (3, "charge_items[0].quantity", "wrong_type") in fields
+    assert (4, None, "wrong_type") in fields
+    nothing_stored()
+
+
+def test_unknown_patient_fields_are_400(chain, api):
+    response = api(body([visit(1, patient={"resident_id": make_resident_id(), "name": "李四", "blood_type": "A"})]))
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        {"row": 0, "field": "patient.blood_type", "code": "unknown_field", "message": response.json()["errors"][0]["message"]}
+    ]
+    nothing_stored()
+
+
+def test_missing_required_fields_are_400(chain, api):
+    response = api(json.dumps({"visits": [{"external_id": "V1"}]}))
+    assert response.status_code == 400
+    fields = {(e["row"], e["field"]) for e in response.json()["errors"]}
+    assert {(0, "started_at"), (0, "patient")} <= fields
+    nothing_stored()
+
+
+def test_unknown_institution_is_400(chain, login):
+    client = login(chain["staff"]["consortium_admin"])
+    response = client.post(URL, data=body([visit(1)], institution="NOPE"), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "institution"
+    nothing_stored()
+
+
+def test_a_member_system_cannot_upload_for_another_institution(chain, api):
+    response = api(body([visit(1)], institution="CITY"))
+    assert response.status_code == 400 and response.json()["errors"][0]["field"] == "institution"
+    nothing_stored()
+
+
+def test_a_clinic_clerk_uploads_for_the_own_clinic_but_not_for_another(chain, login):
+    client = login(chain["staff"]["clerk"])
+    assert client.post(URL, data=body([visit(1)]), content_type="application/json").status_code == 202
+    response = client.post(URL, data=body([visit(2)], batch_id="B2", institution="CITY"), content_type="application/json")
+    assert response.status_code == 403
+    assert InboundBatch.objects.count() == 1
+
+
+def test_anonymous_upload_is_refused(client, chain):
+    assert client.post(URL, data=body([visit(1)]), content_type="application/json").status_code in (401, 403)
+
+
+def test_an_oversized_body_is_413_with_the_limit(chain, api, settings):
+    settings.SYNC_MAX_BATCH_BYTES = 2000
+    response = api(body([visit(n) for n in range(10)]))
+    assert response.status_code == 413
+    assert response.json()["limit_bytes"] == 2000 and "2000" in response.json()["detail"]
+    nothing_stored()
+    assert not list((settings.VAR_DIR / "sync" / "inbound").glob("upload-*"))
+
+
+def test_the_streaming_reader_agrees_with_json_loads_at_any_chunk_size():
+    document = {"batch_id": "B", "all_or_nothing": False, "visits": [visit(n) for n in range(20)], "institution": "TOWN"}
+    raw = json.dumps(document, ensure_ascii=False, indent=1).encode()
+    for chunk_size in (1, 7, 64, 1 << 16):
+        events = list(ingest.iter_body(io.BytesIO(raw), chunk_size=chunk_size))
+        visits = [value for kind, _i, value in events if kind == "visit"]
+        header = {key: value for kind, key, value in events if kind == "field"}
+        assert visits == document["visits"]
+        assert header == {"batch_id": "B", "all_or_nothing": False, "institution": "TOWN"}
+
+
+def test_large_batches_land_in_chunks(chain, api, settings):
+    settings.SYNC_INGEST_CHUNK = 7
+    batch = land(api(body([visit(n) for n in range(30)])))
+    assert batch.rows_landed == 30 and Encounter.objects.count() == 30
+
+
+def test_matching_by_insurance_number_and_merged_patients(chain, api):
+    insured = PatientFactory(home_institution=chain["township"], insurance_number="YB-0001")
+    batch = land(api(body([visit(1, patient={"insurance_number": "YB-0001"})])))
+    assert batch.rows_landed == 1
+    assert Encounter.objects.get(external_id="V00001").patient == insured
+
+
+def test_status_of_another_institutions_batch_is_404(chain, api, login):
+    response = api(body([visit(1)]))
+    outsider = login(chain["staff"]["outsider"])
+    assert outsider.get(response.json()["status_url"]).status_code == 404
+
+
+def test_existing_encounter_external_ids_count_as_already_present(chain, api):
+    patient = PatientFactory(home_institution=chain["township"])
+    EncounterFactory(patient=patient, institution=chain["township"], external_id="V00001")
+    batch = land(api(body([visit(1), visit(2)])))
+    assert (batch.rows_landed, batch.rows_already_present) == (1, 1)
+
+
+def test_batch_status_page_shows_row_errors(chain, api, login):
+    batch = land(api(body([visit(1), visit(2, diagnoses=[{"code": "bad"}])])))
+    client = login(chain["staff"]["clerk"])
+    page = client.get(reverse("sync-batch-detail", args=[batch.pk]))
+    assert page.status_code == 200
+    assert "diagnoses[0].code" in page.content.decode()
