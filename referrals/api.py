@@ -4,7 +4,6 @@ Views only parse input and call :mod:`referrals.services`; a broken rule comes b
 (or 409 for an illegal transition or a full slot) with a field-level message.
 """
 
-from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
@@ -15,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.models import Department, Institution
-from consortium.permissions import Action, can, institution_ids_for, staff_of
-from records.models import Encounter, Patient
+from consortium.permissions import Action, can, scope, staff_of
+from records.access import can_read_patient, log_patient_access, readable_patients
+from records.models import AccessReason, Encounter, Patient
 
 from . import selectors, services
 from .models import (
@@ -122,15 +122,8 @@ class ReferralCreateSerializer(serializers.Serializer):
         if request is None:  # schema generation
             return
         user = request.user
-        ids = institution_ids_for(user, Action.START_REFERRAL)
-        readable = institution_ids_for(user, Action.VIEW_PATIENT)
-        patients = Patient.objects.all()
-        encounters = Encounter.objects.all()
-        if ids is not None:
-            patients = patients.filter(Q(home_institution__in=readable) | Q(encounters__institution__in=ids)).distinct()
-            encounters = encounters.filter(institution__in=ids)
-        self.fields["patient"].queryset = patients
-        self.fields["source_encounter"].queryset = encounters
+        self.fields["patient"].queryset = readable_patients(user)
+        self.fields["source_encounter"].queryset = scope(Encounter.objects.all(), user, Action.START_REFERRAL)
         self.fields["to_department"].queryset = Department.objects.filter(accepts_referrals=True)
 
 
@@ -239,12 +232,20 @@ class ReferralListCreateApi(generics.ListCreateAPIView):
 
 
 class ReferralDetailApi(generics.RetrieveAPIView):
+    """One referral with its clinical snapshot; reading it is logged as an access to the patient's record."""
+
     serializer_class = ReferralDetailSerializer
 
     def get_queryset(self):
         return selectors.referrals_visible_to(self.request.user).prefetch_related(
             "attachments", "events__actor", "follow_up_tasks"
         )
+
+    def retrieve(self, request, *args, **kwargs):
+        referral = self.get_object()
+        decision = can_read_patient(request.user, referral.patient)
+        log_patient_access(request.user, referral.patient, request.path, decision.reason or AccessReason.REFERRAL)
+        return Response(self.get_serializer(referral).data)
 
 
 class _ActionApi(APIView):

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from consortium.models import Department, Institution, StaffRole
 from consortium.permissions import Action, Relation, can, relation_to, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
+from records.access import can_read_patient
 from records.models import Encounter, Patient
 
 from . import selectors
@@ -254,7 +255,7 @@ def create_referral(
         source_encounter.patient_id != patient.pk or source_encounter.institution_id != origin.pk
     ):
         raise ReferralError(gettext_lazy("The visit must be this patient's visit at your institution."), field="source_encounter")
-    if source_encounter is None and not can(actor, Action.VIEW_PATIENT, patient.home_institution_id):
+    if source_encounter is None and not can_read_patient(actor, patient):
         raise PermissionDenied
     target = to_department.institution
     if not to_department.accepts_referrals or not target.is_active:

@@ -11,7 +11,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consortium.permissions import Action, can, require, scope, staff_of
-from records.models import Encounter, Patient
+from records.access import can_read_patient, log_patient_access, read_patient_or_404
+from records.models import AccessReason, Encounter
 from records.selectors import encounters_on
 
 from . import selectors, services
@@ -30,6 +31,7 @@ from .forms import (
     default_follow_up_plan,
 )
 from .models import Direction, ReferralStatus
+from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, Act, actions_from
 
 
@@ -79,25 +81,17 @@ def referral_list(request):
 
 
 def _patient_and_encounter(request):
-    encounter_id, patient_id = request.GET.get("encounter"), request.GET.get("patient")
-    if encounter_id and encounter_id.isdigit():
-        encounters = scope(Encounter.objects.select_related("patient"), request.user, Action.START_REFERRAL)
+    """The patient (and visit) a referral starts from; reading them is logged as a record access."""
+    encounter_id, patient_id = request.GET.get("encounter", ""), request.GET.get("patient", "")
+    encounter = None
+    if encounter_id.isdigit():
+        encounters = scope(Encounter.objects.all(), request.user, Action.START_REFERRAL)
         encounter = get_object_or_404(encounters, pk=encounter_id)
-        return encounter.patient, encounter
-    if patient_id and patient_id.isdigit():
-        patient = get_object_or_404(Patient, pk=patient_id)
-        if not _can_read_patient(request.user, patient):
-            raise Http404
-        return patient, None
-    return None, None
-
-
-def _can_read_patient(user, patient) -> bool:
-    try:
-        from records.access import can_read_patient
-    except ImportError:
-        return can(user, Action.VIEW_PATIENT, patient.home_institution_id)
-    return can_read_patient(user, patient)
+        patient_id = str(encounter.patient_id)
+    if not patient_id.isdigit():
+        return None, None
+    patient, _decision = read_patient_or_404(request.user, int(patient_id), request.path)
+    return patient, encounter
 
 
 @login_required
@@ -128,8 +122,6 @@ def create(request):
             else:
                 messages.success(request, _("Referral #%(id)d submitted.") % {"id": referral.pk})
             return redirect("referrals:detail", pk=referral.pk)
-    from .snapshot import clinical_summary_snapshot
-
     return render(
         request,
         "referrals/create.html",
@@ -221,7 +213,10 @@ def _visible_referral(user, pk):
 
 @login_required
 def detail(request, pk):
+    """The referral with its clinical snapshot; showing it counts as a read of the patient's record."""
     referral = _visible_referral(request.user, pk)
+    decision = can_read_patient(request.user, referral.patient)
+    log_patient_access(request.user, referral.patient, request.path, decision.reason or AccessReason.REFERRAL)
     return render(request, "referrals/detail.html", _detail_context(request, referral))
 
 

@@ -243,3 +243,20 @@ def test_notifications_page_counts_and_marks_read(setting, login):
     assert page.context["page"].paginator.count == 1
     client.post(reverse("referrals:notifications"))
     assert not setting.coordinator.referral_notifications.filter(is_read=False).exists()
+
+
+def test_reading_a_referral_is_logged_as_a_record_access(setting, login):
+    from records.models import AccessLog
+
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    before = AccessLog.objects.count()
+    login(setting.staff["coordinator"]).get(reverse("referrals:detail", args=[referral.pk]))
+    log = AccessLog.objects.order_by("pk").last()
+    assert AccessLog.objects.count() == before + 1
+    assert (log.patient_id, log.reason, log.institution_id) == (setting.patient.pk, "referral", setting.city.pk)
+
+
+def test_starting_from_a_patient_of_another_institution_is_not_found(setting, login):
+    url = reverse("referrals:create") + f"?patient={setting.patient.pk}"
+    assert login(setting.staff["clinician"]).get(url).status_code == 200
+    assert login(setting.staff["outsider"]).get(url).status_code == 404
