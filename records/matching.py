@@ -157,9 +157,16 @@ def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
     by_hash: dict[str, Patient] = {}
     by_number: dict[str, Patient] = {}
     if hashes or numbers:
-        exact_q = Q(resident_id_hash__in=hashes) | Q(insurance_number__in=numbers)
-        for patient in Patient.objects.filter(exact_q).select_related("merged_into"):
-            survivor = patient.merged_into or patient
+        exact_q = Q(pk__in=[])
+        if hashes:
+            exact_q |= Q(resident_id_hash__in=hashes)
+        if numbers:
+            exact_q |= Q(insurance_number__in=numbers)
+        found = list(Patient.objects.filter(exact_q))
+        merged_ids = {p.merged_into_id for p in found if p.merged_into_id}
+        survivors = Patient.objects.in_bulk(merged_ids) if merged_ids else {}
+        for patient in found:
+            survivor = survivors.get(patient.merged_into_id, patient)
             if patient.resident_id_hash in hashes:
                 by_hash[patient.resident_id_hash] = survivor
             if patient.insurance_number in numbers:
