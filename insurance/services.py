@@ -346,7 +346,7 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
     errors = []
     with transaction.atomic():
         numbers = [d.claim_number for d in decisions]
-        claims = {c.number: c for c in claims_queryset.select_for_update().filter(number__in=numbers)}
+        claims = {c.number: c for c in claims_queryset.select_for_update(of=("self",)).filter(number__in=numbers)}
         seen = set()
         for index, decision in enumerate(decisions):
             claim = claims.get(decision.claim_number)

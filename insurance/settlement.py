@@ -244,7 +244,9 @@ def _copy_lines(file_id: int, lines: Iterator[tuple]) -> int:
     table = SettlementLine._meta.db_table
     columns = "file_id, row_number, claim_number, institution_code, paid_amount, payment_status, reason_code, payment_reference"
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv)") as copy:
+        with cursor.cursor.copy(
+            f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (reason_code, payment_reference))"
+        ) as copy:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
             prefix = (file_id,)
