@@ -659,7 +659,7 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
                 Encounter,
                 encounters,
                 conflict_target="(institution_id, external_id) WHERE NOT (external_id = '')",
-                returning=["pk", "external_id"],
+                returning=["id", "external_id"],
             )
         )
         tally.already_present += len(fresh) - len(inserted)

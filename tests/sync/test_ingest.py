@@ -25,8 +25,22 @@ def visit(n: int, resident_id: str | None = None, **overrides) -> dict:
         "patient": {"resident_id": resident_id or make_resident_id(), "name": "李四", "phone": "13800138000"},
         "diagnoses": [{"code": "J06.9", "description": "急性上呼吸道感染", "primary": True}],
         "charge_items": [
-            {"item_code": "XJ01", "name": "阿莫西林胶囊", "category": "drug", "catalogue_class": "A", "quantity": "2", "unit_price": "12.50"},
-            {"item_code": "ZL01", "name": "诊查费", "category": "consultation", "catalogue_class": "A", "quantity": 1, "unit_price": 10},
+            {
+                "item_code": "XJ01",
+                "name": "阿莫西林胶囊",
+                "category": "drug",
+                "catalogue_class": "A",
+                "quantity": "2",
+                "unit_price": "12.50",
+            },
+            {
+                "item_code": "ZL01",
+                "name": "诊查费",
+                "category": "consultation",
+                "catalogue_class": "A",
+                "quantity": 1,
+                "unit_price": 10,
+            },
         ],
     }
     data.update(overrides)
@@ -105,7 +119,20 @@ def test_bad_rows_are_reported_and_good_rows_land(chain, api):
         visit(1),
         visit(2, patient={"resident_id": "110101199003071234", "name": "王五"}),  # wrong check digit
         visit(3, diagnoses=[{"code": "cough"}]),
-        visit(4, charge_items=[{"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": 2, "unit_price": "1.10", "amount": "2.00"}]),
+        visit(
+            4,
+            charge_items=[
+                {
+                    "item_code": "X",
+                    "name": "x",
+                    "category": "drug",
+                    "catalogue_class": "A",
+                    "quantity": 2,
+                    "unit_price": "1.10",
+                    "amount": "2.00",
+                }
+            ],
+        ),
         visit(5, ended_at="2026-11-20T08:00:00+08:00"),
         visit(6, external_id="V00001"),
         visit(7, patient={"insurance_number": "NO-SUCH-NUMBER"}),
@@ -153,7 +180,9 @@ def test_malformed_json_is_400_with_the_row_and_nothing_is_stored(chain, api):
     nothing_stored()
 
 
-@pytest.mark.parametrize("content", ["", "[]", "{", '{"batch_id": "B1", "visits": [1, ', '{"batch_id": "B1", "visits": []} trailing'])
+@pytest.mark.parametrize(
+    "content", ["", "[]", "{", '{"batch_id": "B1", "visits": [1, ', '{"batch_id": "B1", "visits": []} trailing']
+)
 def test_truncated_or_wrong_outline_is_400(chain, api, content):
     response = api(content)
     assert response.status_code == 400, response.content
@@ -166,7 +195,12 @@ def test_wrong_types_are_400_naming_row_and_field(chain, api):
         visit(1),
         visit(2, started_at=20261120),
         visit(3, diagnoses="J06.9"),
-        visit(4, charge_items=[{"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": True, "unit_price": "1"}]),
+        visit(
+            4,
+            charge_items=[
+                {"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": True, "unit_price": "1"}
+            ],
+        ),
         "not a visit",
     ]
     response = api(body(visits, all_or_nothing="yes"))
