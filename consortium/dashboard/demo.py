@@ -10,8 +10,8 @@ from decimal import Decimal
 from consortium.models import Consortium
 
 from . import services
+from .expenditure import Thresholds, patients_with_self_pay, window_start
 from .models import HouseholdEconomics, IncomeBand
-from .warnings import Thresholds, patients_with_self_pay, window_start
 
 SEED = 20261127
 DEMO_MONTHS = 5

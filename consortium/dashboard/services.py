@@ -18,8 +18,8 @@ from consortium.services import record_audit_event
 from records.models import Patient
 
 from . import rollups
+from .expenditure import Thresholds, candidates, decide, patients_with_self_pay, to_fen, window_start
 from .models import ExpenditureWarning, FundMonth, HouseholdEconomics, IncomeBand, IndicatorValue, WarningStatus
-from .warnings import Thresholds, candidates, decide, patients_with_self_pay, to_fen, window_start
 
 FUND_FIELDS = ["claims", "total_charges", "reimbursed", "self_pay", "settled", "reimbursement_ratio"]
 FUND_FIELDS += ["reconciled_claims", "matched", "discrepancies", "open_discrepancies"]

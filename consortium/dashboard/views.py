@@ -137,5 +137,6 @@ def warning_list(request):
     page = Paginator(warnings, 50).get_page(request.GET.get("page"))
     readable = institution_ids_for(request.user, Action.VIEW_PATIENT)
     for warning in page.object_list:
-        warning.named = readable is None or warning.patient.home_institution_id in readable
+        # The clinic a warning is flagged to must know whom to help; others see the numbers only.
+        warning.named = readable is None or warning.patient.home_institution_id in readable or warning.institution_id in readable
     return render(request, "dashboard/warnings.html", {"page": page, "status": status, "statuses": WarningStatus.choices})

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from consortium.dashboard import services
+from consortium.dashboard.expenditure import Thresholds, decide, window_start
 from consortium.dashboard.models import ExpenditureWarning, HouseholdEconomics, WarningPolicy, WarningStatus
-from consortium.dashboard.warnings import Thresholds, decide, window_start
 from consortium.models import AuditEvent
 from insurance.models import Claim, ClaimStatus, Policy, Scheme
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
