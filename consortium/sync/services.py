@@ -21,7 +21,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from records.models import ChargeItem, Diagnosis, Encounter, Patient, identifier_hash
+from records.matching import Incoming, Outcome, match_patients
+from records.models import ChargeItem, Diagnosis, Encounter, MatchReview, Patient, identifier_hash
 
 from ..models import (
     ENDPOINT_EVENTS,
@@ -625,7 +626,7 @@ def _land_chunks(batch: InboundBatch, path: Path, tally: _Tally) -> None:
 def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
     with transaction.atomic():
         InboundBatch.objects.filter(pk=batch.pk).update(lease_until=timezone.now() + _BATCH_LEASE)
-        patient_ids, errors, created = _match_patients(batch.institution, visits)
+        patient_ids, errors, created = _match_patients(batch.institution, visits, source=f"inbound batch {batch.client_batch_id}")
         tally.patients_created += created
         if errors:
             tally.fail(errors)
@@ -698,111 +699,91 @@ def _enqueue_dispatch() -> None:
     enqueue_dispatch()
 
 
-def _survivor(pk: int, merged: dict[int, int | None]) -> int:
-    for _hop in range(10):
-        target = merged.get(pk)
-        if not target:
-            return pk
-        pk = target
-    return pk
+def _match_patients(institution: Institution, visits: list, *, source: str) -> tuple[dict[int, int], list[dict], int]:
+    """Match a chunk's patients through the master patient index, set-based; register the new ones in bulk.
 
-
-def _match_patients(institution: Institution, visits: list) -> tuple[dict[int, int], list[dict], int]:
-    """Exact matching in one query on the resident ID hash or the insurance number; register the rest in bulk.
-
-    Returns ``({row: patient_id}, row errors, patients created)``.  Merged patients resolve to
-    their survivor.  A new patient needs a valid resident ID and a name.
+    ``records.matching.match_patients`` answers the whole chunk with a fixed number of queries:
+    exact on resident ID hash or insurance number (merged patients resolve to their survivor),
+    otherwise a scored match.  Linked matches reuse the patient; uncertain ones register a new
+    patient and queue the pair for review, as the records app does.  A new patient needs a
+    valid resident ID and a name.  Returns ``({row: patient_id}, row errors, patients created)``.
     """
-    hashes = {visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash}
-    numbers = {visit.patient.insurance_number for visit in visits if visit.patient.insurance_number}
-    has_merge = any(f.name == "merged_into" for f in Patient._meta.get_fields())
-    columns = ["pk", "resident_id_hash", "insurance_number"] + (["merged_into_id"] if has_merge else [])
-
-    def lookup():
-        rows = Patient.objects.filter(Q(resident_id_hash__in=hashes) | Q(insurance_number__in=numbers)).values_list(*columns)
-        by_hash, by_number, merged = {}, {}, {}
-        for row in rows:
-            pk, resident_hash, number = row[:3]
-            merged[pk] = row[3] if has_merge else None
-            if resident_hash:
-                by_hash[resident_hash] = pk
-            if number:
-                by_number[number] = pk
-        return by_hash, by_number, merged
-
-    by_hash, by_number, merged = lookup()
+    incoming = [
+        Incoming.of(
+            {
+                "name": visit.patient.name,
+                "sex": visit.patient.sex,
+                "birth_date": visit.patient.birth_date,
+                "resident_id": visit.patient.resident_id,
+                "insurance_number": visit.patient.insurance_number,
+                "village": visit.patient.village,
+            }
+        )
+        for visit in visits
+    ]
+    results = match_patients(incoming)
     matched: dict[int, int] = {}
     errors: list[dict] = []
     to_create: dict[str, Patient] = {}
     waiting: list = []
-    for visit in visits:
+    for visit, row, result in zip(visits, incoming, results, strict=True):
         patient = visit.patient
-        via_hash = by_hash.get(patient.resident_id_hash) if patient.resident_id_hash else None
-        via_number = by_number.get(patient.insurance_number) if patient.insurance_number else None
-        if via_hash and via_number and via_hash != via_number:
+        if result.outcome in (Outcome.EXACT, Outcome.LINKED):
+            matched[visit.row] = result.patient.pk
+            continue
+        if not patient.resident_id_hash:
             errors.append(
-                {
-                    "row": visit.row,
-                    "field": "patient.insurance_number",
-                    "code": "conflict",
-                    "message": str(_("This insurance number belongs to another patient.")),
-                }
-            )
-        elif via_hash or via_number:
-            matched[visit.row] = _survivor(via_hash or via_number, merged)
-        elif not patient.resident_id_hash:
-            errors.append(
-                {
-                    "row": visit.row,
-                    "field": "patient.resident_id",
-                    "code": "required",
-                    "message": str(_("No patient has this insurance number; a resident ID is needed to register one.")),
-                }
-            )
-        elif not patient.name:
-            errors.append(
-                {
-                    "row": visit.row,
-                    "field": "patient.name",
-                    "code": "required",
-                    "message": str(_("The name is needed to register a new patient.")),
-                }
-            )
-        else:
-            waiting.append(visit)
-            to_create.setdefault(
-                patient.resident_id_hash,
-                Patient(
-                    home_institution=institution,
-                    name=patient.name,
-                    sex=patient.sex or "U",
-                    birth_date=patient.birth_date,
-                    resident_id=patient.resident_id,
-                    resident_id_hash=patient.resident_id_hash,
-                    insurance_number=patient.insurance_number,
-                    phone=patient.phone,
-                    phone_hash=identifier_hash("phone", patient.phone) if patient.phone else "",
-                    address=patient.address,
-                    village=patient.village,
-                ),
-            )
-    created = 0
-    if to_create:
-        before = len(by_hash)
-        Patient.objects.bulk_create(list(to_create.values()), ignore_conflicts=True, batch_size=1000)
-        by_hash, by_number, merged = lookup()
-        created = max(0, len(by_hash) - before)
-        for visit in waiting:
-            pk = by_hash.get(visit.patient.resident_id_hash)
-            if pk is None:
-                errors.append(
-                    {
-                        "row": visit.row,
-                        "field": "patient.insurance_number",
-                        "code": "conflict",
-                        "message": str(_("This insurance number belongs to another patient.")),
-                    }
+                _row_error(
+                    visit.row,
+                    "patient.resident_id",
+                    "required",
+                    _("No patient matches; a resident ID is needed to register one."),
                 )
-            else:
-                matched[visit.row] = _survivor(pk, merged)
-    return matched, errors, created
+            )
+            continue
+        if not patient.name:
+            errors.append(_row_error(visit.row, "patient.name", "required", _("The name is needed to register a new patient.")))
+            continue
+        waiting.append((visit, result))
+        to_create.setdefault(
+            patient.resident_id_hash,
+            Patient(
+                home_institution=institution,
+                name=patient.name,
+                name_pinyin=row.name_pinyin,
+                sex=patient.sex or "U",
+                birth_date=patient.birth_date,
+                resident_id=patient.resident_id,
+                resident_id_hash=patient.resident_id_hash,
+                insurance_number=patient.insurance_number,
+                phone=patient.phone,
+                phone_hash=identifier_hash("phone", patient.phone) if patient.phone else "",
+                address=patient.address,
+                village=patient.village,
+            ),
+        )
+    if not to_create:
+        return matched, errors, 0
+    Patient.objects.bulk_create(list(to_create.values()), ignore_conflicts=True, batch_size=1000)
+    ids = dict(Patient.objects.filter(resident_id_hash__in=to_create.keys()).values_list("resident_id_hash", "pk"))
+    reviews = {}
+    for visit, result in waiting:
+        pk = ids.get(visit.patient.resident_id_hash)
+        if pk is None:
+            errors.append(
+                _row_error(
+                    visit.row, "patient.insurance_number", "conflict", _("This insurance number belongs to another patient.")
+                )
+            )
+            continue
+        matched[visit.row] = pk
+        if result.outcome == Outcome.REVIEW and result.patient is not None:
+            reviews[(pk, result.patient.pk)] = MatchReview(
+                patient_id=pk, candidate_id=result.patient.pk, score=result.score, source=source
+            )
+    MatchReview.objects.bulk_create(list(reviews.values()), ignore_conflicts=True)
+    return matched, errors, len(ids)
+
+
+def _row_error(row: int, field_name: str, code: str, message) -> dict:
+    return {"row": row, "field": field_name, "code": code, "message": str(message)}

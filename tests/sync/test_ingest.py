@@ -309,3 +309,21 @@ def test_batch_status_page_shows_row_errors(chain, api, login):
     page = client.get(reverse("sync-batch-detail", args=[batch.pk]))
     assert page.status_code == 200
     assert "diagnoses[0].code" in page.content.decode()
+
+
+def test_patients_are_matched_through_the_master_patient_index(chain, api):
+    import datetime
+
+    from records.models import MatchReview
+
+    rid = make_resident_id(birth_date=datetime.date(1950, 3, 1), sex="M")
+    born = datetime.date(int(rid[6:10]), int(rid[10:12]), int(rid[12:14]))
+    known = PatientFactory(
+        home_institution=chain["village"], resident_id="", name="赵六", name_pinyin="zhao liu", sex="M", birth_date=born
+    )
+    batch = land(api(body([visit(1, patient={"resident_id": rid, "name": "赵六"})])))
+    assert batch.rows_landed == 1
+    encounter = Encounter.objects.get(external_id="V00001")
+    linked = encounter.patient == known
+    queued = MatchReview.objects.filter(candidate=known, patient=encounter.patient).exists()
+    assert linked or queued
