@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import ChargeItem, Diagnosis, Encounter, Patient
+from .models import AccessLog, BreakGlassAccess, ChargeItem, Consent, Diagnosis, Encounter, MatchReview, Patient, PatientMerge
 
 
 @admin.register(Patient)
@@ -31,3 +31,44 @@ class EncounterAdmin(admin.ModelAdmin):
     autocomplete_fields = ["patient", "institution"]
     raw_id_fields = ["attending", "department"]
     inlines = [DiagnosisInline, ChargeItemInline]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Append-only trails: visible to administrators, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "patient_id", "user", "api_client", "institution", "reason", "path"]
+    list_filter = ["reason"]
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(BreakGlassAccess)
+class BreakGlassAccessAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "patient_id", "user", "institution", "expires_at", "reviewed_at"]
+
+
+@admin.register(Consent)
+class ConsentAdmin(ReadOnlyAdmin):
+    list_display = ["recorded_at", "patient_id", "granted", "institution", "recorded_by"]
+
+
+@admin.register(PatientMerge)
+class PatientMergeAdmin(ReadOnlyAdmin):
+    list_display = ["merged_at", "survivor_id", "merged_id", "merged_by", "unmerged_at"]
+
+
+@admin.register(MatchReview)
+class MatchReviewAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "patient_id", "candidate_id", "score", "status", "source"]
+    list_filter = ["status"]

@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -76,14 +77,28 @@ def _drf_validation_error(error: ValidationError) -> serializers.ValidationError
     return serializers.ValidationError({"non_field_errors": error.messages})
 
 
+def _looks_like_identifier(query: str) -> bool:
+    squeezed = "".join(query.split())
+    return len(squeezed) >= 7 and squeezed[:-1].isdigit()
+
+
+class PatientSearchSerializer(serializers.Serializer):
+    q = serializers.CharField(max_length=64)
+
+
 class PatientListApi(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("q", str, description="Name, pinyin, resident ID, insurance number or phone")],
+        parameters=[OpenApiParameter("q", str, description="Name or pinyin; identifiers go to POST patients/search/")],
         responses=PatientSerializer(many=True),
     )
     def get(self, request):
-        """Search the patients the caller may read."""
-        patients = selectors.search_patients(request.user, request.query_params.get("q", ""))
+        """Search the patients the caller may read by name or pinyin."""
+        query = request.query_params.get("q", "")
+        if _looks_like_identifier(query):
+            raise serializers.ValidationError(
+                {"q": [_("Send resident IDs and phone numbers in the body of POST patients/search/, never in a URL.")]}
+            )
+        patients = selectors.search_patients(request.user, query)
         return Response(PatientSerializer(patients, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -112,6 +127,16 @@ class PatientListApi(APIView):
             PatientSerializer(patient, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+class PatientSearchApi(APIView):
+    @extend_schema(request=PatientSearchSerializer, responses=PatientSerializer(many=True))
+    def post(self, request):
+        """Search by name, pinyin, resident ID, insurance number or phone, sent in the body."""
+        serializer = PatientSearchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        patients = selectors.search_patients(request.user, serializer.validated_data["q"])
+        return Response(PatientSerializer(patients, many=True, context={"request": request}).data)
 
 
 class PatientDetailApi(APIView):

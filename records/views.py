@@ -51,16 +51,17 @@ def _apply_errors(form, error: ValidationError, sections: dict | None = None) ->
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def patient_search(request):
-    form = PatientSearchForm(request.GET or None)
+    """Searched by POST so that resident IDs and phones never land in URLs, access logs or browser history."""
+    form = PatientSearchForm(request.POST or None)
     results = []
     if form.is_valid():
         results = selectors.search_patients(request.user, form.cleaned_data["q"])
     context = {
         "form": form,
         "results": results,
-        "searched": bool(request.GET.get("q")),
+        "searched": bool(request.POST.get("q")),
         "may_register": can_anywhere(request.user, Action.REGISTER_PATIENT),
         "may_break_glass": can_anywhere(request.user, Action.VIEW_SHARED_RECORD),
     }

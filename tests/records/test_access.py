@@ -196,7 +196,7 @@ def test_identifiers_never_reach_application_logs(chain, patients, login, caplog
     client = login(chain["staff"]["clinician"])
     patient = patients["town"]
     client.get(reverse("records:patient-detail", args=[patient.pk]))
-    client.get(reverse("records:patient-search"), {"q": patient.resident_id})
+    client.post(reverse("records:patient-search"), {"q": patient.resident_id})
     client.get(reverse("api-patient-fhir", args=[patient.pk]))
     text = caplog.text
     assert patient.resident_id not in text and patient.name not in text

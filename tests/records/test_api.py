@@ -104,3 +104,14 @@ def test_schema_lists_records_endpoints(chain, login):
     schema = login(chain["staff"]["clinician"]).get(reverse("api-schema")).content.decode()
     for path in ("/api/v1/patients/", "/api/v1/fhir/", "/api/v1/patients/{id}/fhir/"):
         assert path in schema
+
+
+def test_identifiers_are_refused_in_urls_and_accepted_in_the_body(chain, patients, login):
+    client = login(chain["staff"]["clerk"])
+    patient = patients["town"]
+    refused = client.get(reverse("api-patient-list"), {"q": patient.resident_id})
+    assert refused.status_code == 400 and refused.json()["q"]
+    found = client.post(reverse("api-patient-search"), {"q": patient.resident_id}, content_type="application/json")
+    assert [row["id"] for row in found.json()] == [patient.pk]
+    empty = client.post(reverse("api-patient-search"), {}, content_type="application/json")
+    assert empty.status_code == 400 and empty.json()["q"]

@@ -198,8 +198,9 @@ def test_import_rejects_bad_entries_one_by_one(chain, full_record, login, his):
     result = his.post(reverse("api-fhir-import"), bundle, format="json").json()["entry"]
     rejected = [e for e in result if e["status"] == "rejected"]
     assert len(rejected) == 3
-    assert any("ICD-10" in e["reason"] for e in rejected)
-    assert any("Encounter" in e["reason"] for e in rejected)
+    assert sorted(e["resourceType"] for e in rejected) == ["ChargeItem", "Condition", "Observation"]
+    assert all(e["reason"] for e in rejected)
+    assert any("Q99.9" in e["reason"] for e in rejected)
     encounter = Encounter.objects.get(external_id="HIS-0002")
     assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
     assert encounter.charge_items.count() == 1

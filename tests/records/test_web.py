@@ -89,11 +89,11 @@ def test_duplicate_resident_id_is_a_field_error(chain, login, patients):
 def test_search_by_name_pinyin_and_resident_id_only_returns_readable(chain, login, patients):
     client = login(chain["staff"]["clerk"])
     url = reverse("records:patient-search")
-    assert list(client.get(url, {"q": "李秀"}).context["results"]) == [patients["town"]]
-    assert list(client.get(url, {"q": "li xiu"}).context["results"]) == [patients["town"]]
-    assert list(client.get(url, {"q": patients["town"].resident_id}).context["results"]) == [patients["town"]]
-    assert list(client.get(url, {"q": patients["outsider"].resident_id}).context["results"]) == []
-    assert list(client.get(url, {"q": "赵敏"}).context["results"]) == []
+    assert list(client.post(url, {"q": "李秀"}).context["results"]) == [patients["town"]]
+    assert list(client.post(url, {"q": "li xiu"}).context["results"]) == [patients["town"]]
+    assert list(client.post(url, {"q": patients["town"].resident_id}).context["results"]) == [patients["town"]]
+    assert list(client.post(url, {"q": patients["outsider"].resident_id}).context["results"]) == []
+    assert list(client.post(url, {"q": "赵敏"}).context["results"]) == []
 
 
 def test_patient_page_masks_identifiers_for_readers_from_elsewhere(chain, login, patients):
