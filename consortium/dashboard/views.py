@@ -13,14 +13,25 @@ from consortium.permissions import Action, can_anywhere, institution_ids_for
 
 from . import selectors
 from .charts import CHARTS, CHARTS_BY_CODE
-from .forms import DashboardFilterForm, PeriodForm
+from .forms import DashboardFilterForm, PeriodForm, default_period
 from .models import WarningStatus
 
 
 def _filters(request):
     if not can_anywhere(request.user, Action.VIEW_DASHBOARD):
         raise PermissionDenied
-    return DashboardFilterForm(request.GET or {}, scopes=selectors.scopes_visible_to(request.user))
+    scopes = selectors.scopes_visible_to(request.user)
+    return DashboardFilterForm(_with_defaults(request.GET, scope=scopes[0].value if scopes else ""), scopes=scopes)
+
+
+def _with_defaults(query, **extra):
+    """The filters as sent, with the default period (and scope) filled in so that the form shows them."""
+    first, last = default_period()
+    data = query.copy()
+    for name, value in {"start": f"{first:%Y-%m}", "end": f"{last:%Y-%m}", **extra}.items():
+        if not data.get(name):
+            data[name] = value
+    return data
 
 
 @login_required
@@ -73,7 +84,7 @@ def _blank(value) -> str:
 def fund_transparency(request):
     if not can_anywhere(request.user, Action.VIEW_DASHBOARD):
         raise PermissionDenied
-    form = PeriodForm(request.GET or {})
+    form = PeriodForm(_with_defaults(request.GET))
     if not form.is_valid():
         return render(request, "dashboard/funds.html", {"form": form, "rows": []}, status=400)
     rows = selectors.fund_months_visible_to(request.user, form.cleaned_data["start"], form.cleaned_data["end"])
