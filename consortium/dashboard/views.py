@@ -150,4 +150,10 @@ def warning_list(request):
     for warning in page.object_list:
         # The clinic a warning is flagged to must know whom to help; others see the numbers only.
         warning.named = readable is None or warning.patient.home_institution_id in readable or warning.institution_id in readable
-    return render(request, "dashboard/warnings.html", {"page": page, "status": status, "statuses": WarningStatus.choices})
+    context = {
+        "page": page,
+        "status": status,
+        "statuses": WarningStatus.choices,
+        "can_view_dashboard": can_anywhere(request.user, Action.VIEW_DASHBOARD),
+    }
+    return render(request, "dashboard/warnings.html", context)

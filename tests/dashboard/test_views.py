@@ -156,6 +156,7 @@ def test_warning_list_scoping(chain, login):
     response = township_doctor.get(reverse("dashboard:warnings"))
     assert response.status_code == 200
     assert "王五" in response.content.decode() and "30000.00" in response.content.decode()
+    assert f'href="{reverse("dashboard:funds")}"' not in response.content.decode()  # no tab the clinician may not open
 
     admin = login(chain["staff"]["consortium_admin"])
     body = admin.get(reverse("dashboard:warnings")).content.decode()
