@@ -185,7 +185,9 @@ def _related_institution_ids(staff: Staff) -> dict[Relation, frozenset[int]]:
         ids = frozenset(pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region))
         return {Relation.INSURED_REGION: ids}
     own = frozenset({staff.institution_id})
-    supervised = frozenset(Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True))
+    if not hasattr(staff, "_supervised_ids"):
+        staff._supervised_ids = frozenset(Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True))
+    supervised = staff._supervised_ids
     peers = _peer_institution_ids(staff) - own - supervised
     return {Relation.OWN: own, Relation.SUPERVISED: supervised, Relation.PEER: peers}
 

@@ -117,7 +117,7 @@ class RedirectForm(ReasonForm):
 
 class QueueFilterForm(forms.Form):
     urgency = forms.ChoiceField(label=_("Urgency"), required=False, choices=[("", _("Any"))] + Urgency.choices)
-    department = forms.ModelChoiceField(label=_("Department"), required=False, queryset=Department.objects.none())
+    department = forms.TypedChoiceField(label=_("Department"), required=False, coerce=int, empty_value=None)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,
@@ -131,7 +131,8 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, institution, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["department"].queryset = Department.objects.filter(institution=institution, accepts_referrals=True)
+        departments = Department.objects.filter(institution=institution, accepts_referrals=True).values_list("pk", "name")
+        self.fields["department"].choices = [("", _("Any")), *departments]
 
 
 class SlotForm(forms.Form):
@@ -141,7 +142,9 @@ class SlotForm(forms.Form):
 
     def __init__(self, *args, institution, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["department"].queryset = Department.objects.filter(institution=institution, accepts_referrals=True)
+        self.fields["department"].queryset = Department.objects.filter(
+            institution=institution, accepts_referrals=True
+        ).select_related("institution")
 
 
 class DischargeForm(forms.Form):

@@ -116,6 +116,13 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["to_institution", "status", "due_at"]),
             models.Index(fields=["from_institution", "status"]),
+            # The coordinator's queue: undecided referrals of one institution by due time, read in index order.
+            models.Index(
+                fields=["to_institution", "due_at", "id"],
+                condition=Q(status__in=["submitted", "under_review"]),
+                name="referral_queue_due_idx",
+            ),
+            models.Index(fields=["from_institution", "-created_at"], name="referral_sent_recent_idx"),
         ]
 
     def __str__(self):

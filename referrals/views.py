@@ -56,7 +56,7 @@ def queue(request):
     referrals = selectors.filtered_queue(
         institution,
         urgency=filters.get("urgency", ""),
-        department_id=filters["department"].pk if filters.get("department") else None,
+        department_id=filters.get("department"),
         status=filters.get("status", ""),
         waiting=filters.get("waiting", ""),
     )

@@ -1,0 +1,8 @@
+"""Settings for the benchmark only: the product's settings plus a URLconf that adds the bare baseline view."""
+
+from consortium.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench_urls"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}

@@ -1,0 +1,351 @@
+"""The coordinator's referral queue under load: the queue page and the queue API vs. a bare Django view.
+
+Loads N referrals (default 200,000) into a dedicated PostgreSQL database (``<db>_bench_referrals``
+on the server named by DATABASE_URL) with set-based ``INSERT ... SELECT generate_series``, starts
+gunicorn (2 sync workers) on 127.0.0.1, and drives it with C concurrent clients (threads with
+http.client, each making R requests) against three URLs in the same run:
+
+* ``/referrals/queue/``       the coordinator's queue page (session, permissions, template), 50 rows;
+* ``/api/v1/referrals/queue/`` the queue API (DRF, session auth), 50 rows;
+* ``/bench/bare-queue/``      the baseline: a bare Django view returning the same 50 rows as JSON,
+  present only in this benchmark's URLconf (``bench_urls``).
+
+It prints p50, p95 and requests per second for each, and the ratio of each to the baseline.
+
+    DATABASE_URL=postgres://consortium:consortium@127.0.0.1:5432/consortium .venv/bin/python bench/referral_queue/run.py
+    ... bench/referral_queue/run.py --n 20000 --requests 20     (or BENCH_N=20000)
+
+The data is kept between runs (reloaded only when N changes); ``--drop`` removes the database.
+"""
+
+import argparse
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+HOSPITALS = 4  # the first is the coordinator's city hospital
+DEPARTMENTS_PER_HOSPITAL = 3
+CLINICS = 40
+PATIENTS = 20_000
+#: Status mix of the generated referrals; roughly 30% still wait for a decision.
+STATUSES = [
+    "submitted", "submitted", "under_review", "accepted", "rejected",
+    "completed", "completed", "completed", "cancelled", "expired",
+]  # fmt: skip
+TARGETS = [
+    ("bare view (baseline)", "/bench/bare-queue/"),
+    ("queue page", "/referrals/queue/"),
+    ("queue API", "/api/v1/referrals/queue/"),
+]
+
+
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_referrals"))
+
+
+def ensure_database(url: str, drop: bool) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if exists and drop:
+            conn.execute(f'DROP DATABASE "{name}"')
+            exists = None
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(n: int) -> int:
+    """Create the chain, patients and N referrals unless already there; return the city hospital's id."""
+    import datetime
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from consortium.models import Consortium, Department, Institution, InstitutionLevel, Membership, Staff, StaffRole
+    from records.models import Patient
+    from referrals.models import Referral
+
+    city = Institution.objects.filter(code="BENCH-CITY").first()
+    if city is not None and Referral.objects.count() == n:
+        return city.pk
+    print(f"seeding {n:,} referrals ...", flush=True)
+    started = time.perf_counter()
+    with transaction.atomic():
+        Referral.objects.all().delete()
+        consortium, _ = Consortium.objects.get_or_create(code="BENCH", defaults={"name": "基准医联体", "region_code": "420500"})
+        hospitals, clinics = [], []
+        for i in range(HOSPITALS):
+            level = InstitutionLevel.CITY_HOSPITAL if i == 0 else InstitutionLevel.COUNTY_HOSPITAL
+            code = "BENCH-CITY" if i == 0 else f"BENCH-H{i}"
+            hospital, _ = Institution.objects.get_or_create(
+                code=code, defaults={"name": f"基准医院{i}", "level": level, "region_code": "420502", "is_rural": False}
+            )
+            hospitals.append(hospital)
+        for i in range(CLINICS):
+            clinic, _ = Institution.objects.get_or_create(
+                code=f"BENCH-T{i:02d}",
+                defaults={"name": f"基准卫生院{i:02d}", "level": "township_health_centre", "region_code": "420525"},
+            )
+            clinics.append(clinic)
+        for institution in hospitals + clinics:
+            Membership.objects.get_or_create(
+                consortium=consortium,
+                institution=institution,
+                defaults={
+                    "role": "lead" if institution == hospitals[0] else "member",
+                    "agreement_start": datetime.date(2020, 1, 1),
+                },
+            )
+        departments = []
+        for hospital in hospitals:
+            for j in range(DEPARTMENTS_PER_HOSPITAL):
+                department, _ = Department.objects.get_or_create(
+                    institution=hospital, code=f"D{j}", defaults={"name": f"科室{j}", "accepts_referrals": True}
+                )
+                departments.append(department)
+        user, created = get_user_model().objects.get_or_create(username="bench-coordinator")
+        if created:
+            user.set_password("bench-password-not-secret")
+            user.save()
+        Staff.objects.get_or_create(
+            user=user,
+            defaults={"role": StaffRole.REFERRAL_COORDINATOR, "institution": hospitals[0], "display_name": "基准协调员"},
+        )
+        if Patient.objects.filter(home_institution__in=clinics).count() < PATIENTS:
+            Patient.objects.bulk_create(
+                (
+                    Patient(
+                        home_institution=clinics[i % CLINICS],
+                        name=f"患者{i}",
+                        sex="MF"[i % 2],
+                        birth_date=datetime.date(1950 + i % 50, 1 + i % 12, 1 + i % 28),
+                    )
+                    for i in range(PATIENTS)
+                ),
+                batch_size=5000,
+            )
+        patient_ids = list(Patient.objects.filter(home_institution__in=clinics).values_list("pk", flat=True)[:PATIENTS])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO referrals_referral (
+                    direction, urgency, reason, clinical_summary, status, decision_reason, discharge_summary,
+                    escalation_level, created_at, submitted_at, due_at, from_institution_id, to_institution_id,
+                    to_department_id, patient_id)
+                SELECT 'up',
+                       (ARRAY['routine', 'urgent', 'emergency'])[1 + g %% 3],
+                       '转诊原因 ' || g,
+                       '{}'::jsonb,
+                       (%(statuses)s::text[])[1 + (g / 7) %% %(n_statuses)s],
+                       '', '', 0,
+                       %(now)s - (g %% 2000) * interval '1 hour',
+                       %(now)s - (g %% 2000) * interval '1 hour',
+                       %(now)s - (g %% 2000) * interval '1 hour' + (ARRAY[72, 24, 2])[1 + g %% 3] * interval '1 hour',
+                       (%(clinics)s::bigint[])[1 + g %% %(n_clinics)s],
+                       (%(hospitals)s::bigint[])[1 + (g / 3) %% %(n_hospitals)s],
+                       (%(departments)s::bigint[])[1 + ((g / 3) %% %(n_hospitals)s) * %(per)s + (g / 11) %% %(per)s],
+                       (%(patients)s::bigint[])[1 + g %% %(n_patients)s]
+                FROM generate_series(1, %(n)s) AS g
+                """,
+                {
+                    "statuses": STATUSES,
+                    "n_statuses": len(STATUSES),
+                    "now": timezone.now(),
+                    "clinics": [c.pk for c in clinics],
+                    "n_clinics": len(clinics),
+                    "hospitals": [h.pk for h in hospitals],
+                    "n_hospitals": len(hospitals),
+                    "departments": [d.pk for d in departments],
+                    "per": DEPARTMENTS_PER_HOSPITAL,
+                    "patients": patient_ids,
+                    "n_patients": len(patient_ids),
+                    "n": n,
+                },
+            )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE referrals_referral")
+    print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
+    return hospitals[0].pk
+
+
+def session_cookie() -> str:
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+
+    user = get_user_model().objects.get(username="bench-coordinator")
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return f"sessionid={session.session_key}"
+
+
+def start_server(port: int, database_url: str, institution_id: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "bench_settings",
+        "BENCH_INSTITUTION_ID": str(institution_id),
+        "CONN_MAX_AGE": "600",
+        "PYTHONPATH": f"{HERE}{os.pathsep}{ROOT}",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "consortium.wsgi",
+            "--workers",
+            "2",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+            return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start within 30 s")
+
+
+def fetch(port: int, url: str, cookie: str) -> float:
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", url, headers={"Cookie": cookie, "Accept-Language": "zh-hans"})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"{url}: HTTP {response.status} {body[:200]!r}")
+    return time.perf_counter() - started
+
+
+def load(port: int, url: str, cookie: str, clients: int, requests: int) -> dict:
+    latencies: list[float] = []
+    errors: list[Exception] = []
+    lock = threading.Lock()
+
+    def client():
+        mine = []
+        try:
+            for _ in range(requests):
+                mine.append(fetch(port, url, cookie))
+        except Exception as error:  # noqa: BLE001  (reported below)
+            errors.append(error)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    latencies.sort()
+    return {
+        "p50": statistics.median(latencies) * 1000,
+        "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "rps": len(latencies) / elapsed,
+        "count": len(latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "200000")), help="referrals to load")
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS", "40")), help="per client and URL")
+    parser.add_argument("--rounds", type=int, default=2, help="the three URLs are measured in turn, this many times")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
+    args = parser.parse_args()
+
+    base_url = os.environ.get("DATABASE_URL", "")
+    if not base_url.startswith("postgres"):
+        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://consortium:consortium@127.0.0.1:5432/consortium")
+    database_url = bench_database_url(base_url)
+    ensure_database(database_url, args.drop)
+    os.environ["DATABASE_URL"] = database_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    institution_id = seed(args.n)
+    from referrals.models import AWAITING_DECISION, Referral
+
+    waiting = Referral.objects.filter(to_institution_id=institution_id, status__in=AWAITING_DECISION).count()
+    print(f"{Referral.objects.count():,} referrals; {waiting:,} in the coordinator's queue", flush=True)
+    cookie = session_cookie()
+
+    server = start_server(args.port, database_url, institution_id)
+    try:
+        for _name, url in TARGETS:  # warm up both workers and their connections
+            for _ in range(10):
+                fetch(args.port, url, cookie)
+        results: dict[str, list[dict]] = {name: [] for name, _url in TARGETS}
+        for _round in range(args.rounds):
+            for name, url in TARGETS:
+                results[name].append(load(args.port, url, cookie, args.clients, args.requests))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def merged(runs: list[dict]) -> dict:
+        return {
+            "p50": statistics.median(r["p50"] for r in runs),
+            "p95": max(r["p95"] for r in runs),
+            "rps": statistics.mean(r["rps"] for r in runs),
+            "count": sum(r["count"] for r in runs),
+        }
+
+    summary = {name: merged(runs) for name, runs in results.items()}
+    baseline = summary[TARGETS[0][0]]
+    print(
+        f"\n{args.clients} concurrent clients, gunicorn 2 workers, {args.n:,} referrals"
+        f" (p95 is the worst of {args.rounds} rounds)"
+    )
+    print(f"{'':22} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8} {'p95 / baseline':>15}")
+    for name, row in summary.items():
+        ratio = row["p95"] / baseline["p95"]
+        print(f"{name:22} {row['count']:8d} {row['p50']:8.1f} {row['p95']:8.1f} {row['rps']:8.1f} {ratio:14.2f}x")
+    for name, _url in TARGETS[1:]:
+        row = summary[name]
+        verdict = "OK" if row["p95"] < 150 and row["p95"] <= 3 * baseline["p95"] else "MISSED"
+        print(f"target for {name}: p95 < 150 ms and within 3x of the bare view -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()
