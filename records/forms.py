@@ -58,6 +58,11 @@ class ConsentForm(forms.Form):
     note = forms.CharField(label=_("Note"), max_length=200, required=False)
 
 
+class AllergyForm(forms.Form):
+    substance = forms.CharField(label=_("Allergen"), max_length=100)
+    reaction = forms.CharField(label=_("Reaction"), max_length=200, required=False)
+
+
 class BreakGlassForm(forms.Form):
     resident_id = forms.CharField(label=_("Resident ID"), max_length=20)
     reason = forms.CharField(label=_("Clinical reason"), widget=forms.Textarea(attrs={"rows": 3}))

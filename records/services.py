@@ -251,6 +251,31 @@ def review_break_glass(*, actor, grant: BreakGlassAccess) -> BreakGlassAccess:
     return grant
 
 
+def record_allergy(*, actor, institution: Institution, patient: Patient, substance: str, reaction: str = ""):
+    """Add an allergy to the patient's record (any institution that may read the patient and records visits)."""
+    from .models import Allergy
+
+    require(actor, Action.RECORD_ENCOUNTER, institution)
+    if not can_read_patient(actor, patient):
+        raise PermissionDenied
+    substance, reaction = (substance or "").strip(), (reaction or "").strip()
+    if not substance:
+        raise ValidationError({"substance": [_("Enter the substance the patient is allergic to.")]})
+    with transaction.atomic():
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
+        if patient.allergies.filter(substance=substance).exists():
+            raise ValidationError({"substance": [_("This allergy is already recorded.")]})
+        allergy = Allergy.objects.create(patient=patient, substance=substance[:100], reaction=reaction[:200])
+        record_audit_event(
+            actor=actor,
+            action="records.allergy_recorded",
+            obj=allergy,
+            institution=institution,
+            detail={"patient_id": patient.pk},
+        )
+    return allergy
+
+
 # --- encounters -------------------------------------------------------------------------------
 
 

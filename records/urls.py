@@ -9,6 +9,7 @@ urlpatterns = [
     path("patients/new/", views.patient_register, name="patient-register"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
     path("patients/<int:pk>/consent/", views.patient_consent, name="patient-consent"),
+    path("patients/<int:pk>/allergies/", views.patient_allergy, name="patient-allergy"),
     path("patients/<int:pk>/access-log/", views.patient_access_log, name="patient-access-log"),
     path("patients/<int:pk>/visits/new/", views.encounter_create, name="encounter-create"),
     path("visits/<int:pk>/edit/", views.encounter_edit, name="encounter-edit"),

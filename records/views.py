@@ -14,6 +14,7 @@ from consortium.permissions import Action, can, can_anywhere, require, staff_of
 from . import icd10, selectors, services
 from .access import read_patient_or_404
 from .forms import (
+    AllergyForm,
     BreakGlassForm,
     ChargeItemFormSet,
     ConsentForm,
@@ -109,6 +110,7 @@ def patient_detail(request, pk):
         "may_manage": can(request.user, Action.REGISTER_PATIENT, home),
         "may_view_log": can(request.user, Action.VIEW_ACCESS_LOG, home),
         "consent_form": ConsentForm(initial={"granted": "yes" if patient.consents_to_sharing else "no"}),
+        "allergy_form": AllergyForm(),
     }
     return render(request, "records/patient_detail.html", context)
 
@@ -127,6 +129,26 @@ def patient_consent(request, pk):
         messages.success(request, _("Consent recorded."))
     else:
         messages.error(request, _("Choose whether the patient grants or withdraws consent."))
+    return redirect("records:patient-detail", pk=patient.pk)
+
+
+@login_required
+@require_POST
+def patient_allergy(request, pk):
+    institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+    patient, _decision = read_patient_or_404(request.user, pk, request.path)
+    form = AllergyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.record_allergy(actor=request.user, institution=institution, patient=patient, **form.cleaned_data)
+        except ValidationError as error:
+            _apply_errors(form, error)
+    if form.errors:
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+    else:
+        messages.success(request, _("Allergy recorded."))
     return redirect("records:patient-detail", pk=patient.pk)
 
 

@@ -221,3 +221,33 @@ def test_every_web_read_is_logged(chain, login, patients):
     paths = list(AccessLog.objects.filter(patient=patient).values_list("path", "reason"))
     assert (reverse("records:patient-detail", args=[patient.pk]), "own_institution") in paths
     assert (reverse("records:encounter-create", args=[patient.pk]), "own_institution") in paths
+
+
+def test_allergy_is_recorded_once_and_reads_are_logged(chain, login, patients):
+    from records.models import Allergy
+
+    client = login(chain["staff"]["clinician"])
+    patient = patients["town"]
+    url = reverse("records:patient-allergy", args=[patient.pk])
+    assert client.post(url, {"substance": "青霉素", "reaction": "皮疹"}).status_code == 302
+    again = client.post(url, {"substance": "青霉素"}, follow=True)
+    assert any("already" in str(m) or "已" in str(m) for m in again.context["messages"])
+    empty = client.post(url, {"substance": ""}, follow=True)
+    assert len(list(empty.context["messages"])) == 1
+    assert list(Allergy.objects.values_list("substance", flat=True)) == ["青霉素"]
+    assert AccessLog.objects.filter(patient=patient, path=url).count() == 3
+    other = client.post(reverse("records:patient-allergy", args=[patients["city"].pk]), {"substance": "花粉"})
+    assert other.status_code == 404 and Allergy.objects.count() == 1
+
+
+def test_edit_and_consent_paths_are_logged(chain, login, patients):
+    from tests.factories import EncounterFactory
+
+    client = login(chain["staff"]["clinician"])
+    patient = patients["town"]
+    encounter = EncounterFactory(patient=patient)
+    edit = reverse("records:encounter-edit", args=[encounter.pk])
+    consent = reverse("records:patient-consent", args=[patient.pk])
+    client.get(edit)
+    client.post(consent, {"granted": "yes"})
+    assert set(AccessLog.objects.filter(patient=patient).values_list("path", flat=True)) == {edit, consent}
