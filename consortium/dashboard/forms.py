@@ -73,3 +73,16 @@ class DashboardFilterForm(PeriodForm):
                 raise forms.ValidationError(_("You may not see any indicators."), code="no_scope")
             return next(iter(self.scopes.values()))
         return self.scopes[value]
+
+
+class HouseholdForm(forms.Form):
+    income_band = forms.ChoiceField(label=_("Household income band"), required=False)
+    annual_income = forms.DecimalField(
+        label=_("Annual household income (yuan)"), required=False, max_digits=12, decimal_places=2, min_value=0
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import IncomeBand
+
+        super().__init__(*args, **kwargs)
+        self.fields["income_band"].choices = [("", _("Unknown")), *IncomeBand.choices]

@@ -9,4 +9,5 @@ urlpatterns = [
     path("charts/<slug:code>.csv", views.chart_csv, name="chart-csv"),
     path("funds/", views.fund_transparency, name="funds"),
     path("warnings/", views.warning_list, name="warnings"),
+    path("patients/<int:pk>/household/", views.household, name="household"),
 ]

@@ -2,19 +2,22 @@
 
 import csv
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from consortium.permissions import Action, can_anywhere, institution_ids_for
+from consortium.permissions import Action, can_anywhere, get_scoped_or_404, institution_ids_for
+from records.models import Patient
 
-from . import selectors
+from . import selectors, services
 from .charts import CHARTS, CHARTS_BY_CODE
-from .forms import DashboardFilterForm, PeriodForm, default_period
-from .models import WarningStatus
+from .forms import DashboardFilterForm, HouseholdForm, PeriodForm, default_period
+from .models import HouseholdEconomics, WarningStatus
 
 
 def _filters(request):
@@ -147,9 +150,11 @@ def warning_list(request):
     warnings = selectors.warnings_visible_to(request.user, status=status).order_by("-self_pay", "pk")
     page = Paginator(warnings, 50).get_page(request.GET.get("page"))
     readable = institution_ids_for(request.user, Action.VIEW_PATIENT)
+    editable = institution_ids_for(request.user, Action.RECORD_ENCOUNTER)
     for warning in page.object_list:
         # The clinic a warning is flagged to must know whom to help; others see the numbers only.
         warning.named = readable is None or warning.patient.home_institution_id in readable or warning.institution_id in readable
+        warning.editable = editable is None or warning.patient.home_institution_id in editable
     context = {
         "page": page,
         "status": status,
@@ -157,3 +162,30 @@ def warning_list(request):
         "can_view_dashboard": can_anywhere(request.user, Action.VIEW_DASHBOARD),
     }
     return render(request, "dashboard/warnings.html", context)
+
+
+@login_required
+def household(request, pk: int):
+    """Record a patient's household income band (clinic staff of the patient's home institution)."""
+    patient = get_scoped_or_404(
+        Patient.objects.select_related("home_institution"), request.user, Action.RECORD_ENCOUNTER, "home_institution", pk=pk
+    )
+    current = HouseholdEconomics.objects.filter(patient=patient).first()
+    initial = {"income_band": current.income_band, "annual_income": current.annual_income} if current else {}
+    form = HouseholdForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.record_household_economics(
+                patient=patient,
+                income_band=form.cleaned_data["income_band"],
+                annual_income=form.cleaned_data["annual_income"],
+                actor=request.user,
+            )
+        except DjangoValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errors)
+        else:
+            messages.success(request, _("Household income recorded; it counts from the next nightly recomputation."))
+            return redirect("dashboard:warnings")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "dashboard/household.html", {"form": form, "patient": patient}, status=status)

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from consortium.dashboard import services
-from consortium.dashboard.models import IndicatorValue
+from consortium.dashboard.models import HouseholdEconomics, IndicatorValue
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
 from .fixtures import at, build_september
@@ -225,3 +225,20 @@ def test_stored_values_are_what_the_page_reads(chain, login):
     client = login(chain["staff"]["consortium_admin"])
     response = client.get(reverse("dashboard:index"), {"start": "2026-09", "end": "2026-09"})
     assert response.context["charts"][0]["series"][0]["points"][0]["value"] == 25.0
+
+
+def test_clinic_staff_record_household_income_with_form_errors_for_bad_input(chain, login):
+    patient = PatientFactory(home_institution=chain["township"])
+    url = reverse("dashboard:household", args=[patient.pk])
+    clerk = login(chain["staff"]["clerk"])
+    assert clerk.get(url).status_code == 200
+    for data, field in (({"income_band": "", "annual_income": ""}, "income_band"), ({"annual_income": "-5"}, "annual_income"),
+                        ({"income_band": "rich"}, "income_band"), ({"annual_income": "abc"}, "annual_income")):  # fmt: skip
+        response = clerk.post(url, data)
+        assert response.status_code == 400 and field in response.context["form"].errors
+    assert not HouseholdEconomics.objects.exists()
+    response = clerk.post(url, {"income_band": "under_10k", "annual_income": "3000.00"})
+    assert response.status_code == 302
+    assert HouseholdEconomics.objects.get(patient=patient).annual_income == Decimal("3000.00")
+    for who in ("outsider", "consortium_admin", "coordinator"):
+        assert login(chain["staff"][who]).post(url, {"income_band": "under_10k"}).status_code == 404
