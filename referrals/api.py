@@ -378,6 +378,24 @@ class AttachmentApi(_ActionApi):
         return super().post(request, pk)
 
 
+class QueueRowSerializer(serializers.Serializer):
+    """A row of the queue, read from plain values (see ``selectors.ROW_VALUES``)."""
+
+    id = serializers.IntegerField()
+    direction = serializers.CharField()
+    status = serializers.CharField()
+    urgency = serializers.CharField()
+    patient = serializers.IntegerField(source="patient_id")
+    patient_name = serializers.CharField(source="patient__name")
+    from_institution = serializers.CharField(source="from_institution__code")
+    to_institution = serializers.CharField(source="to_institution__code")
+    to_department = serializers.CharField(source="to_department__code", allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    appointment_at = serializers.DateTimeField(allow_null=True)
+    escalation_level = serializers.IntegerField()
+
+
 _QUEUE_PARAMETERS = [
     OpenApiParameter("urgency", str, enum=Urgency.values),
     OpenApiParameter("department", int),
@@ -390,7 +408,7 @@ _QUEUE_PARAMETERS = [
 class QueueApi(generics.ListAPIView):
     """The coordinator's queue at the caller's hospital, sorted by due time."""
 
-    serializer_class = ReferralListSerializer
+    serializer_class = QueueRowSerializer
     filter_backends: list = []
 
     def get_queryset(self):

@@ -74,9 +74,10 @@ def queue(request):
 def referral_list(request):
     """Referrals sent by, and received by, the user's institution."""
     institution = _own_institution(request.user, Action.VIEW_REFERRALS)
-    sent = Paginator(selectors.referrals_sent_by(institution), 30).get_page(request.GET.get("sent_page"))
+    sent = selectors.referral_rows(selectors.referrals_sent_by(institution))
+    sent = Paginator(sent, 30).get_page(request.GET.get("sent_page"))
     received = selectors.referrals_visible_to(request.user).filter(to_institution=institution).order_by("-created_at", "-pk")
-    received = Paginator(received, 30).get_page(request.GET.get("received_page"))
+    received = Paginator(selectors.referral_rows(received), 30).get_page(request.GET.get("received_page"))
     return render(request, "referrals/list.html", {"institution": institution, "sent": sent, "received": received})
 
 

@@ -18,30 +18,32 @@ def _when(value) -> str:
 
 @register.simple_tag
 def referral_rows(referrals, counterpart: str = "from"):
-    """The ``<tr>`` rows of a referral table; ``counterpart`` is "from" (received) or "to" (sent)."""
+    """The ``<tr>`` rows of a table of referral rows (``selectors.ROW_VALUES`` dicts).
+
+    ``counterpart`` is "from" (a received referral shows its sender) or "to" (a sent one, its receiver).
+    """
     urgency = {value: str(label) for value, label in Urgency.choices}
     status = {value: str(label) for value, label in ReferralStatus.choices}
     overdue = format_html(' <span class="badge bad">{}</span>', _("overdue"))
     now = timezone.now()
     detail = reverse("referrals:detail", args=[0]).replace("/0/", "/{}/")
 
-    def row(r):
-        href = detail.format(r.pk)
-        late = overdue if r.status in AWAITING_DECISION and r.due_at and r.due_at < now else ""
-        other = r.from_institution.name if counterpart == "from" else r.to_institution.name
+    def row(r: dict):
+        href = detail.format(r["id"])
+        late = overdue if r["status"] in AWAITING_DECISION and r["due_at"] and r["due_at"] < now else ""
         return (
             href,
-            r.pk,
-            _when(r.due_at),
+            r["id"],
+            _when(r["due_at"]),
             late,
             href,
-            r.patient.name,
-            other,
-            r.to_department.name if r.to_department_id else "—",
-            r.urgency,
-            urgency.get(r.urgency, r.urgency),
-            status.get(r.status, r.status),
-            _when(r.appointment_at),
+            r["patient__name"],
+            r["from_institution__name"] if counterpart == "from" else r["to_institution__name"],
+            r["to_department__name"] or "—",
+            r["urgency"],
+            urgency.get(r["urgency"], r["urgency"]),
+            status.get(r["status"], r["status"]),
+            _when(r["appointment_at"]),
         )
 
     rows = format_html_join(

@@ -113,9 +113,9 @@ def test_coordinator_queue_filters_and_accepts(setting, login):
     setting.take(routine, "submit")
     client = login(setting.staff["coordinator"])
     page = client.get(reverse("referrals:queue"))
-    assert [r.pk for r in page.context["page"].object_list] == [urgent.pk, routine.pk]  # by due time
+    assert [r["id"] for r in page.context["page"].object_list] == [urgent.pk, routine.pk]  # by due time
     filtered = client.get(reverse("referrals:queue"), {"urgency": "routine"})
-    assert [r.pk for r in filtered.context["page"].object_list] == [routine.pk]
+    assert [r["id"] for r in filtered.context["page"].object_list] == [routine.pk]
     assert client.get(reverse("referrals:queue"), {"waiting": "24h"}).context["page"].paginator.count == 0
     by_department = client.get(reverse("referrals:queue"), {"department": setting.neurology.pk})
     assert by_department.context["page"].paginator.count == 0
@@ -260,3 +260,20 @@ def test_starting_from_a_patient_of_another_institution_is_not_found(setting, lo
     url = reverse("referrals:create") + f"?patient={setting.patient.pk}"
     assert login(setting.staff["clinician"]).get(url).status_code == 200
     assert login(setting.staff["outsider"]).get(url).status_code == 404
+
+
+def test_list_page_shows_sent_and_received(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    page = login(setting.staff["clinician"]).get(reverse("referrals:list"))
+    assert [r["id"] for r in page.context["sent"].object_list] == [referral.pk]
+    assert reverse("referrals:detail", args=[referral.pk]) in page.content.decode()
+    assert login(setting.staff["coordinator"]).get(reverse("referrals:list")).context["received"].paginator.count == 1
+
+
+def test_bad_queue_filter_is_shown_and_ignored(setting, login):
+    setting.referral_in(ReferralStatus.SUBMITTED)
+    page = login(setting.staff["coordinator"]).get(reverse("referrals:queue"), {"department": "abc", "urgency": "soon"})
+    assert page.status_code == 200
+    assert set(page.context["form"].errors) == {"department", "urgency"}
+    assert "部分筛选条件无法识别" in page.content.decode()
+    assert page.context["page"].paginator.count == 1
