@@ -236,11 +236,13 @@ class Claim(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ClaimKind.choices, default=ClaimKind.ORIGINAL)
     encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.PROTECT, related_name="claims")
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="claims")
-    institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="claims")
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="claims", db_index=False
+    )
     scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="claims")
     policy = models.ForeignKey(Policy, verbose_name=_("policy"), on_delete=models.PROTECT, related_name="claims")
     insurance_number = models.CharField(_("insurance number"), max_length=32)
-    period = models.CharField(_("period"), max_length=7, validators=[period_validator], db_index=True)
+    period = models.CharField(_("period"), max_length=7, validators=[period_validator])
     status = models.CharField(_("status"), max_length=16, choices=ClaimStatus.choices, default=ClaimStatus.DRAFT)
     batch = models.ForeignKey(
         ClaimBatch, verbose_name=_("batch"), null=True, blank=True, on_delete=models.PROTECT, related_name="claims"
@@ -407,13 +409,36 @@ class DiscrepancyStatus(models.TextChoices):
 
 
 class Discrepancy(models.Model):
-    """One classified result of a reconciliation run; matched results are born resolved."""
+    """One classified result of a reconciliation run; matched results are born resolved.
 
-    run = models.ForeignKey(ReconciliationRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="discrepancies")
+    Rows are written only by the classification statement, which joins existing claims and lines,
+    so the claim and line references carry no database constraint or index of their own: a
+    million-row run then costs one index entry per row besides its run indexes.
+    """
+
+    run = models.ForeignKey(
+        ReconciliationRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="discrepancies", db_index=False
+    )
     kind = models.CharField(_("kind"), max_length=24, choices=DiscrepancyKind.choices)
-    claim = models.ForeignKey(Claim, verbose_name=_("claim"), null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    claim = models.ForeignKey(
+        Claim,
+        verbose_name=_("claim"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     line = models.ForeignKey(
-        SettlementLine, verbose_name=_("settlement line"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        SettlementLine,
+        verbose_name=_("settlement line"),
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     claim_number = models.CharField(_("claim number"), max_length=64)
     expected_amount = money_field(_("expected amount"), null=True, blank=True)
@@ -423,14 +448,20 @@ class Discrepancy(models.Model):
     note = models.TextField(_("note"), blank=True)
     updated_at = models.DateTimeField(_("updated at"), null=True, blank=True)
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("updated by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("updated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
         verbose_name = _("discrepancy")
         verbose_name_plural = _("discrepancies")
         ordering = ["run", "kind", "claim_number", "pk"]
-        indexes = [models.Index(fields=["run", "status"])]
+        indexes = [models.Index(fields=["run", "status"]), models.Index(fields=["run", "kind"])]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.claim_number}"

@@ -56,14 +56,13 @@ FROM (
 
 _SETTLE_SQL = """
 UPDATE {claims}
-SET status = %(status)s,
-    settled_amount = (
-        SELECT MIN(d.paid_amount) FROM {discrepancies} d
-        WHERE d.run_id = %(run)s AND d.claim_id = {claims}.id AND d.kind = %(kind)s
-    ),
-    settled_at = %(now)s
-WHERE id IN (SELECT claim_id FROM {discrepancies} WHERE run_id = %(run)s AND kind = %(kind)s)
-  AND status IN ({from_statuses})
+SET status = %(status)s, settled_amount = d.paid, settled_at = %(now)s
+FROM (
+    SELECT claim_id, MIN(paid_amount) AS paid FROM {discrepancies}
+    WHERE run_id = %(run)s AND kind = %(kind)s
+    GROUP BY claim_id
+) d
+WHERE {claims}.id = d.claim_id AND {claims}.status IN ({from_statuses})
 """
 
 

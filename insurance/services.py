@@ -519,8 +519,14 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
     return settlement
 
 
-def run_reconciliation(*, settlement_file: SettlementFile, institution: Institution, actor) -> ReconciliationRun:
-    """Classify the file's lines for one institution against its claims of the file's period, set-based."""
+def run_reconciliation(
+    *, settlement_file: SettlementFile, institution: Institution, actor, settle_claims: bool = True
+) -> ReconciliationRun:
+    """Classify the file's lines for one institution against its claims of the file's period, set-based.
+
+    With ``settle_claims`` (the default) the claims move on in the same transaction: matched ones
+    become reconciled, paid ones with a different amount settled. The benchmark times that step apart.
+    """
     period = settlement_file.period
     with transaction.atomic():
         Institution.objects.select_for_update().get(pk=institution.pk)
@@ -533,7 +539,8 @@ def run_reconciliation(*, settlement_file: SettlementFile, institution: Institut
             office=settlement_file.office, institution=institution, period=period, settlement_file=settlement_file
         )
         reconciliation.classify(run)
-        reconciliation.apply_claim_statuses(run)
+        if settle_claims:
+            reconciliation.apply_claim_statuses(run)
         run.status = RunStatus.FINISHED
         run.finished_at = timezone.now()
         run.save(update_fields=["status", "finished_at"])
