@@ -21,6 +21,7 @@ class PatientSerializer(serializers.ModelSerializer):
     """Identifiers are masked unless the caller may see them at the patient's home institution."""
 
     home_institution = serializers.CharField(source="home_institution.code")
+    sex = serializers.ChoiceField(choices=Sex.values, read_only=True)
     resident_id = serializers.SerializerMethodField()
     phone = serializers.SerializerMethodField()
 
@@ -54,7 +55,7 @@ class PatientSerializer(serializers.ModelSerializer):
 class PatientRegistrationSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=64)
     name_pinyin = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
-    sex = serializers.ChoiceField(choices=Sex.choices)
+    sex = serializers.ChoiceField(choices=Sex.values)  # the same choice set as the sync API, so one schema enum
     birth_date = serializers.DateField(required=False, allow_null=True, default=None)
     resident_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     insurance_number = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
