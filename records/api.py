@@ -7,13 +7,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.permissions import Action, can, staff_of
 
 from . import fhir, icd10, selectors, services
-from .access import read_patient_or_404
+from .access import read_patient_or_404, readable_patients
 from .models import Patient, Sex
 
 
@@ -78,29 +79,27 @@ def _drf_validation_error(error: ValidationError) -> serializers.ValidationError
     return serializers.ValidationError({"non_field_errors": error.messages})
 
 
-def _looks_like_identifier(query: str) -> bool:
-    squeezed = "".join(query.split())
-    return len(squeezed) >= 7 and squeezed[:-1].isdigit()
-
-
 class PatientSearchSerializer(serializers.Serializer):
     q = serializers.CharField(max_length=64)
 
 
 class PatientListApi(APIView):
-    @extend_schema(
-        parameters=[OpenApiParameter("q", str, description="Name or pinyin; identifiers go to POST patients/search/")],
-        responses=PatientSerializer(many=True),
-    )
+    @extend_schema(responses=PatientSerializer(many=True))
     def get(self, request):
-        """Search the patients the caller may read by name or pinyin."""
-        query = request.query_params.get("q", "")
-        if _looks_like_identifier(query):
+        """The patients the caller may read, newest first, paginated (limit/offset); search with POST patients/search/."""
+        if "q" in request.query_params:
             raise serializers.ValidationError(
-                {"q": [_("Send resident IDs and phone numbers in the body of POST patients/search/, never in a URL.")]}
+                {"q": [_("Search with POST patients/search/: names and identifiers never go into a URL.")]}
             )
-        patients = selectors.search_patients(request.user, query)
-        return Response(PatientSerializer(patients, many=True, context={"request": request}).data)
+        patients = (
+            readable_patients(request.user)
+            .filter(merged_into__isnull=True)
+            .select_related("home_institution")
+            .order_by("-created_at", "-pk")
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(patients, request, view=self)
+        return paginator.get_paginated_response(PatientSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
         request=PatientRegistrationSerializer,

@@ -61,7 +61,7 @@ def test_api_reads_are_logged_with_the_client(chain, his, patients):
 
 def test_search_masks_identifiers_for_readers_elsewhere(chain, patients, login):
     client = login(chain["staff"]["coordinator"])
-    rows = client.get(reverse("api-patient-list"), {"q": "王建"}).json()
+    rows = client.post(reverse("api-patient-search"), {"q": "王建"}, content_type="application/json").json()
     assert [row["id"] for row in rows] == [patients["village"].pk]
     assert rows[0]["resident_id"] == patients["village"].masked_resident_id
 
@@ -106,11 +106,13 @@ def test_schema_lists_records_endpoints(chain, login):
         assert path in schema
 
 
-def test_identifiers_are_refused_in_urls_and_accepted_in_the_body(chain, patients, login):
+def test_search_terms_are_refused_in_urls_and_accepted_in_the_body(chain, patients, login):
     client = login(chain["staff"]["clerk"])
     patient = patients["town"]
     refused = client.get(reverse("api-patient-list"), {"q": patient.resident_id})
     assert refused.status_code == 400 and refused.json()["q"]
+    listed = client.get(reverse("api-patient-list")).json()
+    assert [row["id"] for row in listed["results"]] == [patient.pk]
     found = client.post(reverse("api-patient-search"), {"q": patient.resident_id}, content_type="application/json")
     assert [row["id"] for row in found.json()] == [patient.pk]
     empty = client.post(reverse("api-patient-search"), {}, content_type="application/json")
