@@ -151,7 +151,11 @@ class PolicyLevelRule(models.Model):
         ordering = ["policy", "level"]
         constraints = [
             models.UniqueConstraint(fields=["policy", "level"], name="policy_level_rule_unique"),
-            models.CheckConstraint(condition=Q(unreferred_ratio__lte=models.F("ratio")), name="unreferred_ratio_not_above_ratio"),
+            models.CheckConstraint(
+                condition=Q(unreferred_ratio__lte=models.F("ratio")),
+                name="unreferred_ratio_not_above_ratio",
+                violation_error_message=_("The ratio without referral may not be above the normal ratio."),
+            ),
         ]
 
     def __str__(self):

@@ -97,3 +97,23 @@ def test_admin_new_version_action(admin_client, policy):
     )
     assert response.status_code == 302
     assert Policy.objects.filter(version=2, status=PolicyStatus.DRAFT).exists()
+
+
+def test_admin_validates_a_draft_policy(admin_client, policy):
+    draft = services.new_policy_version(policy=policy, actor=None)
+    rule = draft.level_rules.get(level="city_hospital")
+    url = reverse("admin:insurance_policy_change", args=[draft.pk])
+    data = {
+        "scheme": draft.scheme_id, "year": YEAR, "version": draft.version, "class_b_self_pay_share": "1.5", "notes": "",
+        "level_rules-TOTAL_FORMS": "1", "level_rules-INITIAL_FORMS": "1", "level_rules-MIN_NUM_FORMS": "0",
+        "level_rules-MAX_NUM_FORMS": "1000", "level_rules-0-id": rule.pk, "level_rules-0-policy": draft.pk,
+        "level_rules-0-level": rule.level, "level_rules-0-deductible": "-1", "level_rules-0-ratio": "0.50",
+        "level_rules-0-unreferred_ratio": "0.70", "level_rules-0-annual_ceiling": "1000",
+    }  # fmt: skip
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["class_b_self_pay_share"]
+    inline_errors = str(response.context["inline_admin_formsets"][0].formset.errors)
+    assert "deductible" in inline_errors and "未转诊报销比例不得高于正常报销比例" in inline_errors
+    rule.refresh_from_db()
+    assert rule.unreferred_ratio == Decimal("0.4000")
