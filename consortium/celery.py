@@ -18,7 +18,10 @@ app.conf.beat_schedule = {
     },
     "sync-sweep": {"task": "consortium.sync.tasks.sync_sweep", "schedule": 60.0},
     "insurance-batch-draft-claims": {"task": "insurance.tasks.batch_draft_claims", "schedule": crontab(hour=1, minute=30)},
-    "insurance-nightly-reconciliation": {"task": "insurance.tasks.reconcile_pending_files", "schedule": crontab(hour=2, minute=30)},
+    "insurance-nightly-reconciliation": {
+        "task": "insurance.tasks.reconcile_pending_files",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
     "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
     "dashboard-rollup-recent": {"task": "consortium.dashboard.tasks.rollup_indicators", "schedule": crontab(minute=20)},

@@ -112,7 +112,7 @@ def publish_policy(*, policy: Policy, actor) -> Policy:
 def new_policy_version(*, policy: Policy, actor) -> Policy:
     """Copy a policy (with its level rules) into the next draft version: the way to change a policy in force."""
     with transaction.atomic():
-        Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year).exists()
+        list(Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year))  # serialise versioning
         next_version = (Policy.objects.filter(scheme=policy.scheme, year=policy.year).aggregate(v=Max("version"))["v"] or 0) + 1
         draft = Policy.objects.create(
             scheme=policy.scheme,
