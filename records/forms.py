@@ -85,7 +85,16 @@ class EncounterForm(forms.Form):
 
 
 class EncounterEditForm(EncounterForm):
-    pass
+    diagnoses = forms.CharField(
+        label=_("Diagnoses (ICD-10)"),
+        required=False,
+        max_length=200,
+        help_text=_("Codes separated by commas, the primary diagnosis first."),
+        widget=forms.TextInput(attrs={"list": "icd10-options", "autocomplete": "off"}),
+    )
+
+    def clean_diagnoses(self) -> list[str]:
+        return [code.strip() for code in self.cleaned_data["diagnoses"].replace("，", ",").split(",") if code.strip()]
 
 
 class DiagnosisRowForm(forms.Form):

@@ -456,13 +456,23 @@ def _jsonable(value):
     return value
 
 
+def _diagnosis_list(encounter: Encounter) -> list[str]:
+    """The encounter's diagnosis codes, the primary one first (the shape kept in revisions)."""
+    return [d.code for d in encounter.diagnoses.order_by("-is_primary", "pk")]
+
+
 def update_encounter(*, actor, encounter: Encounter, changes: dict) -> EncounterRevision | None:
-    """Edit an encounter's header fields; keeps a revision (who, when, old → new) of what changed."""
+    """Edit an encounter's header fields and diagnoses; keeps a revision (who, when, old → new) of what changed.
+
+    ``changes["diagnoses"]``, when given, is the full new list of ICD-10 codes, the primary one first.
+    """
     require(actor, Action.RECORD_ENCOUNTER, encounter.institution_id)
     with transaction.atomic():
         encounter = Encounter.objects.select_for_update().get(pk=encounter.pk)
         current = {key: getattr(encounter, key) for key in EDITABLE_ENCOUNTER_FIELDS}
         proposed = current | {key: value for key, value in changes.items() if key in EDITABLE_ENCOUNTER_FIELDS}
+        current_codes = _diagnosis_list(encounter)
+        proposed_codes = [code.strip().upper() for code in changes.get("diagnoses", current_codes) if code.strip()]
         data = EncounterInput(
             kind=proposed["kind"],
             started_at=proposed["started_at"],
@@ -470,8 +480,11 @@ def update_encounter(*, actor, encounter: Encounter, changes: dict) -> Encounter
             chief_complaint=proposed["chief_complaint"] or "",
             department_id=proposed["department_id"],
             attending_id=proposed["attending_id"],
+            diagnoses=[{"code": code, "is_primary": i == 0} for i, code in enumerate(proposed_codes)],
         )
         errors = _validate_encounter(data, encounter.institution)
+        if len(set(proposed_codes)) != len(proposed_codes):
+            errors.setdefault("diagnoses", []).append(_("Each diagnosis code only once."))
         if errors:
             raise ValidationError(errors)
         diff = {
@@ -479,11 +492,18 @@ def update_encounter(*, actor, encounter: Encounter, changes: dict) -> Encounter
             for key in EDITABLE_ENCOUNTER_FIELDS
             if current[key] != proposed[key]
         }
+        if proposed_codes != current_codes:
+            diff["diagnoses"] = {"from": current_codes, "to": proposed_codes}
         if not diff:
             return None
-        for key in diff:
+        header = [key for key in diff if key in EDITABLE_ENCOUNTER_FIELDS]
+        for key in header:
             setattr(encounter, key, proposed[key])
-        encounter.save(update_fields=list(diff))
+        if header:
+            encounter.save(update_fields=header)
+        if "diagnoses" in diff:
+            encounter.diagnoses.all().delete()
+            _write_details(encounter, EncounterInput(kind=data.kind, started_at=data.started_at, diagnoses=data.diagnoses))
         revision = EncounterRevision.objects.create(
             encounter=encounter, changed_by=actor if getattr(actor, "pk", None) else None, changes=diff
         )

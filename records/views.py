@@ -223,6 +223,7 @@ def encounter_edit(request, pk):
         "chief_complaint": encounter.chief_complaint,
         "department": encounter.department_id,
         "attending": encounter.attending_id,
+        "diagnoses": ", ".join(d.code for d in encounter.diagnoses.order_by("-is_primary", "pk")),
     }
     form = EncounterEditForm(request.POST or None, institution=encounter.institution, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -233,6 +234,7 @@ def encounter_edit(request, pk):
             "chief_complaint": form.cleaned_data["chief_complaint"],
             "department_id": form.cleaned_data["department"],
             "attending_id": form.cleaned_data["attending"],
+            "diagnoses": form.cleaned_data["diagnoses"],
         }
         try:
             services.update_encounter(actor=request.user, encounter=encounter, changes=changes)

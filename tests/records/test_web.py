@@ -197,13 +197,22 @@ def test_edit_visit_keeps_history(chain, login, patients):
         "chief_complaint": "头痛缓解",
         "department": "",
         "attending": "",
+        "diagnoses": "I10，E11.9",
     }
+    bad = client.post(reverse("records:encounter-edit", args=[encounter.pk]), data | {"diagnoses": "I10, X99.9"})
+    assert bad.status_code == 200 and bad.context["form"].errors["diagnoses"]
+    assert not encounter.revisions.exists()
     response = client.post(reverse("records:encounter-edit", args=[encounter.pk]), data)
     assert response.status_code == 302
     revision = encounter.revisions.get()
     assert revision.changed_by == chain["staff"]["clinician"].user
     assert revision.changes["chief_complaint"] == {"from": "头痛两天", "to": "头痛缓解"}
     assert revision.changes["kind"] == {"from": "outpatient", "to": "follow_up"}
+    assert revision.changes["diagnoses"] == {"from": ["I10"], "to": ["I10", "E11.9"]}
+    assert list(encounter.diagnoses.order_by("-is_primary", "pk").values_list("code", "is_primary")) == [
+        ("I10", True),
+        ("E11.9", False),
+    ]
     history = client.get(reverse("records:encounter-edit", args=[encounter.pk])).content.decode()
     assert "头痛缓解" in history
 
