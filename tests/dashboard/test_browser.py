@@ -6,7 +6,7 @@ from consortium.demo import seed_demo_consortium
 from consortium.demo_data import DEMO_PASSWORD
 from tests.live import ARTIFACTS, browser_login
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _offline(page, live_url):
