@@ -242,3 +242,23 @@ def test_clinic_staff_record_household_income_with_form_errors_for_bad_input(cha
     assert HouseholdEconomics.objects.get(patient=patient).annual_income == Decimal("3000.00")
     for who in ("outsider", "consortium_admin", "coordinator"):
         assert login(chain["staff"][who]).post(url, {"income_band": "under_10k"}).status_code == 404
+
+
+def test_superuser_configures_the_thresholds_in_the_admin(client, chain, django_user_model):
+    from consortium.dashboard.models import WarningPolicy
+
+    admin = django_user_model.objects.create_superuser("root", "root@example.org", "x")
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:dashboard_warningpolicy_add"),
+        {"consortium": chain["consortium"].pk, "absolute_threshold": "15000.00", "relative_share": "0.3", "window_months": "12"},
+    )
+    assert response.status_code == 302
+    assert WarningPolicy.objects.get().absolute_threshold == Decimal("15000.00")
+    bad = client.post(
+        reverse("admin:dashboard_warningpolicy_add"),
+        {"consortium": chain["consortium"].pk, "absolute_threshold": "0", "relative_share": "1.5", "window_months": "0"},
+    )
+    assert bad.status_code == 200
+    assert set(bad.context["adminform"].form.errors) >= {"absolute_threshold", "relative_share", "window_months"}
+    assert client.get(reverse("admin:dashboard_indicatorvalue_changelist")).status_code == 200
