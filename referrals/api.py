@@ -47,6 +47,10 @@ class AttachmentSerializer(serializers.ModelSerializer):
 
 class EventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor.username", default=None, read_only=True)
+    from_status = serializers.CharField(
+        read_only=True, help_text=_("The referral's status before this step (empty at creation).")
+    )
+    to_status = serializers.CharField(read_only=True, help_text=_("The referral's status after this step."))
 
     class Meta:
         model = ReferralEvent
