@@ -91,3 +91,23 @@ def test_beat_task_runs_the_service(setting, submitted):
     submitted.save()
     result = tasks.escalate_overdue_referrals.apply().get()
     assert result["expired"] == 1  # the real clock is far past T0 + the expiry window
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_runs_the_beat_task(chain, celery_worker_process):
+    import time
+
+    from .conftest import Setting
+
+    setting = Setting(chain)
+    referral = services.submit_referral(setting.draft().pk, actor=setting.clinician, now=T0)
+    tasks.escalate_overdue_referrals.delay()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        referral.refresh_from_db()
+        if referral.status == ReferralStatus.EXPIRED:
+            break
+        time.sleep(0.3)
+    assert referral.status == ReferralStatus.EXPIRED
+    assert Notification.objects.filter(recipient=setting.clinician, referral=referral, text__contains="已过期").exists()
