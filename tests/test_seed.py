@@ -33,6 +33,7 @@ def test_seed_twice_changes_nothing():
     assert list(Patient.objects.order_by("pk").values_list("pk", "name", "resident_id", "updated_at")) == patients_before
 
 
+@pytest.mark.django_db(transaction=True)
 def test_seed_is_deterministic():
     seed_demo_consortium()
     names = list(Patient.objects.order_by("resident_id").values_list("name", "resident_id", "birth_date"))
