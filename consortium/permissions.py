@@ -30,6 +30,7 @@ class Action(StrEnum):
     VIEW_REFERRALS = "view_referrals"
     TRIAGE_REFERRAL = "triage_referral"
     RECORD_FOLLOW_UP = "record_follow_up"
+    CONFIGURE_REFERRALS = "configure_referrals"  # referral due times of the consortium
     VIEW_CLAIMS = "view_claims"
     ADJUDICATE_CLAIMS = "adjudicate_claims"
     CREATE_CLAIM = "create_claim"
@@ -122,6 +123,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_SYNC_MONITOR,
                 A.MANAGE_SYNC,
                 A.VIEW_REFERRALS,
+                A.CONFIGURE_REFERRALS,
                 A.VIEW_CLAIMS,
             }
         ),

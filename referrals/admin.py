@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Referral, ReferralEvent
+from .models import FollowUpTask, Referral, ReferralDueTimePolicy, ReferralEvent, ReferralSlot, SatisfactionRating
 
 
 class ReferralEventInline(admin.TabularInline):
@@ -18,3 +18,35 @@ class ReferralAdmin(admin.ModelAdmin):
     raw_id_fields = ["patient", "source_encounter", "to_department"]
     readonly_fields = ["status", "created_at", "submitted_at", "decided_at"]
     inlines = [ReferralEventInline]
+
+
+@admin.register(ReferralDueTimePolicy)
+class ReferralDueTimePolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "consortium",
+        "routine_hours",
+        "urgent_hours",
+        "emergency_hours",
+        "administrator_after_hours",
+        "expire_after_hours",
+    ]
+
+
+@admin.register(ReferralSlot)
+class ReferralSlotAdmin(admin.ModelAdmin):
+    list_display = ["department", "starts_at", "capacity", "booked"]
+    list_filter = ["department__institution"]
+    readonly_fields = ["booked"]
+
+
+@admin.register(FollowUpTask)
+class FollowUpTaskAdmin(admin.ModelAdmin):
+    list_display = ["referral", "kind", "due_on", "status", "escalated_at"]
+    list_filter = ["kind", "status"]
+    raw_id_fields = ["referral"]
+
+
+@admin.register(SatisfactionRating)
+class SatisfactionRatingAdmin(admin.ModelAdmin):
+    list_display = ["referral", "score", "recorded_at"]
+    raw_id_fields = ["referral"]

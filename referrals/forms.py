@@ -190,3 +190,13 @@ def default_follow_up_plan(today: datetime.date) -> list[dict]:
         {"kind": FollowUpKind.REVISIT, "due_on": today + datetime.timedelta(days=7)},
         {"kind": FollowUpKind.MEDICATION_REVIEW, "due_on": today + datetime.timedelta(days=30)},
     ]
+
+
+class DueTimePolicyForm(forms.Form):
+    routine_hours = forms.IntegerField(label=_("Routine: hours to decide"), min_value=1, max_value=720)
+    urgent_hours = forms.IntegerField(label=_("Urgent: hours to decide"), min_value=1, max_value=720)
+    emergency_hours = forms.IntegerField(label=_("Emergency: hours to decide"), min_value=1, max_value=720)
+    administrator_after_hours = forms.IntegerField(
+        label=_("Alert the hospital administrator after (hours past due)"), min_value=1, max_value=720
+    )
+    expire_after_hours = forms.IntegerField(label=_("Expire after (hours past due)"), min_value=1, max_value=720)

@@ -10,6 +10,7 @@ NAVIGATION = [
     ("referrals:list", _("Referrals"), Action.VIEW_REFERRALS),
     ("referrals:follow-ups", _("Follow-ups"), Action.RECORD_FOLLOW_UP),
     ("referrals:notifications", _("Notifications"), Action.VIEW_REFERRALS),
+    ("referrals:due-times", _("Referral due times"), Action.CONFIGURE_REFERRALS),
 ]
 
 

@@ -151,6 +151,10 @@ def due_time_policy_for(from_institution_id: int, to_institution_id: int) -> Ref
     return policy or ReferralDueTimePolicy()
 
 
+def due_time_policy_of(consortium) -> ReferralDueTimePolicy:
+    return ReferralDueTimePolicy.objects.filter(consortium=consortium).first() or ReferralDueTimePolicy(consortium=consortium)
+
+
 def users_with_role(institution_id: int, roles) -> QuerySet:
     return get_user_model().objects.filter(is_active=True, staff__institution_id=institution_id, staff__role__in=list(roles))
 

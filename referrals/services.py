@@ -19,8 +19,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from consortium.models import Department, Institution, StaffRole
-from consortium.permissions import Action, Relation, can, relation_to, require, staff_of
+from consortium.models import Department, Institution, Membership, StaffRole
+from consortium.permissions import Action, Relation, can, institution_ids_for, relation_to, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
 from records.access import can_read_patient
 from records.models import Encounter, Patient
@@ -35,6 +35,7 @@ from .models import (
     Notification,
     Referral,
     ReferralAttachment,
+    ReferralDueTimePolicy,
     ReferralEvent,
     ReferralSlot,
     ReferralStatus,
@@ -502,8 +503,6 @@ def redirect_referral(
 
 
 def _shares_consortium(first_id: int, second_id: int) -> bool:
-    from consortium.models import Membership
-
     first = Membership.objects.active().filter(institution_id=first_id).values("consortium_id")
     return Membership.objects.active().filter(institution_id=second_id, consortium_id__in=first).exists()
 
@@ -669,6 +668,43 @@ def open_referral_slot(
             detail={"capacity": capacity},
         )
     return slot
+
+
+# --- due-time policy per consortium ---------------------------------------------------------------
+
+POLICY_FIELDS = ("routine_hours", "urgent_hours", "emergency_hours", "administrator_after_hours", "expire_after_hours")
+MAX_POLICY_HOURS = 24 * 30
+
+
+def set_due_time_policy(*, actor, consortium, **hours: int) -> ReferralDueTimePolicy:
+    """Set the consortium's decision due times per urgency and its escalation and expiry windows."""
+    members = set(Membership.objects.active().filter(consortium=consortium).values_list("institution_id", flat=True))
+    allowed = institution_ids_for(actor, Action.CONFIGURE_REFERRALS)
+    if not members or (allowed is not None and not members <= allowed):
+        raise PermissionDenied
+    for name in POLICY_FIELDS:
+        value = hours.get(name)
+        if not isinstance(value, int) or not 1 <= value <= MAX_POLICY_HOURS:
+            raise ReferralError(
+                gettext_lazy("Hours are a whole number from 1 to %(max)d.") % {"max": MAX_POLICY_HOURS}, field=name
+            )
+    if hours["expire_after_hours"] <= hours["administrator_after_hours"]:
+        raise ReferralError(
+            gettext_lazy("Expiry must come after the alert to the hospital administrator."), field="expire_after_hours"
+        )
+    with transaction.atomic():
+        policy = ReferralDueTimePolicy.objects.select_for_update().filter(consortium=consortium).first()
+        policy = policy or ReferralDueTimePolicy(consortium=consortium)
+        for name in POLICY_FIELDS:
+            setattr(policy, name, hours[name])
+        policy.save()
+        record_audit_event(
+            actor=actor,
+            action="referral.due_time_policy",
+            obj=policy,
+            detail={name: hours[name] for name in POLICY_FIELDS},
+        )
+    return policy
 
 
 # --- due times: escalation and expiry (run by the beat task) -------------------------------------

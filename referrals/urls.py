@@ -12,6 +12,7 @@ urlpatterns = [
     path("follow-ups/", views.follow_ups, name="follow-ups"),
     path("follow-ups/<int:task_id>/done/", views.follow_up_done, name="follow-up-done"),
     path("notifications/", views.notifications, name="notifications"),
+    path("due-times/", views.due_times, name="due-times"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/discharge/", views.discharge, name="discharge"),
     path("<int:pk>/satisfaction/", views.satisfaction, name="satisfaction"),

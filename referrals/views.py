@@ -19,6 +19,7 @@ from . import selectors, services
 from .forms import (
     AcceptForm,
     DischargeForm,
+    DueTimePolicyForm,
     FollowUpDoneForm,
     FollowUpFormSet,
     NoteForm,
@@ -362,3 +363,24 @@ def notifications(request):
         return redirect("referrals:notifications")
     page = Paginator(selectors.notifications_for(request.user), 50).get_page(request.GET.get("page"))
     return render(request, "referrals/notifications.html", {"page": page})
+
+
+@login_required
+def due_times(request):
+    """The consortium administrator sets the decision due times per urgency, escalation and expiry."""
+    staff = staff_of(request.user)
+    if staff is None or staff.consortium is None:
+        raise PermissionDenied
+    consortium = staff.consortium
+    policy = selectors.due_time_policy_of(consortium)
+    initial = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
+    form = DueTimePolicyForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.set_due_time_policy(actor=request.user, consortium=consortium, **form.cleaned_data)
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Referral due times saved."))
+            return redirect("referrals:due-times")
+    return render(request, "referrals/due_times.html", {"consortium": consortium, "form": form})

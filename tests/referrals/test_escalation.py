@@ -111,3 +111,37 @@ def test_a_real_worker_runs_the_beat_task(chain, celery_worker_process):
         time.sleep(0.3)
     assert referral.status == ReferralStatus.EXPIRED
     assert Notification.objects.filter(recipient=setting.clinician, referral=referral, text__contains="已过期").exists()
+
+
+def test_consortium_administrator_sets_due_times_on_the_web(setting, chain, login):
+    from django.urls import reverse
+
+    client = login(chain["staff"]["consortium_admin"])
+    page = client.get(reverse("referrals:due-times"))
+    assert page.status_code == 200 and page.context["form"].initial["urgent_hours"] == 24
+    data = {
+        "routine_hours": 48,
+        "urgent_hours": 8,
+        "emergency_hours": 1,
+        "administrator_after_hours": 4,
+        "expire_after_hours": 12,
+    }
+    bad = client.post(reverse("referrals:due-times"), {**data, "expire_after_hours": 4})
+    assert "expire_after_hours" in bad.context["form"].errors
+    assert "emergency_hours" in client.post(reverse("referrals:due-times"), {**data, "emergency_hours": 0}).context["form"].errors
+    assert not ReferralDueTimePolicy.objects.exists()
+    assert client.post(reverse("referrals:due-times"), data).status_code == 302
+    referral = services.submit_referral(setting.draft(urgency="urgent").pk, actor=setting.clinician, now=T0)
+    assert referral.due_at == T0 + 8 * H
+    for who in ("clinician", "coordinator", "hospital_admin"):
+        assert login(chain["staff"][who]).get(reverse("referrals:due-times")).status_code == 403
+
+
+def test_only_the_consortiums_administrator_may_set_its_policy(setting, chain):
+    from tests.factories import ConsortiumFactory
+
+    hours = {"routine_hours": 1, "urgent_hours": 1, "emergency_hours": 1, "administrator_after_hours": 1, "expire_after_hours": 2}
+    with pytest.raises(services.PermissionDenied):
+        services.set_due_time_policy(actor=setting.coordinator, consortium=chain["consortium"], **hours)
+    with pytest.raises(services.PermissionDenied):
+        services.set_due_time_policy(actor=chain["staff"]["consortium_admin"].user, consortium=ConsortiumFactory(), **hours)
