@@ -395,7 +395,9 @@ class Delivery(models.Model):
     """One outbox event on its way to one endpoint.
 
     Deliveries of one endpoint share a *lane* per patient: only the oldest pending delivery of
-    a lane is attempted, so a patient's events arrive in the order they were written.
+    a lane is attempted, so a patient's events arrive in the order they were written.  A worker
+    claims a set of lane heads with a lease (``lease_until``, ``lease_token``); a crashed
+    worker's lease simply expires.
     """
 
     event = models.ForeignKey(OutboxEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries")
@@ -406,6 +408,7 @@ class Delivery(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
     lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
+    lease_token = models.UUIDField(_("lease token"), null=True, blank=True, editable=False)
     last_attempt_at = models.DateTimeField(_("last attempt at"), null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.core.management import call_command
 
-from .sync.tasks import sync_deliver_lane, sync_dispatch_outbox, sync_land_batch, sync_sweep  # noqa: F401  (autodiscovery)
+from .sync.tasks import sync_deliver_endpoint, sync_dispatch_outbox, sync_land_batch, sync_sweep  # noqa: F401  (autodiscovery)
 
 
 @shared_task

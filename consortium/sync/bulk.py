@@ -1,47 +1,90 @@
 """Set-based inserts: COPY through a staging table on PostgreSQL, ``bulk_create`` elsewhere.
 
-Rows are built as model instances first, so field defaults and database preparation come
-from the models themselves; only the transport differs by backend.
+Rows are plain dicts keyed by field attname; a field left out gets its model default (``auto_now``
+fields get the current time), so a column another app adds with a default needs no change here.
 """
 
 from django.db import connection
+from django.utils import timezone
+
+#: Field types psycopg adapts directly; anything else goes through ``get_db_prep_save``.
+_NATIVE = {
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "DateField",
+    "DateTimeField",
+    "DecimalField",
+    "FloatField",
+    "ForeignKey",
+    "IntegerField",
+    "OneToOneField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SmallIntegerField",
+    "TextField",
+    "UUIDField",
+}
 
 
 def _columns(model):
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
-def _rows(model, objs):
+def _defaults(fields) -> dict:
+    now = timezone.now()
+    defaults = {}
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            defaults[f.attname] = now
+        else:
+            defaults[f.attname] = f.get_default()
+    return defaults
+
+
+def _tuples(model, rows: list[dict]):
     fields = _columns(model)
-    for obj in objs:
-        yield [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in fields]
+    defaults = _defaults(fields)
+    plan = [(f.attname, f.get_internal_type() in _NATIVE, f) for f in fields]
+    for row in rows:
+        yield [
+            (value if native or value is None else f.get_db_prep_save(value, connection))
+            for attname, native, f in plan
+            for value in (row.get(attname, defaults[attname]),)
+        ]
 
 
-def copy_insert(model, objs) -> None:
+def _instances(model, rows: list[dict]):
+    return [model(**row) for row in rows]
+
+
+def copy_insert(model, rows: list[dict]) -> None:
     """Insert rows that cannot conflict (children of freshly inserted parents)."""
-    if not objs:
+    if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objs, batch_size=1000)
+        model.objects.bulk_create(_instances(model, rows), batch_size=1000)
         return
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _columns(model))
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for row in _rows(model, objs):
-            copy.write_row(row)
+        for values in _tuples(model, rows):
+            copy.write_row(values)
 
 
-def copy_upsert_returning(model, objs, *, conflict_target: str, returning: list[str]) -> list[tuple]:
+def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, returning: list[str]) -> list[tuple]:
     """Insert rows, skipping those that conflict on ``conflict_target``; return ``returning`` of inserted rows.
 
     PostgreSQL: COPY into a temporary staging table, then ``INSERT ... SELECT ... ON CONFLICT
     DO NOTHING RETURNING``.  Other backends: the caller has removed known conflicts already,
     and ``bulk_create`` returns primary keys.
     """
-    if not objs:
+    if not rows:
         return []
     if connection.vendor != "postgresql":
-        created = model.objects.bulk_create(objs, batch_size=1000)
+        created = model.objects.bulk_create(_instances(model, rows), batch_size=1000)
         return [tuple(getattr(obj, name) for name in returning) for obj in created]
     table = connection.ops.quote_name(model._meta.db_table)
     fields = _columns(model)
@@ -52,8 +95,8 @@ def copy_upsert_returning(model, objs, *, conflict_target: str, returning: list[
         cursor.execute(f"DROP TABLE IF EXISTS {stage}")
         cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
         with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for row in _rows(model, objs):
-                copy.write_row(row)
+            for values in _tuples(model, rows):
+                copy.write_row(values)
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
             f"ON CONFLICT {conflict_target} DO NOTHING RETURNING {returning_sql}"

@@ -15,8 +15,10 @@ DEFAULTS = {
     "SYNC_RETRY_MAX_SECONDS": 3600.0,  # back-off ceiling
     "SYNC_DELIVERY_TIMEOUT": 10.0,  # seconds for one HTTP POST (connect + response)
     "SYNC_LEASE_SECONDS": 60.0,  # a worker's claim on a delivery; a crashed worker's claim expires
-    "SYNC_LANE_BATCH": 200,  # deliveries one task sends along one lane before yielding
-    "SYNC_SWEEP_LIMIT": 2000,  # lanes the beat sweep re-enqueues per run
+    "SYNC_DELIVERY_BATCH": 50,  # lane heads one task claims per round
+    "SYNC_PARALLEL_POSTS": 4,  # concurrent POSTs of one task (different patients, never one lane twice)
+    "SYNC_ENDPOINT_CONCURRENCY": 2,  # tasks working one endpoint at a time
+    "SYNC_TASK_BUDGET_SECONDS": 30.0,  # then a task hands over to a fresh one
     # Inbound batches.
     "SYNC_MAX_BATCH_BYTES": 256 * 1024 * 1024,  # bodies above this answer 413
     "SYNC_INGEST_CHUNK": 2000,  # visits landed per chunk

@@ -241,10 +241,26 @@ def _load(event):
     return model._default_manager.filter(pk=event.aggregate_id).first()
 
 
-def build_message(event) -> dict:
+def preload(events) -> dict[tuple[str, str], object]:
+    """Load what a set of events is about in a few queries (encounters with everything they show)."""
+    from records.models import Encounter
+
+    ids = [int(e.aggregate_id) for e in events if e.aggregate_type == "records.encounter" and e.aggregate_id.isdigit()]
+    if not ids:
+        return {}
+    encounters = (
+        Encounter.objects.select_related("patient__home_institution", "institution")
+        .prefetch_related("diagnoses", "charge_items")
+        .in_bulk(ids)
+    )
+    return {("records.encounter", str(pk)): encounter for pk, encounter in encounters.items()}
+
+
+def build_message(event, preloaded: dict | None = None) -> dict:
     """The FHIR R4 message Bundle for ``event``, from the current state of what it is about."""
     message = _Message(event)
-    obj = _load(event)
+    key = (event.aggregate_type, event.aggregate_id)
+    obj = preloaded[key] if preloaded and key in preloaded else _load(event)
     label = event.aggregate_type
     if obj is not None and label == "records.encounter":
         focus = [message.encounter(obj)]

@@ -31,6 +31,10 @@ from records import resident_id as resident_ids
 from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, identifier_hash
 
 FEN = Decimal("0.01")
+KINDS = frozenset(EncounterKind.values)
+SEXES = frozenset(Sex.values)
+CATEGORIES = frozenset(ChargeCategory.values)
+CLASSES = frozenset(CatalogueClass.values)
 ICD10 = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
 _MAX_ITEM_CHARS = 1 << 20
 _WS = " \t\r\n"
@@ -332,30 +336,23 @@ def _limit(errors, row, name, value: str, max_length: int) -> str:
 
 
 def _clean_patient(row: int, data: dict, errors: list) -> CleanPatient:
+    """Identifiers are normalised and hashed here; the full resident ID check runs only for a
+    number the index does not know yet (:func:`check_new_resident_id`), since a known number was
+    validated when its patient was registered."""
     patient = CleanPatient()
     if data.get("resident_id"):
-        try:
-            parsed = resident_ids.parse(data["resident_id"])
-        except ValidationError as exc:
-            errors.append(_error(row, "patient.resident_id", "invalid", exc.messages[0]))
-            parsed = None
-        if parsed is not None:
-            patient.resident_id = parsed.number
-            patient.resident_id_hash = identifier_hash("resident_id", parsed.number)
-            patient.birth_date = parsed.birth_date
-            patient.sex = parsed.sex
+        patient.resident_id = resident_ids.normalize(data["resident_id"])
+        patient.resident_id_hash = identifier_hash("resident_id", patient.resident_id)
     patient.insurance_number = _limit(errors, row, "patient.insurance_number", data.get("insurance_number", ""), 32)
-    if not data.get("resident_id") and not patient.insurance_number:
+    if not patient.resident_id and not patient.insurance_number:
         errors.append(_error(row, "patient", "no_identifier", _("Give the patient's resident ID or insurance number.")))
     patient.name = _limit(errors, row, "patient.name", data.get("name", ""), 64)
     sex = data.get("sex", "")
     if sex:
-        if sex not in Sex.values:
+        if sex not in SEXES:
             errors.append(_error(row, "patient.sex", "invalid", _("Use M, F or U.")))
-        elif patient.sex and sex != patient.sex and sex != Sex.UNKNOWN:
-            errors.append(_error(row, "patient.sex", "mismatch", _("Does not match the sex encoded in the resident ID.")))
         else:
-            patient.sex = patient.sex or sex
+            patient.sex = sex
     if data.get("birth_date"):
         try:
             birth_date = parse_date(data["birth_date"])
@@ -363,16 +360,30 @@ def _clean_patient(row: int, data: dict, errors: list) -> CleanPatient:
             birth_date = None
         if birth_date is None:
             errors.append(_error(row, "patient.birth_date", "invalid", _("Use a date like 1968-05-17.")))
-        elif patient.birth_date and birth_date != patient.birth_date:
-            errors.append(
-                _error(row, "patient.birth_date", "mismatch", _("Does not match the birth date encoded in the resident ID."))
-            )
         else:
             patient.birth_date = birth_date
     patient.phone = _limit(errors, row, "patient.phone", data.get("phone", ""), 20)
     patient.address = _limit(errors, row, "patient.address", data.get("address", ""), 300)
     patient.village = _limit(errors, row, "patient.village", data.get("village", ""), 100)
     return patient
+
+
+def check_new_resident_id(row: int, patient: CleanPatient) -> list[dict]:
+    """Validate a resident ID the index does not know; fill birth date and sex from it."""
+    try:
+        parsed = resident_ids.parse(patient.resident_id)
+    except ValidationError as exc:
+        return [_error(row, "patient.resident_id", "invalid", exc.messages[0])]
+    errors = []
+    if patient.sex and patient.sex != Sex.UNKNOWN and patient.sex != parsed.sex:
+        errors.append(_error(row, "patient.sex", "mismatch", _("Does not match the sex encoded in the resident ID.")))
+    if patient.birth_date and patient.birth_date != parsed.birth_date:
+        errors.append(
+            _error(row, "patient.birth_date", "mismatch", _("Does not match the birth date encoded in the resident ID."))
+        )
+    patient.sex = parsed.sex
+    patient.birth_date = parsed.birth_date
+    return errors
 
 
 def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: set[str]) -> tuple[CleanVisit | None, list[dict]]:
@@ -384,7 +395,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
     elif external_id in seen_ids:
         errors.append(_error(row, "external_id", "duplicate", _("Another visit in this batch has the same external ID.")))
     kind = data.get("kind", EncounterKind.OUTPATIENT)
-    if kind not in EncounterKind.values:
+    if kind not in KINDS:
         errors.append(_error(row, "kind", "invalid", _("Use one of: %(values)s.") % {"values": ", ".join(EncounterKind.values)}))
     started_at = _moment(data["started_at"])
     if started_at is None:
@@ -414,7 +425,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
     charges = []
     for i, item in enumerate(data.get("charge_items", [])):
         prefix = f"charge_items[{i}]"
-        if item["category"] not in ChargeCategory.values:
+        if item["category"] not in CATEGORIES:
             errors.append(
                 _error(
                     row,
@@ -423,7 +434,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
                     _("Use one of: %(values)s.") % {"values": ", ".join(ChargeCategory.values)},
                 )
             )
-        if item["catalogue_class"] not in CatalogueClass.values:
+        if item["catalogue_class"] not in CLASSES:
             errors.append(_error(row, f"{prefix}.catalogue_class", "invalid", _("Use A, B or C.")))
         quantity, unit_price = _decimal(item["quantity"]), _decimal(item["unit_price"])
         if quantity is None or quantity <= 0 or quantity >= Decimal("1e8") or quantity != quantity.quantize(FEN):

@@ -9,17 +9,16 @@ from ..models import Delivery, DeliveryStatus, Endpoint, InboundBatch, InboundBa
 from ..permissions import Action, institution_ids_for, scope
 
 
-def due_lanes(*, limit: int) -> list[tuple[int, str]]:
-    """Lanes whose oldest pending delivery is due and not leased by a live worker."""
+def endpoints_with_due_deliveries() -> list[int]:
+    """Endpoints with a pending delivery that is due and not leased by a live worker."""
     now = timezone.now()
-    rows = (
+    return list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-        .values_list("endpoint_id", "lane")
+        .order_by()
+        .values_list("endpoint_id", flat=True)
         .distinct()
-        .order_by("endpoint_id", "lane")[:limit]
     )
-    return list(rows)
 
 
 def stalled_batch_ids(*, received_grace: float = 30.0) -> list[int]:

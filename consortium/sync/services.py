@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Min, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -61,10 +61,10 @@ def _transition(delivery: Delivery, to: str) -> None:
     delivery.status = to
 
 
-def _kick_lane(endpoint_id: int, lane: str) -> None:
-    from .tasks import enqueue_lane
+def _kick_endpoint(endpoint_id: int) -> None:
+    from .tasks import enqueue_endpoint
 
-    transaction.on_commit(lambda: enqueue_lane(endpoint_id, lane), robust=True)
+    transaction.on_commit(lambda: enqueue_endpoint(endpoint_id), robust=True)
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -166,12 +166,15 @@ def _recipients(event: OutboxEvent, endpoints: list[Endpoint], peers: dict, cons
     ]
 
 
-def dispatch_pending_events(*, limit: int = 500) -> set[tuple[int, str]]:
-    """Turn undispatched outbox events into deliveries; returns the lanes that got work."""
-    lanes: set[tuple[int, str]] = set()
+def dispatch_pending_events(*, limit: int = 500) -> set[int]:
+    """Turn undispatched outbox events into deliveries; returns the endpoints that got work."""
+    lanes: set[int] = set()
     with transaction.atomic():
         events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True).filter(dispatched_at__isnull=True).order_by("pk")[:limit]
+            OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("institution")
+            .filter(dispatched_at__isnull=True)
+            .order_by("pk")[:limit]
         )
         if not events:
             return lanes
@@ -180,16 +183,17 @@ def dispatch_pending_events(*, limit: int = 500) -> set[tuple[int, str]]:
         peers: dict[int, frozenset[int]] = {}
         now = timezone.now()
         deliveries = []
-        for event in events:
-            recipients = _recipients(event, endpoints, peers, consenting)
+        routed = [(event, _recipients(event, endpoints, peers, consenting)) for event in events]
+        preloaded = fhir.preload([event for event, recipients in routed if recipients])
+        for event, recipients in routed:
             event.dispatched_at = now
             if not recipients:
                 continue
-            event.fhir = fhir.build_message(event)
+            event.fhir = fhir.build_message(event, preloaded)
             lane = lane_for(event)
             for endpoint in recipients:
                 deliveries.append(Delivery(event=event, endpoint=endpoint, lane=lane, next_attempt_at=now, created_at=now))
-                lanes.add((endpoint.pk, lane))
+                lanes.add(endpoint.pk)
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
         OutboxEvent.objects.bulk_update(events, ["dispatched_at", "fhir"], batch_size=500)
     return lanes
@@ -198,30 +202,51 @@ def dispatch_pending_events(*, limit: int = 500) -> set[tuple[int, str]]:
 # --- one delivery attempt --------------------------------------------------------------------
 
 
-def claim_lane_head(endpoint_id: int, lane: str) -> tuple[Delivery | None, datetime.datetime | None]:
-    """Lease the oldest pending delivery of a lane if it is due and nobody holds it.
+def claim_due(endpoint_id: int, *, limit: int) -> list[Delivery]:
+    """Lease up to ``limit`` due lane heads of an endpoint, at most one per lane.
 
-    Returns ``(delivery, None)`` when leased, ``(None, when)`` when the head waits for its
-    back-off until ``when``, and ``(None, None)`` when the lane is empty or busy elsewhere.
-    Only the head of a lane is ever sent, which keeps one patient's events in order.
+    Only the oldest pending delivery of a lane (its head) is ever claimed, and a lane whose head
+    is leased or waiting for its back-off is skipped, so one patient's events go out in order
+    while other patients' events flow past a failing one.
     """
     now = timezone.now()
-    head = Delivery.objects.filter(endpoint_id=endpoint_id, lane=lane, status=DeliveryStatus.PENDING).order_by("event_id").first()
-    if head is None:
-        return None, None
-    if head.lease_until is not None and head.lease_until > now:
-        return None, None
-    if head.next_attempt_at > now:
-        return None, head.next_attempt_at
-    lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
-    claimed = (
-        Delivery.objects.filter(pk=head.pk, status=DeliveryStatus.PENDING)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-        .update(lease_until=lease_until)
+    pending = Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+    heads = pending.order_by().values("lane").annotate(head=Min("event_id")).values("head")
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    ids = list(
+        pending.filter(event_id__in=Subquery(heads), next_attempt_at__lte=now)
+        .filter(unleased)
+        .order_by("event_id")
+        .values_list("pk", flat=True)[:limit]
     )
-    if not claimed:
-        return None, None
-    return Delivery.objects.select_related("event", "endpoint").get(pk=head.pk), None
+    if not ids:
+        return []
+    token = uuid.uuid4()
+    lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).filter(unleased).update(
+        lease_until=lease_until, lease_token=token
+    )
+    return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
+
+
+def next_attempt_at(endpoint_id: int) -> datetime.datetime | None:
+    """When the earliest pending, unleased delivery of the endpoint becomes due."""
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .aggregate(when=Min("next_attempt_at"))["when"]
+    )
+
+
+def active_claims(endpoint_id: int) -> int:
+    """How many workers hold live leases on this endpoint's deliveries."""
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, lease_until__gt=timezone.now())
+        .values("lease_token")
+        .distinct()
+        .count()
+    )
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -231,30 +256,63 @@ def backoff_seconds(attempts: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def delivery_record_attempt(*, delivery_id: int, result: PostResult) -> Delivery:
-    """Record the outcome of one POST: delivered, retry later with back-off, or dead-lettered."""
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-        if delivery.status != DeliveryStatus.PENDING:
-            return delivery
-        now = timezone.now()
-        delivery.attempts += 1
-        delivery.last_attempt_at = now
-        delivery.last_status_code = result.status_code
-        delivery.lease_until = None
-        if result.ok:
-            _transition(delivery, DeliveryStatus.DELIVERED)
-            delivery.delivered_at = now
-            delivery.last_error = ""
+def _apply_result(delivery: Delivery, result: PostResult, now) -> None:
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = result.status_code
+    delivery.lease_until = None
+    delivery.lease_token = None
+    if result.ok:
+        _transition(delivery, DeliveryStatus.DELIVERED)
+        delivery.delivered_at = now
+        delivery.last_error = ""
+    else:
+        delivery.last_error = result.error[:500]
+        if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
+            _transition(delivery, DeliveryStatus.DEAD)
         else:
-            delivery.last_error = result.error[:500]
-            if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
-                _transition(delivery, DeliveryStatus.DEAD)
-            else:
-                _transition(delivery, DeliveryStatus.PENDING)
-                delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
-        delivery.save()
-    return delivery
+            _transition(delivery, DeliveryStatus.PENDING)
+            delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
+
+
+def delivery_record_attempts(results: dict[int, PostResult]) -> int:
+    """Record the outcome of a round of POSTs in one transaction: delivered, back-off, or dead-lettered.
+
+    Successes are settled with one UPDATE per HTTP status; each failure gets its own back-off.
+    A delivery replayed or settled meanwhile is left as it is.  Returns how many were delivered.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pending = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=results, status=DeliveryStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        succeeded: dict[int | None, list[int]] = {}
+        for pk in pending:
+            if results[pk].ok:
+                succeeded.setdefault(results[pk].status_code, []).append(pk)
+        for status_code, pks in succeeded.items():
+            Delivery.objects.filter(pk__in=pks).update(
+                status=DeliveryStatus.DELIVERED,
+                attempts=F("attempts") + 1,
+                last_attempt_at=now,
+                last_status_code=status_code,
+                delivered_at=now,
+                last_error="",
+                lease_until=None,
+                lease_token=None,
+            )
+        for delivery in Delivery.objects.filter(pk__in=[pk for pk in pending if not results[pk].ok]):
+            _apply_result(delivery, results[delivery.pk], now)
+            delivery.save()
+    return sum(len(pks) for pks in succeeded.values())
+
+
+def delivery_record_attempt(*, delivery_id: int, result: PostResult) -> Delivery:
+    delivery_record_attempts({delivery_id: result})
+    return Delivery.objects.get(pk=delivery_id)
 
 
 # --- operator actions: retry now, replay -----------------------------------------------------
@@ -272,7 +330,7 @@ def delivery_retry_now(*, actor, delivery: Delivery) -> Delivery:
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at"])
         record_audit_event(actor=actor, action="sync.delivery_retried", obj=delivery, institution=delivery.endpoint.institution)
-        _kick_lane(delivery.endpoint_id, delivery.lane)
+        _kick_endpoint(delivery.endpoint_id)
     return delivery
 
 
@@ -296,7 +354,7 @@ def delivery_replay(*, actor, delivery: Delivery) -> Delivery:
             institution=delivery.endpoint.institution,
             detail={"previous_status": previous},
         )
-        _kick_lane(delivery.endpoint_id, delivery.lane)
+        _kick_endpoint(delivery.endpoint_id)
     return delivery
 
 
@@ -305,7 +363,6 @@ def endpoint_replay_dead(*, actor, endpoint: Endpoint) -> int:
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         dead = Delivery.objects.select_for_update().filter(endpoint=endpoint, status=DeliveryStatus.DEAD)
-        lanes = set(dead.values_list("lane", flat=True))
         count = dead.update(
             status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None, delivered_at=None
         )
@@ -316,8 +373,7 @@ def endpoint_replay_dead(*, actor, endpoint: Endpoint) -> int:
             institution=endpoint.institution,
             detail={"count": count},
         )
-        for lane in lanes:
-            _kick_lane(endpoint.pk, lane)
+        _kick_endpoint(endpoint.pk)
     return count
 
 
@@ -641,17 +697,17 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
         tally.already_present += len(visits) - len(fresh)
         now = timezone.now()
         encounters = [
-            Encounter(
-                patient_id=patient_ids[visit.row],
-                institution=batch.institution,
-                department_id=visit.department_id,
-                kind=visit.kind,
-                started_at=visit.started_at,
-                ended_at=visit.ended_at,
-                chief_complaint=visit.chief_complaint,
-                external_id=visit.external_id,
-                created_at=now,
-            )
+            {
+                "patient_id": patient_ids[visit.row],
+                "institution_id": batch.institution_id,
+                "department_id": visit.department_id,
+                "kind": visit.kind,
+                "started_at": visit.started_at,
+                "ended_at": visit.ended_at,
+                "chief_complaint": visit.chief_complaint,
+                "external_id": visit.external_id,
+                "created_at": now,
+            }
             for visit in fresh
         ]
         inserted = dict(
@@ -665,29 +721,30 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
         )
         tally.already_present += len(fresh) - len(inserted)
         diagnoses, charges, events = [], [], []
+        payload = {"source": "inbound_batch", "batch": batch.pk}
         for visit in fresh:
             encounter_id = inserted.get(visit.external_id)
             if encounter_id is None:
                 continue
             diagnoses += [
-                Diagnosis(encounter_id=encounter_id, code=code, description=description, is_primary=primary)
+                {"encounter_id": encounter_id, "code": code, "description": description, "is_primary": primary}
                 for code, description, primary in visit.diagnoses
             ]
-            charges += [ChargeItem(encounter_id=encounter_id, **item) for item in visit.charge_items]
+            charges += [{"encounter_id": encounter_id, **item} for item in visit.charge_items]
             events.append(
-                OutboxEvent(
-                    event_type=OutboxEventType.ENCOUNTER,
-                    aggregate_type=Encounter._meta.label_lower,
-                    aggregate_id=str(encounter_id),
-                    patient_id=patient_ids[visit.row],
-                    institution=batch.institution,
-                    payload={"source": "inbound_batch", "batch": batch.pk},
-                    created_at=now,
-                )
+                {
+                    "event_type": OutboxEventType.ENCOUNTER,
+                    "aggregate_type": "records.encounter",
+                    "aggregate_id": str(encounter_id),
+                    "patient_id": patient_ids[visit.row],
+                    "institution_id": batch.institution_id,
+                    "payload": payload,
+                    "created_at": now,
+                }
             )
         bulk.copy_insert(Diagnosis, diagnoses)
         bulk.copy_insert(ChargeItem, charges)
-        OutboxEvent.objects.bulk_create(events, batch_size=1000)
+        bulk.copy_insert(OutboxEvent, events)
         tally.landed += len(inserted)
         if events:
             transaction.on_commit(_enqueue_dispatch, robust=True)
@@ -708,22 +765,33 @@ def _match_patients(institution: Institution, visits: list, *, source: str) -> t
     patient and queue the pair for review, as the records app does.  A new patient needs a
     valid resident ID and a name.  Returns ``({row: patient_id}, row errors, patients created)``.
     """
-    incoming = [
-        Incoming.of(
-            {
-                "name": visit.patient.name,
-                "sex": visit.patient.sex,
-                "birth_date": visit.patient.birth_date,
-                "resident_id": visit.patient.resident_id,
-                "insurance_number": visit.patient.insurance_number,
-                "village": visit.patient.village,
-            }
-        )
-        for visit in visits
-    ]
+    errors: list[dict] = []
+    hashes = {visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash}
+    known = set(Patient.objects.filter(resident_id_hash__in=hashes).values_list("resident_id_hash", flat=True))
+    checked = []
+    for visit in visits:
+        if visit.patient.resident_id_hash and visit.patient.resident_id_hash not in known:
+            problems = ingest.check_new_resident_id(visit.row, visit.patient)
+            if problems:
+                errors += problems
+                continue
+        checked.append(visit)
+    visits = checked
+    incoming = []
+    for visit in visits:
+        patient = visit.patient
+        fields = {
+            "name": patient.name,
+            "sex": patient.sex,
+            "birth_date": patient.birth_date,
+            "resident_id": patient.resident_id,
+            "insurance_number": patient.insurance_number,
+            "village": patient.village,
+        }
+        # A known resident ID matches exactly: skip the pinyin that only scored matching needs.
+        incoming.append(Incoming(name_pinyin="", **fields) if patient.resident_id_hash in known else Incoming.of(fields))
     results = match_patients(incoming)
     matched: dict[int, int] = {}
-    errors: list[dict] = []
     to_create: dict[str, Patient] = {}
     waiting: list = []
     for visit, row, result in zip(visits, incoming, results, strict=True):

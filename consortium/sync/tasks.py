@@ -1,15 +1,16 @@
 """Celery tasks of the sync subsystem (imported by ``consortium.tasks`` for autodiscovery)."""
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 from celery import shared_task
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from ..models import DeliveryStatus
 from . import selectors, services
 from .conf import sync_setting
-from .delivery import canonical_body, post
+from .delivery import PostResult, canonical_body, post
 
 logger = logging.getLogger(__name__)
 
@@ -36,56 +37,74 @@ def enqueue_dispatch() -> bool:
     return _enqueue(sync_dispatch_outbox)
 
 
-def enqueue_lane(endpoint_id: int, lane: str, countdown: float | None = None) -> bool:
-    return _enqueue(sync_deliver_lane, endpoint_id, lane, countdown=countdown)
+def enqueue_endpoint(endpoint_id: int, countdown: float | None = None) -> bool:
+    return _enqueue(sync_deliver_endpoint, endpoint_id, countdown=countdown)
 
 
 def enqueue_batch(batch_id: int) -> bool:
     return _enqueue(sync_land_batch, batch_id)
 
 
+def _start_endpoints(endpoint_ids) -> None:
+    """Start up to SYNC_ENDPOINT_CONCURRENCY tasks per endpoint; extra ones exit at once."""
+    from consortium.celery import app
+
+    copies = 1 if app.conf.task_always_eager else sync_setting("SYNC_ENDPOINT_CONCURRENCY")
+    for endpoint_id in sorted(endpoint_ids):
+        for _copy in range(copies):
+            enqueue_endpoint(endpoint_id)
+
+
 @shared_task
 def sync_dispatch_outbox():
-    """Fan new outbox events out into deliveries and start their lanes."""
+    """Fan new outbox events out into deliveries and start their endpoints."""
+    endpoints: set[int] = set()
     for _round in range(100):
-        lanes = services.dispatch_pending_events()
-        if not lanes:
+        started = services.dispatch_pending_events()
+        if not started:
             break
-        for endpoint_id, lane in sorted(lanes):
-            enqueue_lane(endpoint_id, lane)
+        endpoints |= started
+    _start_endpoints(endpoints)
+
+
+def _post(delivery) -> PostResult:
+    return post(
+        url=delivery.endpoint.url,
+        secret=delivery.endpoint.secret,
+        event_type=delivery.event.event_type,
+        idempotency_key=str(delivery.idempotency_key),
+        body=canonical_body(delivery.event.fhir or {}),
+        timeout=sync_setting("SYNC_DELIVERY_TIMEOUT"),
+    )
 
 
 @shared_task
-def sync_deliver_lane(endpoint_id: int, lane: str):
-    """Send the pending deliveries of one lane in order, stopping at the first failure."""
-    for _step in range(sync_setting("SYNC_LANE_BATCH")):
-        delivery, wait_until = services.claim_lane_head(endpoint_id, lane)
-        if delivery is None:
-            if wait_until is not None:
-                enqueue_lane(endpoint_id, lane, countdown=max(0.0, (wait_until - timezone.now()).total_seconds()))
-            return
-        endpoint, event = delivery.endpoint, delivery.event
-        result = post(
-            url=endpoint.url,
-            secret=endpoint.secret,
-            event_type=event.event_type,
-            idempotency_key=str(delivery.idempotency_key),
-            body=canonical_body(event.fhir or {}),
-            timeout=sync_setting("SYNC_DELIVERY_TIMEOUT"),
-        )
-        delivery = services.delivery_record_attempt(delivery_id=delivery.pk, result=result)
-        if not result.ok:
-            logger.info(
-                "sync: delivery %s to endpoint %s failed (attempt %s): %s",
-                delivery.pk,
-                endpoint_id,
-                delivery.attempts,
-                result.error,
-            )
-            if delivery.status == DeliveryStatus.PENDING:
-                enqueue_lane(endpoint_id, lane, countdown=(delivery.next_attempt_at - timezone.now()).total_seconds())
+def sync_deliver_endpoint(endpoint_id: int):
+    """Push an endpoint's due deliveries: claim lane heads, POST them in parallel, record, repeat.
+
+    Runs for at most SYNC_TASK_BUDGET_SECONDS, then hands over to a fresh task; when only
+    backed-off deliveries remain, it schedules itself for the earliest of them.
+    """
+    from consortium.celery import app
+
+    if services.active_claims(endpoint_id) >= sync_setting("SYNC_ENDPOINT_CONCURRENCY"):
+        return
+    deadline = time.monotonic() + sync_setting("SYNC_TASK_BUDGET_SECONDS")
+    with ThreadPoolExecutor(max_workers=sync_setting("SYNC_PARALLEL_POSTS")) as pool:
+        while time.monotonic() < deadline:
+            batch = services.claim_due(endpoint_id, limit=sync_setting("SYNC_DELIVERY_BATCH"))
+            if not batch:
+                when = services.next_attempt_at(endpoint_id)
+                if when is not None:
+                    enqueue_endpoint(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
                 return
-    enqueue_lane(endpoint_id, lane)
+            results = dict(zip((d.pk for d in batch), pool.map(_post, batch), strict=True))
+            services.delivery_record_attempts(results)
+            for pk, result in results.items():
+                if not result.ok:
+                    logger.info("sync: delivery %s to endpoint %s failed: %s", pk, endpoint_id, result.error)
+    if not app.conf.task_always_eager:
+        enqueue_endpoint(endpoint_id)
 
 
 @shared_task
@@ -101,10 +120,9 @@ def sync_sweep():
     delivery rows are the truth, messages are only a nudge.
     """
     sync_dispatch_outbox()
-    lanes = selectors.due_lanes(limit=sync_setting("SYNC_SWEEP_LIMIT"))
-    for endpoint_id, lane in lanes:
-        enqueue_lane(endpoint_id, lane)
+    endpoints = selectors.endpoints_with_due_deliveries()
+    _start_endpoints(endpoints)
     batches = selectors.stalled_batch_ids()
     for batch_id in batches:
         enqueue_batch(batch_id)
-    return {"lanes": len(lanes), "batches": len(batches)}
+    return {"endpoints": len(endpoints), "batches": len(batches)}

@@ -9,7 +9,7 @@ from fhir.resources.R4B.bundle import Bundle
 from consortium.models import AuditEvent, Delivery, DeliveryStatus, OutboxEvent
 from consortium.sync import services
 from consortium.sync.delivery import verify
-from consortium.sync.tasks import sync_deliver_lane, sync_sweep
+from consortium.sync.tasks import sync_deliver_endpoint, sync_sweep
 from tests.factories import PatientFactory
 
 from .conftest import write_encounter
@@ -173,15 +173,25 @@ def test_a_leased_delivery_is_not_sent_twice_and_an_expired_lease_is_reclaimed(c
     _encounter, event = write_encounter(chain["township"])
     services.dispatch_pending_events()
     delivery = Delivery.objects.get(event=event)
-    claimed, _ = services.claim_lane_head(delivery.endpoint_id, delivery.lane)
-    assert claimed.pk == delivery.pk
-    assert services.claim_lane_head(delivery.endpoint_id, delivery.lane) == (None, None)
-    sync_deliver_lane(delivery.endpoint_id, delivery.lane)
+    [claimed] = services.claim_due(delivery.endpoint_id, limit=10)
+    assert claimed.pk == delivery.pk and claimed.lease_token
+    assert services.claim_due(delivery.endpoint_id, limit=10) == []
+    sync_deliver_endpoint(delivery.endpoint_id)
     assert receiver.received == []
     Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() - datetime.timedelta(seconds=1))
     sync_sweep()
     delivery.refresh_from_db()
-    assert delivery.status == DeliveryStatus.DELIVERED
+    assert delivery.status == DeliveryStatus.DELIVERED and delivery.lease_token is None
+
+
+def test_one_claim_takes_one_head_per_lane(chain, city_endpoint, receiver):
+    patient = PatientFactory(home_institution=chain["township"], consents_to_sharing=True)
+    first = write_encounter(chain["township"], patient=patient)[1]
+    write_encounter(chain["township"], patient=patient)
+    other = write_encounter(chain["township"])[1]
+    services.dispatch_pending_events()
+    claimed = services.claim_due(city_endpoint.pk, limit=10)
+    assert [d.event_id for d in claimed] == [first.pk, other.pk]
 
 
 def test_retry_now_only_for_pending_and_replay_not_for_pending(chain, city_endpoint, receiver):

@@ -1,0 +1,384 @@
+"""Ingest of a clinic's visit backlog, and outbound deliveries per second.
+
+1. Lands one N-visit batch (default 100,000 visits, each with 2 diagnoses and 3 charge items)
+   through the platform's real path: ``batch_receive`` (streams the body to disk and checks its
+   shape) then ``batch_land`` (validation, MPI matching, COPY + INSERT ... ON CONFLICT, outbox
+   events).  In the same run, the same rows are landed by the baseline: raw COPY into staging
+   tables plus ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, with patient ids already known.
+2. Starts two Celery workers and times the delivery of D outbox events (default 5,000) to a
+   local HTTP receiver, next to the same POSTs sent by one bare loop.
+
+Uses a dedicated database ``<db>_bench_ingest`` on the server named by DATABASE_URL and the
+broker named by REDIS_URL (kombu's filesystem broker when unset).
+
+    DATABASE_URL=postgres://consortium:consortium@127.0.0.1:5432/consortium REDIS_URL=redis://127.0.0.1:6379/4 \\
+        .venv/bin/python bench/ingest/run.py [--n 100000] [--deliveries 2000]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国文辉玉萍红春梅林德海生荣珍"
+NAMES = [s + a + b for s in SURNAMES for a in GIVEN[:20] for b in GIVEN[20:]]  # 16,000 names
+ICD = [("J06.9", "急性上呼吸道感染"), ("I10", "原发性高血压"), ("E11.9", "2型糖尿病"), ("K29.7", "胃炎"), ("M54.5", "腰痛")]
+ITEMS = [
+    ("XJ01", "阿莫西林胶囊", "drug", "A", "12.50"),
+    ("XJ02", "硝苯地平缓释片", "drug", "A", "8.30"),
+    ("ZL01", "诊查费", "consultation", "A", "10.00"),
+    ("JY01", "血常规", "laboratory", "A", "25.00"),
+    ("CL01", "一次性注射器", "material", "B", "1.20"),
+]
+
+
+def bench_database_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_ingest"))
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def resident_id(i: int) -> str:
+    from records.resident_id import build
+
+    birth = datetime.date(1940, 1, 1) + datetime.timedelta(days=(i * 7919) % 25000)
+    return build("420525", birth, (i // 25000) % 100, "M" if i % 2 else "F")
+
+
+def write_batch(path: Path, n: int, known: int) -> None:
+    """N visits; 4 in 5 for patients already in the index, the rest for new ones."""
+    rng = random.Random(42)
+    day = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+    with path.open("w", encoding="utf-8") as out:
+        out.write(f'{{"batch_id": "backlog-{time.time_ns()}", "all_or_nothing": false, "visits": [\n')
+        for v in range(n):
+            patient = rng.randrange(known) if rng.random() < 0.8 else known + v
+            started = day + datetime.timedelta(minutes=v % 20000)
+            items = [ITEMS[(v + k) % len(ITEMS)] for k in range(3)]
+            visit = {
+                "external_id": f"B{v:08d}",
+                "kind": "outpatient",
+                "started_at": started.isoformat(),
+                "ended_at": (started + datetime.timedelta(minutes=15)).isoformat(),
+                "chief_complaint": "头痛两天",
+                "patient": {"resident_id": resident_id(patient), "name": NAMES[patient % len(NAMES)]},
+                "diagnoses": [{"code": c, "description": d, "primary": k == 0} for k, (c, d) in enumerate(rng.sample(ICD, 2))],
+                "charge_items": [
+                    {
+                        "item_code": code,
+                        "name": name,
+                        "category": cat,
+                        "catalogue_class": cls,
+                        "quantity": "2",
+                        "unit_price": price,
+                    }
+                    for code, name, cat, cls, price in items
+                ],
+            }
+            out.write(("," if v else "") + json.dumps(visit, ensure_ascii=False) + "\n")
+        out.write("]}\n")
+
+
+def reset(connection) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE records_encounter, records_diagnosis, records_chargeitem RESTART IDENTITY CASCADE")
+        cursor.execute("TRUNCATE consortium_delivery, consortium_outboxevent, consortium_inboundbatch RESTART IDENTITY CASCADE")
+        cursor.execute("DELETE FROM records_patient WHERE id > %s", [KNOWN_MAX[0]])
+
+
+KNOWN_MAX = [0]
+
+
+def load_known_patients(connection, institution_id: int, known: int) -> None:
+    from records.models import Patient, identifier_hash
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE records_patient RESTART IDENTITY CASCADE")
+    now = datetime.datetime.now(datetime.UTC)
+    patients = []
+    for i in range(known):
+        number = resident_id(i)
+        patients.append(
+            {
+                "home_institution_id": institution_id,
+                "name": NAMES[i % len(NAMES)],
+                "sex": "M" if i % 2 else "F",
+                "birth_date": datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+                "resident_id": number,
+                "resident_id_hash": identifier_hash("resident_id", number),
+                "consents_to_sharing": True,
+                "created_at": now,
+            }
+        )
+    from consortium.sync import bulk
+
+    bulk.copy_insert(Patient, patients)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT max(id) FROM records_patient")
+        KNOWN_MAX[0] = cursor.fetchone()[0] or 0
+        cursor.execute("ANALYZE records_patient")
+
+
+def baseline(connection, path: Path, institution_id: int) -> float:
+    """Raw COPY into staging tables and INSERT ... ON CONFLICT, patient ids already resolved."""
+    from records.models import identifier_hash
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT resident_id_hash, id FROM records_patient")
+        by_hash = dict(cursor.fetchall())
+    visits = []
+    with path.open(encoding="utf-8") as body:
+        document = json.load(body)
+    for visit in document["visits"]:
+        visit["_patient"] = by_hash[identifier_hash("resident_id", visit["patient"]["resident_id"])]
+        visits.append(visit)
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        raw = cursor.connection
+        with raw.transaction():
+            cur = raw.cursor()
+            cur.execute(
+                "CREATE TEMP TABLE stage_encounter (patient_id bigint, kind text, started_at timestamptz, ended_at timestamptz,"
+                " chief_complaint text, external_id text) ON COMMIT DROP"
+            )
+            cur.execute(
+                "CREATE TEMP TABLE stage_diagnosis (external_id text, code text, description text, is_primary bool)"
+                " ON COMMIT DROP"
+            )
+            cur.execute(
+                "CREATE TEMP TABLE stage_charge (external_id text, item_code text, name text, category text,"
+                " catalogue_class text, quantity numeric, unit_price numeric, amount numeric) ON COMMIT DROP"
+            )
+            with cur.copy("COPY stage_encounter FROM STDIN") as copy:
+                for v in visits:
+                    copy.write_row(
+                        (v["_patient"], v["kind"], v["started_at"], v["ended_at"], v["chief_complaint"], v["external_id"])
+                    )
+            with cur.copy("COPY stage_diagnosis FROM STDIN") as copy:
+                for v in visits:
+                    for d in v["diagnoses"]:
+                        copy.write_row((v["external_id"], d["code"], d["description"], d["primary"]))
+            with cur.copy("COPY stage_charge FROM STDIN") as copy:
+                for v in visits:
+                    for c in v["charge_items"]:
+                        amount = (float(c["quantity"]) * float(c["unit_price"])).__round__(2)
+                        copy.write_row(
+                            (
+                                v["external_id"],
+                                c["item_code"],
+                                c["name"],
+                                c["category"],
+                                c["catalogue_class"],
+                                c["quantity"],
+                                c["unit_price"],
+                                amount,
+                            )
+                        )
+            cur.execute(
+                "CREATE TEMP TABLE landed ON COMMIT DROP AS WITH ins AS ("
+                " INSERT INTO records_encounter"
+                " (patient_id, institution_id, kind, started_at, ended_at, chief_complaint, external_id, created_at)"
+                " SELECT patient_id, %s, kind, started_at, ended_at, chief_complaint, external_id, now() FROM stage_encounter"
+                " ON CONFLICT (institution_id, external_id) WHERE NOT (external_id = '') DO NOTHING RETURNING id, external_id)"
+                " SELECT * FROM ins",
+                [institution_id],
+            )
+            cur.execute(
+                "INSERT INTO records_diagnosis (encounter_id, code, description, is_primary)"
+                " SELECT l.id, s.code, s.description, s.is_primary FROM stage_diagnosis s JOIN landed l USING (external_id)"
+            )
+            cur.execute(
+                "INSERT INTO records_chargeitem"
+                " (encounter_id, item_code, name, category, catalogue_class, quantity, unit_price, amount)"
+                " SELECT l.id, s.item_code, s.name, s.category, s.catalogue_class, s.quantity, s.unit_price, s.amount"
+                " FROM stage_charge s JOIN landed l USING (external_id)"
+            )
+    return time.perf_counter() - started
+
+
+class Sink(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=int(os.environ.get("INGEST_BENCH_N", 100_000)))
+    parser.add_argument("--deliveries", type=int, default=int(os.environ.get("INGEST_BENCH_DELIVERIES", 5_000)))
+    args = parser.parse_args()
+    source = os.environ.get("DATABASE_URL", "")
+    if not source.startswith(("postgres://", "postgresql://")):
+        sys.exit("Set DATABASE_URL to a PostgreSQL server (postgres://user:password@host:port/db).")
+    url = bench_database_url(source)
+    ensure_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-ingest-"))
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from consortium.api_auth import ApiClientUser
+    from consortium.models import ApiClient, ApiClientKind, Consortium, Institution, InstitutionLevel, Membership
+    from consortium.sync import services
+
+    call_command("migrate", verbosity=0)
+    clinic, _ = Institution.objects.get_or_create(
+        code="BENCH", defaults={"name": "基准卫生院", "level": InstitutionLevel.TOWNSHIP_HEALTH_CENTRE, "region_code": "420525"}
+    )
+    city, _ = Institution.objects.get_or_create(
+        code="BENCHCITY", defaults={"name": "基准市医院", "level": InstitutionLevel.CITY_HOSPITAL, "region_code": "420502"}
+    )
+    consortium, _ = Consortium.objects.get_or_create(code="BENCH", defaults={"name": "基准医联体", "region_code": "420500"})
+    for institution in (clinic, city):
+        Membership.objects.get_or_create(
+            consortium=consortium, institution=institution, defaults={"agreement_start": datetime.date(2020, 1, 1)}
+        )
+    client = ApiClient.objects.filter(name="bench HIS").first()
+    if client is None:
+        client = ApiClient(name="bench HIS", kind=ApiClientKind.MEMBER_SYSTEM, institution=clinic)
+        client.issue_token()
+        client.save()
+    actor = ApiClientUser(client)
+
+    known = max(1, args.n // 4)
+    reset(connection)
+    load_known_patients(connection, clinic.pk, known)
+    reset(connection)
+    rows = args.n * (1 + 2 + 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "batch.json"
+        write_batch(path, args.n, known)
+        size = path.stat().st_size
+        print(f"batch: {args.n:,} visits ({rows:,} rows: encounters, diagnoses, charge items), {size / 1e6:.1f} MB of JSON")
+
+        started = time.perf_counter()
+        with path.open("rb") as body:
+            batch, _created = services.batch_receive(actor=actor, stream=body, content_length=size)
+        received = time.perf_counter() - started
+        batch = services.batch_land(batch_id=batch.pk)
+        platform = time.perf_counter() - started
+        assert batch.status == "landed" and batch.rows_landed == args.n, (batch.status, batch.rows_landed, batch.row_errors[:3])
+
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE records_encounter, records_diagnosis, records_chargeitem RESTART IDENTITY CASCADE")
+            cursor.execute("ANALYZE")
+        raw = baseline(connection, path, clinic.pk)
+
+    land = platform - received
+    print(
+        f"platform (receive {received:.1f} s + land {land:.1f} s): {platform:.1f} s"
+        f" = {args.n / platform:,.0f} visits/s, {rows / platform:,.0f} rows/s"
+    )
+    print(f"baseline raw COPY + INSERT ... ON CONFLICT: {raw:.1f} s = {args.n / raw:,.0f} visits/s, {rows / raw:,.0f} rows/s")
+    print(f"ratio platform / baseline time: {platform / raw:.2f}x (target <= 3x)")
+    if args.deliveries:
+        deliveries_per_second(args.deliveries, url, city, clinic)
+
+
+def deliveries_per_second(count: int, url: str, city, clinic) -> None:
+    """Two workers push ``count`` encounter events to a local receiver; baseline: the same POSTs from one bare loop."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from consortium.celery import app
+    from consortium.models import Delivery, DeliveryStatus, OutboxEvent
+    from consortium.sync import bulk, services
+    from consortium.sync.delivery import canonical_body, post
+    from consortium.sync.tasks import enqueue_dispatch
+    from records.models import Encounter, Patient
+    from tests.live import WorkerProcess
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink_url = f"http://127.0.0.1:{server.server_address[1]}/fhir"
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE consortium_delivery, consortium_outboxevent, consortium_endpoint RESTART IDENTITY CASCADE")
+    Patient.objects.update(consents_to_sharing=True)
+    endpoint = services.endpoint_register(actor=None, institution=city, name="bench", url=sink_url, events=["encounter"])
+    now = timezone.now()
+    bulk.copy_insert(
+        OutboxEvent,
+        [
+            {
+                "event_type": "encounter",
+                "aggregate_type": "records.encounter",
+                "aggregate_id": str(pk),
+                "patient_id": patient_id,
+                "institution_id": clinic.pk,
+                "created_at": now,
+            }
+            for pk, patient_id in Encounter.objects.order_by("pk").values_list("pk", "patient_id")[:count]
+        ],
+    )
+    app.control.purge()
+    workers = [WorkerProcess(extra_env={"DATABASE_URL": url}).start() for _ in range(2)]
+    try:
+        started = time.perf_counter()
+        enqueue_dispatch()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            if not OutboxEvent.objects.filter(dispatched_at__isnull=True).exists() and not (
+                Delivery.objects.exclude(status=DeliveryStatus.DELIVERED).exists()
+            ):
+                break
+            time.sleep(0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        for worker in workers:
+            worker.stop()
+    delivered = Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count()
+    messages = list(OutboxEvent.objects.exclude(fhir=None).values_list("fhir", flat=True)[:500])
+    started = time.perf_counter()
+    for message in messages:
+        post(
+            url=sink_url,
+            secret=endpoint.secret,
+            event_type="encounter",
+            idempotency_key="bench",
+            body=canonical_body(message),
+            timeout=5,
+        )
+    bare = len(messages) / (time.perf_counter() - started)
+    server.shutdown()
+    rate = delivered / elapsed
+    print(
+        f"deliveries, two workers (dispatch, FHIR build, signed POST, bookkeeping):"
+        f" {delivered:,} in {elapsed:.1f} s = {rate:,.0f}/s"
+    )
+    print(f"baseline: the same signed POSTs from one bare loop: {bare:,.0f}/s; ratio {rate / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
