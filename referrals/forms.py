@@ -79,6 +79,8 @@ class SlotChoiceField(forms.ModelChoiceField):
 
 
 class AcceptForm(NoteForm):
+    field_order = ["slot", "appointment_at", "note"]
+
     slot = SlotChoiceField(label=_("Appointment slot"), queryset=ReferralSlot.objects.none(), required=False)
     appointment_at = forms.DateTimeField(
         label=_("Appointment"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
