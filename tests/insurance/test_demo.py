@@ -1,0 +1,21 @@
+"""The demo insurance data loads on top of the demo consortium and loads only once."""
+
+from django.core.management import call_command
+from django.utils import timezone
+
+from insurance.demo import seed_insurance_demo
+from insurance.models import Claim, Enrolment, OfficeScheme, Policy, PolicyStatus
+from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
+
+
+def test_demo_seed_is_idempotent_and_makes_claims_possible(chain):
+    patient = PatientFactory(home_institution=chain["township"], insurance_number="H42052500000001")
+    encounter = EncounterFactory(patient=patient, started_at=timezone.now())
+    ChargeItemFactory(encounter=encounter)
+    created = seed_insurance_demo()
+    assert created == {"policies": 4, "office schemes": 2, "enrolments": 2, "claims": 1}
+    assert Policy.objects.filter(status=PolicyStatus.IN_FORCE).count() == 4
+    assert Enrolment.objects.get(patient=patient, year=timezone.localdate().year).scheme.code == "URRBMI"
+    assert seed_insurance_demo() == {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
+    call_command("seed_insurance_demo", verbosity=0)
+    assert Claim.objects.count() == 1 and OfficeScheme.objects.count() == 2
