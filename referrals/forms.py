@@ -65,6 +65,14 @@ class ReferralCreateForm(forms.Form):
         self.fields["to_department"].queryset = referral_departments_for(user).annotate(free_places=_free_places())
 
 
+class AttachmentForm(forms.Form):
+    file = forms.FileField(
+        label=_("Add an attachment"),
+        help_text=_("PDF, PNG or JPEG; at most 10 files of 10 MB each."),
+        widget=forms.ClearableFileInput(attrs={"accept": "application/pdf,image/png,image/jpeg"}),
+    )
+
+
 class NoteForm(forms.Form):
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 

@@ -40,6 +40,8 @@ class ReferralStatus(models.TextChoices):
 
 #: Statuses in which a referral still waits for the receiving side's decision.
 AWAITING_DECISION = frozenset({ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW})
+#: Statuses in which the sender may still add attachments.
+ATTACHABLE = frozenset({ReferralStatus.DRAFT, ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW})
 #: Statuses in which a referral links the patient to the receiving institution.
 ACTIVE = frozenset(
     {

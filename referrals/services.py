@@ -28,6 +28,7 @@ from records.models import Encounter, Patient
 from . import selectors
 from .attachments import MAX_FILES, inspect_upload
 from .models import (
+    ATTACHABLE,
     Direction,
     FollowUpKind,
     FollowUpStatus,
@@ -312,7 +313,7 @@ def add_attachment(referral_id: int, *, actor, upload) -> ReferralAttachment:
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
         require(actor, Action.START_REFERRAL, referral.from_institution_id)
-        if referral.status not in (ReferralStatus.DRAFT, ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW):
+        if referral.status not in ATTACHABLE:
             raise IllegalTransition(gettext_lazy("Attachments can be added only before the decision."))
         if referral.attachments.count() >= MAX_FILES:
             raise ReferralError(gettext_lazy("At most %(count)d attachments per referral.") % {"count": MAX_FILES}, field="file")

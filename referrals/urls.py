@@ -16,6 +16,7 @@ urlpatterns = [
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/discharge/", views.discharge, name="discharge"),
     path("<int:pk>/satisfaction/", views.satisfaction, name="satisfaction"),
+    path("<int:pk>/attachments/", views.add_attachment, name="add-attachment"),
     path("<int:pk>/attachments/<int:attachment_id>/", views.attachment, name="attachment"),
     path("<int:pk>/<slug:action>/", views.take_action, name="act"),
 ]

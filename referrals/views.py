@@ -18,6 +18,7 @@ from records.selectors import encounters_on
 from . import selectors, services
 from .forms import (
     AcceptForm,
+    AttachmentForm,
     DischargeForm,
     DueTimePolicyForm,
     FollowUpDoneForm,
@@ -31,7 +32,7 @@ from .forms import (
     SlotForm,
     default_follow_up_plan,
 )
-from .models import Direction, ReferralStatus
+from .models import ATTACHABLE, Direction, ReferralStatus
 from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, Act, actions_from
 
@@ -193,8 +194,10 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         and not hasattr(referral, "satisfaction")
         and can(request.user, Action.RECORD_FOLLOW_UP, referral.from_institution_id)
     )
+    can_attach = referral.status in ATTACHABLE and can(request.user, Action.START_REFERRAL, referral.from_institution_id)
     return {
         "referral": referral,
+        "attachment_form": bound.get("attachment") or (AttachmentForm() if can_attach else None),
         "events": selectors.referral_timeline(referral),
         "attachments": referral.attachments.all(),
         "tasks": referral.follow_up_tasks.all(),
@@ -291,6 +294,23 @@ def satisfaction(request, pk):
             messages.success(request, _("Satisfaction recorded."))
             return redirect("referrals:detail", pk=referral.pk)
     return render(request, "referrals/detail.html", _detail_context(request, referral, bound={"satisfaction": form}), status=400)
+
+
+@login_required
+@require_POST
+def add_attachment(request, pk):
+    """The sender adds a PDF or image before the decision; a bad file is shown as a form error."""
+    referral = _visible_referral(request.user, pk)
+    form = AttachmentForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            services.add_attachment(referral.pk, actor=request.user, upload=form.cleaned_data["file"])
+        except services.ReferralError as error:
+            _apply_error(form, error)
+        else:
+            messages.success(request, _("Attachment added."))
+            return redirect("referrals:detail", pk=referral.pk)
+    return render(request, "referrals/detail.html", _detail_context(request, referral, bound={"attachment": form}), status=400)
 
 
 @login_required

@@ -277,3 +277,18 @@ def test_bad_queue_filter_is_shown_and_ignored(setting, login):
     assert set(page.context["form"].errors) == {"department", "urgency"}
     assert "部分筛选条件无法识别" in page.content.decode()
     assert page.context["page"].paginator.count == 1
+
+
+def test_sender_adds_an_attachment_before_the_decision(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff["clinician"])
+    url = reverse("referrals:add-attachment", args=[referral.pk])
+    bad = client.post(url, {"file": SimpleUploadedFile("notes.pdf", b"just text")})
+    assert bad.status_code == 400 and "file" in bad.context["attachment_form"].errors
+    assert client.post(url, {"file": SimpleUploadedFile("ecg.pdf", PDF)}).status_code == 302
+    assert referral.attachments.count() == 1
+    assert login(setting.staff["coordinator"]).post(url, {"file": SimpleUploadedFile("x.pdf", PDF)}).status_code == 403
+    setting.take(referral, "reject")
+    late = login(setting.staff["clinician"]).post(url, {"file": SimpleUploadedFile("late.pdf", PDF)})
+    assert late.status_code == 400 and late.context["attachment_form"] is not None
+    assert referral.attachments.count() == 1
