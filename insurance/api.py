@@ -16,6 +16,7 @@ from consortium.models import Institution
 from consortium.permissions import Action, institution_ids_for
 
 from . import selectors, services
+from . import settlement as settlement_module
 from .idempotency import IdempotentPostMixin
 from .models import (
     Claim,
@@ -234,6 +235,7 @@ class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
         return selectors.settlement_files_of(self.request.user).order_by("-pk")
 
     @extend_schema(
+        description=settlement_module.__doc__,
         request={"multipart/form-data": SettlementUploadSerializer},
         responses={201: SettlementFileSerializer},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],

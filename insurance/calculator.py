@@ -102,6 +102,7 @@ STEP_LABELS = {
     "ceiling_remaining": _("8. Annual ceiling still available"),
     "reimbursed": _("9. Reimbursed by insurance"),
     "self_pay": _("10. Paid by the patient"),
+    "reversal_of": _("Reversal of claim"),
 }
 
 

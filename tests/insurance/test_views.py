@@ -69,6 +69,8 @@ def test_submit_batch_and_correct_from_the_web(chain, login, visit):
     assert client.post(reverse("insurance:claim-correct", args=[claim.number]), {"reason": ""}).status_code == 400
     response = client.post(reverse("insurance:claim-correct", args=[claim.number]), {"reason": "重新计算"})
     assert response.status_code == 302
+    reversal_page = client.get(reverse("insurance:claim-detail", args=[f"{claim.number}-R"])).content.decode()
+    assert "冲销的报销单" in reversal_page and claim.number in reversal_page
     assert Claim.objects.filter(kind="reversal", reverses=claim).exists() and Claim.objects.filter(replaces=claim).exists()
 
 
