@@ -7,6 +7,7 @@ Money is Decimal to the fen (two places); ratios are fractions with four places.
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -124,6 +125,18 @@ class Policy(models.Model):
     def __str__(self):
         return f"{self.scheme.code} {self.year} v{self.version} ({self.get_status_display()})"
 
+    def save(self, *args, **kwargs):
+        """Refuse to change the numbers of a version that is or was in force (only its status moves on)."""
+        update_fields = kwargs.get("update_fields")
+        changes_numbers = update_fields is None or set(update_fields) - {"status", "published_at"}
+        if (
+            self.pk is not None
+            and changes_numbers
+            and Policy.objects.filter(pk=self.pk).exclude(status=PolicyStatus.DRAFT).exists()
+        ):
+            raise ValidationError(_("A policy that is or was in force cannot be changed; make a new version."))
+        super().save(*args, **kwargs)
+
     @property
     def is_editable(self) -> bool:
         return self.status == PolicyStatus.DRAFT
@@ -160,6 +173,16 @@ class PolicyLevelRule(models.Model):
 
     def __str__(self):
         return f"{self.policy} · {self.get_level_display()}"
+
+    def save(self, *args, **kwargs):
+        if Policy.objects.filter(pk=self.policy_id).exclude(status=PolicyStatus.DRAFT).exists():
+            raise ValidationError(_("A policy that is or was in force cannot be changed; make a new version."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if Policy.objects.filter(pk=self.policy_id).exclude(status=PolicyStatus.DRAFT).exists():
+            raise ValidationError(_("A policy that is or was in force cannot be changed; make a new version."))
+        return super().delete(*args, **kwargs)
 
 
 class Accumulator(models.Model):

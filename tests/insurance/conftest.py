@@ -6,7 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from consortium.models import ApiClient, ApiClientKind, InstitutionLevel
-from insurance.models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, PolicyStatus, Scheme
+from insurance import services
+from insurance.models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -32,7 +33,7 @@ def scheme(db):
 
 @pytest.fixture
 def policy(scheme):
-    policy = Policy.objects.create(scheme=scheme, year=YEAR, class_b_self_pay_share=D("0.10"), status=PolicyStatus.IN_FORCE)
+    policy = Policy.objects.create(scheme=scheme, year=YEAR, class_b_self_pay_share=D("0.10"))
     for level, (deductible, ratio, unreferred) in LEVEL_TERMS.items():
         PolicyLevelRule.objects.create(
             policy=policy,
@@ -42,7 +43,7 @@ def policy(scheme):
             unreferred_ratio=D(unreferred),
             annual_ceiling=D("100000"),
         )
-    return policy
+    return services.publish_policy(policy=policy, actor=None)
 
 
 @pytest.fixture

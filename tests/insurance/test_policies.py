@@ -31,6 +31,20 @@ def test_new_version_then_publish_supersedes_and_old_claims_keep_their_version(c
     assert old_claim.policy == policy and old_claim.reimbursed == Decimal("340.00")
 
 
+def test_a_version_in_force_refuses_changes_even_through_the_orm(policy):
+    policy.class_b_self_pay_share = Decimal("0.5")
+    with pytest.raises(ValidationError):
+        policy.save()
+    rule = policy.level_rules.first()
+    rule.ratio = Decimal("0.99")
+    with pytest.raises(ValidationError):
+        rule.save()
+    with pytest.raises(ValidationError):
+        rule.delete()
+    policy.refresh_from_db()
+    assert policy.class_b_self_pay_share == Decimal("0.1000")
+
+
 def test_only_drafts_publish_and_a_draft_needs_rules(scheme, policy):
     with pytest.raises(ValidationError):
         services.publish_policy(policy=policy, actor=None)
