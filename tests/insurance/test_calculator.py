@@ -216,3 +216,21 @@ def test_invariants(scenario):
         assert line.eligible >= 0 and line.class_self_pay >= 0
     for value in (result.total, result.eligible, result.reimbursed, result.self_pay):
         assert value == value.quantize(D("0.01"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.sampled_from("ABC"), money), min_size=1, max_size=4), min_size=1, max_size=12),
+    st.sampled_from(sorted(TERMS)),
+)
+def test_a_year_of_claims_never_passes_deductible_or_ceiling(visits, level):
+    """Claims applied one after another, as the accumulator does, stay within the year's numbers."""
+    terms = TERMS[level]
+    terms = LevelTerms(terms.deductible, terms.ratio, terms.unreferred_ratio, D("5000.00"), terms.class_b_self_pay_share)
+    so_far = YearSoFar()
+    for items in visits:
+        result = calculate(lines(*items), terms, so_far, upward=False, referred=False)
+        assert result.reimbursed + result.self_pay == result.total
+        so_far = YearSoFar(so_far.deductible_paid + result.deductible_applied, so_far.reimbursed + result.reimbursed)
+    assert so_far.deductible_paid <= terms.deductible
+    assert so_far.reimbursed <= terms.annual_ceiling
