@@ -75,7 +75,8 @@ def copy_insert(model, rows: list[dict]) -> None:
 
 
 def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, returning: list[str]) -> list[tuple]:
-    """Insert rows, skipping those that conflict on ``conflict_target``; return ``returning`` of inserted rows.
+    """Insert rows, skipping those that conflict on ``conflict_target`` (any unique constraint when empty);
+    return ``returning`` of inserted rows.
 
     PostgreSQL: COPY into a temporary staging table, then ``INSERT ... SELECT ... ON CONFLICT
     DO NOTHING RETURNING``.  Other backends: the caller has removed known conflicts already,
@@ -104,3 +105,20 @@ def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, retu
         inserted = cursor.fetchall()
         cursor.execute(f"DROP TABLE {stage}")
     return inserted
+
+
+def insert_ignore(model, rows: list[dict], *, key: str) -> dict:
+    """Insert rows, skipping any that violate a unique constraint; return ``{key value: pk}`` of every row's key
+    that exists afterwards (inserted now or already there)."""
+    if not rows:
+        return {}
+    keys = {row[key] for row in rows}
+    if connection.vendor == "postgresql":
+        found = dict((value, pk) for pk, value in copy_upsert_returning(model, rows, conflict_target="", returning=["id", key]))
+    else:
+        model.objects.bulk_create(_instances(model, rows), ignore_conflicts=True, batch_size=1000)
+        found = {}
+    missing = keys - found.keys()
+    if missing:
+        found.update(model.objects.filter(**{f"{key}__in": missing}).values_list(key, "pk"))
+    return found

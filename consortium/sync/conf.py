@@ -21,7 +21,7 @@ DEFAULTS = {
     "SYNC_TASK_BUDGET_SECONDS": 30.0,  # then a task hands over to a fresh one
     # Inbound batches.
     "SYNC_MAX_BATCH_BYTES": 256 * 1024 * 1024,  # bodies above this answer 413
-    "SYNC_INGEST_CHUNK": 2000,  # visits landed per chunk
+    "SYNC_INGEST_CHUNK": 5000,  # visits landed per chunk
     "SYNC_MAX_REPORTED_ERRORS": 1000,  # row errors kept on a batch (all are counted)
 }
 

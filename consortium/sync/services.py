@@ -664,10 +664,8 @@ def _land_chunks(batch: InboundBatch, path: Path, tally: _Tally) -> None:
     size = sync_setting("SYNC_INGEST_CHUNK")
     with path.open("rb") as body:
         for row, data in ingest.iter_visits(body):
-            errors = ingest.check_shape(row, data)
-            visit = None
-            if not errors:
-                visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)
+            # The shape was checked when the body was received; this file is the platform's own copy.
+            visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)
             if errors:
                 tally.fail(errors)
                 continue
@@ -756,50 +754,78 @@ def _enqueue_dispatch() -> None:
     enqueue_dispatch()
 
 
+def _known_patients(hashes: set[str]) -> dict[str, int]:
+    """``{resident ID hash: patient id}`` for known numbers, a merged patient resolved to its survivor."""
+    known, merged = {}, {}
+    for resident_hash, pk, merged_into in Patient.objects.filter(resident_id_hash__in=hashes).values_list(
+        "resident_id_hash", "pk", "merged_into_id"
+    ):
+        known[resident_hash] = pk
+        if merged_into:
+            merged[pk] = merged_into
+    for _hop in range(5):
+        targets = set(merged.values()) - merged.keys()
+        more = dict(Patient.objects.filter(pk__in=targets, merged_into__isnull=False).values_list("pk", "merged_into_id"))
+        if not more:
+            break
+        merged.update(more)
+
+    def survivor(pk: int) -> int:
+        for _hop in range(10):
+            if pk not in merged:
+                break
+            pk = merged[pk]
+        return pk
+
+    return {resident_hash: survivor(pk) for resident_hash, pk in known.items()}
+
+
 def _match_patients(institution: Institution, visits: list, *, source: str) -> tuple[dict[int, int], list[dict], int]:
     """Match a chunk's patients through the master patient index, set-based; register the new ones in bulk.
 
-    ``records.matching.match_patients`` answers the whole chunk with a fixed number of queries:
-    exact on resident ID hash or insurance number (merged patients resolve to their survivor),
-    otherwise a scored match.  Linked matches reuse the patient; uncertain ones register a new
-    patient and queue the pair for review, as the records app does.  A new patient needs a
+    A resident ID the index knows is an exact match (one query for the chunk).  The rest go
+    through ``records.matching.match_patients`` (exact on insurance number, otherwise a scored
+    match, a fixed number of queries): linked matches reuse the patient; uncertain ones register
+    a new patient and queue the pair for review, as the records app does.  A new patient needs a
     valid resident ID and a name.  Returns ``({row: patient_id}, row errors, patients created)``.
     """
     errors: list[dict] = []
-    hashes = {visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash}
-    known = set(Patient.objects.filter(resident_id_hash__in=hashes).values_list("resident_id_hash", flat=True))
-    checked = []
+    matched: dict[int, int] = {}
+    known = _known_patients({visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash})
+    rest = []
     for visit in visits:
-        if visit.patient.resident_id_hash and visit.patient.resident_id_hash not in known:
+        resident_hash = visit.patient.resident_id_hash
+        if resident_hash in known:
+            matched[visit.row] = known[resident_hash]
+            continue
+        if resident_hash:
             problems = ingest.check_new_resident_id(visit.row, visit.patient)
             if problems:
                 errors += problems
                 continue
-        checked.append(visit)
-    visits = checked
-    incoming = []
-    for visit in visits:
-        patient = visit.patient
-        fields = {
-            "name": patient.name,
-            "sex": patient.sex,
-            "birth_date": patient.birth_date,
-            "resident_id": patient.resident_id,
-            "insurance_number": patient.insurance_number,
-            "village": patient.village,
-        }
-        # A known resident ID matches exactly: skip the pinyin that only scored matching needs.
-        incoming.append(Incoming(name_pinyin="", **fields) if patient.resident_id_hash in known else Incoming.of(fields))
-    results = match_patients(incoming)
-    matched: dict[int, int] = {}
-    to_create: dict[str, Patient] = {}
+        rest.append(visit)
+    if not rest:
+        return matched, errors, 0
+    incoming = [
+        Incoming.of(
+            {
+                "name": visit.patient.name,
+                "sex": visit.patient.sex,
+                "birth_date": visit.patient.birth_date,
+                "resident_id": visit.patient.resident_id,
+                "insurance_number": visit.patient.insurance_number,
+                "village": visit.patient.village,
+            }
+        )
+        for visit in rest
+    ]
+    to_create: dict[str, dict] = {}
     waiting: list = []
-    for visit, row, result in zip(visits, incoming, results, strict=True):
+    for visit, row, result in zip(rest, incoming, match_patients(incoming), strict=True):
         patient = visit.patient
         if result.outcome in (Outcome.EXACT, Outcome.LINKED):
             matched[visit.row] = result.patient.pk
-            continue
-        if not patient.resident_id_hash:
+        elif not patient.resident_id_hash:
             errors.append(
                 _row_error(
                     visit.row,
@@ -808,32 +834,28 @@ def _match_patients(institution: Institution, visits: list, *, source: str) -> t
                     _("No patient matches; a resident ID is needed to register one."),
                 )
             )
-            continue
-        if not patient.name:
+        elif not patient.name:
             errors.append(_row_error(visit.row, "patient.name", "required", _("The name is needed to register a new patient.")))
-            continue
-        waiting.append((visit, result))
-        to_create.setdefault(
-            patient.resident_id_hash,
-            Patient(
-                home_institution=institution,
-                name=patient.name,
-                name_pinyin=row.name_pinyin,
-                sex=patient.sex or "U",
-                birth_date=patient.birth_date,
-                resident_id=patient.resident_id,
-                resident_id_hash=patient.resident_id_hash,
-                insurance_number=patient.insurance_number,
-                phone=patient.phone,
-                phone_hash=identifier_hash("phone", patient.phone) if patient.phone else "",
-                address=patient.address,
-                village=patient.village,
-            ),
-        )
-    if not to_create:
-        return matched, errors, 0
-    Patient.objects.bulk_create(list(to_create.values()), ignore_conflicts=True, batch_size=1000)
-    ids = dict(Patient.objects.filter(resident_id_hash__in=to_create.keys()).values_list("resident_id_hash", "pk"))
+        else:
+            waiting.append((visit, result))
+            to_create.setdefault(
+                patient.resident_id_hash,
+                {
+                    "home_institution_id": institution.pk,
+                    "name": patient.name,
+                    "name_pinyin": row.name_pinyin,
+                    "sex": patient.sex or "U",
+                    "birth_date": patient.birth_date,
+                    "resident_id": patient.resident_id,
+                    "resident_id_hash": patient.resident_id_hash,
+                    "insurance_number": patient.insurance_number,
+                    "phone": patient.phone,
+                    "phone_hash": identifier_hash("phone", patient.phone) if patient.phone else "",
+                    "address": patient.address,
+                    "village": patient.village,
+                },
+            )
+    ids = bulk.insert_ignore(Patient, list(to_create.values()), key="resident_id_hash")
     reviews = {}
     for visit, result in waiting:
         pk = ids.get(visit.patient.resident_id_hash)
