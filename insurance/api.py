@@ -336,6 +336,28 @@ class ReconciliationListApi(IdempotentPostMixin, generics.ListAPIView):
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
+class InstitutionTotalSerializer(serializers.Serializer):
+    institution = serializers.CharField(source="run__institution__code")
+    period = serializers.CharField(source="run__period")
+    expected = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    paid = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    difference = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    open = serializers.IntegerField()
+
+
+class ReconciliationTotalsApi(APIView):
+    """Totals per institution and period over the latest run of each (filter with ?period=YYYY-MM)."""
+
+    @extend_schema(parameters=[OpenApiParameter("period", str, required=False)], responses=InstitutionTotalSerializer(many=True))
+    def get(self, request):
+        runs = selectors.runs_visible_to(request.user)
+        period = request.query_params.get("period")
+        if period:
+            runs = runs.filter(period=period)
+        totals = selectors.institution_totals(selectors.latest_runs(runs))
+        return Response(InstitutionTotalSerializer(totals, many=True).data)
+
+
 class ReconciliationDetailApi(generics.RetrieveAPIView):
     serializer_class = RunSerializer
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("insurance/settlement-files/", api.SettlementFileListApi.as_view(), name="api-insurance-settlement-files"),
     path("insurance/settlement-files/<int:pk>/", api.SettlementFileDetailApi.as_view(), name="api-insurance-settlement-file"),
     path("insurance/reconciliations/", api.ReconciliationListApi.as_view(), name="api-insurance-reconciliations"),
+    path("insurance/reconciliations/totals/", api.ReconciliationTotalsApi.as_view(), name="api-insurance-reconciliation-totals"),
     path("insurance/reconciliations/<int:pk>/", api.ReconciliationDetailApi.as_view(), name="api-insurance-reconciliation"),
     path(
         "insurance/reconciliations/<int:pk>/discrepancies/",

@@ -2,7 +2,7 @@
 
 import datetime
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from consortium.models import StaffRole
@@ -76,6 +76,12 @@ def run_totals(run) -> list[dict]:
         )
         .order_by("kind")
     )
+
+
+def latest_runs(runs: QuerySet[ReconciliationRun]) -> QuerySet[ReconciliationRun]:
+    """The most recent run of each institution and period among ``runs``."""
+    latest_ids = runs.values("institution_id", "period").annotate(latest=Max("pk")).values("latest")
+    return runs.filter(pk__in=latest_ids)
 
 
 def institution_totals(runs: QuerySet[ReconciliationRun]) -> list[dict]:

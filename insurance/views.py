@@ -5,7 +5,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db.models import Max
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -121,8 +120,7 @@ def reconciliation_list(request):
     if not can_anywhere(request.user, Action.REVIEW_RECONCILIATION):
         raise PermissionDenied
     runs = selectors.runs_visible_to(request.user)
-    latest_ids = runs.values("institution_id", "period").annotate(latest=Max("pk")).values("latest")
-    latest = runs.filter(pk__in=latest_ids)
+    latest = selectors.latest_runs(runs)
     return render(
         request,
         "insurance/reconciliation_list.html",

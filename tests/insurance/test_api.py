@@ -147,6 +147,8 @@ def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_
     assert set(totals) == {"matched", "amount_mismatch", "missing_at_insurer", "unknown_claim", "duplicate_payment", "rejected"}
     assert totals["missing_at_insurer"]["count"] == 2 and totals["amount_mismatch"]["difference"] == "-40.00"
     run_id = run.data["id"]
+    (totals_row,) = office_api.get(reverse("api-insurance-reconciliation-totals"), {"period": "2026-03"}).data
+    assert (totals_row["institution"], totals_row["open"], totals_row["difference"]) == ("TOWN", 7, "-632.00")
     assert office_api.get(reverse("api-insurance-reconciliation", args=[run_id])).status_code == 200
     listing = office_api.get(reverse("api-insurance-discrepancies", args=[run_id]), {"status": "open"}).data
     assert listing["count"] == 7
