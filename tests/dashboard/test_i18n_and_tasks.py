@@ -67,13 +67,13 @@ def test_the_tasks_are_discovered():
 
 @pytest.mark.worker
 def test_the_roll_up_and_the_warnings_run_in_a_real_worker(chain, celery_worker_process):
-    from consortium.dashboard.tasks import recompute_expenditure_warnings, rollup_indicators
+    from consortium.celery import app  # not the "current" app, which another test may have replaced
 
     patient = PatientFactory(home_institution=chain["village"])
     encounter = EncounterFactory(patient=patient, started_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1))
     ChargeItemFactory(encounter=encounter, quantity=1, unit_price=25000, amount=25000)
-    rollup_indicators.delay(months=2)
-    recompute_expenditure_warnings.delay()
+    app.send_task("consortium.dashboard.tasks.rollup_indicators", kwargs={"months": 2})
+    app.send_task("consortium.dashboard.tasks.recompute_expenditure_warnings")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if IndicatorValue.objects.filter(
