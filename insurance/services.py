@@ -48,6 +48,13 @@ CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
     ClaimStatus.RECONCILED: frozenset(),
 }
 
+#: Allowed policy status changes: a version is drafted, put in force once, then superseded for good.
+POLICY_TRANSITIONS: dict[str, frozenset[str]] = {
+    PolicyStatus.DRAFT: frozenset({PolicyStatus.IN_FORCE}),
+    PolicyStatus.IN_FORCE: frozenset({PolicyStatus.SUPERSEDED}),
+    PolicyStatus.SUPERSEDED: frozenset(),
+}
+
 #: Allowed discrepancy status changes.
 DISCREPANCY_TRANSITIONS: dict[str, frozenset[str]] = {
     DiscrepancyStatus.OPEN: frozenset({DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED}),
@@ -95,11 +102,12 @@ def publish_policy(*, policy: Policy, actor) -> Policy:
     """Put a draft version in force; the version in force before it becomes superseded."""
     with transaction.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
-        if policy.status != PolicyStatus.DRAFT:
+        if PolicyStatus.IN_FORCE not in POLICY_TRANSITIONS[policy.status]:
             raise ValidationError({"status": _("Only a draft policy can be put in force.")})
         validate_policy_rules(policy)
         current = Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year, status=PolicyStatus.IN_FORCE)
         for old in current:
+            _check_transition(POLICY_TRANSITIONS, old.status, PolicyStatus.SUPERSEDED)
             old.status = PolicyStatus.SUPERSEDED
             old.save(update_fields=["status"])
         policy.status = PolicyStatus.IN_FORCE
