@@ -197,3 +197,16 @@ def test_schema_documents_the_insurance_api(office_api):
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/insurance/adjudications/" in paths
+
+
+def test_more_bad_input_is_answered_field_by_field(chain, office_api):
+    response = post(office_api, RUNS, {"settlement_file": "abc", "institution": ""}, "bad-run")
+    assert response.status_code == 400 and {"settlement_file", "institution"} <= set(response.data)
+    close = reverse("api-insurance-period-close")
+    response = post(office_api, close, {"institution": "TOWN", "period": "2026-13"}, "bad-close")
+    assert response.status_code == 400 and "period" in response.data
+    response = post(office_api, close, {"institution": "OUT", "period": "2026-03"}, "bad-close-2")
+    assert response.status_code == 400 and "institution" in response.data
+    response = post(office_api, reverse("api-insurance-discrepancy-update", args=[1]), {"status": "bogus"}, "bad-d")
+    assert response.status_code == 404
+    assert post(office_api, ADJUDICATE, {"results": "x"}, "bad-shape").status_code == 400
