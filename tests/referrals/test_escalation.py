@@ -102,7 +102,9 @@ def test_a_real_worker_runs_the_beat_task(chain, celery_worker_process):
 
     setting = Setting(chain)
     referral = services.submit_referral(setting.draft().pk, actor=setting.clinician, now=T0)
-    tasks.escalate_overdue_referrals.delay()
+    from consortium.celery import app
+
+    app.send_task(tasks.escalate_overdue_referrals.name)  # the project's app, whatever another test made current
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         referral.refresh_from_db()
