@@ -2,7 +2,9 @@
 
 The same statement runs on PostgreSQL and SQLite (3.39+ for FULL OUTER JOIN). Classification:
 
-* unknown_claim: a settlement line whose claim number matches no adjudicated claim of the institution and period;
+Claims in scope: adjudicated claims of the institution and period, of the schemes the office administers.
+
+* unknown_claim: a settlement line whose claim number matches no claim in scope;
 * missing_at_insurer: an approved claim with no settlement line (a platform-rejected claim without a line is *rejected*);
 * rejected: a line the insurer marked rejected;
 * duplicate_payment: a second or later paid line for the same claim (the difference is the whole line);
@@ -13,7 +15,7 @@ The same statement runs on PostgreSQL and SQLite (3.39+ for FULL OUTER JOIN). Cl
 from django.db import connection
 from django.utils import timezone
 
-from .models import Claim, ClaimStatus, Discrepancy, SettlementLine
+from .models import Claim, ClaimStatus, Discrepancy, OfficeScheme, SettlementLine
 
 RECONCILABLE = ("approved", "partly_approved", "rejected", "settled", "reconciled")
 
@@ -40,6 +42,7 @@ FROM (
         SELECT id, number, status, COALESCE(approved_amount, reimbursed) AS expected
         FROM {Claim._meta.db_table}
         WHERE institution_id = %(institution)s AND period = %(period)s
+          AND scheme_id IN (SELECT scheme_id FROM {OfficeScheme._meta.db_table} WHERE office_id = %(office)s)
           AND status IN ({", ".join(f"'{s}'" for s in RECONCILABLE)})
     ) c
     FULL OUTER JOIN (
@@ -73,6 +76,7 @@ def classify_params(run) -> dict:
         "institution_code": run.institution.code,
         "period": run.period,
         "file": run.settlement_file_id,
+        "office": run.office_id,
     }
 
 

@@ -69,7 +69,7 @@ def seed(n: int):
     from django.db import connection, transaction
 
     from consortium.models import Institution, InstitutionLevel, InsuranceOffice
-    from insurance.models import Claim, Policy, PolicyStatus, Scheme
+    from insurance.models import Claim, OfficeScheme, Policy, PolicyStatus, Scheme
     from records.models import Encounter, Patient
 
     institution, _ = Institution.objects.get_or_create(
@@ -77,9 +77,10 @@ def seed(n: int):
         defaults={"name": "基准卫生院", "level": InstitutionLevel.TOWNSHIP_HEALTH_CENTRE, "region_code": "420525"},
     )
     office, _ = InsuranceOffice.objects.get_or_create(code="BENCHYB", defaults={"name": "基准医保中心", "region_code": "420500"})
+    scheme, _ = Scheme.objects.get_or_create(code="URRBMI", defaults={"name": "城乡居民基本医疗保险"})
+    OfficeScheme.objects.get_or_create(office=office, scheme=scheme)
     if Claim.objects.filter(institution=institution, period=PERIOD).count() == n:
         return institution, office
-    scheme, _ = Scheme.objects.get_or_create(code="URRBMI", defaults={"name": "城乡居民基本医疗保险"})
     policy, _ = Policy.objects.get_or_create(scheme=scheme, year=2026, version=1, defaults={"status": PolicyStatus.IN_FORCE})
     print(f"seeding {n:,} claims ...", flush=True)
     started = time.perf_counter()

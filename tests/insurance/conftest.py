@@ -60,6 +60,8 @@ def enrol(scheme):
 def visit(chain, policy, enrol):
     """Make an encounter with charge items for an enrolled patient (registered at the township by default)."""
 
+    OfficeScheme.objects.get_or_create(office=chain["office"], scheme=policy.scheme)
+
     def _visit(patient=None, institution=None, items=(("A", "500.00"),), when=None):
         if patient is None:
             patient = PatientFactory(home_institution=chain["township"])
@@ -84,7 +86,7 @@ def visit(chain, policy, enrol):
 @pytest.fixture
 def office_token(chain, scheme):
     """An API token of the chain's insurance office (region 420500), administering the URRBMI scheme."""
-    OfficeScheme.objects.create(office=chain["office"], scheme=scheme)
+    OfficeScheme.objects.get_or_create(office=chain["office"], scheme=scheme)
     client = ApiClient(name="医保接口", kind=ApiClientKind.INSURANCE_OFFICE, insurance_office=chain["office"])
     token = client.issue_token()
     client.save()

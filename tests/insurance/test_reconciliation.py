@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from openpyxl import Workbook
 
 from insurance import services
-from insurance.models import Claim, ClaimStatus, Discrepancy, DiscrepancyStatus, SettlementFile, SettlementLine
+from insurance.models import Claim, ClaimStatus, Discrepancy, DiscrepancyStatus, Scheme, SettlementFile, SettlementLine
 from insurance.settlement import SettlementFileErrors
 from insurance.tasks import reconcile_pending_files
 
@@ -185,3 +185,12 @@ def test_nightly_task_reconciles_each_institution_once(chain, adjudicated):
     upload(chain["office"], crafted_file(adjudicated))
     assert reconcile_pending_files() == 2  # TOWN and CITY
     assert reconcile_pending_files() == 0
+
+
+def test_claims_of_schemes_the_office_does_not_administer_are_out_of_scope(chain, adjudicated):
+    other = Scheme.objects.get_or_create(code="UEBMI", defaults={"name": "职工"})[0]
+    Claim.objects.filter(pk=adjudicated[5].pk).update(scheme=other)
+    settlement = upload(chain["office"], crafted_file(adjudicated))
+    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    missing = set(run.discrepancies.filter(kind="missing_at_insurer").values_list("claim_number", flat=True))
+    assert missing == {adjudicated[2].number}
