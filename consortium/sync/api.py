@@ -17,6 +17,7 @@ from .conf import sync_setting
 
 class BatchRowErrorSerializer(serializers.Serializer):
     row = serializers.IntegerField(allow_null=True, help_text="0-based index of the visit in the batch")
+    entry = serializers.IntegerField(required=False, help_text="for a FHIR Bundle upload: 0-based index of the entry")
     field = serializers.CharField(allow_null=True, help_text="dotted path, e.g. patient.resident_id or charge_items[0].amount")
     code = serializers.CharField()
     message = serializers.CharField()
@@ -124,7 +125,9 @@ class BatchListApi(APIView):
         },
         description=(
             "Accepts the body streaming (it is never held in memory) up to SYNC_MAX_BATCH_BYTES, checks its shape, "
-            "and answers 202 with a status URL; a worker lands it in chunks."
+            "and answers 202 with a status URL; a worker lands it in chunks. The body is the visit batch below, or a "
+            "FHIR R4 Bundle of type transaction (all or nothing) or batch, with the batch ID in Bundle.identifier.value "
+            "and Patient, Encounter, Condition and ChargeItem entries."
         ),
     )
     def post(self, request):

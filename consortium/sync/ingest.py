@@ -158,8 +158,8 @@ class _Reader:
             return obj
 
 
-def iter_body(stream, *, chunk_size: int = 1 << 16):
-    """Yield ``("field", name, value)`` for header fields and ``("visit", index, value)`` per visit."""
+def iter_body(stream, *, chunk_size: int = 1 << 16, array_key: str = "visits", kind: str = "visit"):
+    """Yield ``("field", name, value)`` for header fields and ``(kind, index, value)`` per item of ``array_key``."""
     reader = _Reader(stream, chunk_size)
     if reader.peek() != "{":
         raise BodyError(_('The body must be a JSON object with a "visits" array.'), offset=reader.offset)
@@ -176,14 +176,14 @@ def iter_body(stream, *, chunk_size: int = 1 << 16):
                 raise BodyError(_('The field "%(field)s" appears twice.') % {"field": key}, offset=reader.offset)
             seen.add(key)
             reader.expect(":")
-            if key == "visits" and reader.peek() == "[":
+            if key == array_key and reader.peek() == "[":
                 reader.pos += 1
                 index = 0
                 if reader.peek() == "]":
                     reader.pos += 1
                 else:
                     while True:
-                        yield ("visit", index, reader.value(row=index))
+                        yield (kind, index, reader.value(row=index))
                         index += 1
                         char = reader.peek()
                         reader.pos += 1
@@ -257,7 +257,7 @@ def check_shape(row: int, visit) -> list[dict]:
     """JSON-level checks of one visit: an object with known fields of the right JSON types."""
     if not isinstance(visit, dict):
         return [_error(row, None, "wrong_type", _("A visit must be a JSON object."))]
-    errors = _check_object(visit, VISIT_FIELDS, row, "")
+    errors = _check_object({k: v for k, v in visit.items() if k != "_entry"}, VISIT_FIELDS, row, "")
     if isinstance(visit.get("patient"), dict):
         errors += _check_object(visit["patient"], PATIENT_FIELDS, row, "patient.")
     for key, spec in (("diagnoses", DIAGNOSIS_FIELDS), ("charge_items", CHARGE_FIELDS)):

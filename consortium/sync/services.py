@@ -39,7 +39,7 @@ from ..models import (
 )
 from ..permissions import MEMBER_SYSTEM_ROLE, Action, can, staff_of
 from ..services import record_audit_event
-from . import bulk, fhir, ingest
+from . import bulk, fhir, fhir_inbound, ingest
 from .conf import sync_setting
 from .delivery import PostResult
 
@@ -453,7 +453,11 @@ def _scan(path: Path) -> tuple[dict, int, list[dict]]:
                     saw_visits = True
                     rows += 1
                     if len(errors) < _MAX_REPORTED_SHAPE_ERRORS:
-                        errors += ingest.check_shape(key, value)
+                        problems = ingest.check_shape(key, value)
+                        if problems and isinstance(value, dict) and "_entry" in value:
+                            for problem in problems:
+                                problem["entry"] = value["_entry"]
+                        errors += problems
                 else:
                     error = ingest.check_header(key, value)
                     if error:
@@ -511,6 +515,8 @@ def batch_receive(*, actor, stream, content_length: int | None) -> tuple[Inbound
         raise BatchTooLarge(limit)
     path, size = _spool(stream, limit)
     try:
+        if fhir_inbound.looks_like_bundle(path):
+            path = _convert_bundle(path)
         header, rows, errors = _scan(path)
         if errors:
             raise BatchRejected(errors)
@@ -558,6 +564,22 @@ def batch_receive(*, actor, stream, content_length: int | None) -> tuple[Inbound
     except BaseException:
         path.unlink(missing_ok=True)
         raise
+
+
+def _convert_bundle(path: Path) -> Path:
+    """Turn an uploaded FHIR Bundle into a plain visit batch file; reject it with entry-level errors."""
+    try:
+        with path.open("rb") as body:
+            header, visits, errors = fhir_inbound.convert(body)
+    except ingest.BodyError as exc:
+        path.unlink(missing_ok=True)
+        raise BatchRejected([exc.as_dict()]) from None
+    path.unlink(missing_ok=True)
+    if errors:
+        raise BatchRejected(errors)
+    converted = _spool_dir() / f"upload-{uuid.uuid4().hex}.json"
+    fhir_inbound.write_visits(converted, header, visits)
+    return converted
 
 
 def _enqueue_batch(batch_id: int) -> None:
@@ -666,6 +688,9 @@ def _land_chunks(batch: InboundBatch, path: Path, tally: _Tally) -> None:
         for row, data in ingest.iter_visits(body):
             # The shape was checked when the body was received; this file is the platform's own copy.
             visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)
+            if errors and "_entry" in data:
+                for error in errors:
+                    error["entry"] = data["_entry"]
             if errors:
                 tally.fail(errors)
                 continue

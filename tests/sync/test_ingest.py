@@ -327,3 +327,84 @@ def test_patients_are_matched_through_the_master_patient_index(chain, api):
     linked = encounter.patient == known
     queued = MatchReview.objects.filter(candidate=known, patient=encounter.patient).exists()
     assert linked or queued
+
+
+def fhir_bundle(rid: str, bundle_type="transaction", **overrides) -> dict:
+    base = "https://consortium.example.cn/fhir"
+    entries = [
+        {
+            "fullUrl": "urn:uuid:p1",
+            "resource": {
+                "resourceType": "Patient",
+                "identifier": [{"system": f"{base}/sid/resident-id", "value": rid}],
+                "name": [{"text": "钱七"}],
+                "gender": "male" if int(rid[16]) % 2 else "female",
+            },
+        },
+        {
+            "fullUrl": "urn:uuid:e1",
+            "resource": {
+                "resourceType": "Encounter",
+                "identifier": [{"value": "F0001"}],
+                "class": {"code": "AMB"},
+                "period": {"start": "2026-11-20T09:30:00+08:00", "end": "2026-11-20T09:45:00+08:00"},
+                "subject": {"reference": "urn:uuid:p1"},
+                "reasonCode": [{"text": "发热"}],
+            },
+        },
+        {
+            "resource": {
+                "resourceType": "Condition",
+                "code": {
+                    "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J06.9", "display": "急性上呼吸道感染"}]
+                },
+                "encounter": {"reference": "urn:uuid:e1"},
+            }
+        },
+        {
+            "resource": {
+                "resourceType": "ChargeItem",
+                "code": {"coding": [{"code": "XJ01", "display": "阿莫西林胶囊"}]},
+                "quantity": {"value": 2},
+                "priceOverride": {"value": 12.5, "currency": "CNY"},
+                "context": {"reference": "urn:uuid:e1"},
+                "extension": [
+                    {"url": f"{base}/StructureDefinition/catalogue-class", "valueCode": "A"},
+                    {"url": f"{base}/StructureDefinition/charge-category", "valueCode": "drug"},
+                ],
+            }
+        },
+    ]
+    return {"resourceType": "Bundle", "type": bundle_type, "identifier": {"value": "FHIR-B1"}, "entry": entries, **overrides}
+
+
+def test_a_fhir_transaction_bundle_lands_all_or_nothing(chain, api):
+    response = api(json.dumps(fhir_bundle(make_resident_id()), ensure_ascii=False))
+    assert response.status_code == 202, response.json()
+    assert response.json()["batch_id"] == "FHIR-B1" and response.json()["all_or_nothing"] is True
+    batch = land(response)
+    assert batch.status == InboundBatchStatus.LANDED and batch.rows_landed == 1
+    encounter = Encounter.objects.get(external_id="F0001")
+    assert encounter.chief_complaint == "发热" and encounter.patient.name == "钱七"
+    assert list(encounter.diagnoses.values_list("code", "is_primary")) == [("J06.9", True)]
+    assert str(encounter.charge_items.get().amount) == "25.00"
+
+
+def test_a_bad_fhir_bundle_is_400_naming_entry_and_path(chain, api):
+    bundle = fhir_bundle(make_resident_id(), bundle_type="collection")
+    bundle["entry"][3]["resource"]["context"]["reference"] = "urn:uuid:nowhere"
+    bundle["entry"][2]["resource"]["code"] = {"coding": []}
+    response = api(json.dumps(bundle, ensure_ascii=False))
+    assert response.status_code == 400
+    found = {(e.get("entry"), e["field"]) for e in response.json()["errors"]}
+    assert (None, "type") in found
+    assert (3, "entry[3].resource.context.reference") in found
+    assert (2, "entry[2].resource.code.coding") in found
+    nothing_stored()
+
+
+def test_content_errors_of_a_fhir_batch_name_the_entry(chain, api):
+    bundle = fhir_bundle("110101199003071234", bundle_type="batch")
+    batch = land(api(json.dumps(bundle, ensure_ascii=False)))
+    assert batch.rows_landed == 0 and batch.rows_failed == 1
+    assert batch.row_errors[0]["field"] == "patient.resident_id"
