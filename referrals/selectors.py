@@ -106,11 +106,17 @@ def referrals_sent_by(institution) -> QuerySet[Referral]:
 
 
 def referrals_visible_to(user) -> QuerySet[Referral]:
-    """Referrals the user may see: sent from or sent to an institution where they may view referrals."""
-    ids = institution_ids_for(user, Action.VIEW_REFERRALS)
+    """Referrals the user may open: sent from or to their own institution, where they may view referrals.
+
+    A referral carries the patient's name and clinical snapshot, so only the two institutions
+    it runs between see it; consortium administrators get the aggregates of the dashboard.
+    """
     queryset = Referral.objects.all()
+    ids = institution_ids_for(user, Action.VIEW_REFERRALS)
     if ids is not None:
-        queryset = queryset.filter(Q(from_institution__in=ids) | Q(to_institution__in=ids))
+        staff = staff_of(user)
+        own = {staff.institution_id} & ids if staff is not None and staff.institution_id else set()
+        queryset = queryset.filter(Q(from_institution__in=own) | Q(to_institution__in=own))
     return queryset.select_related("patient", "from_institution", "to_institution", "to_department", "slot")
 
 

@@ -728,9 +728,11 @@ def escalate_referral(referral_id: int, *, now: datetime.datetime) -> str:
                 expired, lambda: _("Referral #%(id)d expired without a decision; refer again if needed.") % {"id": expired.pk}
             )
             return "expired"
-        level, roles, label = 1, (StaffRole.REFERRAL_COORDINATOR,), "coordinator"
+        level, roles, label = 1, [StaffRole.REFERRAL_COORDINATOR], "coordinator"
         if overdue >= datetime.timedelta(hours=policy.administrator_after_hours):
-            level, roles, label = 2, (StaffRole.HOSPITAL_ADMINISTRATOR,), "administrator"
+            level, roles, label = 2, [StaffRole.HOSPITAL_ADMINISTRATOR], "administrator"
+            if referral.escalation_level < 1:  # the beat missed the first step: the coordinators learn it too
+                roles.append(StaffRole.REFERRAL_COORDINATOR)
         if referral.escalation_level >= level:
             return ""
         referral.escalation_level = level

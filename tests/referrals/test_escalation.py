@@ -147,3 +147,9 @@ def test_only_the_consortiums_administrator_may_set_its_policy(setting, chain):
         services.set_due_time_policy(actor=setting.coordinator, consortium=chain["consortium"], **hours)
     with pytest.raises(services.PermissionDenied):
         services.set_due_time_policy(actor=chain["staff"]["consortium_admin"].user, consortium=ConsortiumFactory(), **hours)
+
+
+def test_a_late_first_run_alerts_coordinators_and_administrators_together(setting, submitted):
+    assert services.escalate_overdue_referrals(now=T0 + 50 * H)["administrator"] == 1
+    assert Notification.objects.filter(recipient=setting.coordinator, text__contains="已超过处理时限").exists()
+    assert Notification.objects.filter(recipient=setting.hospital_admin, text__contains="已超过处理时限").exists()

@@ -292,3 +292,8 @@ def test_sender_adds_an_attachment_before_the_decision(setting, login):
     late = login(setting.staff["clinician"]).post(url, {"file": SimpleUploadedFile("late.pdf", PDF)})
     assert late.status_code == 400 and late.context["attachment_form"] is not None
     assert referral.attachments.count() == 1
+
+
+def test_consortium_administrator_does_not_open_referrals(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    assert login(setting.staff["consortium_admin"]).get(reverse("referrals:detail", args=[referral.pk])).status_code == 404
