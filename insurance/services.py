@@ -166,7 +166,9 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
     """Calculate a draft claim from an encounter's charge items under the policy in force for its year."""
     with transaction.atomic():
         encounter = (
-            Encounter.objects.select_for_update().select_related("patient__home_institution", "institution").get(pk=encounter.pk)
+            Encounter.objects.select_for_update(of=("self",))
+            .select_related("patient__home_institution", "institution")
+            .get(pk=encounter.pk)
         )
         institution = encounter.institution
         patient = encounter.patient
