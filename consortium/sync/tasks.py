@@ -20,13 +20,17 @@ _PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "
 
 
 def _enqueue(task, *args, countdown: float | None = None) -> bool:
-    """Publish a task without waiting for a down broker: the beat sweep re-enqueues what is lost here."""
+    """Publish a task without waiting for a down broker: the beat sweep re-enqueues what is lost here.
+
+    The task is looked up on the project's app, not through the shared-task proxy, so another
+    Celery app made current elsewhere (a test's, a script's) cannot divert it.
+    """
     from consortium.celery import app
 
     if countdown and app.conf.task_always_eager:
         return False  # eager mode cannot wait; the sweep picks the work up when it is due
     try:
-        task.apply_async(args=args, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
+        app.tasks[task.name].apply_async(args=args, countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY)
     except (OperationalError, OSError) as exc:
         logger.warning("sync: could not enqueue %s (%s); the sweep will pick it up", task.name, type(exc).__name__)
         return False
