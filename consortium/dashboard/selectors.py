@@ -90,6 +90,7 @@ def chart_data(chart: Chart, scope: str, scope_id: int, first: datetime.date, la
         "unit": chart.unit,
         "months": [f"{m:%Y-%m}" for m in months],
         "series": series,
+        "has_data": any(rows[code] for code in chart.indicators),
         "rows": [
             {"month": f"{month:%Y-%m}", "values": [entry["points"][index]["value"] for entry in series]}
             for index, month in enumerate(months)
