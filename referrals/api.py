@@ -58,6 +58,8 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class FollowUpTaskSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(read_only=True, help_text=_("revisit, medication_review or rehabilitation"))
+
     class Meta:
         model = FollowUpTask
         fields = ["id", "referral", "kind", "due_on", "instructions", "status", "done_at", "outcome", "escalated_at"]
@@ -68,6 +70,7 @@ class ReferralListSerializer(serializers.ModelSerializer):
     to_institution = serializers.SlugRelatedField(slug_field="code", read_only=True)
     to_department = serializers.SlugRelatedField(slug_field="code", read_only=True)
     patient_name = serializers.CharField(source="patient.name", read_only=True)
+    status = serializers.CharField(read_only=True, help_text=_("One of the statuses of the transition table."))
 
     class Meta:
         model = Referral
@@ -89,6 +92,7 @@ class ReferralListSerializer(serializers.ModelSerializer):
 
 
 class ReferralDetailSerializer(ReferralListSerializer):
+    status = serializers.ChoiceField(choices=ReferralStatus.choices, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
     events = EventSerializer(many=True, read_only=True)
     follow_up_tasks = FollowUpTaskSerializer(many=True, read_only=True)
