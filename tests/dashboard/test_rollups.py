@@ -165,3 +165,16 @@ def test_month_keys_from_every_backend_shape():
         datetime.date(2026, 1, 1),
         datetime.date(2026, 2, 1),
     ]
+
+
+def test_the_roll_up_is_set_based_its_query_count_does_not_grow_with_the_facts(chain, september, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    EncounterFactory(patient=september["patients"][0], institution=chain["village"], started_at=at(2026, 9, 1, 9))
+    with CaptureQueriesContext(connection) as before:
+        services.run_rollups(first=SEPT, last=OCT, today=TODAY)
+    for day in range(2, 29):
+        EncounterFactory(patient=september["patients"][day % 3], institution=chain["village"], started_at=at(2026, 9, day, 9))
+    with django_assert_max_num_queries(len(before.captured_queries)):
+        services.run_rollups(first=SEPT, last=OCT, today=TODAY)
