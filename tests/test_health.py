@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def broker_down(monkeypatch):
     """Give the health check a Celery app whose broker cannot be reached."""
-    unreachable = Celery("broker-down", broker="redis://127.0.0.1:9/0")  # discard port: nothing listens
+    unreachable = Celery("broker-down", broker="redis://127.0.0.1:9/0", set_as_current=False)  # nothing listens on 9
     unreachable.conf.broker_connection_timeout = 1
     monkeypatch.setattr(health, "celery_app", unreachable)
     yield

@@ -15,7 +15,12 @@ SKIP_DIRS = {".venv", "var", ".git", "staticfiles", "test-artifacts", "node_modu
 
 
 def catalogues(root: Path) -> list[Path]:
-    return sorted(p for p in root.glob("*/locale/zh_Hans/LC_MESSAGES/django.po") if p.parts[len(root.parts)] not in SKIP_DIRS)
+    """Every app's zh-hans catalogue, nested apps (consortium/dashboard) included."""
+    found = []
+    for path in root.rglob("locale/zh_Hans/LC_MESSAGES/django.po"):
+        if not SKIP_DIRS.intersection(path.relative_to(root).parts):
+            found.append(path)
+    return sorted(found)
 
 
 def untranslated(po_path: Path) -> list[str]:
