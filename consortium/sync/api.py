@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..models import ENDPOINT_EVENTS, Delivery, Endpoint, InboundBatch, Institution
+from ..models import Delivery, Endpoint, InboundBatch, Institution
 from ..permissions import Action, get_scoped_or_404, require
 from . import selectors, services
 from .conf import sync_setting
@@ -26,6 +26,7 @@ class BatchRowErrorSerializer(serializers.Serializer):
 class InboundBatchSerializer(serializers.ModelSerializer):
     institution = serializers.CharField(source="institution.code")
     batch_id = serializers.CharField(source="client_batch_id")
+    status = serializers.CharField(help_text="received, processing, landed or failed")
     status_url = serializers.SerializerMethodField()
     row_errors = BatchRowErrorSerializer(many=True)
 
@@ -57,7 +58,7 @@ class InboundBatchSerializer(serializers.ModelSerializer):
 
 class VisitDocSerializer(serializers.Serializer):
     external_id = serializers.CharField(max_length=64)
-    kind = serializers.ChoiceField(choices=["outpatient", "inpatient", "follow_up"], required=False)
+    kind = serializers.CharField(required=False, help_text="outpatient (default), inpatient or follow_up")
     started_at = serializers.DateTimeField()
     ended_at = serializers.DateTimeField(required=False, allow_null=True)
     chief_complaint = serializers.CharField(required=False)
@@ -68,7 +69,7 @@ class VisitDocSerializer(serializers.Serializer):
             "resident_id": serializers.CharField(required=False),
             "insurance_number": serializers.CharField(required=False),
             "name": serializers.CharField(required=False),
-            "sex": serializers.ChoiceField(choices=["M", "F", "U"], required=False),
+            "sex": serializers.CharField(required=False, help_text="M, F or U"),
             "birth_date": serializers.DateField(required=False),
             "phone": serializers.CharField(required=False),
             "address": serializers.CharField(required=False),
@@ -91,7 +92,7 @@ class VisitDocSerializer(serializers.Serializer):
             "item_code": serializers.CharField(),
             "name": serializers.CharField(),
             "category": serializers.CharField(),
-            "catalogue_class": serializers.ChoiceField(choices=["A", "B", "C"]),
+            "catalogue_class": serializers.CharField(help_text="A, B or C"),
             "quantity": serializers.DecimalField(max_digits=10, decimal_places=2),
             "unit_price": serializers.DecimalField(max_digits=12, decimal_places=2),
             "amount": serializers.DecimalField(max_digits=12, decimal_places=2, required=False),
@@ -170,7 +171,7 @@ class BatchDetailApi(generics.RetrieveAPIView):
 
 class SyncEndpointSerializer(serializers.ModelSerializer):
     institution = serializers.SlugRelatedField(slug_field="code", queryset=Institution.objects.all())
-    events = serializers.ListField(child=serializers.ChoiceField(choices=list(ENDPOINT_EVENTS)))
+    events = serializers.ListField(child=serializers.CharField(), help_text="any of: encounter, referral, discharge")
     secret = serializers.CharField(
         write_only=True, required=False, allow_blank=True, help_text="HMAC-SHA256 key; generated when omitted and shown once."
     )
@@ -239,6 +240,7 @@ class SyncDeliverySerializer(serializers.ModelSerializer):
     institution = serializers.CharField(source="endpoint.institution.code")
     event = serializers.IntegerField(source="event_id")
     event_type = serializers.CharField(source="event.event_type")
+    status = serializers.CharField(help_text="pending, delivered or dead")
 
     class Meta:
         model = Delivery

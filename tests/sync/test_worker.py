@@ -165,3 +165,28 @@ def test_stop_redis_write_start_redis_and_it_is_delivered(chain, receiver, endpo
             worker.stop()
         private.stop()
     assert len(receiver.deduped()) == 2
+
+
+def test_an_uploaded_batch_is_landed_by_the_worker(chain, client, member_token):
+    import json
+
+    from consortium.models import InboundBatch
+    from records.models import Encounter
+
+    from .test_ingest import visit
+
+    worker = WorkerProcess(extra_env=FAST).start()
+    try:
+        content = json.dumps({"batch_id": "W1", "visits": [visit(n) for n in range(25)]}, ensure_ascii=False)
+        response = client.post(
+            "/api/v1/sync/batches/", data=content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {member_token}"
+        )
+        assert response.status_code == 202
+        status_url = response.json()["status_url"]
+        landed = lambda: InboundBatch.objects.filter(status="landed").exists()  # noqa: E731
+        assert wait_for(landed, timeout=60, nudge=sweep, every=10), InboundBatch.objects.values_list("status", "failure_reason")
+        status = client.get(status_url, HTTP_AUTHORIZATION=f"Bearer {member_token}").json()
+        assert status["rows_landed"] == 25 and status["rows_failed"] == 0
+        assert Encounter.objects.count() == 25
+    finally:
+        worker.stop()
