@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.monitor, name="sync-monitor"),
+    path("endpoints/new/", views.endpoint_new, name="sync-endpoint-new"),
     path("batches/<int:pk>/", views.batch_detail, name="sync-batch-detail"),
     path("deliveries/<int:pk>/retry/", views.delivery_retry, name="sync-delivery-retry"),
     path("deliveries/<int:pk>/replay/", views.delivery_replay, name="sync-delivery-replay"),

@@ -7,10 +7,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from ..models import Delivery, Endpoint
-from ..permissions import Action, can_anywhere, get_scoped_or_404
+from ..models import HOSPITAL_LEVELS, Delivery, Endpoint, Institution
+from ..permissions import Action, can_anywhere, get_scoped_or_404, scope
 from . import selectors, services
 from .conf import sync_setting
+from .forms import EndpointForm
 
 
 @login_required
@@ -23,8 +24,28 @@ def monitor(request):
         "failures": selectors.failing_deliveries(request.user),
         "batches": selectors.recent_batches(request.user),
         "dead_letter_after": sync_setting("SYNC_MAX_ATTEMPTS"),
+        "can_register": can_anywhere(request.user, Action.MANAGE_SYNC),
     }
     return render(request, "consortium/sync/monitor.html", context)
+
+
+@login_required
+def endpoint_new(request):
+    """Register a hospital endpoint; the signing secret is shown once, on the answer page."""
+    institutions = scope(Institution.objects.filter(level__in=HOSPITAL_LEVELS), request.user, Action.MANAGE_SYNC, field="pk")
+    if not institutions.exists():
+        raise PermissionDenied
+    form = EndpointForm(request.POST or None, institutions=institutions.order_by("code"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            endpoint = services.endpoint_register(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            for field_name, errors in exc.message_dict.items():
+                for error in errors:
+                    form.add_error(field_name if field_name in form.fields else None, error)
+        else:
+            return render(request, "consortium/sync/endpoint_created.html", {"endpoint": endpoint})
+    return render(request, "consortium/sync/endpoint_form.html", {"form": form})
 
 
 @login_required

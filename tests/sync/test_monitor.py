@@ -128,3 +128,30 @@ def test_only_hospitals_register_endpoints_and_only_their_own(chain, login):
         == 403
     )
     assert not Endpoint.objects.exists()
+
+
+def test_endpoint_registration_page(chain, login, receiver):
+    client = login(chain["staff"]["hospital_admin"])
+    assert client.get(reverse("sync-endpoint-new")).status_code == 200
+    bad = client.post(reverse("sync-endpoint-new"), {"institution": chain["city"].pk, "name": "HIS", "url": "not a url"})
+    assert bad.status_code == 200
+    assert bad.context["form"].errors.keys() == {"url", "events"}
+    assert not Endpoint.objects.exists()
+    page = client.post(
+        reverse("sync-endpoint-new"),
+        {"institution": chain["city"].pk, "name": "HIS", "url": receiver.url, "events": ["encounter", "discharge"]},
+    )
+    endpoint = Endpoint.objects.get()
+    assert endpoint.events == ["discharge", "encounter"]
+    assert endpoint.secret in page.content.decode()
+
+
+def test_endpoint_registration_page_refuses_clinics_and_other_hospitals(chain, login):
+    assert login(chain["staff"]["clinician"]).get(reverse("sync-endpoint-new")).status_code == 403
+    other = chain["outsider"]
+    response = login(chain["staff"]["hospital_admin"]).post(
+        reverse("sync-endpoint-new"),
+        {"institution": other.pk, "name": "HIS", "url": "http://127.0.0.1:9/", "events": ["encounter"]},
+    )
+    assert response.status_code == 200 and "institution" in response.context["form"].errors
+    assert not Endpoint.objects.exists()
