@@ -105,3 +105,10 @@ def test_admin_pages_are_scoped_for_a_consortium_administrator(chain, login):
     assert "鸣凤镇卫生院" in listing and "外地卫生院" not in listing
     outsider = chain["outsider"]
     assert client.get(f"/admin/consortium/institution/{outsider.pk}/change/").status_code in (302, 404)
+
+
+def test_uploaded_files_are_not_served_by_path(client, settings):
+    """Attachments go out only through permission-checked views, never straight from MEDIA_ROOT."""
+    (settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
+    (settings.MEDIA_ROOT / "probe.txt").write_text("private")
+    assert client.get(f"/{settings.MEDIA_URL}probe.txt").status_code == 404
