@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from consortium.celery import app
 from insurance import services
 from insurance.models import Claim, ClaimStatus, ReconciliationRun
 from insurance.tasks import batch_draft_claims, reconcile_pending_files
@@ -25,7 +26,7 @@ def wait_for(predicate, worker, seconds=120):
 
 def test_beat_tasks_in_a_real_worker(chain, visit, celery_worker_process):
     claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    batch_draft_claims.delay()
+    app.send_task(batch_draft_claims.name)  # the project's app, whatever another test made current
     wait_for(lambda: not Claim.objects.filter(status=ClaimStatus.DRAFT).exists(), celery_worker_process)
     decisions = [services.Adjudication(c.number, "approved", None, []) for c in claims]
     services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=None)
@@ -37,7 +38,7 @@ def test_beat_tasks_in_a_real_worker(chain, visit, celery_worker_process):
         encoding="utf-8",
         actor=None,
     )
-    reconcile_pending_files.delay()
+    app.send_task(reconcile_pending_files.name)
     wait_for(
         lambda: ReconciliationRun.objects.filter(institution=chain["township"], status="finished").exists(), celery_worker_process
     )
