@@ -310,11 +310,6 @@ def delivery_record_attempts(results: dict[int, PostResult]) -> int:
     return sum(len(pks) for pks in succeeded.values())
 
 
-def delivery_record_attempt(*, delivery_id: int, result: PostResult) -> Delivery:
-    delivery_record_attempts({delivery_id: result})
-    return Delivery.objects.get(pk=delivery_id)
-
-
 # --- operator actions: retry now, replay -----------------------------------------------------
 
 

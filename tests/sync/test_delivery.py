@@ -133,7 +133,8 @@ def test_backoff_is_exponential_with_jitter_and_capped(settings):
         assert len(set(samples)) > 1
 
 
-def test_one_patients_events_keep_their_order_while_others_flow(chain, city_endpoint, receiver):
+def test_one_patients_events_keep_their_order_while_others_flow(chain, city_endpoint, receiver, settings):
+    settings.SYNC_PARALLEL_POSTS = 1  # the receiver fails the first request it gets: make that the first event
     patient = PatientFactory(home_institution=chain["township"], consents_to_sharing=True)
     receiver.fail_next(500)
     _e1, first = write_encounter(chain["township"], patient=patient)
