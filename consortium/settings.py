@@ -216,6 +216,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Distinct names for choice sets that share a field name ("status", "kind") across apps.
+    "ENUM_NAME_OVERRIDES": {
+        "ClaimStatusEnum": "insurance.models.ClaimStatus",
+        "ClaimKindEnum": "insurance.models.ClaimKind",
+        "BatchStatusEnum": "insurance.models.BatchStatus",
+        "RunStatusEnum": "insurance.models.RunStatus",
+        "DiscrepancyKindEnum": "insurance.models.DiscrepancyKind",
+        "DiscrepancyStatusEnum": "insurance.models.DiscrepancyStatus",
+    },
 }
 
 EMAIL_BACKEND = os.environ.get(
