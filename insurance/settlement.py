@@ -129,14 +129,15 @@ def _decoded_lines(reader: _HashingReader, encoding: str) -> Iterator[str]:
 
 
 def _csv_rows(reader: _HashingReader, encoding: str) -> Iterator[tuple[int, list[str]]]:
-    rows = csv.reader(_decoded_lines(reader, encoding))
+    rows = csv.reader(_decoded_lines(reader, encoding), strict=True)
     while True:
         try:
             row = next(rows)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise SettlementFileErrors([{"row": rows.line_num, "field": "file", "reason": str(exc)}]) from None
+            reason = _("This line is not valid CSV (%(error)s).") % {"error": exc}
+            raise SettlementFileErrors([{"row": rows.line_num, "field": "file", "reason": reason}]) from None
         yield rows.line_num, row
 
 

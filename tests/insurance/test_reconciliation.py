@@ -194,3 +194,8 @@ def test_claims_of_schemes_the_office_does_not_administer_are_out_of_scope(chain
     run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
     missing = set(run.discrepancies.filter(kind="missing_at_insurer").values_list("claim_number", flat=True))
     assert missing == {adjudicated[2].number}
+
+
+def test_broken_csv_quoting_names_the_row(chain):
+    errors, messages = refused(chain["office"], HEADER + 'X-1,TOWN,1.00,paid,,"unterminated\n')
+    assert errors == {(2, "file")} and "CSV" in messages[0]["reason"]
