@@ -8,6 +8,7 @@ birth year.
 """
 
 import datetime
+import functools
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -33,6 +34,7 @@ def normalize(value: str) -> str:
     return "".join(str(value).split()).upper()
 
 
+@functools.lru_cache(maxsize=4096)
 def _region_known(region_code: str) -> bool:
     results = numdb.get("cn/loc").info(region_code)
     return any("county" in props for _part, props in results)

@@ -16,7 +16,16 @@ PRINT_SETTINGS = (
     "'hosts': s.ALLOWED_HOSTS, 'tz': s.TIME_ZONE, 'lang': s.LANGUAGE_CODE, 'languages': [c for c, _ in s.LANGUAGES], "
     "'init': s.DATABASES['default'].get('OPTIONS', {}).get('init_command', ''), 'secret_len': len(s.SECRET_KEY)}))"
 )
-VARIABLES = ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "CONSORTIUM_ENV", "TIME_ZONE")
+VARIABLES = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "ALLOWED_HOSTS",
+    "CONSORTIUM_ENV",
+    "TIME_ZONE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+)
 
 
 def run_python(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
