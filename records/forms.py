@@ -4,13 +4,14 @@ import uuid
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
 
 
 class PatientRegistrationForm(forms.Form):
     registration_key = forms.CharField(widget=forms.HiddenInput, required=False)
-    name = forms.CharField(label=_("Name"), max_length=64)
+    name = forms.CharField(label=pgettext_lazy("person", "Name"), max_length=64)
     name_pinyin = forms.CharField(
         label=_("Name (pinyin)"), max_length=128, required=False, help_text=_("Left empty, it is filled in from the name.")
     )

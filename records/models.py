@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from consortium.models import Department, Institution, Staff
 
@@ -37,7 +38,7 @@ class Patient(models.Model):
     home_institution = models.ForeignKey(
         Institution, verbose_name=_("home institution"), on_delete=models.PROTECT, related_name="registered_patients"
     )
-    name = models.CharField(_("name"), max_length=64)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=64)
     name_pinyin = models.CharField(_("name (pinyin)"), max_length=128, blank=True, db_index=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_date = models.DateField(_("birth date"))

@@ -76,3 +76,15 @@ def test_pages_are_chinese_by_default_and_english_on_request(chain, login):
 def test_login_page_in_both_languages(client):
     assert "登录" in client.get(reverse("login")).content.decode()
     assert "Log in" in client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+
+def test_catalogues_agree_where_they_share_a_string():
+    """Django serves a msgid from the first catalogue that has it: two apps translating the same
+    string differently means one of them shows the other's wording. Use a context to tell them apart."""
+    translations: dict[tuple, dict[str, str]] = {}
+    for po_path in catalogues(ROOT):
+        for entry in polib.pofile(str(po_path)).translated_entries():
+            text = entry.msgstr or str(sorted(entry.msgstr_plural.items()))
+            translations.setdefault((entry.msgctxt, entry.msgid), {})[str(po_path.relative_to(ROOT))] = text
+    conflicts = {key: found for key, found in translations.items() if len(set(found.values())) > 1}
+    assert conflicts == {}

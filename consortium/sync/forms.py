@@ -1,12 +1,13 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from ..models import Institution, OutboxEventType
 
 
 class EndpointForm(forms.Form):
     institution = forms.ModelChoiceField(label=_("Institution"), queryset=Institution.objects.none())
-    name = forms.CharField(label=_("Name"), max_length=100)
+    name = forms.CharField(label=pgettext_lazy("organisation", "Name"), max_length=100)
     url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
     events = forms.MultipleChoiceField(
         label=_("Events"),
