@@ -8,10 +8,11 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from pypinyin import lazy_pinyin
 
+from insurance.demo import seed_insurance_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from referrals.models import Direction, Referral, ReferralEvent, ReferralStatus, Urgency
@@ -62,8 +63,19 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
+        for name, count in seed_insurance_demo(today).items():
+            report.add(name, count)
+        _refresh_planner_statistics()
         seed_dashboard(today, report)
     return report
+
+
+def _refresh_planner_statistics() -> None:
+    """PostgreSQL plans the roll-ups' correlated subqueries as nested scans over tables it believes
+    empty until it has statistics; a freshly loaded demo has none yet."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 def _seed_institutions(report: SeedReport) -> dict[str, Institution]:

@@ -7,6 +7,8 @@ import datetime
 import random
 from decimal import Decimal
 
+from django.db.models import Q
+
 from consortium.models import Consortium
 
 from . import services
@@ -24,6 +26,8 @@ BAND_WEIGHTS = [
 ]
 #: Households registered as low-income (低保户) with their recorded annual income.
 LOW_INCOME_HOUSEHOLDS = [Decimal("2400.00"), Decimal("3000.00"), Decimal("3600.00")]
+#: The demo township centre whose doctor logs in first: its low-income households are chosen first.
+DEMO_CLINIC = "YA-MF"
 
 
 def seed_dashboard(today: datetime.date, report) -> None:
@@ -45,9 +49,14 @@ def _seed_households(consortium, today: datetime.date, report) -> None:
     thresholds = Thresholds.for_consortium(consortium)
     patients = patients_with_self_pay(consortium, window_start(today, thresholds.window_months), today, thresholds)
     rural = list(patients.filter(home_institution__is_rural=True).order_by("pk").values_list("pk", "self_pay_total"))
+    demo_clinic = set(
+        patients.filter(Q(home_institution__code=DEMO_CLINIC) | Q(home_institution__parent__code=DEMO_CLINIC)).values_list(
+            "pk", flat=True
+        )
+    )
     bands, weights = zip(*BAND_WEIGHTS, strict=True)
     planned = {pk: (rng.choices(bands, weights)[0], None) for pk, _pay in rural if rng.random() < 0.5}
-    top = sorted(rural, key=lambda row: (-row[1], row[0]))[: len(LOW_INCOME_HOUSEHOLDS)]
+    top = sorted(rural, key=lambda row: (row[0] not in demo_clinic, -row[1], row[0]))[: len(LOW_INCOME_HOUSEHOLDS)]
     for (pk, _pay), income in zip(top, LOW_INCOME_HOUSEHOLDS, strict=True):
         planned[pk] = (IncomeBand.UNDER_10K, income)
     existing = set(HouseholdEconomics.objects.filter(patient__in=planned).values_list("patient", flat=True))
