@@ -119,6 +119,10 @@ def _record_consent(*, actor, patient: Patient, granted: bool, institution, note
     return consent
 
 
+def _registered_under(registration_key: str | None) -> Patient | None:
+    return Patient.objects.filter(registration_key=registration_key).first() if registration_key else None
+
+
 def register_patient(
     *, actor, institution: Institution, data: dict, consents_to_sharing: bool = False, registration_key: str | None = None
 ) -> tuple[Patient, bool]:
@@ -128,13 +132,14 @@ def register_patient(
     A resident ID or insurance number that is already registered is a validation error.
     """
     require(actor, Action.REGISTER_PATIENT, institution)
-    if registration_key:
-        existing = Patient.objects.filter(registration_key=registration_key).first()
-        if existing is not None:
-            return existing, False
+    if (existing := _registered_under(registration_key)) is not None:
+        return existing, False
     cleaned = _clean_patient_data(data)
     errors = _duplicate_errors(cleaned)
     if errors:
+        # The duplicate may be this very registration, committed by a concurrent retry just now.
+        if (existing := _registered_under(registration_key)) is not None:
+            return existing, False
         raise ValidationError(errors)
     try:
         with transaction.atomic():
@@ -151,10 +156,8 @@ def register_patient(
             )
     except IntegrityError:
         # A concurrent retry with the same key or identifier won the race.
-        if registration_key:
-            existing = Patient.objects.filter(registration_key=registration_key).first()
-            if existing is not None:
-                return existing, False
+        if (existing := _registered_under(registration_key)) is not None:
+            return existing, False
         raise ValidationError(
             _duplicate_errors(cleaned) or {"resident_id": [_("This patient was registered concurrently.")]}
         ) from None
