@@ -178,28 +178,48 @@ def _administered_institution_ids(staff: Staff) -> frozenset[int]:
     return staff._administered_ids
 
 
-def _related_institution_ids(staff: Staff) -> dict[Relation, frozenset[int]]:
-    """Institution ids grouped by the relation the staff member has to them."""
+def _relations_of(staff: Staff) -> tuple[Relation, ...]:
+    """The relations a staff member can have to an institution, the closest first."""
     if staff.role == StaffRole.CONSORTIUM_ADMINISTRATOR:
-        return {Relation.ADMINISTERED: _administered_institution_ids(staff)}
+        return (Relation.ADMINISTERED,)
     if staff.role == StaffRole.INSURANCE_OFFICER:
+        return (Relation.INSURED_REGION,)
+    return (Relation.OWN, Relation.SUPERVISED, Relation.PEER)
+
+
+def _institution_ids(staff: Staff, relation: Relation) -> frozenset[int]:
+    """Ids of the institutions in one relation to the staff member, looked up on first use only."""
+    if relation == Relation.OWN:
+        return frozenset({staff.institution_id})
+    if relation == Relation.SUPERVISED:
+        if not hasattr(staff, "_supervised_ids"):
+            staff._supervised_ids = frozenset(
+                Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True)
+            )
+        return staff._supervised_ids
+    if relation == Relation.PEER:
+        return _peer_institution_ids(staff) - {staff.institution_id} - _institution_ids(staff, Relation.SUPERVISED)
+    if relation == Relation.ADMINISTERED:
+        return _administered_institution_ids(staff)
+    if not hasattr(staff, "_insured_ids"):
         office = staff.insurance_office
-        ids = frozenset(pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region))
-        return {Relation.INSURED_REGION: ids}
-    own = frozenset({staff.institution_id})
-    if not hasattr(staff, "_supervised_ids"):
-        staff._supervised_ids = frozenset(Institution.objects.filter(parent_id=staff.institution_id).values_list("pk", flat=True))
-    supervised = staff._supervised_ids
-    peers = _peer_institution_ids(staff) - own - supervised
-    return {Relation.OWN: own, Relation.SUPERVISED: supervised, Relation.PEER: peers}
+        staff._insured_ids = frozenset(
+            pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region)
+        )
+    return staff._insured_ids
 
 
 def relation_to(staff: Staff, institution: Institution | int) -> Relation:
     institution_id = institution if isinstance(institution, int) else institution.pk
-    for relation, ids in _related_institution_ids(staff).items():
-        if institution_id in ids:
+    for relation in _relations_of(staff):
+        if institution_id in _institution_ids(staff, relation):
             return relation
     return Relation.NONE
+
+
+def _may_act_through(staff: Staff, action: Action) -> list[Relation]:
+    """The relations whose rules grant ``action``: only their institution sets need looking up."""
+    return [relation for relation in _relations_of(staff) if action in allowed_actions(staff, relation)]
 
 
 def allowed_actions(staff: Staff, relation: Relation) -> frozenset[Action]:
@@ -212,7 +232,15 @@ def can(user, action: Action, institution: Institution | int) -> bool:
     staff = staff_of(user)
     if staff is None:
         return False
-    return action in allowed_actions(staff, relation_to(staff, institution))
+    institution_id = institution if isinstance(institution, int) else institution.pk
+    relations = _relations_of(staff)
+    granting = set(_may_act_through(staff, action))
+    for position, relation in enumerate(relations):
+        if not granting.intersection(relations[position:]):
+            return False  # the institution's relation, whichever it is, cannot grant the action
+        if institution_id in _institution_ids(staff, relation):
+            return relation in granting
+    return False
 
 
 def can_anywhere(user, action: Action) -> bool:
@@ -222,7 +250,7 @@ def can_anywhere(user, action: Action) -> bool:
     staff = staff_of(user)
     if staff is None:
         return False
-    return any(action in allowed_actions(staff, relation) and ids for relation, ids in _related_institution_ids(staff).items())
+    return any(_institution_ids(staff, relation) for relation in _may_act_through(staff, action))
 
 
 def institution_ids_for(user, action: Action) -> frozenset[int] | None:
@@ -233,9 +261,8 @@ def institution_ids_for(user, action: Action) -> frozenset[int] | None:
     if staff is None:
         return frozenset()
     ids: set[int] = set()
-    for relation, related in _related_institution_ids(staff).items():
-        if action in allowed_actions(staff, relation):
-            ids |= related
+    for relation in _may_act_through(staff, action):
+        ids |= _institution_ids(staff, relation)
     return frozenset(ids)
 
 

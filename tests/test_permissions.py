@@ -112,3 +112,14 @@ def test_uploaded_files_are_not_served_by_path(client, settings):
     (settings.MEDIA_ROOT).mkdir(parents=True, exist_ok=True)
     (settings.MEDIA_ROOT / "probe.txt").write_text("private")
     assert client.get(f"/{settings.MEDIA_URL}probe.txt").status_code == 404
+
+
+def test_decisions_look_up_only_the_relations_that_could_grant_the_action(chain, django_assert_num_queries):
+    user = chain["staff"]["coordinator"].user
+    staff_of(user)
+    with django_assert_num_queries(0):
+        assert can(user, Action.TRIAGE_REFERRAL, chain["city"])
+        assert not can(user, Action.TRIAGE_REFERRAL, chain["township"])
+    assert can(user, Action.VIEW_SHARED_RECORD, chain["township"])
+    assert not can(user, Action.VIEW_SHARED_RECORD, chain["city"])
+    assert chain["city"].pk not in institution_ids_for(user, Action.VIEW_SHARED_RECORD)
