@@ -297,3 +297,12 @@ def test_sender_adds_an_attachment_before_the_decision(setting, login):
 def test_consortium_administrator_does_not_open_referrals(setting, login):
     referral = setting.referral_in(ReferralStatus.SUBMITTED)
     assert login(setting.staff["consortium_admin"]).get(reverse("referrals:detail", args=[referral.pk])).status_code == 404
+
+
+def test_queue_rows_escape_names(setting, login):
+    referral = setting.referral_in(ReferralStatus.SUBMITTED)
+    referral.patient.name = '<img src=x onerror="alert(1)">'
+    referral.patient.save()
+    body = login(setting.staff["coordinator"]).get(reverse("referrals:queue")).content.decode()
+    assert "<img src=x" not in body
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
