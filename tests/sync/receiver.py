@@ -51,6 +51,8 @@ class Receiver:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    return  # the sender died mid-request: a server drops an incomplete request unrecorded
                 with receiver.lock:
                     receiver.received.append(Received(dict(self.headers), body, time.monotonic()))
                     behaviour = receiver.behaviour
