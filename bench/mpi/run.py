@@ -23,10 +23,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import bench_database_url, ensure_database  # noqa: E402
 
 SURNAMES = [
     ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"), ("黄", "huang"),
@@ -48,26 +49,6 @@ VILLAGES = ["凤阳村", "河口村", "石桥村", "柳湾村", "新田村", "�
 REGIONS = ["420525", "420502", "420506", "420527", "420528", "420581", "420582", "420583"]
 FIRST_DAY = datetime.date(1930, 1, 1)
 DAYS = (datetime.date(2020, 12, 31) - FIRST_DAY).days
-
-
-def bench_database_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_mpi"))
-
-
-def ensure_database(url: str, drop: bool) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and drop:
-            conn.execute(f'DROP DATABASE "{name}"')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def person(i: int, rng: random.Random):
@@ -140,7 +121,7 @@ def main() -> None:
     source = os.environ.get("DATABASE_URL", "")
     if not source.startswith(("postgres://", "postgresql://")):
         sys.exit("Set DATABASE_URL to a PostgreSQL server (postgres://user:password@host:port/db).")
-    url = bench_database_url(source)
+    url = bench_database_url(source, "mpi")
     ensure_database(url, args.drop)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DEBUG", "0")  # no query log kept in memory

@@ -27,11 +27,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import bench_database_url, ensure_database  # noqa: E402
 
 HOSPITALS = 4  # the first is the coordinator's city hospital
 DEPARTMENTS_PER_HOSPITAL = 3
@@ -47,25 +48,6 @@ TARGETS = [
     ("queue page", "/referrals/queue/"),
     ("queue API", "/api/v1/referrals/queue/"),
 ]
-
-
-def bench_database_url(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_referrals"))
-
-
-def ensure_database(url: str, drop: bool) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and drop:
-            conn.execute(f'DROP DATABASE "{name}"')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(n: int) -> int:
@@ -294,7 +276,7 @@ def main() -> None:
     base_url = os.environ.get("DATABASE_URL", "")
     if not base_url.startswith("postgres"):
         sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://consortium:consortium@127.0.0.1:5432/consortium")
-    database_url = bench_database_url(base_url)
+    database_url = bench_database_url(base_url, "referrals")
     ensure_database(database_url, args.drop)
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
