@@ -146,14 +146,21 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
 del A
 
 
+#: The reverse side of ``Staff.user`` (``user.staff``), to find a staff record read with the user.
+_STAFF_OF_USER = Staff._meta.get_field("user").remote_field
+
+
 def staff_of(user) -> Staff | None:
     """The user's staff record, cached on the user object for the request."""
     if user is None or not user.is_authenticated:
         return None
     if not hasattr(user, "_consortium_staff"):  # API clients set it at authentication
-        user._consortium_staff = (
-            Staff.objects.select_related("institution", "insurance_office", "consortium").filter(user=user).first()
-        )
+        if _STAFF_OF_USER.is_cached(user):  # read with the user by auth_backends.StaffModelBackend
+            user._consortium_staff = _STAFF_OF_USER.get_cached_value(user)
+        else:
+            user._consortium_staff = (
+                Staff.objects.select_related("institution", "insurance_office", "consortium").filter(user=user).first()
+            )
     return user._consortium_staff
 
 

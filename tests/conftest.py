@@ -1,6 +1,7 @@
 import datetime
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from consortium.models import InstitutionLevel, MembershipRole, StaffRole
@@ -17,6 +18,12 @@ from .factories import (
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache (rolled-back rows may have left entries behind)."""
+    cache.clear()
 
 
 @pytest.fixture
