@@ -1,4 +1,6 @@
-from django.urls import reverse
+import functools
+
+from django.urls import get_script_prefix, reverse
 from django.utils.translation import gettext_lazy as _
 
 from referrals import navigation as referral_navigation
@@ -20,10 +22,20 @@ NAVIGATION = [
 ]
 
 
+def nav_url(name: str) -> str:
+    """``reverse(name)`` for a navigation link, worked out once per process and script prefix."""
+    return _reversed(name, get_script_prefix())
+
+
+@functools.lru_cache(maxsize=128)
+def _reversed(name: str, script_prefix: str) -> str:
+    return reverse(name)
+
+
 def navigation(request):
     """The navigation links the signed-in user may follow."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    links = [(reverse(name), label) for name, label, action in NAVIGATION if can_anywhere(user, action)]
+    links = [(nav_url(name), label) for name, label, action in NAVIGATION if can_anywhere(user, action)]
     return {"current_staff": staff_of(user), "nav_links": referral_navigation.with_unread_count(links, user)}

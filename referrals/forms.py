@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from consortium.models import Department, Membership
 
 from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency
-from .selectors import open_slots, referral_departments_for
+from .selectors import departments_taking_referrals, open_slots, referral_departments_for
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -141,7 +141,7 @@ class QueueFilterForm(forms.Form):
 
     def __init__(self, *args, institution, **kwargs):
         super().__init__(*args, **kwargs)
-        departments = Department.objects.filter(institution=institution, accepts_referrals=True).values_list("pk", "name")
+        departments = departments_taking_referrals(institution.pk)
         self.fields["department"].choices = [("", _("Any")), *departments]
 
 

@@ -1,6 +1,5 @@
 """The referral entries of the main navigation, with the unread notification count."""
 
-from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from consortium.permissions import Action
@@ -16,9 +15,11 @@ NAVIGATION = [
 
 def with_unread_count(links: list[tuple[str, str]], user) -> list[tuple[str, str]]:
     """Add the number of unread notifications to the notifications link, if it is shown."""
+    from consortium.context_processors import nav_url
+
     from .selectors import unread_notification_count
 
-    url = reverse("referrals:notifications")
+    url = nav_url("referrals:notifications")
     if not any(href == url for href, _label in links):
         return links
     unread = unread_notification_count(user)

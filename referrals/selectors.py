@@ -3,7 +3,9 @@
 import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from consortium.models import Department, Institution, Membership, StaffRole
@@ -23,13 +25,52 @@ from .models import (
 )
 
 _QUEUE_ROW = ("patient", "from_institution", "to_institution", "to_department")
-#: What a row of a referral table shows (queue page and API): read as plain values, since building
-#: model instances for 50 rows and four joined tables was a large share of the queue's time.
-ROW_VALUES = (
+
+#: What a referral table on a page shows, by its counterpart column: the sender of a received
+#: referral ("from") or the receiver of a sent one ("to").  Rows are read as plain values with
+#: only the joins they need: model instances for 50 rows and four tables were a large share of
+#: the queue page's time.
+TABLE_VALUES = {
+    counterpart: (
+        "id", "status", "urgency", "due_at", "appointment_at", "patient__name",
+        f"{counterpart}_institution__name", "to_department__name",
+    )
+    for counterpart in ("from", "to")
+}  # fmt: skip
+#: What a row of the queue API carries (``api.QueueRowSerializer``).
+API_QUEUE_VALUES = (
     "id", "direction", "status", "urgency", "submitted_at", "due_at", "appointment_at", "escalation_level",
-    "patient_id", "patient__name", "from_institution__code", "from_institution__name", "to_institution__code",
-    "to_institution__name", "to_department__code", "to_department__name",
+    "patient_id", "patient__name", "from_institution__code", "to_institution__code", "to_department__code",
 )  # fmt: skip
+
+
+#: How long a process may reuse an institution's list of departments taking referrals (seconds).
+DEPARTMENT_CHOICES_TTL = 60
+
+
+def _department_choices_key(institution_id: int) -> str:
+    return f"referrals:departments-taking-referrals:{institution_id}"
+
+
+def departments_taking_referrals(institution_id: int) -> list[tuple[int, str]]:
+    """``(id, name)`` of the institution's departments that take referrals, for the queue's filter.
+
+    The filter is on the busiest page and departments change a few times a year, so the list is
+    cached for a minute; saving or deleting a department drops it (``forget_department_choices``).
+    """
+    return cache.get_or_set(
+        _department_choices_key(institution_id),
+        lambda: list(
+            Department.objects.filter(institution_id=institution_id, accepts_referrals=True)
+            .order_by("code")
+            .values_list("pk", "name")
+        ),
+        DEPARTMENT_CHOICES_TTL,
+    )
+
+
+def forget_department_choices(institution_id: int) -> None:
+    cache.delete(_department_choices_key(institution_id))
 
 
 def referral_queue(institution) -> QuerySet[Referral]:
@@ -53,8 +94,8 @@ def filtered_queue(
     status: str = "",
     waiting: str = "",
     now: datetime.datetime | None = None,
-) -> "ReferralRows":
-    """Rows of the coordinator's queue with its filters, by due time; ``status`` defaults to 'awaiting decision'."""
+) -> QuerySet[Referral]:
+    """The coordinator's queue with its filters, by due time; ``status`` defaults to 'awaiting decision'."""
     queryset = Referral.objects.filter(to_institution=institution)
     queryset = queryset.filter(status=status) if status else queryset.filter(status__in=AWAITING_DECISION)
     if urgency:
@@ -64,18 +105,19 @@ def filtered_queue(
     if waiting in WAITING_HOURS:
         cutoff = (now or timezone.now()) - datetime.timedelta(hours=WAITING_HOURS[waiting])
         queryset = queryset.filter(submitted_at__lte=cutoff)
-    return referral_rows(queryset.order_by("due_at", "pk"))
+    return queryset.order_by("due_at", "pk")
 
 
 class ReferralRows:
-    """A referral queryset seen as table rows, for a paginator.
+    """A referral queryset seen as rows of plain values, for a paginator.
 
     Counting runs on the plain queryset (without the joins the row values need), and a slice
-    fetches only that page's rows as values.
+    fetches only that page's rows; :meth:`window` reads a page and the total in one statement.
     """
 
-    def __init__(self, queryset: QuerySet[Referral]):
+    def __init__(self, queryset: QuerySet[Referral], values: tuple[str, ...]):
         self.queryset = queryset
+        self.values = values
         self.ordered = queryset.ordered
 
     def count(self) -> int:
@@ -86,15 +128,52 @@ class ReferralRows:
 
     def __getitem__(self, item):
         if isinstance(item, slice):
-            return list(self.queryset[item].values(*ROW_VALUES))
-        return self.queryset.values(*ROW_VALUES)[item]
+            return list(self.queryset[item].values(*self.values))
+        return self.queryset.values(*self.values)[item]
 
     def __iter__(self):
-        return iter(self.queryset.values(*ROW_VALUES))
+        return iter(self.queryset.values(*self.values))
+
+    def window(self, start: int, stop: int) -> tuple[list[dict], int | None]:
+        """The rows ``[start:stop]`` and the number of all rows, counted in the same statement.
+
+        The total is ``None`` when the window is empty (it lies past the end): count then.
+        """
+        total = Subquery(self.queryset.order_by().values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+        rows = list(self.queryset.annotate(_total=total).values(*self.values, "_total")[start:stop])
+        counted = rows[0]["_total"] if rows else None
+        for row in rows:
+            del row["_total"]
+        return rows, counted
 
 
-def referral_rows(queryset: QuerySet[Referral]) -> ReferralRows:
-    return ReferralRows(queryset)
+class ReferralRowsPaginator(Paginator):
+    """Django's paginator over :class:`ReferralRows`, reading a page with its total in one statement.
+
+    Django's ``get_page`` counts first and then reads the page: on the busiest pages that second
+    database round trip is a good share of the time.  A page past the end takes Django's path.
+    """
+
+    def get_page(self, number):
+        try:
+            wanted = 1 if number is None else int(number)
+        except (TypeError, ValueError):
+            wanted = 1  # as Django: a page that is not a number shows the first
+        if wanted >= 1 and "count" not in self.__dict__:
+            bottom = (wanted - 1) * self.per_page
+            rows, total = self.object_list.window(bottom, bottom + self.per_page + self.orphans)
+            if rows:
+                self.__dict__["count"] = total  # the cached_property Paginator.count
+                top = bottom + self.per_page
+                if top + self.orphans >= total:
+                    top = total
+                return self._get_page(rows[: top - bottom], wanted, self)
+        return super().get_page(number)
+
+
+def table_rows(queryset: QuerySet[Referral], counterpart: str) -> ReferralRows:
+    """Rows for a referral table on a page (see ``TABLE_VALUES``)."""
+    return ReferralRows(queryset, TABLE_VALUES[counterpart])
 
 
 def referrals_sent_by(institution) -> QuerySet[Referral]:
@@ -230,7 +309,21 @@ def notifications_for(user) -> QuerySet[Notification]:
     return Notification.objects.filter(recipient=user).order_by("-created_at", "-pk")
 
 
+def unread_notifications_of(user_ref) -> Subquery:
+    """The number of a user's unread notifications, as an expression to read along with the user."""
+    unread = Notification.objects.filter(recipient=user_ref, is_read=False).order_by()
+    return Subquery(unread.values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+
+
+#: The attribute ``consortium.auth_backends.StaffModelBackend`` reads the count into, with the user.
+UNREAD_ON_USER = "unread_notification_count"
+
+
 def unread_notification_count(user) -> int:
+    """The user's unread notifications; the count read with the user at the start of the request, if it was."""
+    preloaded = getattr(user, UNREAD_ON_USER, None)
+    if preloaded is not None:
+        return preloaded
     return Notification.objects.filter(recipient=user, is_read=False).count()
 
 

@@ -49,6 +49,10 @@ def _apply_error(form, error: services.ReferralError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
+#: Referrals per page of the coordinator's queue.
+QUEUE_PAGE_SIZE = 50
+
+
 @login_required
 def queue(request):
     """The coordinator's queue: filter by urgency, department, status and waiting time, sorted by due time."""
@@ -62,7 +66,8 @@ def queue(request):
         status=filters.get("status", ""),
         waiting=filters.get("waiting", ""),
     )
-    page = Paginator(referrals, 50).get_page(request.GET.get("page"))
+    rows = selectors.table_rows(referrals, "from")
+    page = selectors.ReferralRowsPaginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -76,10 +81,12 @@ def queue(request):
 def referral_list(request):
     """Referrals sent by, and received by, the user's institution."""
     institution = _own_institution(request.user, Action.VIEW_REFERRALS)
-    sent = selectors.referral_rows(selectors.referrals_sent_by(institution))
-    sent = Paginator(sent, 30).get_page(request.GET.get("sent_page"))
+    sent = selectors.table_rows(selectors.referrals_sent_by(institution), "to")
+    sent = selectors.ReferralRowsPaginator(sent, 30).get_page(request.GET.get("sent_page"))
     received = selectors.referrals_visible_to(request.user).filter(to_institution=institution).order_by("-created_at", "-pk")
-    received = Paginator(selectors.referral_rows(received), 30).get_page(request.GET.get("received_page"))
+    received = selectors.ReferralRowsPaginator(selectors.table_rows(received, "from"), 30).get_page(
+        request.GET.get("received_page")
+    )
     return render(request, "referrals/list.html", {"institution": institution, "sent": sent, "received": received})
 
 

@@ -1,5 +1,6 @@
-"""Referral tables rendered in Python: the queue shows 50 rows on every request, and per-row template
-lookups (two URL reversals, two display labels, dates) made up most of the page's time."""
+"""The coordinator's queue rendered in Python: the queue page is the busiest page of the product, and
+per-row and per-option template lookups (URL reversals, display labels, dates, selected options)
+made up most of its time."""
 
 import html
 
@@ -21,35 +22,53 @@ def _escape(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _when(value) -> str:
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "—"
-
-
 @register.simple_tag
 def referral_rows(referrals, counterpart: str = "from"):
-    """The ``<tr>`` rows of a table of referral rows (``selectors.ROW_VALUES`` dicts).
+    """The ``<tr>`` rows of a table of referral rows (``selectors.table_rows``).
 
     ``counterpart`` is "from" (a received referral shows its sender) or "to" (a sent one, its receiver).
     """
-    urgency = {value: str(label) for value, label in Urgency.choices}
-    status = {value: str(label) for value, label in ReferralStatus.choices}
+    urgency = {value: _escape(label) for value, label in Urgency.choices}
+    status = {value: _escape(label) for value, label in ReferralStatus.choices}
     overdue = format_html(' <span class="badge bad">{}</span>', _("overdue"))
     now = timezone.now()
+    zone = timezone.get_current_timezone()
     detail = reverse("referrals:detail", args=[0]).replace("/0/", "/{}/")
+    counterpart_name = f"{counterpart}_institution__name"
+
+    def when(value) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
 
     def row(r: dict) -> str:
         href = detail.format(int(r["id"]))
         late = overdue if r["status"] in AWAITING_DECISION and r["due_at"] and r["due_at"] < now else ""
-        counterpart_name = r["from_institution__name"] if counterpart == "from" else r["to_institution__name"]
         return (
-            f'<tr><td><a href="{href}">#{int(r["id"])}</a></td><td>{_when(r["due_at"])}{late}</td>'
-            f'<td><a href="{href}">{_escape(r["patient__name"])}</a></td><td>{_escape(counterpart_name)}</td>'
+            f'<tr><td><a href="{href}">#{int(r["id"])}</a></td><td>{when(r["due_at"])}{late}</td>'
+            f'<td><a href="{href}">{_escape(r["patient__name"])}</a></td><td>{_escape(r[counterpart_name])}</td>'
             f"<td>{_escape(r['to_department__name'] or '—')}</td>"
-            f'<td><span class="badge {_escape(r["urgency"])}">{_escape(urgency.get(r["urgency"], r["urgency"]))}</span></td>'
-            f"<td>{_escape(status.get(r['status'], r['status']))}</td><td>{_when(r['appointment_at'])}</td></tr>"
+            f'<td><span class="badge {_escape(r["urgency"])}">{urgency.get(r["urgency"]) or _escape(r["urgency"])}</span></td>'
+            f"<td>{status.get(r['status']) or _escape(r['status'])}</td><td>{when(r['appointment_at'])}</td></tr>"
         )
 
     rows = mark_safe("\n".join(row(r) for r in referrals))  # noqa: S308 - every value is escaped in row()
     if not rows:
         return format_html('<tr><td colspan="8" class="empty">{}</td></tr>', _("No referrals."))
     return rows
+
+
+@register.simple_tag
+def filter_selects(form):
+    """The form's choice fields as labelled plain ``<select>`` elements, the current value selected."""
+
+    def select(field) -> str:
+        current = "" if field.value() is None else str(field.value())
+        options = "".join(
+            f'<option value="{_escape(value)}"{" selected" if str(value) == current else ""}>{_escape(label)}</option>'
+            for value, label in field.field.choices
+        )
+        return (
+            f'<label>{_escape(field.label)} <select name="{_escape(field.html_name)}" id="{_escape(field.auto_id)}">'
+            f"{options}</select></label>"
+        )
+
+    return mark_safe("\n".join(select(field) for field in form))  # noqa: S308 - every value is escaped in select()

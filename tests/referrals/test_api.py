@@ -5,9 +5,12 @@ import datetime
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.test import APIClient
 
 from consortium.models import ApiClient, ApiClientKind
+from referrals import selectors
+from referrals.api import QueueRowSerializer
 from referrals.models import Referral, ReferralSlot, ReferralStatus
 
 pytestmark = pytest.mark.django_db
@@ -148,6 +151,36 @@ def test_others_do_not_see_or_act(setting, api, who):
     assert client.get(f"{API}queue/").status_code == 403
     referral.refresh_from_db()
     assert referral.status == ReferralStatus.SUBMITTED
+
+
+def test_queue_rows_render_as_drf_fields_would(setting, api):
+    """The queue API fills its rows without DRF's per-field path; the output must not differ from it."""
+    accepted = setting.referral_in(ReferralStatus.ACCEPTED)
+    waiting = setting.referral_in(ReferralStatus.SUBMITTED)
+    response = api(setting.coordinator).get(f"{API}queue/", {"status": "accepted"})
+    rows = list(selectors.filtered_queue(setting.city, status="accepted").values(*selectors.API_QUEUE_VALUES))
+    rows += list(selectors.filtered_queue(setting.city).values(*selectors.API_QUEUE_VALUES))
+    serializer = QueueRowSerializer()
+    for row in rows:
+        assert serializer.to_representation(row) == serializers.Serializer.to_representation(serializer, row)
+    (result,) = response.json()["results"]
+    assert result["id"] == accepted.pk and result["appointment_at"].endswith("+08:00")
+    assert {row["id"] for row in rows} == {accepted.pk, waiting.pk}
+    assert "Z" not in result["due_at"] and result["to_department"] == "CARD" and result["patient_name"] == "李四"
+
+
+def test_queue_api_pages_carry_the_total(setting, api):
+    for _ in range(3):
+        setting.take(setting.draft(), "submit")
+    hospital = api(setting.coordinator)
+    first = hospital.get(f"{API}queue/", {"limit": 2}).json()
+    assert first["count"] == 3 and len(first["results"]) == 2 and "offset=2" in first["next"]
+    last = hospital.get(f"{API}queue/", {"limit": 2, "offset": 2}).json()
+    assert last["count"] == 3 and len(last["results"]) == 1 and last["next"] is None
+    past = hospital.get(f"{API}queue/", {"limit": 2, "offset": 10}).json()
+    assert past["count"] == 3 and past["results"] == []
+    ids = [row["id"] for row in first["results"] + last["results"]]
+    assert ids == list(Referral.objects.filter(to_institution=setting.city).order_by("due_at", "pk").values_list("pk", flat=True))
 
 
 def test_queue_filter_errors_are_400(setting, api):

@@ -7,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
-from referrals import attachments
+from referrals import attachments, views
 from referrals.models import Referral, ReferralAttachment, ReferralSlot, ReferralStatus
 
 pytestmark = pytest.mark.django_db
@@ -306,3 +306,51 @@ def test_queue_rows_escape_names(setting, login):
     body = login(setting.staff["coordinator"]).get(reverse("referrals:queue")).content.decode()
     assert "<img src=x" not in body
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in body
+
+
+def test_queue_pages_read_rows_with_their_total(setting, login, monkeypatch, django_assert_max_num_queries):
+    for _ in range(3):
+        setting.take(setting.draft(), "submit")
+    client = login(setting.staff["coordinator"])
+    client.get(reverse("referrals:queue"))
+    with django_assert_max_num_queries(3):  # session; user with staff record and unread count; rows with total
+        page = client.get(reverse("referrals:queue"))
+    assert page.context["page"].paginator.count == 3
+
+    monkeypatch.setattr(views, "QUEUE_PAGE_SIZE", 1)
+    expected = list(Referral.objects.filter(to_institution=setting.city).order_by("due_at", "pk").values_list("pk", flat=True))
+    seen = []
+    for number in (1, 2, 3):
+        paged = client.get(reverse("referrals:queue"), {"page": number}).context["page"]
+        assert (paged.paginator.count, paged.paginator.num_pages, paged.number) == (3, 3, number)
+        seen += [row["id"] for row in paged.object_list]
+    assert seen == expected
+    for asked, shown in ((9, 3), ("x", 1), (0, 3), (-1, 3)):  # as Django's paginator: past the end, the last page
+        assert client.get(reverse("referrals:queue"), {"page": asked}).context["page"].number == shown
+
+
+def test_empty_queue_says_so(setting, login):
+    page = login(setting.staff["coordinator"]).get(reverse("referrals:queue"))
+    assert page.context["page"].paginator.count == 0 and list(page.context["page"].object_list) == []
+    assert "没有转诊。" in page.content.decode()
+
+
+def test_new_department_appears_in_the_queue_filter(setting, login):
+    from tests.factories import DepartmentFactory
+
+    client = login(setting.staff["coordinator"])
+    assert "骨科" not in client.get(reverse("referrals:queue")).content.decode()
+    DepartmentFactory(institution=setting.city, code="ORTH", name="骨科", accepts_referrals=True)
+    assert "骨科" in client.get(reverse("referrals:queue")).content.decode()
+    setting.cardiology.accepts_referrals = False
+    setting.cardiology.save()
+    choices = dict(client.get(reverse("referrals:queue")).context["form"].fields["department"].choices)
+    assert setting.cardiology.pk not in choices and setting.neurology.pk in choices
+
+
+def test_unread_count_in_the_navigation_follows_reading(setting, login):
+    setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff["coordinator"])
+    assert "(1)" in client.get(reverse("referrals:queue")).content.decode()
+    client.post(reverse("referrals:notifications"))
+    assert "(1)" not in client.get(reverse("referrals:queue")).content.decode()
