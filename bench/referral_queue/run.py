@@ -2,8 +2,8 @@
 
 Loads N referrals (default 200,000) into a dedicated PostgreSQL database (``<db>_bench_referrals``
 on the server named by DATABASE_URL) with set-based ``INSERT ... SELECT generate_series``, starts
-gunicorn (2 sync workers) on 127.0.0.1, and drives it with C concurrent clients (threads with
-http.client, each making R requests) against three URLs in the same run:
+gunicorn (2 sync workers) on 127.0.0.1, and drives it with C concurrent clients (one process each,
+http.client, each making R requests in a row) against three URLs in the same run:
 
 * ``/referrals/queue/``       the coordinator's queue page (session, permissions, template), 50 rows;
 * ``/api/v1/referrals/queue/`` the queue API (DRF, session auth), 50 rows;
@@ -20,11 +20,11 @@ The data is kept between runs (reloaded only when N changes); ``--drop`` removes
 
 import argparse
 import http.client
+import multiprocessing
 import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -231,31 +231,41 @@ def fetch(port: int, url: str, cookie: str) -> float:
     return time.perf_counter() - started
 
 
+def _client(port: int, url: str, cookie: str, requests: int, start, results) -> None:
+    """One client process: wait for the start, make the requests one after another, report the latencies."""
+    start.wait()
+    try:
+        results.put([fetch(port, url, cookie) for _ in range(requests)])
+    except Exception as error:  # noqa: BLE001  (reported by the parent)
+        results.put(error)
+
+
 def load(port: int, url: str, cookie: str, clients: int, requests: int) -> dict:
-    latencies: list[float] = []
-    errors: list[Exception] = []
-    lock = threading.Lock()
+    """C clients, each its own process, each making R requests in a row; all start at once.
 
-    def client():
-        mine = []
-        try:
-            for _ in range(requests):
-                mine.append(fetch(port, url, cookie))
-        except Exception as error:  # noqa: BLE001  (reported below)
-            errors.append(error)
-        with lock:
-            latencies.extend(mine)
+    Processes rather than threads: 20 threads of one Python process took turns on its GIL, so a
+    client read its response and closed its socket late, and the measurement showed the client's
+    queue as much as the server's (gunicorn's sync worker waits for the client's close).
+    """
+    from django.db import connections
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    connections.close_all()  # the children must not share the parent's database sockets
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    processes = [context.Process(target=_client, args=(port, url, cookie, requests, start, results)) for _ in range(clients)]
+    for process in processes:
+        process.start()
+    time.sleep(0.2)  # let every client reach the start line
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    start.set()
+    reports = [results.get(timeout=600) for _ in processes]
     elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    errors = [report for report in reports if isinstance(report, Exception)]
     if errors:
         raise errors[0]
-    latencies.sort()
+    latencies = sorted(latency for report in reports for latency in report)
     return {
         "p50": statistics.median(latencies) * 1000,
         "p95": latencies[int(len(latencies) * 0.95) - 1] * 1000,
