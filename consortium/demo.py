@@ -63,6 +63,7 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
+        _seed_discharges(patients, institutions, today, report)
         for name, count in seed_insurance_demo(today).items():
             report.add(name, count)
         _refresh_planner_statistics()
@@ -343,6 +344,12 @@ PATH_TO = {
     ReferralStatus.ACCEPTED: [ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW, ReferralStatus.ACCEPTED],
     ReferralStatus.REJECTED: [ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW, ReferralStatus.REJECTED],
     ReferralStatus.ARRIVED: [ReferralStatus.SUBMITTED, ReferralStatus.ACCEPTED, ReferralStatus.ARRIVED],
+    ReferralStatus.IN_TREATMENT: [
+        ReferralStatus.SUBMITTED,
+        ReferralStatus.ACCEPTED,
+        ReferralStatus.ARRIVED,
+        ReferralStatus.IN_TREATMENT,
+    ],
     ReferralStatus.COMPLETED: [
         ReferralStatus.SUBMITTED,
         ReferralStatus.ACCEPTED,
@@ -364,41 +371,118 @@ def _seed_referrals(rng: random.Random, patients, institutions, today, report: S
     departments = {d.code: d for d in city.departments.all()}
     for patient, (status, urgency, department, days_ago, decision_reason) in zip(chosen, REFERRAL_PLAN, strict=True):
         submitted = _visit_time(rng, today - datetime.timedelta(days=days_ago))
-        source = patient.encounters.order_by("-started_at").first()
-        diagnosis = source.diagnoses.first() if source else None
-        referral = Referral.objects.create(
-            patient=patient,
-            direction=Direction.UP,
-            from_institution=patient.home_institution,
-            to_institution=city,
-            to_department=departments[department],
-            source_encounter=source,
-            urgency=urgency,
-            reason=f"{diagnosis.description if diagnosis else '病情'}，基层治疗效果不佳，申请上级医院专科诊治。",
-            clinical_summary={"diagnoses": [{"code": diagnosis.code, "description": diagnosis.description}] if diagnosis else []},
-            status=status,
-            due_at=submitted + datetime.timedelta(hours=DUE_HOURS[urgency]),
-            appointment_at=(submitted + datetime.timedelta(days=2)).replace(hour=9, minute=0)
-            if status not in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW, ReferralStatus.REJECTED)
-            else None,
-            decision_reason=decision_reason,
-            created_by=clinician.user if clinician else None,
-            created_at=submitted - datetime.timedelta(minutes=30),
-            submitted_at=submitted,
-            decided_at=submitted + datetime.timedelta(hours=3)
-            if status not in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW)
-            else None,
+        _upward_referral(
+            patient, city, departments[department], status, urgency, submitted, decision_reason, clinician, coordinator
         )
-        previous = ReferralStatus.DRAFT
-        for step, to_status in enumerate(PATH_TO[status]):
-            actor = clinician if to_status == ReferralStatus.SUBMITTED else coordinator
-            ReferralEvent.objects.create(
-                referral=referral,
-                occurred_at=submitted + datetime.timedelta(hours=step * 3),
-                actor=actor.user if actor else None,
-                from_status=previous,
-                to_status=to_status,
-                note=decision_reason if to_status == ReferralStatus.REJECTED else "",
-            )
-            previous = to_status
         report.add("referrals")
+
+
+def _upward_referral(patient, city, department, status, urgency, submitted, decision_reason, clinician, coordinator) -> Referral:
+    """An upward referral already at ``status``, with the timeline events of the way there."""
+    source = patient.encounters.order_by("-started_at").first()
+    diagnosis = source.diagnoses.first() if source else None
+    referral = Referral.objects.create(
+        patient=patient,
+        direction=Direction.UP,
+        from_institution=patient.home_institution,
+        to_institution=city,
+        to_department=department,
+        source_encounter=source,
+        urgency=urgency,
+        reason=f"{diagnosis.description if diagnosis else '病情'}，基层治疗效果不佳，申请上级医院专科诊治。",
+        clinical_summary={"diagnoses": [{"code": diagnosis.code, "description": diagnosis.description}] if diagnosis else []},
+        status=status,
+        due_at=submitted + datetime.timedelta(hours=DUE_HOURS[urgency]),
+        appointment_at=(submitted + datetime.timedelta(days=2)).replace(hour=9, minute=0)
+        if status not in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW, ReferralStatus.REJECTED)
+        else None,
+        decision_reason=decision_reason,
+        created_by=clinician.user if clinician else None,
+        created_at=submitted - datetime.timedelta(minutes=30),
+        submitted_at=submitted,
+        decided_at=submitted + datetime.timedelta(hours=3)
+        if status not in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW)
+        else None,
+    )
+    previous = ReferralStatus.DRAFT
+    for step, to_status in enumerate(PATH_TO[status]):
+        actor = clinician if to_status == ReferralStatus.SUBMITTED else coordinator
+        ReferralEvent.objects.create(
+            referral=referral,
+            occurred_at=submitted + datetime.timedelta(hours=step * 3),
+            actor=actor.user if actor else None,
+            from_status=previous,
+            to_status=to_status,
+            note=decision_reason if to_status == ReferralStatus.REJECTED else "",
+        )
+        previous = to_status
+    return referral
+
+
+#: Patients of the demo clinicians' clinics treated at the city hospital and discharged back:
+#: (clinic, department, weeks ago, follow-up plan as (kind, days after discharge), satisfaction).
+DISCHARGE_PLAN = [
+    ("YA-MF", "CARD", 20, [("revisit", 14), ("medication_review", 30)], 5),
+    ("YA-MF-FY", "ORTH", 17, [("rehabilitation", 7), ("rehabilitation", 21), ("revisit", 42)], 4),
+    ("ZG-GZ", "ENDO", 14, [("medication_review", 14), ("revisit", 28)], 4),
+    ("YA-MF", "NEUR", 11, [("rehabilitation", 10), ("revisit", 30)], 3),
+    ("ZG-GZ", "RESP", 8, [("revisit", 14), ("medication_review", 45)], 5),
+    ("YA-MF-FY", "CARD", 5, [("medication_review", 7), ("revisit", 21)], 4),
+    ("YA-MF", "ENDO", 3, [("revisit", 14), ("medication_review", 60)], None),
+    ("ZG-GZ", "REHA", 1, [("rehabilitation", 3), ("rehabilitation", 10), ("revisit", 30)], None),
+]
+SATISFACTION_COMMENTS = {5: "医生耐心细致，转诊很顺畅。", 4: "整体满意，预约等待稍长。", 3: "治疗效果可以，往返路程较远。"}
+
+
+def _seed_discharges(patients, institutions, today: datetime.date, report: SeedReport) -> None:
+    """Upward referrals of the demo clinics that ended with a discharge back, follow-ups and ratings,
+    taken through the referral services so that their timelines, tasks and notifications are real."""
+    from referrals import services
+
+    city = institutions["YC-CH01"]
+    if Referral.objects.filter(direction=Direction.DOWN, from_institution=city).exists():
+        return
+    rng = random.Random(SEED + 1)
+    coordinator = Staff.objects.filter(role=StaffRole.REFERRAL_COORDINATOR, institution=city).select_related("user").first()
+    departments = {d.code: d for d in city.departments.all()}
+    referred = set(Referral.objects.values_list("patient_id", flat=True))
+    for clinic_code, department, weeks_ago, plan, score in DISCHARGE_PLAN:
+        clinic = institutions[clinic_code]
+        clinician = Staff.objects.filter(role=StaffRole.CLINIC_CLINICIAN, institution=clinic).select_related("user").first()
+        patient = rng.choice(
+            [p for p in patients if p.home_institution_id == clinic.pk and p.consents_to_sharing and p.pk not in referred]
+        )
+        referred.add(patient.pk)
+        submitted = _visit_time(rng, today - datetime.timedelta(weeks=weeks_ago))
+        in_treatment, urgent = ReferralStatus.IN_TREATMENT, Urgency.URGENT
+        upward = _upward_referral(
+            patient, city, departments[department], in_treatment, urgent, submitted, "", clinician, coordinator
+        )
+        discharged_at = submitted + datetime.timedelta(days=6, hours=2)
+        discharged_on = timezone.localdate(discharged_at)
+        downward = services.discharge_with_downward_referral(
+            upward.pk,
+            actor=coordinator.user,
+            discharge_summary=f"{departments[department].name}住院治疗后病情好转出院，请基层继续随访管理。",
+            tasks=[
+                {"kind": kind, "due_on": discharged_on + datetime.timedelta(days=days), "instructions": "按出院医嘱执行"}
+                for kind, days in plan
+            ],
+            now=discharged_at,
+        )
+        for task in downward.follow_up_tasks.order_by("due_on", "pk"):
+            if task.due_on < today - datetime.timedelta(days=3) and rng.random() < 0.8:
+                done_at = timezone.make_aware(datetime.datetime.combine(task.due_on, datetime.time(10, 30)))
+                outcome = "已按计划完成随访，病情稳定。"
+                services.complete_follow_up_task(task.pk, actor=clinician.user, outcome=outcome, now=done_at)
+                report.add("follow-ups done")
+        if score is not None:
+            services.record_satisfaction(
+                upward.pk,
+                actor=clinician.user,
+                score=score,
+                comment=SATISFACTION_COMMENTS[score],
+                now=discharged_at + datetime.timedelta(days=3),
+            )
+            report.add("satisfaction ratings")
+        report.add("downward referrals")

@@ -623,7 +623,9 @@ def complete_follow_up_task(task_id: int, *, actor, outcome: str, now: datetime.
     return task
 
 
-def record_satisfaction(referral_id: int, *, actor, score: int, comment: str = "") -> SatisfactionRating:
+def record_satisfaction(
+    referral_id: int, *, actor, score: int, comment: str = "", now: datetime.datetime | None = None
+) -> SatisfactionRating:
     """The sending clinic records the patient's satisfaction (1 to 5) once the referral is completed."""
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
@@ -634,7 +636,9 @@ def record_satisfaction(referral_id: int, *, actor, score: int, comment: str = "
             raise IllegalTransition(gettext_lazy("Satisfaction has already been recorded for this referral."))
         if not isinstance(score, int) or not 1 <= score <= 5:
             raise ReferralError(gettext_lazy("The score is a whole number from 1 to 5."), field="score")
-        rating = SatisfactionRating.objects.create(referral=referral, score=score, comment=comment.strip(), recorded_by=actor)
+        rating = SatisfactionRating.objects.create(
+            referral=referral, score=score, comment=comment.strip(), recorded_by=actor, recorded_at=now or timezone.now()
+        )
         record_audit_event(
             actor=actor,
             action="referral.satisfaction",

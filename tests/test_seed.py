@@ -76,3 +76,22 @@ def test_one_demo_login_per_role_with_the_documented_password(settings):
         assert user is not None, username
         roles.add(Staff.objects.get(user=user).role)
     assert roles == set(StaffRole.values)
+
+
+def test_demo_patients_come_back_down_with_follow_ups_and_ratings():
+    from referrals.models import Direction, FollowUpStatus, Referral, ReferralStatus, SatisfactionRating
+
+    seed_demo_consortium()
+    downward = Referral.objects.filter(direction=Direction.DOWN).select_related("upward_referral")
+    assert downward.count() >= 6
+    for referral in downward:
+        assert referral.upward_referral.status == ReferralStatus.COMPLETED
+        assert referral.to_institution == referral.upward_referral.from_institution
+        assert referral.follow_up_tasks.exists()
+        assert referral.events.filter(action="discharge").exists()
+    tasks = [task for referral in downward for task in referral.follow_up_tasks.all()]
+    assert {task.status for task in tasks} == {FollowUpStatus.OPEN, FollowUpStatus.DONE}
+    ratings = SatisfactionRating.objects.select_related("referral")
+    assert ratings.count() >= 4
+    assert all(rating.referral.status == ReferralStatus.COMPLETED and 1 <= rating.score <= 5 for rating in ratings)
+    assert len({rating.recorded_at.date().replace(day=1) for rating in ratings}) >= 3  # spread over months, for the chart
