@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.models import Institution
-from consortium.permissions import Action, institution_ids_for
+from consortium.permissions import Action, scope
 
 from . import selectors, services
 from . import settlement as settlement_module
@@ -323,9 +323,8 @@ class ReconciliationListApi(IdempotentPostMixin, generics.ListAPIView):
         errors = {}
         if settlement is None:
             errors["settlement_file"] = [_("No such settlement file of your office.")]
-        allowed = institution_ids_for(request.user, Action.REVIEW_RECONCILIATION)
-        institution = Institution.objects.filter(code=serializer.validated_data["institution"]).first()
-        if institution is None or (allowed is not None and institution.pk not in allowed):
+        institution = _institution_to_reconcile(request.user, serializer.validated_data["institution"])
+        if institution is None:
             errors["institution"] = [_("No such institution in your region.")]
         if errors:
             return Response(errors, status=status.HTTP_400_BAD_REQUEST)
@@ -391,6 +390,11 @@ class DiscrepancyFilter(django_filters.FilterSet):
     class Meta:
         model = Discrepancy
         fields = ["kind", "status"]
+
+
+def _institution_to_reconcile(user, code: str) -> Institution | None:
+    """The institution with ``code``, if the user may review its reconciliation."""
+    return scope(Institution.objects.filter(code=code), user, Action.REVIEW_RECONCILIATION, field="pk").first()
 
 
 def _run_or_404(user, pk) -> ReconciliationRun:
@@ -489,9 +493,8 @@ class PeriodCloseApi(IdempotentPostMixin, APIView):
     def handle_post(self, request):
         serializer = PeriodCloseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        allowed = institution_ids_for(request.user, Action.REVIEW_RECONCILIATION)
-        institution = Institution.objects.filter(code=serializer.validated_data["institution"]).first()
-        if institution is None or (allowed is not None and institution.pk not in allowed):
+        institution = _institution_to_reconcile(request.user, serializer.validated_data["institution"])
+        if institution is None:
             return Response({"institution": [_("No such institution in your region.")]}, status=status.HTTP_400_BAD_REQUEST)
         try:
             services.close_period(institution=institution, period=serializer.validated_data["period"], actor=request.user)

@@ -36,6 +36,7 @@ from .models import (
     RunStatus,
     SettlementFile,
 )
+from .selectors import is_period_closed
 
 #: Allowed claim status changes; anything else is refused.
 CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -78,11 +79,11 @@ def period_of(moment) -> str:
 
 
 def is_open_period(institution_id: int, period: str) -> bool:
-    return not PeriodClose.objects.filter(institution_id=institution_id, period=period).exists()
+    return not is_period_closed(institution_id, period)
 
 
 def _require_open_period(institution_id: int, period: str) -> None:
-    if PeriodClose.objects.filter(institution_id=institution_id, period=period).exists():
+    if is_period_closed(institution_id, period):
         raise ValidationError({"period": _("The period %(period)s is closed for this institution.") % {"period": period}})
 
 
@@ -326,7 +327,7 @@ def submit_pending_claims() -> int:
     pending = Claim.objects.filter(status=ClaimStatus.DRAFT).values_list("institution_id", "period").distinct()
     made = 0
     for institution_id, period in list(pending):
-        if PeriodClose.objects.filter(institution_id=institution_id, period=period).exists():
+        if is_period_closed(institution_id, period):
             continue
         made += len(submit_claims(institution=Institution.objects.get(pk=institution_id), period=period))
     return made
