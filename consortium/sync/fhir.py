@@ -266,8 +266,6 @@ def build_message(event, preloaded: dict | None = None) -> dict:
         focus = [message.encounter(obj)]
     elif obj is not None and label == "referrals.referral":
         focus = [message.referral(obj)]
-    elif obj is not None and hasattr(obj, "encounter") and label.endswith("discharge"):
-        focus = [message.encounter(obj.encounter)]
     else:
         focus = [message.basic()]
     return message.bundle(focus)

@@ -18,9 +18,8 @@ not add up) are reported per row when the batch lands.
 import codecs
 import datetime
 import json
-import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -28,14 +27,13 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
 from records import resident_id as resident_ids
-from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, identifier_hash
+from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, icd10_validator, identifier_hash
+from records.services import FEN, charge_amount
 
-FEN = Decimal("0.01")
 KINDS = frozenset(EncounterKind.values)
 SEXES = frozenset(Sex.values)
 CATEGORIES = frozenset(ChargeCategory.values)
 CLASSES = frozenset(CatalogueClass.values)
-ICD10 = re.compile(r"^[A-Z]\d{2}(\.\d{1,2})?$")
 _MAX_ITEM_CHARS = 1 << 20
 _WS = " \t\r\n"
 
@@ -418,7 +416,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
     diagnoses = []
     for i, item in enumerate(data.get("diagnoses", [])):
         code = item["code"].strip().upper()
-        if not ICD10.match(code):
+        if not icd10_validator.regex.match(code):
             errors.append(_error(row, f"diagnoses[{i}].code", "invalid", _("An ICD-10 code looks like J06.9 or I10.")))
         description = _limit(errors, row, f"diagnoses[{i}].description", item.get("description", ""), 200)
         diagnoses.append((code, description, bool(item.get("primary", False))))
@@ -445,7 +443,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
                 _error(row, f"{prefix}.unit_price", "invalid", _("A non-negative amount in yuan with at most two decimals."))
             )
             continue
-        amount = (quantity * unit_price).quantize(FEN, rounding=ROUND_HALF_UP)
+        amount = charge_amount(quantity, unit_price)
         if "amount" in item:
             given = _decimal(item["amount"])
             if given is None or given != amount:

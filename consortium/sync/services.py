@@ -135,8 +135,6 @@ def _peer_ids(institution_id: int, on: datetime.date) -> frozenset[int]:
 
 
 def _consenting(patient_ids: set[int]) -> frozenset[int]:
-    from records.models import Patient
-
     return frozenset(Patient.objects.filter(pk__in=patient_ids, consents_to_sharing=True).values_list("pk", flat=True))
 
 
@@ -256,23 +254,19 @@ def backoff_seconds(attempts: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def _apply_result(delivery: Delivery, result: PostResult, now) -> None:
+def _apply_failure(delivery: Delivery, result: PostResult, now) -> None:
+    """A failed POST: back off for another try, or dead-letter after the last one."""
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.last_status_code = result.status_code
     delivery.lease_until = None
     delivery.lease_token = None
-    if result.ok:
-        _transition(delivery, DeliveryStatus.DELIVERED)
-        delivery.delivered_at = now
-        delivery.last_error = ""
+    delivery.last_error = result.error[:500]
+    if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
+        _transition(delivery, DeliveryStatus.DEAD)
     else:
-        delivery.last_error = result.error[:500]
-        if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
-            _transition(delivery, DeliveryStatus.DEAD)
-        else:
-            _transition(delivery, DeliveryStatus.PENDING)
-            delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
+        _transition(delivery, DeliveryStatus.PENDING)
+        delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
 
 
 def delivery_record_attempts(results: dict[int, PostResult]) -> int:
@@ -305,7 +299,7 @@ def delivery_record_attempts(results: dict[int, PostResult]) -> int:
                 lease_token=None,
             )
         for delivery in Delivery.objects.filter(pk__in=[pk for pk in pending if not results[pk].ok]):
-            _apply_result(delivery, results[delivery.pk], now)
+            _apply_failure(delivery, results[delivery.pk], now)
             delivery.save()
     return sum(len(pks) for pks in succeeded.values())
 
