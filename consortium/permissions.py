@@ -287,6 +287,15 @@ def require(user, action: Action, institution: Institution | int) -> None:
         raise PermissionDenied
 
 
+def own_institution(user, action: Action) -> Institution:
+    """The user's own institution, where they may do ``action``; PermissionDenied otherwise."""
+    staff = staff_of(user)
+    if staff is None or staff.institution is None:
+        raise PermissionDenied
+    require(user, action, staff.institution)
+    return staff.institution
+
+
 def get_scoped_or_404(queryset: QuerySet, user, action: Action, field: str = "institution", **lookup):
     """Fetch one object the user may act on; anything else, existing or not, is a 404."""
     try:

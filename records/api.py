@@ -11,7 +11,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium.permissions import Action, can, staff_of
+from consortium.permissions import Action, can, own_institution
 
 from . import fhir, icd10, selectors, services
 from .access import read_patient_or_404, readable_patients
@@ -66,13 +66,6 @@ class PatientRegistrationSerializer(serializers.Serializer):
     consents_to_sharing = serializers.BooleanField(required=False, default=False)
 
 
-def _own_institution(user, action: Action):
-    staff = staff_of(user)
-    if staff is None or staff.institution is None or not can(user, action, staff.institution):
-        raise PermissionDenied
-    return staff.institution
-
-
 def _drf_validation_error(error: ValidationError) -> serializers.ValidationError:
     if hasattr(error, "message_dict"):
         return serializers.ValidationError(error.message_dict)
@@ -108,7 +101,7 @@ class PatientListApi(APIView):
     )
     def post(self, request):
         """Register a patient at the caller's institution; the same Idempotency-Key never registers twice."""
-        institution = _own_institution(request.user, Action.REGISTER_PATIENT)
+        institution = own_institution(request.user, Action.REGISTER_PATIENT)
         serializer = PatientRegistrationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -197,7 +190,7 @@ class FhirImportApi(APIView):
     )
     def post(self, request):
         """Import a transaction Bundle from the caller's system; answers created, matched or rejected per entry."""
-        institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+        institution = own_institution(request.user, Action.RECORD_ENCOUNTER)
         try:
             results = fhir.import_bundle(actor=request.user, institution=institution, bundle=request.data)
         except fhir.BundleRejected as error:

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consortium.permissions import Action, can, can_anywhere, require, staff_of
+from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
 from . import icd10, selectors, services
 from .access import read_patient_or_404
@@ -29,13 +29,6 @@ from .forms import (
 )
 from .models import BreakGlassAccess, Encounter, MatchReview, Patient, PatientMerge, identifier_hash
 from .resident_id import normalize
-
-
-def _own_institution(user, action: Action):
-    staff = staff_of(user)
-    if staff is None or staff.institution is None or not can(user, action, staff.institution):
-        raise PermissionDenied
-    return staff.institution
 
 
 def _apply_errors(form, error: ValidationError, sections: dict | None = None) -> None:
@@ -72,7 +65,7 @@ def patient_search(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_register(request):
-    institution = _own_institution(request.user, Action.REGISTER_PATIENT)
+    institution = own_institution(request.user, Action.REGISTER_PATIENT)
     form = PatientRegistrationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -135,7 +128,7 @@ def patient_consent(request, pk):
 @login_required
 @require_POST
 def patient_allergy(request, pk):
-    institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+    institution = own_institution(request.user, Action.RECORD_ENCOUNTER)
     patient, _decision = read_patient_or_404(request.user, pk, request.path)
     form = AllergyForm(request.POST)
     if form.is_valid():
@@ -174,7 +167,7 @@ def _encounter_sections(post=None):
 @login_required
 @require_http_methods(["GET", "POST"])
 def encounter_create(request, pk):
-    institution = _own_institution(request.user, Action.RECORD_ENCOUNTER)
+    institution = own_institution(request.user, Action.RECORD_ENCOUNTER)
     patient, _decision = read_patient_or_404(request.user, pk, request.path)
     form = EncounterForm(request.POST or None, institution=institution)
     sections = _encounter_sections(request.POST or None)

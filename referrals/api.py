@@ -9,14 +9,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.models import Department, Institution
-from consortium.permissions import Action, can, scope, staff_of
+from consortium.permissions import Action, can, own_institution, scope
 from records.access import can_read_patient, log_patient_access, readable_patients
 from records.models import AccessReason, Encounter, Patient
 
@@ -203,13 +202,6 @@ class UploadSerializer(serializers.Serializer):
 
 def _visible(user, pk) -> Referral:
     return get_object_or_404(selectors.referrals_visible_to(user), pk=pk)
-
-
-def _own_institution(user, action: Action):
-    staff = staff_of(user)
-    if staff is None or staff.institution is None or not can(user, action, staff.institution):
-        raise PermissionDenied
-    return staff.institution
 
 
 class ReferralListCreateApi(generics.ListCreateAPIView):
@@ -462,7 +454,7 @@ class QueueApi(generics.ListAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        institution = _own_institution(self.request.user, Action.TRIAGE_REFERRAL)
+        institution = own_institution(self.request.user, Action.TRIAGE_REFERRAL)
         params = self.request.query_params
         department = params.get("department", "")
         status_ = params.get("status", "")
@@ -491,7 +483,7 @@ class SlotListCreateApi(generics.ListCreateAPIView):
     filter_backends: list = []
 
     def get_queryset(self):
-        return selectors.slots_of(_own_institution(self.request.user, Action.TRIAGE_REFERRAL))
+        return selectors.slots_of(own_institution(self.request.user, Action.TRIAGE_REFERRAL))
 
     def perform_create(self, serializer):
         try:

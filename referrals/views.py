@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from consortium.permissions import Action, can, require, scope, staff_of
+from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
 from records.models import AccessReason, Encounter
 from records.selectors import encounters_on
@@ -37,14 +37,6 @@ from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, Act, actions_from
 
 
-def _own_institution(user, action: Action):
-    staff = staff_of(user)
-    if staff is None or staff.institution is None:
-        raise PermissionDenied
-    require(user, action, staff.institution)
-    return staff.institution
-
-
 def _apply_error(form, error: services.ReferralError) -> None:
     form.add_error(error.field if error.field in form.fields else None, error.message)
 
@@ -56,7 +48,7 @@ QUEUE_PAGE_SIZE = 50
 @login_required
 def queue(request):
     """The coordinator's queue: filter by urgency, department, status and waiting time, sorted by due time."""
-    institution = _own_institution(request.user, Action.TRIAGE_REFERRAL)
+    institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
     form = QueueFilterForm(request.GET or None, institution=institution)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
     referrals = selectors.filtered_queue(
@@ -80,7 +72,7 @@ def queue(request):
 @login_required
 def referral_list(request):
     """Referrals sent by, and received by, the user's institution."""
-    institution = _own_institution(request.user, Action.VIEW_REFERRALS)
+    institution = own_institution(request.user, Action.VIEW_REFERRALS)
     sent = selectors.table_rows(selectors.referrals_sent_by(institution), "to")
     sent = selectors.ReferralRowsPaginator(sent, 30).get_page(request.GET.get("sent_page"))
     received = selectors.referrals_visible_to(request.user).filter(to_institution=institution).order_by("-created_at", "-pk")
@@ -107,7 +99,7 @@ def _patient_and_encounter(request):
 @login_required
 def create(request):
     """Start an upward referral from a visit: the form shows the clinical snapshot and open capacity."""
-    institution = _own_institution(request.user, Action.START_REFERRAL)
+    institution = own_institution(request.user, Action.START_REFERRAL)
     patient, encounter = _patient_and_encounter(request)
     if patient is None:
         return render(request, "referrals/choose_visit.html", {"encounters": encounters_on(institution)})
@@ -332,7 +324,7 @@ def attachment(request, pk, attachment_id):
 @login_required
 def slots(request):
     """The hospital's referral capacity: open slots and a form to add one."""
-    institution = _own_institution(request.user, Action.TRIAGE_REFERRAL)
+    institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
     form = SlotForm(request.POST or None, institution=institution)
     if request.method == "POST" and form.is_valid():
         try:
@@ -355,7 +347,7 @@ def slots(request):
 @login_required
 def follow_ups(request):
     """The clinic's follow-up task list from downward referrals."""
-    _own_institution(request.user, Action.RECORD_FOLLOW_UP)
+    own_institution(request.user, Action.RECORD_FOLLOW_UP)
     include_done = request.GET.get("all") == "1"
     tasks = selectors.follow_up_tasks_for(request.user, include_done=include_done)
     page = Paginator(tasks, 50).get_page(request.GET.get("page"))
