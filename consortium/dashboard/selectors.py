@@ -66,10 +66,22 @@ def _display(code: str, value: Decimal | None) -> float | None:
     return float(value * 100) if unit == PERCENT else float(value)
 
 
-def chart_data(chart: Chart, scope: str, scope_id: int, first: datetime.date, last: datetime.date) -> dict:
-    """The months and one series per indicator, ready for Chart.js, with the numbers behind each point."""
+def charts_data(charts, scope: str, scope_id: int, first: datetime.date, last: datetime.date) -> list[dict]:
+    """:func:`chart_data` of each chart, their indicator values read in one query."""
+    rows = indicator_rows(scope, scope_id, first, last, {code for chart in charts for code in chart.indicators})
+    return [chart_data(chart, scope, scope_id, first, last, rows=rows) for chart in charts]
+
+
+def chart_data(
+    chart: Chart, scope: str, scope_id: int, first: datetime.date, last: datetime.date, *, rows: dict | None = None
+) -> dict:
+    """The months and one series per indicator, ready for Chart.js, with the numbers behind each point.
+
+    ``rows`` are the :func:`indicator_rows` already read for these months and scope, if any.
+    """
     months = months_between(first, last)
-    rows = indicator_rows(scope, scope_id, first, last, chart.indicators)
+    if rows is None:
+        rows = indicator_rows(scope, scope_id, first, last, chart.indicators)
     series = []
     for code in chart.indicators:
         points = []

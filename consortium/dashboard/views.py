@@ -43,7 +43,7 @@ def dashboard(request):
     if not form.is_valid():
         return render(request, "dashboard/dashboard.html", {"form": form, "charts": []}, status=400)
     scope, first, last = form.cleaned_data["scope"], form.cleaned_data["start"], form.cleaned_data["end"]
-    charts = [selectors.chart_data(chart, scope.kind, scope.id, first, last) for chart in CHARTS]
+    charts = selectors.charts_data(CHARTS, scope.kind, scope.id, first, last)
     query = f"scope={scope.value}&start={first:%Y-%m}&end={last:%Y-%m}"
     return render(request, "dashboard/dashboard.html", {"form": form, "charts": charts, "scope": scope, "query": query})
 
