@@ -224,6 +224,10 @@ class ClaimKind(models.TextChoices):
     REVERSAL = "reversal", _("Reversal")
 
 
+#: A claim that stands for its visit: an original claim neither rejected nor reversed.
+EFFECTIVE_CLAIM = Q(kind=ClaimKind.ORIGINAL, reversal__isnull=True) & ~Q(status=ClaimStatus.REJECTED)
+
+
 class BatchStatus(models.TextChoices):
     SUBMITTED = "submitted", _("Submitted")
     ADJUDICATED = "adjudicated", _("Adjudicated")

@@ -37,7 +37,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from consortium.models import Consortium, Delivery, DeliveryStatus, InstitutionLevel, Membership
-from insurance.models import Claim, ClaimKind, ClaimStatus, Discrepancy, DiscrepancyKind, ReconciliationRun
+from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, ReconciliationRun
 from records.models import Encounter
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
 
@@ -141,11 +141,7 @@ def _submitted_referrals(window: Window) -> QuerySet:
 
 def _effective_claims(window: Window) -> QuerySet:
     """Original claims of the months that were neither rejected nor reversed."""
-    return (
-        Claim.objects.filter(kind=ClaimKind.ORIGINAL, period__in=window.periods, reversal__isnull=True)
-        .exclude(status=ClaimStatus.REJECTED)
-        .annotate(month=F("period"))
-    )
+    return Claim.objects.filter(EFFECTIVE_CLAIM, period__in=window.periods).annotate(month=F("period"))
 
 
 def _latest_discrepancies(window: Window) -> QuerySet:
