@@ -3,15 +3,13 @@
 import datetime
 
 from django import forms
-from django.db.models import F, IntegerField, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium.models import Department, Membership
 
 from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency
-from .selectors import departments_taking_referrals, open_slots, referral_departments_for
+from .selectors import departments_taking_referrals, free_places, open_slots, referral_departments_for
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -28,19 +26,6 @@ class MultipleFileField(forms.FileField):
         if isinstance(data, list | tuple):
             return [single(item, initial) for item in data]
         return [single(data, initial)] if data else []
-
-
-def _free_places():
-    return Coalesce(
-        Subquery(
-            ReferralSlot.objects.filter(department=OuterRef("pk"), starts_at__gte=timezone.now(), booked__lt=F("capacity"))
-            .values("department")
-            .annotate(total=Sum(F("capacity") - F("booked")))
-            .values("total"),
-            output_field=IntegerField(),
-        ),
-        0,
-    )
 
 
 class DepartmentChoiceField(forms.ModelChoiceField):
@@ -62,7 +47,7 @@ class ReferralCreateForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_department"].queryset = referral_departments_for(user).annotate(free_places=_free_places())
+        self.fields["to_department"].queryset = referral_departments_for(user)
 
 
 class AttachmentForm(forms.Form):
@@ -121,7 +106,7 @@ class RedirectForm(ReasonForm):
             .exclude(institution=referral.from_institution_id)
             .exclude(pk=referral.to_department_id)
             .select_related("institution")
-            .annotate(free_places=_free_places())
+            .annotate(free_places=free_places())
         )
 
 

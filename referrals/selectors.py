@@ -5,7 +5,8 @@ import datetime
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.paginator import Paginator
-from django.db.models import Avg, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Avg, Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from consortium.models import Department, Institution, Membership, StaffRole
@@ -257,24 +258,37 @@ def referral_departments_for(user) -> QuerySet[Department]:
         return Department.objects.none()
     peers = [pk for pk in institution_ids_for(user, Action.VIEW_INSTITUTION) if relation_to(staff, pk) == Relation.PEER]
     higher = [i.pk for i in Institution.objects.filter(pk__in=peers) if i.level_rank > staff.institution.level_rank]
-    free = ReferralSlot.objects.filter(department=OuterRef("pk"), starts_at__gte=timezone.now()).filter(booked__lt=F("capacity"))
     return (
         Department.objects.filter(institution_id__in=higher, accepts_referrals=True, institution__is_active=True)
         .select_related("institution")
-        .annotate(has_free_slots=Exists(free))
+        .annotate(free_places=free_places())
         .order_by("institution__code", "code")
     )
+
+
+def _open(now: datetime.datetime | None = None) -> Q:
+    """A slot still to come with room left."""
+    return Q(starts_at__gte=now or timezone.now(), booked__lt=F("capacity"))
 
 
 def open_slots(department_ids, now: datetime.datetime | None = None) -> QuerySet[ReferralSlot]:
     """Future slots with room left, for the given departments."""
     return (
-        ReferralSlot.objects.filter(
-            department_id__in=department_ids, starts_at__gte=now or timezone.now(), booked__lt=F("capacity")
-        )
+        ReferralSlot.objects.filter(_open(now), department_id__in=department_ids)
         .select_related("department")
         .order_by("starts_at", "pk")
     )
+
+
+def free_places() -> Coalesce:
+    """Open places over a department's future slots, as an expression over departments."""
+    places = (
+        ReferralSlot.objects.filter(_open(), department=OuterRef("pk"))
+        .values("department")
+        .annotate(total=Sum(F("capacity") - F("booked")))
+        .values("total")
+    )
+    return Coalesce(Subquery(places, output_field=IntegerField()), 0)
 
 
 def slots_of(institution, now: datetime.datetime | None = None) -> QuerySet[ReferralSlot]:
