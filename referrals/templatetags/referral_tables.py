@@ -61,7 +61,8 @@ def filter_selects(form):
     """The form's choice fields as labelled plain ``<select>`` elements, the current value selected."""
 
     def select(field) -> str:
-        current = "" if field.value() is None else str(field.value())
+        value = field.value()
+        current = "" if value is None else str(value)
         options = "".join(
             f'<option value="{_escape(value)}"{" selected" if str(value) == current else ""}>{_escape(label)}</option>'
             for value, label in field.field.choices
