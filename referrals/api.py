@@ -230,6 +230,7 @@ class ReferralListCreateApi(generics.ListCreateAPIView):
             )
         except services.ReferralError as error:
             return _error_response(error)
+        referral = selectors.with_details(Referral.objects).get(pk=referral.pk)
         return Response(ReferralDetailSerializer(referral).data, status=status.HTTP_201_CREATED)
 
 
@@ -239,9 +240,7 @@ class ReferralDetailApi(generics.RetrieveAPIView):
     serializer_class = ReferralDetailSerializer
 
     def get_queryset(self):
-        return selectors.referrals_visible_to(self.request.user).prefetch_related(
-            "attachments", "events__actor", "follow_up_tasks"
-        )
+        return selectors.with_details(selectors.referrals_visible_to(self.request.user))
 
     def retrieve(self, request, *args, **kwargs):
         referral = self.get_object()
@@ -267,7 +266,7 @@ class _ActionApi(APIView):
         except services.ReferralError as error:
             return _error_response(error)
         if isinstance(result, Referral):
-            result = Referral.objects.get(pk=result.pk)
+            result = selectors.with_details(Referral.objects).get(pk=result.pk)
             return Response(ReferralDetailSerializer(result).data)
         return Response(self.output(result), status=status.HTTP_201_CREATED)
 

@@ -200,6 +200,13 @@ def referrals_visible_to(user) -> QuerySet[Referral]:
     return queryset.select_related("patient", "from_institution", "to_institution", "to_department", "slot")
 
 
+def with_details(queryset: QuerySet[Referral]) -> QuerySet[Referral]:
+    """Referrals with what their detail view shows: parties, slot, attachments, timeline, follow-ups."""
+    return queryset.select_related("patient", "from_institution", "to_institution", "to_department", "slot").prefetch_related(
+        "attachments", "events__actor", "follow_up_tasks"
+    )
+
+
 def referral_timeline(referral: Referral):
     return referral.events.select_related("actor__staff").order_by("occurred_at", "pk")
 
