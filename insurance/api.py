@@ -282,6 +282,15 @@ class TotalSerializer(serializers.Serializer):
     difference = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
 
 
+class RunListSerializer(serializers.ListSerializer):
+    """A page of runs, their totals summed in one query for the page."""
+
+    def to_representation(self, data):
+        runs = list(data)
+        self.totals = selectors.runs_totals([run.pk for run in runs])
+        return super().to_representation(runs)
+
+
 class RunSerializer(serializers.ModelSerializer):
     institution = serializers.CharField(source="institution.code")
     totals = serializers.SerializerMethodField()
@@ -289,10 +298,13 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = ReconciliationRun
         fields = ["id", "institution", "period", "settlement_file", "status", "started_at", "finished_at", "totals"]
+        list_serializer_class = RunListSerializer
 
     @extend_schema_field(TotalSerializer(many=True))
     def get_totals(self, run) -> list[dict]:
-        return TotalSerializer(selectors.run_totals(run), many=True).data
+        page_totals = getattr(self.parent, "totals", None)
+        rows = page_totals.get(run.pk, []) if page_totals is not None else selectors.run_totals(run)
+        return TotalSerializer(rows, many=True).data
 
 
 class RunStartSerializer(serializers.Serializer):

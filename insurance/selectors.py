@@ -65,8 +65,14 @@ def discrepancies_of(run, *, kind: str | None = None, status: str | None = None)
 
 def run_totals(run) -> list[dict]:
     """Per kind: how many, expected, paid and difference, summed in SQL."""
-    return list(
-        run.discrepancies.values("kind")
+    return runs_totals([run.pk]).get(run.pk, [])
+
+
+def runs_totals(run_ids) -> dict[int, list[dict]]:
+    """:func:`run_totals` of several runs in one query, by run id."""
+    rows = (
+        Discrepancy.objects.filter(run_id__in=run_ids)
+        .values("run_id", "kind")
         .annotate(
             count=Count("pk"),
             expected=Sum("expected_amount"),
@@ -74,8 +80,12 @@ def run_totals(run) -> list[dict]:
             difference=Sum("difference"),
             open=Count("pk", filter=Q(status="open")),
         )
-        .order_by("kind")
+        .order_by("run_id", "kind")
     )
+    totals: dict[int, list[dict]] = {}
+    for row in rows:
+        totals.setdefault(row.pop("run_id"), []).append(row)
+    return totals
 
 
 def latest_runs(runs: QuerySet[ReconciliationRun]) -> QuerySet[ReconciliationRun]:

@@ -150,6 +150,8 @@ def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_
     (totals_row,) = office_api.get(reverse("api-insurance-reconciliation-totals"), {"period": "2026-03"}).data
     assert (totals_row["institution"], totals_row["open"], totals_row["difference"]) == ("TOWN", 7, "-632.00")
     assert office_api.get(reverse("api-insurance-reconciliation", args=[run_id])).status_code == 200
+    (listed,) = office_api.get(reverse("api-insurance-reconciliations")).data["results"]
+    assert listed["id"] == run_id and listed["totals"] == run.data["totals"]
     listing = office_api.get(reverse("api-insurance-discrepancies", args=[run_id]), {"status": "open"}).data
     assert listing["count"] == 7
     export = office_api.get(reverse("api-insurance-discrepancies-csv", args=[run_id]))
