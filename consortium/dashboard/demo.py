@@ -14,6 +14,7 @@ from consortium.models import Consortium
 from . import services
 from .expenditure import Thresholds, patients_with_self_pay, window_start
 from .models import HouseholdEconomics, IncomeBand
+from .rollups import months_back
 
 SEED = 20261127
 DEMO_MONTHS = 5
@@ -35,10 +36,7 @@ def seed_dashboard(today: datetime.date, report) -> None:
     if consortium is None:
         return
     _seed_households(consortium, today, report)
-    first = today
-    for _step in range(DEMO_MONTHS - 1):
-        first = (first.replace(day=1) - datetime.timedelta(days=1)).replace(day=1)
-    rollup = services.run_rollups(first=first, last=today, today=today)
+    rollup = services.run_rollups(first=months_back(today, DEMO_MONTHS), last=today, today=today)
     report.add("indicator values", rollup.created)
     warnings = services.recompute_expenditure_warnings(today=today)
     report.add("expenditure warnings", warnings.created)

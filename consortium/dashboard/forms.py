@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .rollups import month_start, months_between
+from .rollups import month_start, months_back, months_between
 
 MAX_MONTHS = 36
 DEFAULT_MONTHS = 6
@@ -33,10 +33,7 @@ class MonthField(forms.CharField):
 
 def default_period(today: datetime.date | None = None) -> tuple[datetime.date, datetime.date]:
     last = month_start(today or timezone.localdate())
-    first = last
-    for _step in range(DEFAULT_MONTHS - 1):
-        first = (first - datetime.timedelta(days=1)).replace(day=1)
-    return first, last
+    return months_back(last, DEFAULT_MONTHS), last
 
 
 class PeriodForm(forms.Form):

@@ -62,6 +62,14 @@ def next_month(day: datetime.date) -> datetime.date:
     return (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
 
 
+def months_back(today: datetime.date, months: int) -> datetime.date:
+    """The first day of the earliest of ``months`` calendar months ending with ``today``'s."""
+    first = month_start(today)
+    for _step in range(months - 1):
+        first = (first - datetime.timedelta(days=1)).replace(day=1)
+    return first
+
+
 def months_between(first: datetime.date, last: datetime.date) -> list[datetime.date]:
     months, current = [], month_start(first)
     while current <= last:

@@ -1,20 +1,11 @@
 """Periodic dashboard work: indicator roll-ups (hourly for recent months, nightly for the year) and warnings."""
 
-import datetime
-
 from celery import shared_task
 from django.utils import timezone
 
 from . import services
 from .forms import MAX_MONTHS
-from .rollups import month_start
-
-
-def _months_back(today: datetime.date, months: int) -> datetime.date:
-    first = month_start(today)
-    for _step in range(months - 1):
-        first = (first - datetime.timedelta(days=1)).replace(day=1)
-    return first
+from .rollups import months_back
 
 
 @shared_task
@@ -22,7 +13,7 @@ def rollup_indicators(months: int = 2) -> dict:
     """Recompute the last ``months`` months (this one included); re-running replaces their values."""
     months = max(1, min(int(months), MAX_MONTHS))
     today = timezone.localdate()
-    result = services.run_rollups(first=_months_back(today, months), last=today, today=today)
+    result = services.run_rollups(first=months_back(today, months), last=today, today=today)
     return {"created": result.created, "updated": result.updated, "deleted": result.deleted}
 
 
