@@ -29,11 +29,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from consortium.models import Consortium, InstitutionLevel
+from consortium.models import Consortium
 from insurance.models import EFFECTIVE_CLAIM, Claim
 from records.models import ChargeItem, Encounter, Patient
 
 from .models import BAND_REFERENCE_INCOME, WarningPolicy
+from .rollups import township_of
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 ZERO = Value(Decimal("0.00"), output_field=MONEY)
@@ -78,15 +79,7 @@ def _effective_claim(encounter_ref: str = "pk") -> QuerySet:
 
 def flagged_institution():
     """The township clinic a warning goes to: the home institution, or the centre above a village clinic."""
-    return Case(
-        When(
-            home_institution__level=InstitutionLevel.VILLAGE_CLINIC,
-            home_institution__parent__isnull=False,
-            then=F("home_institution__parent"),
-        ),
-        default=F("home_institution"),
-        output_field=BigIntegerField(),
-    )
+    return Coalesce(township_of("home_institution"), F("home_institution"), output_field=BigIntegerField())
 
 
 def reference_income():
