@@ -109,6 +109,11 @@ class MembershipQuerySet(models.QuerySet):
         on = on or timezone.localdate()
         return self.filter(agreement_start__lte=on).filter(Q(agreement_end__isnull=True) | Q(agreement_end__gte=on))
 
+    def co_members_of(self, institution_id: int, on=None):
+        """Active memberships of every consortium the institution is an active member of (its own included)."""
+        active = self.active(on)
+        return active.filter(consortium_id__in=active.filter(institution_id=institution_id).values("consortium_id"))
+
 
 class Membership(models.Model):
     consortium = models.ForeignKey(Consortium, verbose_name=_("consortium"), on_delete=models.CASCADE, related_name="memberships")

@@ -170,10 +170,8 @@ def _active_memberships():
 
 def _peer_institution_ids(staff: Staff) -> frozenset[int]:
     if not hasattr(staff, "_peer_ids"):
-        consortium_ids = _active_memberships().filter(institution=staff.institution_id).values("consortium_id")
-        staff._peer_ids = frozenset(
-            _active_memberships().filter(consortium_id__in=consortium_ids).values_list("institution_id", flat=True)
-        )
+        peers = Membership.objects.co_members_of(staff.institution_id)
+        staff._peer_ids = frozenset(peers.values_list("institution_id", flat=True))
     return staff._peer_ids
 
 

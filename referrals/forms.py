@@ -99,8 +99,7 @@ class RedirectForm(ReasonForm):
 
     def __init__(self, *args, referral, **kwargs):
         super().__init__(*args, **kwargs)
-        consortia = Membership.objects.active().filter(institution=referral.from_institution_id).values("consortium_id")
-        members = Membership.objects.active().filter(consortium_id__in=consortia).values("institution_id")
+        members = Membership.objects.co_members_of(referral.from_institution_id).values("institution_id")
         self.fields["to_department"].queryset = (
             Department.objects.filter(accepts_referrals=True, institution__in=members, institution__is_active=True)
             .exclude(institution=referral.from_institution_id)

@@ -504,8 +504,7 @@ def redirect_referral(
 
 
 def _shares_consortium(first_id: int, second_id: int) -> bool:
-    first = Membership.objects.active().filter(institution_id=first_id).values("consortium_id")
-    return Membership.objects.active().filter(institution_id=second_id, consortium_id__in=first).exists()
+    return Membership.objects.co_members_of(first_id).filter(institution_id=second_id).exists()
 
 
 # --- the patient's stay --------------------------------------------------------------------------

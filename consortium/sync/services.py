@@ -130,8 +130,7 @@ def lane_for(event: OutboxEvent) -> str:
 
 
 def _peer_ids(institution_id: int, on: datetime.date) -> frozenset[int]:
-    consortia = Membership.objects.active(on).filter(institution_id=institution_id).values("consortium_id")
-    return frozenset(Membership.objects.active(on).filter(consortium_id__in=consortia).values_list("institution_id", flat=True))
+    return frozenset(Membership.objects.co_members_of(institution_id, on).values_list("institution_id", flat=True))
 
 
 def _consenting(patient_ids: set[int]) -> frozenset[int]:
