@@ -31,6 +31,7 @@ from .models import (
     ReferralStatus,
     Urgency,
 )
+from .transitions import Act
 
 
 def _error_response(error: services.ReferralError) -> Response:
@@ -141,7 +142,9 @@ class NoteSerializer(serializers.Serializer):
 
 
 class AcceptSerializer(NoteSerializer):
-    slot = serializers.IntegerField(required=False, allow_null=True, help_text=_("Required for an upward referral."))
+    slot = serializers.IntegerField(
+        source="slot_id", required=False, allow_null=True, help_text=_("Required for an upward referral.")
+    )
     appointment_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -274,6 +277,11 @@ class _ActionApi(APIView):
         return {}
 
 
+def _taking(act: Act):
+    """The ``call`` of an action API that takes one transition of the table."""
+    return lambda referral, data, user: services.take(act, referral.pk, actor=user, data=data)
+
+
 def _action(name, serializer, call, doc):
     view = type(
         name,
@@ -284,51 +292,43 @@ def _action(name, serializer, call, doc):
     return view
 
 
-SubmitApi = _action(
-    "SubmitApi", NoteSerializer, lambda r, d, u: services.submit_referral(r.pk, actor=u), "Submit a draft referral."
-)
+SubmitApi = _action("SubmitApi", NoteSerializer, _taking(Act.SUBMIT), "Submit a draft referral.")
 CancelApi = _action(
     "CancelApi",
     NoteSerializer,
-    lambda r, d, u: services.cancel_referral(r.pk, actor=u, note=d["note"]),
+    _taking(Act.CANCEL),
     "Cancel a referral before the decision (sender).",
 )
-ReviewApi = _action(
-    "ReviewApi", NoteSerializer, lambda r, d, u: services.start_review(r.pk, actor=u, note=d["note"]), "Start reviewing."
-)
+ReviewApi = _action("ReviewApi", NoteSerializer, _taking(Act.REVIEW), "Start reviewing.")
 AcceptApi = _action(
     "AcceptApi",
     AcceptSerializer,
-    lambda r, d, u: services.accept_referral(
-        r.pk, actor=u, slot_id=d.get("slot"), appointment_at=d.get("appointment_at"), note=d["note"]
-    ),
+    _taking(Act.ACCEPT),
     "Accept, booking a place of a capacity slot.",
 )
 RejectApi = _action(
     "RejectApi",
     ReasonSerializer,
-    lambda r, d, u: services.reject_referral(r.pk, actor=u, reason=d["reason"]),
+    _taking(Act.REJECT),
     "Reject with a reason.",
 )
 RedirectApi = _action(
     "RedirectApi",
     RedirectSerializer,
-    lambda r, d, u: services.redirect_referral(r.pk, actor=u, to_department=d["to_department"], reason=d["reason"]),
+    _taking(Act.REDIRECT),
     "Redirect to another department or member institution, with a reason.",
 )
-ArriveApi = _action(
-    "ArriveApi", NoteSerializer, lambda r, d, u: services.record_arrival(r.pk, actor=u, note=d["note"]), "Record arrival."
-)
+ArriveApi = _action("ArriveApi", NoteSerializer, _taking(Act.ARRIVE), "Record arrival.")
 StartTreatmentApi = _action(
     "StartTreatmentApi",
     NoteSerializer,
-    lambda r, d, u: services.start_treatment(r.pk, actor=u, note=d["note"]),
+    _taking(Act.START_TREATMENT),
     "Record the start of treatment.",
 )
 CompleteApi = _action(
     "CompleteApi",
     NoteSerializer,
-    lambda r, d, u: services.complete_referral(r.pk, actor=u, note=d["note"]),
+    _taking(Act.COMPLETE),
     "Complete the referral.",
 )
 DischargeApi = _action(

@@ -526,6 +526,29 @@ def complete_referral(
     return referral
 
 
+#: The transitions the pages and the API take by name, each from the input its form gives.
+_TAKERS = {
+    Act.SUBMIT: lambda pk, actor, data: submit_referral(pk, actor=actor),
+    Act.CANCEL: lambda pk, actor, data: cancel_referral(pk, actor=actor, note=data["note"]),
+    Act.REVIEW: lambda pk, actor, data: start_review(pk, actor=actor, note=data["note"]),
+    Act.ACCEPT: lambda pk, actor, data: accept_referral(
+        pk, actor=actor, slot_id=data.get("slot_id"), appointment_at=data.get("appointment_at"), note=data["note"]
+    ),
+    Act.REJECT: lambda pk, actor, data: reject_referral(pk, actor=actor, reason=data["reason"]),
+    Act.REDIRECT: lambda pk, actor, data: redirect_referral(
+        pk, actor=actor, to_department=data["to_department"], reason=data["reason"]
+    ),
+    Act.ARRIVE: lambda pk, actor, data: record_arrival(pk, actor=actor, note=data["note"]),
+    Act.START_TREATMENT: lambda pk, actor, data: start_treatment(pk, actor=actor, note=data["note"]),
+    Act.COMPLETE: lambda pk, actor, data: complete_referral(pk, actor=actor, note=data["note"]),
+}
+
+
+def take(act: Act, referral_id: int, *, actor, data: dict) -> Referral:
+    """Take the transition ``act`` with its form's input (``note``, ``reason``, ``slot_id``, ...)."""
+    return _TAKERS[act](referral_id, actor, data)
+
+
 def discharge_with_downward_referral(
     referral_id: int,
     *,

@@ -152,27 +152,8 @@ def _action_form(act: Act, referral, data=None):
 
 
 def _take(act: Act, referral, user, data: dict):
-    pk = referral.pk
-    if act == Act.SUBMIT:
-        return services.submit_referral(pk, actor=user)
-    if act == Act.CANCEL:
-        return services.cancel_referral(pk, actor=user, note=data["note"])
-    if act == Act.REVIEW:
-        return services.start_review(pk, actor=user, note=data["note"])
-    if act == Act.ACCEPT:
-        slot = data.get("slot")
-        return services.accept_referral(
-            pk, actor=user, slot_id=slot.pk if slot else None, appointment_at=data.get("appointment_at"), note=data["note"]
-        )
-    if act == Act.REJECT:
-        return services.reject_referral(pk, actor=user, reason=data["reason"])
-    if act == Act.REDIRECT:
-        return services.redirect_referral(pk, actor=user, to_department=data["to_department"], reason=data["reason"])
-    if act == Act.ARRIVE:
-        return services.record_arrival(pk, actor=user, note=data["note"])
-    if act == Act.START_TREATMENT:
-        return services.start_treatment(pk, actor=user, note=data["note"])
-    return services.complete_referral(pk, actor=user, note=data["note"])
+    slot = data.get("slot")
+    return services.take(act, referral.pk, actor=user, data={**data, "slot_id": slot.pk if slot else None})
 
 
 def _detail_context(request, referral, bound: dict | None = None) -> dict:
