@@ -187,6 +187,11 @@ class InsuranceOffice(models.Model):
             prefix += "0"
         return region_code.startswith(prefix)
 
+    def covered_institutions(self) -> list[tuple[int, str]]:
+        """``(pk, code)`` of the institutions in the office's region."""
+        rows = Institution.objects.values_list("pk", "code", "region_code")
+        return [(pk, code) for pk, code, region in rows if self.covers_region(region)]
+
 
 class StaffRole(models.TextChoices):
     CLINIC_CLINICIAN = "clinic_clinician", _("Clinic clinician")

@@ -207,10 +207,7 @@ def _institution_ids(staff: Staff, relation: Relation) -> frozenset[int]:
     if relation == Relation.ADMINISTERED:
         return _administered_institution_ids(staff)
     if not hasattr(staff, "_insured_ids"):
-        office = staff.insurance_office
-        staff._insured_ids = frozenset(
-            pk for pk, region in Institution.objects.values_list("pk", "region_code") if office.covers_region(region)
-        )
+        staff._insured_ids = frozenset(pk for pk, _code in staff.insurance_office.covered_institutions())
     return staff._insured_ids
 
 

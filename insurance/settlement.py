@@ -27,8 +27,6 @@ from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from consortium.models import Institution
-
 from .models import FileFormat, SettlementFile, SettlementLine
 
 COLUMNS = ["claim_number", "institution_code", "paid_amount", "payment_status", "reason_code", "payment_reference"]
@@ -179,7 +177,7 @@ def _header(row: list[str]) -> tuple[list[str | None], list[dict]]:
     return names, errors
 
 
-def _validate(number: int, values: dict, institutions: dict[str, int], errors: list) -> tuple | None:
+def _validate(number: int, values: dict, institutions: set[str], errors: list) -> tuple | None:
     problems = []
     claim_number = values.get("claim_number", "").strip()
     institution_code = values.get("institution_code", "").strip()
@@ -205,7 +203,7 @@ def _validate(number: int, values: dict, institutions: dict[str, int], errors: l
     return (number, claim_number, institution_code, amount, status, reason_code, reference)
 
 
-def _parsed_lines(rows: Iterator[tuple[int, list[str]]], institutions: dict[str, int], errors: list) -> Iterator[tuple]:
+def _parsed_lines(rows: Iterator[tuple[int, list[str]]], institutions: set[str], errors: list) -> Iterator[tuple]:
     """Valid lines as tuples; problems are appended to ``errors`` (counting past the cap)."""
     try:
         first = next(rows)
@@ -309,11 +307,7 @@ def stage_settlement_file(*, office, period: str, upload, file_name: str, encodi
     head = upload.read(4)
     upload.seek(0)
     file_format = detect_format(file_name, head)
-    institutions = {
-        code: pk
-        for pk, code, region in Institution.objects.values_list("pk", "code", "region_code")
-        if office.covers_region(region)
-    }
+    institutions = {code for _pk, code in office.covered_institutions()}
     settlement = SettlementFile.objects.create(
         office=office,
         period=period,
