@@ -217,6 +217,8 @@ class ClaimStatus(models.TextChoices):
 
 
 ADJUDICATED = frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED})
+#: Claims that may be reversed, and that a settlement file reconciles.
+REVERSIBLE = ADJUDICATED | {ClaimStatus.SETTLED, ClaimStatus.RECONCILED}
 
 
 class ClaimKind(models.TextChoices):

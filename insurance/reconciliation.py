@@ -15,9 +15,9 @@ Claims in scope: adjudicated claims of the institution and period, of the scheme
 from django.db import connection
 from django.utils import timezone
 
-from .models import Claim, ClaimStatus, Discrepancy, OfficeScheme, SettlementLine
+from .models import REVERSIBLE, Claim, ClaimStatus, Discrepancy, OfficeScheme, SettlementLine
 
-RECONCILABLE = ("approved", "partly_approved", "rejected", "settled", "reconciled")
+RECONCILABLE = tuple(sorted(REVERSIBLE))
 
 # Only table names and status constants are interpolated; every value is a bound parameter.
 CLASSIFY_SQL = f"""

@@ -18,6 +18,7 @@ from . import reconciliation
 from .calculator import ZERO, ChargeLine, LevelTerms, YearSoFar, calculate
 from .models import (
     ADJUDICATED,
+    REVERSIBLE,
     Accumulator,
     BatchStatus,
     Claim,
@@ -64,7 +65,6 @@ DISCREPANCY_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 #: Claims in these statuses may be reversed (a draft or submitted claim is still the institution's to withdraw).
-REVERSIBLE = ADJUDICATED | {ClaimStatus.SETTLED, ClaimStatus.RECONCILED}
 
 
 def _check_transition(table: dict, current: str, target: str) -> None:

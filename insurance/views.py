@@ -15,7 +15,7 @@ from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404,
 from . import selectors, services
 from .calculator import STEP_LABELS
 from .forms import ClaimCreateForm, CorrectClaimForm, DiscrepancyForm, SubmitBatchForm
-from .models import ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
+from .models import REVERSIBLE, ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
 
 
 def _form_errors(form, exc: DjangoValidationError) -> None:
@@ -91,7 +91,7 @@ def claim_detail(request, number):
         "lines": claim.lines.all(),
         "steps": steps,
         "can_correct": can(request.user, Action.CREATE_CLAIM, claim.institution_id)
-        and claim.status in services.REVERSIBLE
+        and claim.status in REVERSIBLE
         and claim.kind == "original"
         and not hasattr(claim, "reversal"),
         "correct_form": CorrectClaimForm(),
