@@ -15,7 +15,7 @@ from pypinyin import lazy_pinyin
 from insurance.demo import seed_insurance_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
-from referrals.models import Direction, Referral, ReferralEvent, ReferralStatus, Urgency
+from referrals.models import Direction, Referral, ReferralDueTimePolicy, ReferralEvent, ReferralStatus, Urgency
 
 from . import demo_data as data
 from .dashboard.demo import seed_dashboard
@@ -337,7 +337,6 @@ REFERRAL_PLAN = [
     (ReferralStatus.COMPLETED, Urgency.URGENT, "CARD", 45, ""),
     (ReferralStatus.SUBMITTED, Urgency.ROUTINE, "REHA", 3, ""),
 ]
-DUE_HOURS = {Urgency.ROUTINE: 72, Urgency.URGENT: 24, Urgency.EMERGENCY: 2}
 PATH_TO = {
     ReferralStatus.SUBMITTED: [ReferralStatus.SUBMITTED],
     ReferralStatus.UNDER_REVIEW: [ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW],
@@ -392,7 +391,7 @@ def _upward_referral(patient, city, department, status, urgency, submitted, deci
         reason=f"{diagnosis.description if diagnosis else '病情'}，基层治疗效果不佳，申请上级医院专科诊治。",
         clinical_summary={"diagnoses": [{"code": diagnosis.code, "description": diagnosis.description}] if diagnosis else []},
         status=status,
-        due_at=submitted + datetime.timedelta(hours=DUE_HOURS[urgency]),
+        due_at=submitted + ReferralDueTimePolicy().due_delta(urgency),
         appointment_at=(submitted + datetime.timedelta(days=2)).replace(hour=9, minute=0)
         if status not in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW, ReferralStatus.REJECTED)
         else None,
