@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, ensure_database  # noqa: E402
+from bench.common import use_bench_database  # noqa: E402
 
 PATIENTS = 20_000
 TOWNSHIPS = 10
@@ -151,13 +151,7 @@ def main():
     parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "1000000")), help="visits (default 1,000,000)")
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark creates <db>_bench_dashboard there).")
-    bench_url = bench_database_url(url, "dashboard")
-    ensure_database(bench_url, args.drop)
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    use_bench_database("dashboard", args.drop)
     os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-dashboard-"))
 
     import django

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, ensure_database  # noqa: E402
+from bench.common import use_bench_database  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国文辉玉萍红春梅林德海生荣珍"
@@ -218,14 +218,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=int(os.environ.get("INGEST_BENCH_N", 100_000)))
     parser.add_argument("--deliveries", type=int, default=int(os.environ.get("INGEST_BENCH_DELIVERIES", 5_000)))
     args = parser.parse_args()
-    source = os.environ.get("DATABASE_URL", "")
-    if not source.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (postgres://user:password@host:port/db).")
-    url = bench_database_url(source, "ingest")
-    ensure_database(url)
-    os.environ["DATABASE_URL"] = url
+    url = use_bench_database("ingest")
     os.environ.setdefault("DEBUG", "0")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
     os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-ingest-"))
 
     import django

@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, ensure_database  # noqa: E402
+from bench.common import use_bench_database  # noqa: E402
 
 SURNAMES = [
     ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"), ("黄", "huang"),
@@ -118,14 +118,8 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop and recreate the benchmark database")
     args = parser.parse_args()
 
-    source = os.environ.get("DATABASE_URL", "")
-    if not source.startswith(("postgres://", "postgresql://")):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (postgres://user:password@host:port/db).")
-    url = bench_database_url(source, "mpi")
-    ensure_database(url, args.drop)
-    os.environ["DATABASE_URL"] = url
+    use_bench_database("mpi", args.drop)
     os.environ.setdefault("DEBUG", "0")  # no query log kept in memory
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
 
     import django
 

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, ensure_database  # noqa: E402
+from bench.common import use_bench_database  # noqa: E402
 
 PERIOD = "2026-03"
 INSTITUTION = "BENCH01"
@@ -232,13 +232,7 @@ def main():
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
     parser.add_argument("--trace", action="store_true", help="also measure Python allocations with tracemalloc (slower)")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server (the benchmark creates <db>_bench_reconcile there).")
-    bench_url = bench_database_url(url, "reconcile")
-    ensure_database(bench_url, args.drop)
-    os.environ["DATABASE_URL"] = bench_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    use_bench_database("reconcile", args.drop)
     os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-reconcile-"))
 
     import django

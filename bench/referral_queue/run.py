@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, ensure_database  # noqa: E402
+from bench.common import use_bench_database  # noqa: E402
 
 HOSPITALS = 4  # the first is the coordinator's city hospital
 DEPARTMENTS_PER_HOSPITAL = 3
@@ -284,13 +284,7 @@ def main() -> None:
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
     args = parser.parse_args()
 
-    base_url = os.environ.get("DATABASE_URL", "")
-    if not base_url.startswith("postgres"):
-        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://consortium:consortium@127.0.0.1:5432/consortium")
-    database_url = bench_database_url(base_url, "referrals")
-    ensure_database(database_url, args.drop)
-    os.environ["DATABASE_URL"] = database_url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    database_url = use_bench_database("referrals", args.drop)
     import django
     from django.core.management import call_command
 
