@@ -9,8 +9,9 @@ from django.db.models import OuterRef
 from referrals.selectors import UNREAD_ON_USER, unread_notifications_of
 
 #: The staff record and what permissions and navigation read from it on every signed-in request
-#: (an insurance office or a consortium is read when a role needs it).
-STAFF_RELATIONS = ("staff__institution",)
+#: (an insurance office or a consortium is read when a role needs it), and the version of the
+#: institution's referral queue, which keys the queue's cached totals (``referrals.selectors.queue_rows``).
+STAFF_RELATIONS = ("staff__institution__referral_queue_version",)
 
 
 class StaffModelBackend(ModelBackend):

@@ -16,7 +16,8 @@ class ReferralAdmin(admin.ModelAdmin):
     list_filter = ["direction", "urgency", "status"]
     search_fields = ["patient__name", "reason"]
     raw_id_fields = ["patient", "source_encounter", "to_department"]
-    readonly_fields = ["status", "created_at", "submitted_at", "decided_at"]
+    # The parties and the status change only through the workflow's services, which write the timeline.
+    readonly_fields = ["direction", "from_institution", "to_institution", "status", "created_at", "submitted_at", "decided_at"]
     inlines = [ReferralEventInline]
 
 

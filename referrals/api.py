@@ -465,14 +465,14 @@ class QueueApi(generics.ListAPIView):
             raise serializers.ValidationError({"department": [_("A department id is a number.")]})
         if params.get("waiting") and params["waiting"] not in selectors.WAITING_HOURS:
             raise serializers.ValidationError({"waiting": [_("Waiting is one of 4h, 24h, 72h.")]})
-        queue = selectors.filtered_queue(
+        return selectors.queue_rows(
             institution,
+            selectors.API_QUEUE_VALUES,
             urgency=params.get("urgency", ""),
             department_id=int(department) if department else None,
             status=status_,
             waiting=params.get("waiting", ""),
         )
-        return selectors.ReferralRows(queue, selectors.API_QUEUE_VALUES)
 
 
 class SlotListCreateApi(generics.ListCreateAPIView):

@@ -1,4 +1,7 @@
+import functools
+
 from django.apps import AppConfig
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
@@ -9,6 +12,13 @@ def _forget_department_choices(sender, instance, **kwargs):
     forget_department_choices(instance.institution_id)
 
 
+def _referral_changed(sender, instance, **kwargs):
+    from .services import note_queue_changed
+
+    if instance.to_institution_id is not None:
+        transaction.on_commit(functools.partial(note_queue_changed, instance.to_institution_id))
+
+
 class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
@@ -16,5 +26,9 @@ class ReferralsConfig(AppConfig):
     def ready(self):
         from consortium.models import Department
 
+        from .models import Referral
+
         post_save.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-saved")
         post_delete.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-deleted")
+        post_save.connect(_referral_changed, sender=Referral, dispatch_uid="referrals-referral-saved")
+        post_delete.connect(_referral_changed, sender=Referral, dispatch_uid="referrals-referral-deleted")

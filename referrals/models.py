@@ -135,6 +135,31 @@ class Referral(models.Model):
         return self.status in AWAITING_DECISION and self.due_at is not None and self.due_at < timezone.now()
 
 
+class ReferralQueueVersion(models.Model):
+    """A number that moves on whenever a referral to the institution is saved or deleted.
+
+    Totals of the institution's queue are cached under it (``selectors.queue_rows``): counting
+    thousands of waiting referrals cost more than reading a page of them, and the number says
+    exactly when a cached total is out of date.
+    """
+
+    institution = models.OneToOneField(
+        Institution,
+        verbose_name=_("institution"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="referral_queue_version",
+    )
+    version = models.PositiveBigIntegerField(_("version"), default=1)
+
+    class Meta:
+        verbose_name = _("referral queue version")
+        verbose_name_plural = _("referral queue versions")
+
+    def __str__(self):
+        return f"{self.institution_id}: {self.version}"
+
+
 class ReferralEvent(models.Model):
     """One step on a referral's timeline."""
 

@@ -20,6 +20,7 @@ from .models import (
     Notification,
     Referral,
     ReferralDueTimePolicy,
+    ReferralQueueVersion,
     ReferralSlot,
     ReferralStatus,
     SatisfactionRating,
@@ -114,15 +115,28 @@ class ReferralRows:
 
     Counting runs on the plain queryset (without the joins the row values need), and a slice
     fetches only that page's rows; :meth:`window` reads a page and the total in one statement.
+    With a ``count_key`` the total is kept in the cache under that key and read from there.
     """
 
-    def __init__(self, queryset: QuerySet[Referral], values: tuple[str, ...]):
+    def __init__(self, queryset: QuerySet[Referral], values: tuple[str, ...], count_key: str | None = None):
         self.queryset = queryset
         self.values = values
         self.ordered = queryset.ordered
+        self.count_key = count_key
+
+    def _cached_count(self) -> int | None:
+        return None if self.count_key is None else cache.get(self.count_key)
+
+    def _keep_count(self, total: int) -> None:
+        if self.count_key is not None:
+            cache.set(self.count_key, total, COUNT_TTL)
 
     def count(self) -> int:
-        return self.queryset.count()
+        total = self._cached_count()
+        if total is None:
+            total = self.queryset.count()
+            self._keep_count(total)
+        return total
 
     def __len__(self) -> int:
         return self.count()
@@ -136,16 +150,22 @@ class ReferralRows:
         return iter(self.queryset.values(*self.values))
 
     def window(self, start: int, stop: int) -> tuple[list[dict], int | None]:
-        """The rows ``[start:stop]`` and the number of all rows, counted in the same statement.
+        """The rows ``[start:stop]`` and the number of all rows, counted in the same statement unless cached.
 
         The total is ``None`` when the window is empty (it lies past the end): count then.
         """
-        total = Subquery(self.queryset.order_by().values(_all=Value(1)).annotate(n=Count("*")).values("n"))
-        rows = list(self.queryset.annotate(_total=total).values(*self.values, "_total")[start:stop])
-        counted = rows[0]["_total"] if rows else None
+        total = self._cached_count()
+        if total is not None:
+            return self[start:stop], total
+        counted = Subquery(self.queryset.order_by().values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+        rows = list(self.queryset.annotate(_total=counted).values(*self.values, "_total")[start:stop])
+        if not rows:
+            return rows, None
+        total = rows[0]["_total"]
         for row in rows:
             del row["_total"]
-        return rows, counted
+        self._keep_count(total)
+        return rows, total
 
 
 class ReferralRowsPaginator(Paginator):
@@ -170,6 +190,44 @@ class ReferralRowsPaginator(Paginator):
                     top = total
                 return self._get_page(rows[: top - bottom], wanted, self)
         return super().get_page(number)
+
+
+#: How long a queue total may stay in the cache (seconds).  It is keyed by the queue's version, so
+#: it is never out of date; the time only bounds the memory of totals nobody asks for again.
+COUNT_TTL = 600
+
+
+def queue_version(institution) -> int:
+    """The institution's referral queue version (0 before any referral to it was saved).
+
+    Signed-in users are read with it (``consortium.auth_backends``), so this costs no query on the
+    queue page and API.
+    """
+    try:
+        return institution.referral_queue_version.version
+    except ReferralQueueVersion.DoesNotExist:
+        return 0
+
+
+def queue_rows(
+    institution,
+    values: tuple[str, ...],
+    *,
+    urgency: str = "",
+    department_id: int | None = None,
+    status: str = "",
+    waiting: str = "",
+) -> ReferralRows:
+    """The coordinator's filtered queue (``filtered_queue``) as rows, its totals cached per queue version.
+
+    A waiting-time filter moves with the clock, so that total is always counted.
+    """
+    queryset = filtered_queue(institution, urgency=urgency, department_id=department_id, status=status, waiting=waiting)
+    count_key = None
+    if not waiting:
+        filters = f"{urgency}:{department_id or ''}:{status}"
+        count_key = f"referrals:queue-total:{institution.pk}:{queue_version(institution)}:{filters}"
+    return ReferralRows(queryset, values, count_key)
 
 
 def table_rows(queryset: QuerySet[Referral], counterpart: str) -> ReferralRows:

@@ -51,14 +51,14 @@ def queue(request):
     institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
     form = QueueFilterForm(request.GET or None, institution=institution)
     filters = form.cleaned_data if form.is_bound and form.is_valid() else {}
-    referrals = selectors.filtered_queue(
+    rows = selectors.queue_rows(
         institution,
+        selectors.TABLE_VALUES["from"],
         urgency=filters.get("urgency", ""),
         department_id=filters.get("department"),
         status=filters.get("status", ""),
         waiting=filters.get("waiting", ""),
     )
-    rows = selectors.table_rows(referrals, "from")
     page = selectors.ReferralRowsPaginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

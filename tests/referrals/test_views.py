@@ -354,3 +354,44 @@ def test_unread_count_in_the_navigation_follows_reading(setting, login):
     assert "(1)" in client.get(reverse("referrals:queue")).content.decode()
     client.post(reverse("referrals:notifications"))
     assert "(1)" not in client.get(reverse("referrals:queue")).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queue_total_is_cached_until_a_referral_changes(setting, login):
+    """The total is counted once per change of the queue, and every change shows at once.
+
+    A transactional test: the queue's version moves on after each commit, as in production.
+    """
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = setting.referral_in(ReferralStatus.SUBMITTED)
+    client = login(setting.staff["coordinator"])
+    api = "/api/v1/referrals/queue/"
+
+    def totals():
+        page = client.get(reverse("referrals:queue")).context["page"].paginator.count
+        return page, client.get(api).json()["count"]
+
+    assert totals() == (1, 1)
+    with CaptureQueriesContext(connection) as queries:
+        assert totals() == (1, 1)
+    counted = [q["sql"] for q in queries.captured_queries if 'FROM "referrals_referral"' in q["sql"] and "COUNT(" in q["sql"]]
+    assert counted == []
+
+    second = setting.draft(urgency="routine")
+    assert totals() == (1, 1)  # a draft waits for no one
+    setting.take(second, "submit")
+    assert totals() == (2, 2)
+    assert client.get(reverse("referrals:queue"), {"urgency": "routine"}).context["page"].paginator.count == 1
+    setting.take(second, "reject")
+    assert totals() == (1, 1)
+    assert client.get(reverse("referrals:queue"), {"urgency": "routine"}).context["page"].paginator.count == 0
+    setting.take(first, "redirect", to_department=setting.county_medicine)
+    assert totals() == (0, 0)
+    assert "没有转诊。" in client.get(reverse("referrals:queue")).content.decode()
+    waiting = client.get(reverse("referrals:queue"), {"status": "redirected"}).context["page"].paginator.count
+    assert waiting == 1
+    assert client.get(reverse("referrals:queue"), {"status": "rejected"}).context["page"].paginator.count == 1
+    Referral.objects.filter(pk=second.pk).delete()
+    assert client.get(reverse("referrals:queue"), {"status": "rejected"}).context["page"].paginator.count == 0
