@@ -2,12 +2,12 @@
 per-row and per-option template lookups (URL reversals, display labels, dates, selected options)
 made up most of its time."""
 
+import functools
 import html
 
 from django import template
-from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import format_html
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
@@ -22,18 +22,35 @@ def _escape(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+@functools.lru_cache(maxsize=8)
+def _labels(language: str | None) -> tuple[dict, dict, str, str]:
+    """Escaped urgency and status labels, the overdue badge and the table head, in one language."""
+    urgency = {value: _escape(label) for value, label in Urgency.choices}
+    status = {value: _escape(label) for value, label in ReferralStatus.choices}
+    overdue = f' <span class="badge bad">{_escape(_("overdue"))}</span>'
+    columns = {
+        counterpart: ("#", _("Due"), _("Patient"), label, _("Department"), _("Urgency"), _("Status"), _("Appointment"))
+        for counterpart, label in (("from", _("From")), ("to", _("To")))
+    }
+    heads = {counterpart: "".join(f"<th>{_escape(label)}</th>" for label in labels) for counterpart, labels in columns.items()}
+    return urgency, status, overdue, heads
+
+
+@functools.lru_cache(maxsize=8)
+def _detail_url_pattern(script_prefix: str) -> str:
+    return reverse("referrals:detail", args=[0]).replace("/0/", "/{}/")
+
+
 @register.simple_tag
-def referral_rows(referrals, counterpart: str = "from"):
-    """The ``<tr>`` rows of a table of referral rows (``selectors.table_rows``).
+def referral_table(referrals, counterpart: str = "from"):
+    """A table of referral rows (``selectors.table_rows``), head and body.
 
     ``counterpart`` is "from" (a received referral shows its sender) or "to" (a sent one, its receiver).
     """
-    urgency = {value: _escape(label) for value, label in Urgency.choices}
-    status = {value: _escape(label) for value, label in ReferralStatus.choices}
-    overdue = format_html(' <span class="badge bad">{}</span>', _("overdue"))
+    urgency, status, overdue, heads = _labels(translation.get_language())
     now = timezone.now()
     zone = timezone.get_current_timezone()
-    detail = reverse("referrals:detail", args=[0]).replace("/0/", "/{}/")
+    detail = _detail_url_pattern(get_script_prefix())
     counterpart_name = f"{counterpart}_institution__name"
 
     def when(value) -> str:
@@ -50,10 +67,13 @@ def referral_rows(referrals, counterpart: str = "from"):
             f"<td>{status.get(r['status']) or _escape(r['status'])}</td><td>{when(r['appointment_at'])}</td></tr>"
         )
 
-    rows = mark_safe("\n".join(row(r) for r in referrals))  # noqa: S308 - every value is escaped in row()
-    if not rows:
-        return format_html('<tr><td colspan="8" class="empty">{}</td></tr>', _("No referrals."))
-    return rows
+    body = "\n".join(row(r) for r in referrals)
+    if not body:
+        body = f'<tr><td colspan="8" class="empty">{_escape(_("No referrals."))}</td></tr>'
+    # Every value is escaped in row() and _labels().
+    return mark_safe(  # noqa: S308
+        f'<table class="referral-table">\n  <thead><tr>{heads[counterpart]}</tr></thead>\n  <tbody>\n{body}\n  </tbody>\n</table>'
+    )
 
 
 @register.simple_tag
