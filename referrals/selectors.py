@@ -321,8 +321,13 @@ def referral_departments_for(user) -> QuerySet[Department]:
     staff = staff_of(user)
     if staff is None or staff.institution is None:
         return Department.objects.none()
-    peers = [pk for pk in institution_ids_for(user, Action.VIEW_INSTITUTION) if relation_to(staff, pk) == Relation.PEER]
-    higher = [i.pk for i in Institution.objects.filter(pk__in=peers) if i.level_rank > staff.institution.level_rank]
+    visible = institution_ids_for(user, Action.VIEW_INSTITUTION)  # None: a superuser sees every institution
+    candidates = Institution.objects.all() if visible is None else Institution.objects.filter(pk__in=visible)
+    higher = [
+        institution.pk
+        for institution in candidates
+        if institution.level_rank > staff.institution.level_rank and relation_to(staff, institution.pk) == Relation.PEER
+    ]
     return (
         Department.objects.filter(institution_id__in=higher, accepts_referrals=True, institution__is_active=True)
         .select_related("institution")

@@ -395,3 +395,13 @@ def test_queue_total_is_cached_until_a_referral_changes(setting, login):
     assert client.get(reverse("referrals:queue"), {"status": "rejected"}).context["page"].paginator.count == 1
     Referral.objects.filter(pk=second.pk).delete()
     assert client.get(reverse("referrals:queue"), {"status": "rejected"}).context["page"].paginator.count == 0
+
+
+def test_a_superuser_with_a_clinic_post_refers_as_the_clinic_does(setting, login):
+    """A superuser sees every institution; the referral form still offers only the clinic's higher peers."""
+    setting.clinician.is_superuser = True
+    setting.clinician.save()
+    page = login(setting.staff["clinician"]).get(_create_url(setting))
+    assert page.status_code == 200
+    offered = {department.pk for department in page.context["form"].fields["to_department"].queryset}
+    assert offered == {setting.cardiology.pk, setting.neurology.pk, setting.county_medicine.pk}
