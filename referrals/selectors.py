@@ -292,12 +292,8 @@ def has_valid_referral(patient, to_institution, on: datetime.datetime) -> bool:
 
 def due_time_policy_for(from_institution_id: int, to_institution_id: int) -> ReferralDueTimePolicy:
     """The due-time policy of a consortium both institutions actively belong to, or the defaults."""
-    shared = (
-        Membership.objects.active()
-        .filter(institution_id=from_institution_id)
-        .filter(consortium__memberships__institution_id=to_institution_id)
-        .values("consortium_id")
-    )
+    receiver = Membership.objects.co_members_of(from_institution_id).filter(institution_id=to_institution_id)
+    shared = receiver.values("consortium_id")
     policy = ReferralDueTimePolicy.objects.filter(consortium_id__in=shared).order_by("consortium_id").first()
     return policy or ReferralDueTimePolicy()
 

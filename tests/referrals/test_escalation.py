@@ -37,6 +37,18 @@ def test_due_time_follows_the_consortium_policy(setting, chain):
     assert referral.due_at == T0 + 6 * H
 
 
+def test_due_time_ignores_a_consortium_the_receiver_has_left(setting, chain):
+    from tests.factories import ConsortiumFactory, MembershipFactory
+
+    former = ConsortiumFactory(name="旧医联体")
+    MembershipFactory(consortium=former, institution=setting.township)
+    ended = {"agreement_start": datetime.date(2020, 1, 1), "agreement_end": datetime.date(2021, 1, 1)}
+    MembershipFactory(consortium=former, institution=setting.city, **ended)
+    ReferralDueTimePolicy.objects.create(consortium=former, urgent_hours=3)
+    referral = services.submit_referral(setting.draft(urgency="urgent").pk, actor=setting.clinician, now=T0)
+    assert referral.due_at == T0 + 24 * H  # the shared consortium has no policy of its own: the defaults
+
+
 def test_escalation_then_expiry(setting, submitted, django_capture_on_commit_callbacks):
     assert services.escalate_overdue_referrals(now=T0 + 23 * H) == {"coordinator": 0, "administrator": 0, "expired": 0}
 
