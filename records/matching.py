@@ -149,6 +149,29 @@ def match_patient(**fields) -> MatchResult:
     return match_patients([incoming])[0]
 
 
+def _survivors(patients: list[Patient]):
+    """A function giving the live patient each of ``patients`` stands for.
+
+    A merged patient's survivor may itself have been merged since: the merges are followed to the
+    end, one query per step of the longest chain.
+    """
+    known = {patient.pk: patient for patient in patients}
+    wanted = {patient.merged_into_id for patient in patients if patient.merged_into_id} - known.keys()
+    while wanted:
+        fetched = Patient.objects.in_bulk(wanted)
+        known.update(fetched)
+        wanted = {patient.merged_into_id for patient in fetched.values() if patient.merged_into_id} - known.keys()
+
+    def survivor(patient: Patient) -> Patient:
+        seen = {patient.pk}
+        while patient.merged_into_id and patient.merged_into_id in known and patient.merged_into_id not in seen:
+            patient = known[patient.merged_into_id]
+            seen.add(patient.pk)
+        return patient
+
+    return survivor
+
+
 def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
     """Match many records with a fixed number of queries: one exact lookup, one candidate fetch."""
     incoming = [row if isinstance(row, Incoming) else Incoming.of(row) for row in rows]
@@ -163,10 +186,9 @@ def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
         if numbers:
             exact_q |= Q(insurance_number__in=numbers)
         found = list(Patient.objects.filter(exact_q))
-        merged_ids = {p.merged_into_id for p in found if p.merged_into_id}
-        survivors = Patient.objects.in_bulk(merged_ids) if merged_ids else {}
+        survivor_of = _survivors(found)
         for patient in found:
-            survivor = survivors.get(patient.merged_into_id, patient)
+            survivor = survivor_of(patient)
             if patient.resident_id_hash in hashes:
                 by_hash[patient.resident_id_hash] = survivor
             if patient.insurance_number in numbers:

@@ -102,6 +102,18 @@ def test_merged_patient_resolves_to_survivor(chain, known):
     assert match_patient(resident_id=rid).patient == known
 
 
+def test_a_patient_merged_twice_resolves_to_the_last_survivor(chain, known, django_assert_max_num_queries):
+    clerk = chain["staff"]["clerk"].user
+    rid = make_resident_id(birth_date=BIRTH, sex="M")
+    duplicate = PatientFactory(home_institution=chain["township"], name="刘德华", sex="M", resident_id=rid, birth_date=BIRTH)
+    merge_patients(actor=clerk, survivor=known, duplicate=duplicate)
+    last = PatientFactory(home_institution=chain["township"], name="刘德华", sex="M", resident_id="", birth_date=BIRTH)
+    merge_patients(actor=clerk, survivor=last, duplicate=known)
+    with django_assert_max_num_queries(3):  # the exact lookup, then one query per merge followed
+        assert match_patient(resident_id=rid).patient == last
+    assert match_patient(insurance_number="YB0001").patient == last
+
+
 def test_receive_is_idempotent_and_queues_review(chain, known):
     actor = chain["staff"]["clerk"].user
     rows = [{"name": "刘德化", "sex": "M", "birth_date": BIRTH, "village": "凤阳村", "local_id": "HIS-9"}]
