@@ -12,7 +12,7 @@ Two different valid resident IDs always mean two different people, whatever the 
 """
 
 import datetime
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -149,14 +149,14 @@ def match_patient(**fields) -> MatchResult:
     return match_patients([incoming])[0]
 
 
-def _survivors(patients: list[Patient]):
-    """A function giving the live patient each of ``patients`` stands for.
+def survivors_of(patients: Iterable[Patient]) -> Callable[[Patient], Patient]:
+    """A function giving the live patient each of ``patients`` stands for (itself, if not merged).
 
     A merged patient's survivor may itself have been merged since: the merges are followed to the
-    end, one query per step of the longest chain.
+    end, one query per step of the longest chain (none when no patient is merged).
     """
     known = {patient.pk: patient for patient in patients}
-    wanted = {patient.merged_into_id for patient in patients if patient.merged_into_id} - known.keys()
+    wanted = {patient.merged_into_id for patient in known.values() if patient.merged_into_id} - known.keys()
     while wanted:
         fetched = Patient.objects.in_bulk(wanted)
         known.update(fetched)
@@ -164,7 +164,7 @@ def _survivors(patients: list[Patient]):
 
     def survivor(patient: Patient) -> Patient:
         seen = {patient.pk}
-        while patient.merged_into_id and patient.merged_into_id in known and patient.merged_into_id not in seen:
+        while patient.merged_into_id in known and patient.merged_into_id not in seen:
             patient = known[patient.merged_into_id]
             seen.add(patient.pk)
         return patient
@@ -186,7 +186,7 @@ def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
         if numbers:
             exact_q |= Q(insurance_number__in=numbers)
         found = list(Patient.objects.filter(exact_q))
-        survivor_of = _survivors(found)
+        survivor_of = survivors_of(found)
         for patient in found:
             survivor = survivor_of(patient)
             if patient.resident_id_hash in hashes:

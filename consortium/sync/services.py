@@ -21,7 +21,7 @@ from django.db.models import F, Min, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from records.matching import Incoming, Outcome, match_patients
+from records.matching import Incoming, Outcome, match_patients, survivors_of
 from records.models import ChargeItem, Diagnosis, Encounter, MatchReview, Patient, identifier_hash
 
 from ..models import (
@@ -769,28 +769,9 @@ def _enqueue_dispatch() -> None:
 
 def _known_patients(hashes: set[str]) -> dict[str, int]:
     """``{resident ID hash: patient id}`` for known numbers, a merged patient resolved to its survivor."""
-    known, merged = {}, {}
-    for resident_hash, pk, merged_into in Patient.objects.filter(resident_id_hash__in=hashes).values_list(
-        "resident_id_hash", "pk", "merged_into_id"
-    ):
-        known[resident_hash] = pk
-        if merged_into:
-            merged[pk] = merged_into
-    for _hop in range(5):
-        targets = set(merged.values()) - merged.keys()
-        more = dict(Patient.objects.filter(pk__in=targets, merged_into__isnull=False).values_list("pk", "merged_into_id"))
-        if not more:
-            break
-        merged.update(more)
-
-    def survivor(pk: int) -> int:
-        for _hop in range(10):
-            if pk not in merged:
-                break
-            pk = merged[pk]
-        return pk
-
-    return {resident_hash: survivor(pk) for resident_hash, pk in known.items()}
+    found = list(Patient.objects.filter(resident_id_hash__in=hashes).only("pk", "resident_id_hash", "merged_into"))
+    survivor = survivors_of(found)
+    return {patient.resident_id_hash: survivor(patient).pk for patient in found}
 
 
 def _match_patients(institution: Institution, visits: list, *, source: str) -> tuple[dict[int, int], list[dict], int]:
