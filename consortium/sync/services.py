@@ -51,14 +51,18 @@ DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _transition(delivery: Delivery, to: str) -> None:
-    if to not in DELIVERY_TRANSITIONS[delivery.status]:
+def _advance(record: Delivery | InboundBatch, table: dict[str, frozenset[str]], to: str, message) -> None:
+    """Move a delivery or batch to status ``to`` if its transition table allows it; ``message`` names both statuses."""
+    if to not in table[record.status]:
+        labels = dict(record._meta.get_field("status").choices)
         raise ValidationError(
-            _("A %(current)s delivery cannot become %(target)s."),
-            code="invalid_transition",
-            params={"current": delivery.get_status_display(), "target": DeliveryStatus(to).label},
+            message, code="invalid_transition", params={"current": record.get_status_display(), "target": labels[to]}
         )
-    delivery.status = to
+    record.status = to
+
+
+def _transition(delivery: Delivery, to: str) -> None:
+    _advance(delivery, DELIVERY_TRANSITIONS, to, _("A %(current)s delivery cannot become %(target)s."))
 
 
 def _kick_endpoint(endpoint_id: int) -> None:
@@ -396,13 +400,7 @@ class BatchRejected(Exception):
 
 
 def _batch_transition(batch: InboundBatch, to: str) -> None:
-    if to not in BATCH_TRANSITIONS[batch.status]:
-        raise ValidationError(
-            _("A %(current)s batch cannot become %(target)s."),
-            code="invalid_transition",
-            params={"current": batch.get_status_display(), "target": InboundBatchStatus(to).label},
-        )
-    batch.status = to
+    _advance(batch, BATCH_TRANSITIONS, to, _("A %(current)s batch cannot become %(target)s."))
 
 
 def _spool_dir() -> Path:

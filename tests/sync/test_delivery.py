@@ -210,3 +210,21 @@ def test_retry_now_only_for_pending_and_replay_not_for_pending(chain, city_endpo
     assert delivery.status == DeliveryStatus.DELIVERED
     with pytest.raises(ValidationError):
         services.delivery_retry_now(actor=None, delivery=delivery)
+
+
+def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():
+    from django.core.exceptions import ValidationError
+    from django.utils import translation
+
+    from consortium.models import InboundBatch, InboundBatchStatus
+
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as refused:
+            services._transition(Delivery(status=DeliveryStatus.DEAD), DeliveryStatus.DELIVERED)
+        assert refused.value.messages == ["A Dead-lettered delivery cannot become Delivered."]
+        with pytest.raises(ValidationError) as refused:
+            services._batch_transition(InboundBatch(status=InboundBatchStatus.LANDED), InboundBatchStatus.PROCESSING)
+        assert refused.value.messages == ["A Landed batch cannot become Processing."]
+    batch = InboundBatch(status=InboundBatchStatus.RECEIVED)
+    services._batch_transition(batch, InboundBatchStatus.PROCESSING)
+    assert batch.status == InboundBatchStatus.PROCESSING
