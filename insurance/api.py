@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.api_errors import error_body
 from consortium.models import Institution
 from consortium.permissions import Action, scope
 
@@ -34,8 +35,7 @@ from .settlement import ENCODINGS, SettlementFileErrors
 
 
 def django_error_response(exc: DjangoValidationError, code=status.HTTP_400_BAD_REQUEST) -> Response:
-    data = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
-    return Response(data, status=code)
+    return Response(error_body(exc), status=code)
 
 
 class ClaimLineSerializer(serializers.ModelSerializer):

@@ -11,6 +11,7 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.api_errors import error_body
 from consortium.permissions import Action, can, own_institution
 
 from . import fhir, icd10, selectors, services
@@ -67,9 +68,7 @@ class PatientRegistrationSerializer(serializers.Serializer):
 
 
 def _drf_validation_error(error: ValidationError) -> serializers.ValidationError:
-    if hasattr(error, "message_dict"):
-        return serializers.ValidationError(error.message_dict)
-    return serializers.ValidationError({"non_field_errors": error.messages})
+    return serializers.ValidationError(error_body(error))
 
 
 class PatientSearchSerializer(serializers.Serializer):

@@ -9,6 +9,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..api_errors import error_body
 from ..models import Delivery, Endpoint, InboundBatch, Institution
 from ..permissions import Action, get_scoped_or_404, require
 from . import selectors, services
@@ -211,7 +212,7 @@ class EndpointListApi(APIView):
                 secret=data.get("secret", ""),
             )
         except ValidationError as exc:
-            raise ApiValidationError(exc.message_dict) from None
+            raise ApiValidationError(error_body(exc)) from None
         return Response(
             {"endpoint": SyncEndpointSerializer(endpoint).data, "secret": endpoint.secret}, status=status.HTTP_201_CREATED
         )
