@@ -241,26 +241,47 @@ def _load(event):
     return model._default_manager.filter(pk=event.aggregate_id).first()
 
 
-def preload(events) -> dict[tuple[str, str], object]:
-    """Load what a set of events is about in a few queries (encounters with everything they show)."""
-    from records.models import Encounter
+def key_of(event) -> tuple[str, str]:
+    return (event.aggregate_type, event.aggregate_id)
 
-    ids = [int(e.aggregate_id) for e in events if e.aggregate_type == "records.encounter" and e.aggregate_id.isdigit()]
-    if not ids:
-        return {}
-    encounters = (
-        Encounter.objects.select_related("patient__home_institution", "institution")
-        .prefetch_related("diagnoses", "charge_items")
-        .in_bulk(ids)
-    )
-    return {("records.encounter", str(pk)): encounter for pk, encounter in encounters.items()}
+
+def _preloading_querysets() -> dict[str, object]:
+    from records.models import Encounter
+    from referrals.models import Referral
+
+    return {
+        "records.encounter": Encounter.objects.select_related("patient__home_institution", "institution").prefetch_related(
+            "diagnoses", "charge_items"
+        ),
+        "referrals.referral": Referral.objects.select_related(
+            "patient__home_institution",
+            "from_institution",
+            "to_institution",
+            "source_encounter__institution",
+            "source_encounter__patient__home_institution",
+        ).prefetch_related("source_encounter__diagnoses", "source_encounter__charge_items"),
+    }
+
+
+def preload(events) -> dict[tuple[str, str], object]:
+    """Load what a set of events is about, a few queries per kind: encounters and referrals with what they show."""
+    loaded = {}
+    for label, queryset in _preloading_querysets().items():
+        ids = [int(e.aggregate_id) for e in events if e.aggregate_type == label and e.aggregate_id.isdigit()]
+        if ids:
+            loaded.update({(label, str(pk)): obj for pk, obj in queryset.in_bulk(ids).items()})
+    return loaded
+
+
+def _about(event, preloaded: dict | None):
+    key = key_of(event)
+    return preloaded[key] if preloaded and key in preloaded else _load(event)
 
 
 def build_message(event, preloaded: dict | None = None) -> dict:
     """The FHIR R4 message Bundle for ``event``, from the current state of what it is about."""
     message = _Message(event)
-    key = (event.aggregate_type, event.aggregate_id)
-    obj = preloaded[key] if preloaded and key in preloaded else _load(event)
+    obj = _about(event, preloaded)
     label = event.aggregate_type
     if obj is not None and label == "records.encounter":
         focus = [message.encounter(obj)]
@@ -271,9 +292,9 @@ def build_message(event, preloaded: dict | None = None) -> dict:
     return message.bundle(focus)
 
 
-def parties_of(event) -> set[int] | None:
+def parties_of(event, preloaded: dict | None = None) -> set[int] | None:
     """Institutions directly involved in a referral or discharge event; ``None`` when not known."""
-    obj = _load(event)
+    obj = _about(event, preloaded)
     if obj is None:
         return None
     ids = {getattr(obj, name, None) for name in ("from_institution_id", "to_institution_id", "institution_id")}

@@ -141,7 +141,13 @@ def _consenting(patient_ids: set[int]) -> frozenset[int]:
     return frozenset(Patient.objects.filter(pk__in=patient_ids, consents_to_sharing=True).values_list("pk", flat=True))
 
 
-def _recipients(event: OutboxEvent, endpoints: list[Endpoint], peers: dict, consenting: frozenset[int]) -> list[Endpoint]:
+#: Events that go to the institutions party to them (``fhir.parties_of``) rather than by consent.
+PARTY_EVENTS = frozenset({OutboxEventType.REFERRAL, OutboxEventType.DISCHARGE})
+
+
+def _recipients(
+    event: OutboxEvent, endpoints: list[Endpoint], peers: dict, consenting: frozenset[int], about: dict
+) -> list[Endpoint]:
     """Endpoints that may learn about ``event``.
 
     Referral and discharge events go to the institutions party to them.  Encounter events go
@@ -151,8 +157,8 @@ def _recipients(event: OutboxEvent, endpoints: list[Endpoint], peers: dict, cons
     subscribed = [endpoint for endpoint in endpoints if event.event_type in endpoint.events]
     if not subscribed:
         return []
-    if event.event_type in (OutboxEventType.REFERRAL, OutboxEventType.DISCHARGE):
-        parties = fhir.parties_of(event)
+    if event.event_type in PARTY_EVENTS:
+        parties = fhir.parties_of(event, about)
         if parties is not None:
             return [endpoint for endpoint in subscribed if endpoint.institution_id in parties]
     if event.institution_id is None:
@@ -184,13 +190,14 @@ def dispatch_pending_events(*, limit: int = 500) -> set[int]:
         peers: dict[int, frozenset[int]] = {}
         now = timezone.now()
         deliveries = []
-        routed = [(event, _recipients(event, endpoints, peers, consenting)) for event in events]
-        preloaded = fhir.preload([event for event, recipients in routed if recipients])
+        about = fhir.preload([event for event in events if event.event_type in PARTY_EVENTS])
+        routed = [(event, _recipients(event, endpoints, peers, consenting, about)) for event in events]
+        about.update(fhir.preload([event for event, recipients in routed if recipients and fhir.key_of(event) not in about]))
         for event, recipients in routed:
             event.dispatched_at = now
             if not recipients:
                 continue
-            event.fhir = fhir.build_message(event, preloaded)
+            event.fhir = fhir.build_message(event, about)
             lane = lane_for(event)
             for endpoint in recipients:
                 deliveries.append(Delivery(event=event, endpoint=endpoint, lane=lane, next_attempt_at=now, created_at=now))

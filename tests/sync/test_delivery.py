@@ -228,3 +228,49 @@ def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():
     batch = InboundBatch(status=InboundBatchStatus.RECEIVED)
     services._batch_transition(batch, InboundBatchStatus.PROCESSING)
     assert batch.status == InboundBatchStatus.PROCESSING
+
+
+def test_referral_events_are_routed_and_built_in_a_fixed_number_of_queries(chain, city_endpoint):
+    """Dispatch reads what referral events are about in bulk, not one referral (and its parties) per event."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from consortium.models import OutboxEventType
+    from consortium.services import record_outbox_event
+    from referrals.models import Direction, Referral, ReferralStatus
+    from tests.factories import DepartmentFactory, EncounterFactory
+
+    department = DepartmentFactory(institution=chain["city"], accepts_referrals=True)
+
+    def referral_events(count: int) -> list:
+        events = []
+        for _ in range(count):
+            patient = PatientFactory(home_institution=chain["township"])
+            with transaction.atomic():
+                referral = Referral.objects.create(
+                    patient=patient,
+                    direction=Direction.UP,
+                    from_institution=chain["township"],
+                    to_institution=chain["city"],
+                    to_department=department,
+                    source_encounter=EncounterFactory(patient=patient, institution=chain["township"]),
+                    urgency="urgent",
+                    reason="胸痛待查",
+                    status=ReferralStatus.SUBMITTED,
+                )
+                events.append(
+                    record_outbox_event(
+                        event_type=OutboxEventType.REFERRAL, obj=referral, patient_id=patient.pk, institution=chain["township"]
+                    )
+                )
+        return events
+
+    def dispatch_queries(count: int) -> int:
+        events = referral_events(count)
+        with CaptureQueriesContext(connection) as queries:
+            services.dispatch_pending_events()
+        assert Delivery.objects.filter(event__in=events).count() == count
+        assert all(event.fhir["entry"] for event in OutboxEvent.objects.filter(pk__in=[e.pk for e in events]))
+        return len(queries)
+
+    assert dispatch_queries(6) == dispatch_queries(1)
