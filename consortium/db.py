@@ -35,10 +35,11 @@ def _utc_loader(optimised: type) -> type:
 
         def __init__(self, oid, context=None):
             super().__init__(oid, context)
+            self._optimised = optimised(oid, context)
             # The optimised loader's own bound method: psycopg calls it with no Python frame between.
-            self.load = optimised(oid, context).load
+            self.load = self._optimised.load
 
-        def load(self, data):  # replaced per instance in __init__
-            raise NotImplementedError
+        def load(self, data):
+            return self._optimised.load(data)
 
     return UtcTimestamptzLoader
