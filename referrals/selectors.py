@@ -110,6 +110,11 @@ def filtered_queue(
     return queryset.order_by("due_at", "pk")
 
 
+def count_of(queryset: QuerySet) -> Subquery:
+    """The number of rows of ``queryset``, as an expression another query can read along."""
+    return Subquery(queryset.order_by().values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+
+
 class ReferralRows:
     """A referral queryset seen as rows of plain values, for a paginator.
 
@@ -157,7 +162,7 @@ class ReferralRows:
         total = self._cached_count()
         if total is not None:
             return self[start:stop], total
-        counted = Subquery(self.queryset.order_by().values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+        counted = count_of(self.queryset)
         rows = list(self.queryset.annotate(_total=counted).values(*self.values, "_total")[start:stop])
         if not rows:
             return rows, None
@@ -391,8 +396,7 @@ def notifications_for(user) -> QuerySet[Notification]:
 
 def unread_notifications_of(user_ref) -> Subquery:
     """The number of a user's unread notifications, as an expression to read along with the user."""
-    unread = Notification.objects.filter(recipient=user_ref, is_read=False).order_by()
-    return Subquery(unread.values(_all=Value(1)).annotate(n=Count("*")).values("n"))
+    return count_of(Notification.objects.filter(recipient=user_ref, is_read=False))
 
 
 #: The attribute ``consortium.auth_backends.StaffModelBackend`` reads the count into, with the user.
