@@ -30,14 +30,15 @@ def check_database() -> dict:
 def check_broker() -> dict:
     transport_options = celery_app.conf.broker_transport_options or {}
     with celery_app.connection_for_write() as conn:
-        if conn.transport_cls == "filesystem":
+        transport = conn.transport.driver_type
+        if transport == "filesystem":
             folder = transport_options.get("data_folder_out", "")
             if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
                 raise FileNotFoundError(folder)
         else:
             conn.ensure_connection(max_retries=1, timeout=2)
             conn.default_channel  # noqa: B018 - opening a channel proves the broker answers
-        return {"transport": conn.transport_cls}
+        return {"transport": transport}
 
 
 def check_workers(timeout: float = 1.0) -> dict:

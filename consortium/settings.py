@@ -181,6 +181,7 @@ else:
     for sub in ("in", "processed"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://localhost/"  # the host is ignored; naming it silences kombu
+    CELERY_BROKER_TRANSPORT = "consortium.broker:Transport"  # kombu's, writing each message whole first
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "in"),
         "data_folder_out": str(BROKER_DIR / "in"),

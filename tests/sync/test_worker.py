@@ -125,19 +125,20 @@ class PrivateRedis:
 @contextlib.contextmanager
 def this_process_broker(url: str):
     """Point this process's Celery app at ``url`` (the worker gets it through REDIS_URL)."""
-    saved = app.conf.broker_url, app.conf.broker_transport_options
+    saved = app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options
 
     def reset_pools():
         app._pool = None
         app.amqp._producer_pool = None
 
     app.conf.broker_url = url
+    app.conf.broker_transport = None  # the URL's own (the embedded broker names its class)
     app.conf.broker_transport_options = {"visibility_timeout": 3600}
     reset_pools()
     try:
         yield
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = saved
+        app.conf.broker_url, app.conf.broker_transport, app.conf.broker_transport_options = saved
         reset_pools()
 
 
