@@ -40,5 +40,5 @@ def use_bench_database(name: str, drop: bool = False) -> str:
     url = bench_database_url(source, name)
     ensure_database(url, drop)
     os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     return url

@@ -1,13 +1,7 @@
 from django.apps import AppConfig
-from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
 
 
 class ConsortiumConfig(AppConfig):
     name = "consortium"
     verbose_name = _("Consortium")
-
-    def ready(self):
-        from .db import use_optimised_timestamptz_loader
-
-        connection_created.connect(use_optimised_timestamptz_loader, dispatch_uid="consortium-timestamptz-loader")

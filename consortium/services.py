@@ -43,8 +43,18 @@ def record_outbox_event(
     return event
 
 
-def _dispatch_outbox_soon() -> None:
-    """Nudge the sync worker after commit; if the broker is down, the beat sweep dispatches later."""
-    from .sync.tasks import enqueue_dispatch
+#: Called after the commit of every transaction that recorded outbox events. ``sync`` connects its
+#: dispatcher in ``SyncConfig.ready``: the kernel never imports the apps that deliver its events.
+_outbox_listeners: list = []
 
-    enqueue_dispatch()
+
+def on_outbox_committed(listener) -> None:
+    """Register ``listener()`` to run after each commit that recorded outbox events (once per listener)."""
+    if listener not in _outbox_listeners:
+        _outbox_listeners.append(listener)
+
+
+def _dispatch_outbox_soon() -> None:
+    """Nudge the listeners after commit; if the broker is down, the beat sweep dispatches later."""
+    for listener in _outbox_listeners:
+        listener()

@@ -1,51 +1,11 @@
-"""Web pages of the consortium domain: the home page per role, institutions, staff, memberships."""
+"""Web pages of the consortium domain: institutions, staff, memberships."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
 from django.shortcuts import render
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
-
-from records.selectors import encounters_on, recently_registered_patients
-from referrals.selectors import referral_queue, referrals_sent_by
 
 from . import selectors
-from .health import health_report
-from .models import Institution, StaffRole
-from .permissions import Action, get_scoped_or_404, staff_of
-
-
-def _home_context(user) -> dict:
-    staff = staff_of(user)
-    if staff is None:
-        return {"panel": "none"}
-    role = staff.role
-    if role in (StaffRole.CLINIC_CLINICIAN, StaffRole.CLINIC_CLERK):
-        return {
-            "panel": "clinic",
-            "todays_encounters": encounters_on(staff.institution),
-            "recent_patients": recently_registered_patients(staff.institution),
-            "referrals_sent": referrals_sent_by(staff.institution)[:10],
-        }
-    if role in (StaffRole.REFERRAL_COORDINATOR, StaffRole.HOSPITAL_ADMINISTRATOR):
-        return {
-            "panel": "hospital",
-            "queue": referral_queue(staff.institution)[:50],
-            "todays_encounters": encounters_on(staff.institution),
-        }
-    if role == StaffRole.CONSORTIUM_ADMINISTRATOR:
-        return {
-            "panel": "consortium",
-            "consortia": selectors.consortia_administered_by(user),
-            "memberships": selectors.memberships_visible_to(user),
-        }
-    return {"panel": "insurance", "institutions": selectors.institutions_visible_to(user)}
-
-
-@login_required
-def home(request):
-    context = {"staff": staff_of(request.user), **_home_context(request.user)}
-    return render(request, "consortium/home.html", context)
+from .models import Institution
+from .permissions import Action, get_scoped_or_404
 
 
 @login_required
@@ -72,10 +32,3 @@ def institution_staff(request, code):
 @login_required
 def membership_list(request):
     return render(request, "consortium/membership_list.html", {"memberships": selectors.memberships_visible_to(request.user)})
-
-
-@never_cache
-@require_GET
-def healthz(request):
-    healthy, report = health_report()
-    return JsonResponse({"status": "ok" if healthy else "down", **report}, status=200 if healthy else 503)

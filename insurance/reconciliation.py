@@ -16,6 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from .models import REVERSIBLE, Claim, ClaimStatus, Discrepancy, OfficeScheme, SettlementLine
+from .transitions import CLAIM_TRANSITIONS
 
 RECONCILABLE = tuple(sorted(REVERSIBLE))
 
@@ -88,8 +89,6 @@ def classify(run) -> int:
 
 
 def _statuses_that_may_become(target: str) -> tuple[str, ...]:
-    from .services import CLAIM_TRANSITIONS
-
     return tuple(sorted(status for status, targets in CLAIM_TRANSITIONS.items() if target in targets))
 
 

@@ -4,8 +4,8 @@ A staff member reads a patient's record when one of these holds, checked in this
 
 * own institution: the patient is registered at, or was seen at, the staff member's institution
   (and the role may view patients there);
-* active referral: a referral in :data:`referrals.models.ACTIVE` runs from or to the staff
-  member's institution;
+* an access grant of a workflow above records (:mod:`records.registry`): an active referral from
+  or to the staff member's institution;
 * consent: the patient's latest recorded consent allows consortium sharing, and the role may read
   shared records of the patient's home institution (a peer or supervised member);
 * break-glass: an unexpired emergency access with a written reason, flagged to the home institution.
@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from consortium.permissions import Action, can, institution_ids_for, staff_of
 
+from . import registry
 from .models import AccessLog, AccessReason, BreakGlassAccess, Encounter, Patient
 
 #: How long a break-glass access lasts unless settings.RECORDS_BREAK_GLASS_HOURS says otherwise.
@@ -50,14 +51,6 @@ def _is_superuser(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_superuser)
 
 
-def _active_referral_q(institution_id: int) -> Q:
-    from referrals.models import ACTIVE
-
-    return Q(referrals__status__in=ACTIVE) & (
-        Q(referrals__from_institution_id=institution_id) | Q(referrals__to_institution_id=institution_id)
-    )
-
-
 def active_break_glass(user, patient) -> BreakGlassAccess | None:
     if user is None or not user.pk:
         return None
@@ -81,8 +74,9 @@ def can_read_patient(user, patient: Patient) -> AccessDecision:
     if can(user, Action.VIEW_PATIENT, own):
         if patient.home_institution_id == own or Encounter.objects.filter(patient=patient, institution_id=own).exists():
             return AccessDecision(True, AccessReason.OWN_INSTITUTION)
-        if Patient.objects.filter(pk=patient.pk).filter(_active_referral_q(own)).exists():
-            return AccessDecision(True, AccessReason.REFERRAL)
+        for grant in registry.access_grants():
+            if Patient.objects.filter(pk=patient.pk).filter(grant.patients_for(own)).exists():
+                return AccessDecision(True, grant.reason)
     if patient.consents_to_sharing and can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id):
         return AccessDecision(True, AccessReason.CONSENT)
     grant = active_break_glass(user, patient)
@@ -103,7 +97,8 @@ def readable_patients(user) -> QuerySet[Patient]:
     if can(user, Action.VIEW_PATIENT, own):
         condition |= Q(home_institution_id=own)
         condition |= Q(pk__in=Encounter.objects.filter(institution_id=own).values("patient_id"))
-        condition |= Q(pk__in=Patient.objects.filter(_active_referral_q(own)).values("pk"))
+        for grant in registry.access_grants():
+            condition |= Q(pk__in=Patient.objects.filter(grant.patients_for(own)).values("pk"))
     shared_ids = institution_ids_for(user, Action.VIEW_SHARED_RECORD)
     if shared_ids:
         condition |= Q(consents_to_sharing=True, home_institution_id__in=shared_ids)

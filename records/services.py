@@ -16,7 +16,7 @@ from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
 
-from . import icd10
+from . import icd10, registry
 from .access import break_glass_duration, can_read_patient, may_break_glass
 from .matching import Incoming, MatchResult, Outcome, match_patients
 from .models import (
@@ -576,26 +576,21 @@ def receive_patients(*, actor, institution: Institution, rows: list[dict], sourc
     return results
 
 
-def _movable_rows(patient: Patient) -> dict[str, list[int]]:
-    from referrals.models import Referral
+def _movable_models() -> dict:
+    from .models import Allergy
 
+    return {"encounters": Encounter, "allergies": Allergy, "identifiers": PatientIdentifier, **registry.patient_owned_models()}
+
+
+def _movable_rows(patient: Patient) -> dict[str, list[int]]:
     return {
-        "encounters": list(Encounter.objects.filter(patient=patient).values_list("pk", flat=True)),
-        "allergies": list(patient.allergies.values_list("pk", flat=True)),
-        "identifiers": list(patient.identifiers.values_list("pk", flat=True)),
-        "referrals": list(Referral.objects.filter(patient=patient).values_list("pk", flat=True)),
+        key: list(model.objects.filter(patient=patient).values_list("pk", flat=True)) for key, model in _movable_models().items()
     }
 
 
 def _move(rows: dict[str, list[int]], to_patient_id: int) -> None:
-    from referrals.models import Referral
-
-    from .models import Allergy
-
-    Encounter.objects.filter(pk__in=rows.get("encounters", [])).update(patient_id=to_patient_id)
-    Allergy.objects.filter(pk__in=rows.get("allergies", [])).update(patient_id=to_patient_id)
-    PatientIdentifier.objects.filter(pk__in=rows.get("identifiers", [])).update(patient_id=to_patient_id)
-    Referral.objects.filter(pk__in=rows.get("referrals", [])).update(patient_id=to_patient_id)
+    for key, model in _movable_models().items():
+        model.objects.filter(pk__in=rows.get(key, [])).update(patient_id=to_patient_id)
 
 
 def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMerge:

@@ -25,8 +25,14 @@ class ReferralsConfig(AppConfig):
 
     def ready(self):
         from consortium.models import Department
+        from records.models import AccessReason
+        from records.registry import register_access_grant, register_patient_owned
 
         from .models import Referral
+        from .selectors import patients_with_active_referral_q
+
+        register_access_grant("referral", reason=AccessReason.REFERRAL, patients_for=patients_with_active_referral_q)
+        register_patient_owned("referrals", Referral)
 
         post_save.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-saved")
         post_delete.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-deleted")

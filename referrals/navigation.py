@@ -2,6 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
+from consortium.navigation import nav_url
 from consortium.permissions import Action
 
 NAVIGATION = [
@@ -15,8 +16,6 @@ NAVIGATION = [
 
 def with_unread_count(links: list[tuple[str, str]], user) -> list[tuple[str, str]]:
     """Add the number of unread notifications to the notifications link, if it is shown."""
-    from consortium.context_processors import nav_url
-
     from .selectors import unread_notification_count
 
     url = nav_url("referrals:notifications")

@@ -13,6 +13,7 @@ from consortium.models import Department, Institution, Membership, StaffRole
 from consortium.permissions import Action, Relation, institution_ids_for, relation_to, scope, staff_of
 
 from .models import (
+    ACTIVE,
     AWAITING_DECISION,
     Direction,
     FollowUpStatus,
@@ -205,7 +206,7 @@ COUNT_TTL = 600
 def queue_version(institution) -> int:
     """The institution's referral queue version (0 before any referral to it was saved).
 
-    Signed-in users are read with it (``consortium.auth_backends``), so this costs no query on the
+    Signed-in users are read with it (``config.auth_backends``), so this costs no query on the
     queue page and API.
     """
     try:
@@ -399,7 +400,7 @@ def unread_notifications_of(user_ref) -> Subquery:
     return count_of(Notification.objects.filter(recipient=user_ref, is_read=False))
 
 
-#: The attribute ``consortium.auth_backends.StaffModelBackend`` reads the count into, with the user.
+#: The attribute ``config.auth_backends.StaffModelBackend`` reads the count into, with the user.
 UNREAD_ON_USER = "unread_notification_count"
 
 
@@ -418,3 +419,10 @@ def satisfaction_summary(institution_ids=None) -> dict:
         queryset = queryset.filter(referral__to_institution__in=institution_ids)
     rows = queryset.values("referral__to_institution__name").annotate(average=Avg("score"), count=Count("pk"))
     return {row["referral__to_institution__name"]: {"average": row["average"], "count": row["count"]} for row in rows}
+
+
+def patients_with_active_referral_q(institution_id: int) -> Q:
+    """A filter on Patient: an active referral of the patient runs from or to ``institution_id``."""
+    return Q(referrals__status__in=ACTIVE) & (
+        Q(referrals__from_institution_id=institution_id) | Q(referrals__to_institution_id=institution_id)
+    )

@@ -1,4 +1,4 @@
-"""Periodic referral work, scheduled by Celery beat (see ``consortium.celery``)."""
+"""Periodic referral work, scheduled by Celery beat (see ``config.celery``)."""
 
 import logging
 

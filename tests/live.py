@@ -34,7 +34,7 @@ class WorkerProcess:
         self.log_path = ARTIFACTS / f"celery-worker-{os.getpid()}-{time.monotonic_ns()}.log"
 
     def start(self, timeout: float = 30.0) -> "WorkerProcess":
-        from consortium.celery import app
+        from config.celery import app
 
         ARTIFACTS.mkdir(exist_ok=True)
         env = {
@@ -51,7 +51,7 @@ class WorkerProcess:
                 "-m",
                 "celery",
                 "-A",
-                "consortium",
+                "config",
                 "worker",
                 "-l",
                 "info",

@@ -6,11 +6,11 @@ import pytest
 from django.conf import settings
 from kombu.exceptions import ChannelError
 
-from consortium import broker
-from consortium.celery import app
+from config import broker
+from config.celery import app
 
 pytestmark = pytest.mark.skipif(
-    getattr(settings, "CELERY_BROKER_TRANSPORT", "") != "consortium.broker:Transport", reason="the filesystem broker"
+    getattr(settings, "CELERY_BROKER_TRANSPORT", "") != "config.broker:Transport", reason="the filesystem broker"
 )
 
 

@@ -3,7 +3,7 @@
 import pytest
 from celery import Celery
 
-from consortium import health
+from config import health
 
 pytestmark = pytest.mark.django_db
 

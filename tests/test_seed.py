@@ -5,8 +5,8 @@ from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 
-from consortium.demo import seed_demo_consortium
-from consortium.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+from config.demo import seed_demo_consortium
+from config.demo_data import DEMO_LOGINS, DEMO_PASSWORD
 from consortium.models import Institution, Staff, StaffRole
 from records import resident_id
 from records.models import Encounter, Patient, identifier_hash

@@ -30,7 +30,7 @@ VARIABLES = (
 
 def run_python(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
-    clean.update({"DJANGO_SETTINGS_MODULE": "consortium.settings", "CONSORTIUM_VAR_DIR": str(tmp_path / "var"), **env})
+    clean.update({"DJANGO_SETTINGS_MODULE": "config.settings", "CONSORTIUM_VAR_DIR": str(tmp_path / "var"), **env})
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
 
 

@@ -161,8 +161,8 @@ def main():
     from django.db import connection
     from django.utils import timezone
 
-    from consortium.dashboard import services
-    from consortium.dashboard.models import IndicatorValue
+    from dashboard import services
+    from dashboard.models import IndicatorValue
 
     call_command("migrate", verbosity=0)
     seed(args.n)

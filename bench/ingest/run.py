@@ -117,7 +117,7 @@ def load_known_patients(connection, institution_id: int, known: int) -> None:
                 "created_at": now,
             }
         )
-    from consortium.sync import bulk
+    from sync import bulk
 
     bulk.copy_insert(Patient, patients)
     with connection.cursor() as cursor:
@@ -230,7 +230,7 @@ def main() -> None:
 
     from consortium.api_auth import ApiClientUser
     from consortium.models import ApiClient, ApiClientKind, Consortium, Institution, InstitutionLevel, Membership
-    from consortium.sync import services
+    from sync import services
 
     call_command("migrate", verbosity=0)
     clinic, _ = Institution.objects.get_or_create(
@@ -291,12 +291,13 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from consortium.celery import app
-    from consortium.models import Delivery, DeliveryStatus, OutboxEvent
-    from consortium.sync import bulk, services
-    from consortium.sync.delivery import canonical_body, post
-    from consortium.sync.tasks import enqueue_dispatch
+    from config.celery import app
+    from consortium.models import OutboxEvent
     from records.models import Encounter, Patient
+    from sync import bulk, services
+    from sync.delivery import canonical_body, post
+    from sync.enqueue import enqueue_dispatch
+    from sync.models import Delivery, DeliveryStatus
     from tests.live import WorkerProcess
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)

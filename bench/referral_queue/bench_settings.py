@@ -1,6 +1,6 @@
 """Settings for the benchmark only: the product's settings plus a URLconf that adds the bare baseline view."""
 
-from consortium.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench_urls"
 DEBUG = False

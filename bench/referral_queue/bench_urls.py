@@ -8,7 +8,7 @@ import os
 from django.http import JsonResponse
 from django.urls import path
 
-from consortium.urls import urlpatterns as product_urlpatterns
+from config.urls import urlpatterns as product_urlpatterns
 from referrals.models import AWAITING_DECISION, Referral
 
 INSTITUTION_ID = int(os.environ.get("BENCH_INSTITUTION_ID", "0"))

@@ -196,7 +196,7 @@ def start_server(port: int, database_url: str, institution_id: int) -> subproces
             sys.executable,
             "-m",
             "gunicorn",
-            "consortium.wsgi",
+            "config.wsgi",
             "--workers",
             "2",
             "--bind",

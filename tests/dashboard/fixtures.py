@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from consortium.models import Delivery, DeliveryStatus, Endpoint, OutboxEvent
+from consortium.models import OutboxEvent
 from insurance.models import (
     Claim,
     ClaimKind,
@@ -19,6 +19,7 @@ from insurance.models import (
     SettlementFile,
 )
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
+from sync.models import Delivery, DeliveryStatus, Endpoint
 from tests.factories import EncounterFactory, PatientFactory
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from consortium.demo import seed_demo_consortium
-from consortium.demo_data import DEMO_PASSWORD
+from config.demo import seed_demo_consortium
+from config.demo_data import DEMO_PASSWORD
 from tests.live import ARTIFACTS, browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

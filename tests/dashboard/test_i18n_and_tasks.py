@@ -13,10 +13,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import translation
 
-from consortium.dashboard.models import ExpenditureWarning, IndicatorValue
+from dashboard.models import ExpenditureWarning, IndicatorValue
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
-APP = Path(settings.BASE_DIR) / "consortium" / "dashboard"
+APP = Path(settings.BASE_DIR) / "dashboard"
 PO = APP / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 
@@ -38,7 +38,7 @@ def test_every_string_of_the_app_is_in_the_catalogue(tmp_path):
     result = subprocess.run(
         [str(Path(sys.executable).parent / "django-admin"), "makemessages", "-l", "zh_Hans", "--no-obsolete"],
         cwd=copy, capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "consortium.settings", "PYTHONPATH": str(settings.BASE_DIR),
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "config.settings", "PYTHONPATH": str(settings.BASE_DIR),
              "CONSORTIUM_VAR_DIR": str(tmp_path / "var")},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -56,24 +56,24 @@ def test_english_and_chinese_pages(chain, login):
 
 
 def test_the_tasks_are_discovered():
-    from consortium.celery import app
+    from config.celery import app
 
     app.loader.import_default_modules()
-    assert "consortium.dashboard.tasks.rollup_indicators" in app.tasks
-    assert "consortium.dashboard.tasks.recompute_expenditure_warnings" in app.tasks
+    assert "dashboard.tasks.rollup_indicators" in app.tasks
+    assert "dashboard.tasks.recompute_expenditure_warnings" in app.tasks
     beat = {entry["task"] for entry in app.conf.beat_schedule.values()}
-    assert {"consortium.dashboard.tasks.rollup_indicators", "consortium.dashboard.tasks.recompute_expenditure_warnings"} <= beat
+    assert {"dashboard.tasks.rollup_indicators", "dashboard.tasks.recompute_expenditure_warnings"} <= beat
 
 
 @pytest.mark.worker
 def test_the_roll_up_and_the_warnings_run_in_a_real_worker(chain, celery_worker_process):
-    from consortium.celery import app  # not the "current" app, which another test may have replaced
+    from config.celery import app  # not the "current" app, which another test may have replaced
 
     patient = PatientFactory(home_institution=chain["village"])
     encounter = EncounterFactory(patient=patient, started_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1))
     ChargeItemFactory(encounter=encounter, quantity=1, unit_price=25000, amount=25000)
-    app.send_task("consortium.dashboard.tasks.rollup_indicators", kwargs={"months": 2})
-    app.send_task("consortium.dashboard.tasks.recompute_expenditure_warnings")
+    app.send_task("dashboard.tasks.rollup_indicators", kwargs={"months": 2})
+    app.send_task("dashboard.tasks.recompute_expenditure_warnings")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if IndicatorValue.objects.filter(

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from consortium.dashboard import rollups, services
-from consortium.dashboard.models import FundMonth, IndicatorValue
+from dashboard import rollups, services
+from dashboard.models import FundMonth, IndicatorValue
 from tests.factories import EncounterFactory
 
 from .fixtures import at, build_september

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from consortium.dashboard import services
-from consortium.dashboard.models import HouseholdEconomics, IndicatorValue
+from dashboard import services
+from dashboard.models import HouseholdEconomics, IndicatorValue
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
 from .fixtures import at, build_september
@@ -248,7 +248,7 @@ def test_clinic_staff_record_household_income_with_form_errors_for_bad_input(cha
 
 
 def test_superuser_configures_the_thresholds_in_the_admin(client, chain, django_user_model):
-    from consortium.dashboard.models import WarningPolicy
+    from dashboard.models import WarningPolicy
 
     admin = django_user_model.objects.create_superuser("root", "root@example.org", "x")
     client.force_login(admin)

@@ -6,10 +6,10 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from consortium.dashboard import services
-from consortium.dashboard.expenditure import Thresholds, decide, window_start
-from consortium.dashboard.models import ExpenditureWarning, HouseholdEconomics, WarningPolicy, WarningStatus
 from consortium.models import AuditEvent
+from dashboard import services
+from dashboard.expenditure import Thresholds, decide, window_start
+from dashboard.models import ExpenditureWarning, HouseholdEconomics, WarningPolicy, WarningStatus
 from insurance.models import Claim, ClaimStatus, Policy, Scheme
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from consortium.celery import app
+from config.celery import app
 from insurance import services
 from insurance.models import Claim, ClaimStatus, ReconciliationRun
 from insurance.tasks import batch_draft_claims, reconcile_pending_files

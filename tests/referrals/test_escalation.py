@@ -114,7 +114,7 @@ def test_a_real_worker_runs_the_beat_task(chain, celery_worker_process):
 
     setting = Setting(chain)
     referral = services.submit_referral(setting.draft().pk, actor=setting.clinician, now=T0)
-    from consortium.celery import app
+    from config.celery import app
 
     app.send_task(tasks.escalate_overdue_referrals.name)  # the project's app, whatever another test made current
     deadline = time.monotonic() + 60

@@ -1,10 +1,10 @@
 import pytest
 from django.db import transaction
 
-from consortium.celery import app
+from config.celery import app
 from consortium.models import ApiClient, ApiClientKind, OutboxEventType
 from consortium.services import record_outbox_event
-from consortium.sync import services
+from sync import services
 from tests.factories import EncounterFactory, PatientFactory
 
 from .receiver import Receiver

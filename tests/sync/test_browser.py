@@ -2,8 +2,8 @@
 
 import pytest
 
-from consortium.models import Delivery, DeliveryStatus
-from consortium.sync import services
+from sync import services
+from sync.models import Delivery, DeliveryStatus
 from tests.factories import TEST_PASSWORD
 from tests.live import browser_login
 

@@ -6,10 +6,11 @@ import pytest
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
-from consortium.models import AuditEvent, Delivery, DeliveryStatus, OutboxEvent
-from consortium.sync import services
-from consortium.sync.delivery import verify
-from consortium.sync.tasks import sync_deliver_endpoint, sync_sweep
+from consortium.models import AuditEvent, OutboxEvent
+from sync import services
+from sync.delivery import verify
+from sync.models import Delivery, DeliveryStatus
+from sync.tasks import sync_deliver_endpoint, sync_sweep
 from tests.factories import PatientFactory
 
 from .conftest import write_encounter
@@ -216,7 +217,7 @@ def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():
     from django.core.exceptions import ValidationError
     from django.utils import translation
 
-    from consortium.models import InboundBatch, InboundBatchStatus
+    from sync.models import InboundBatch, InboundBatchStatus
 
     with translation.override("en"):
         with pytest.raises(ValidationError) as refused:

@@ -6,9 +6,10 @@ import json
 import pytest
 from django.urls import reverse
 
-from consortium.models import InboundBatch, InboundBatchStatus, OutboxEvent
-from consortium.sync import ingest, services
+from consortium.models import OutboxEvent
 from records.models import ChargeItem, Diagnosis, Encounter, Patient
+from sync import ingest, services
+from sync.models import InboundBatch, InboundBatchStatus
 from tests.factories import EncounterFactory, PatientFactory, make_resident_id
 
 pytestmark = pytest.mark.django_db

@@ -3,8 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from consortium.models import Delivery, DeliveryStatus, Endpoint
-from consortium.sync.tasks import sync_sweep
+from sync.models import Delivery, DeliveryStatus, Endpoint
+from sync.tasks import sync_sweep
 
 from .conftest import write_encounter
 

@@ -9,10 +9,11 @@ import time
 import pytest
 import redis
 
-from consortium.celery import app
-from consortium.models import Delivery, DeliveryStatus
-from consortium.sync import services
-from consortium.sync.tasks import _enqueue, sync_sweep
+from config.celery import app
+from sync import services
+from sync.enqueue import _enqueue
+from sync.models import Delivery, DeliveryStatus
+from sync.tasks import sync_sweep
 from tests.factories import PatientFactory
 from tests.live import WorkerProcess
 
@@ -43,7 +44,7 @@ def all_delivered(count: int):
 
 def sweep():
     """What celery beat does every minute, sent through the broker to the worker."""
-    _enqueue(sync_sweep)
+    _enqueue(sync_sweep.name)
 
 
 @pytest.fixture
@@ -171,8 +172,8 @@ def test_stop_redis_write_start_redis_and_it_is_delivered(chain, receiver, endpo
 def test_an_uploaded_batch_is_landed_by_the_worker(chain, client, member_token):
     import json
 
-    from consortium.models import InboundBatch
     from records.models import Encounter
+    from sync.models import InboundBatch
 
     from .test_ingest import visit
 

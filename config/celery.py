@@ -1,0 +1,37 @@
+"""The Celery application: autodiscovers each app's ``tasks`` module."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("consortium")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "clear-expired-sessions": {
+        "task": "config.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=15),
+    },
+    "sync-sweep": {"task": "sync.tasks.sync_sweep", "schedule": 60.0},
+    "insurance-batch-draft-claims": {"task": "insurance.tasks.batch_draft_claims", "schedule": crontab(hour=1, minute=30)},
+    "insurance-nightly-reconciliation": {
+        "task": "insurance.tasks.reconcile_pending_files",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
+    "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
+    "dashboard-rollup-recent": {"task": "dashboard.tasks.rollup_indicators", "schedule": crontab(minute=20)},
+    "dashboard-rollup-year": {
+        "task": "dashboard.tasks.rollup_indicators",
+        "schedule": crontab(hour=1, minute=45),
+        "kwargs": {"months": 13},
+    },
+    "dashboard-expenditure-warnings": {
+        "task": "dashboard.tasks.recompute_expenditure_warnings",
+        "schedule": crontab(hour=2, minute=0),
+    },
+}

@@ -1,0 +1,28 @@
+from django.utils.translation import gettext_lazy as _
+
+from consortium.navigation import nav_url
+from consortium.permissions import Action, can_anywhere, staff_of
+from dashboard import navigation as dashboard_navigation
+from referrals import navigation as referral_navigation
+
+#: The main navigation: (URL name, label, the action a user needs somewhere to see the link).
+NAVIGATION = [
+    ("institution-list", _("Institutions"), Action.VIEW_INSTITUTION),
+    ("membership-list", _("Memberships"), Action.VIEW_MEMBERSHIPS),
+    ("sync-monitor", _("Sync monitor"), Action.VIEW_SYNC_MONITOR),
+    ("insurance:claim-list", _("Claims"), Action.VIEW_CLAIMS),
+    ("insurance:reconciliation-list", _("Reconciliation"), Action.REVIEW_RECONCILIATION),
+    ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
+    ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
+    *referral_navigation.NAVIGATION,
+    *dashboard_navigation.NAVIGATION,
+]
+
+
+def navigation(request):
+    """The navigation links the signed-in user may follow."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    links = [(nav_url(name), label) for name, label, action in NAVIGATION if can_anywhere(user, action)]
+    return {"current_staff": staff_of(user), "nav_links": referral_navigation.with_unread_count(links, user)}

@@ -1,0 +1,29 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from consortium import views as consortium_views
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("institutions/", consortium_views.institution_list, name="institution-list"),
+    path("institutions/<str:code>/", consortium_views.institution_detail, name="institution-detail"),
+    path("institutions/<str:code>/staff/", consortium_views.institution_staff, name="institution-staff"),
+    path("memberships/", consortium_views.membership_list, name="membership-list"),
+    path("sync/", include("sync.urls")),
+    path("records/", include("records.urls")),
+    path("referrals/", include("referrals.urls")),
+    path("insurance/", include("insurance.urls")),
+    path("dashboard/", include("dashboard.urls")),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include("config.api_urls")),
+]

@@ -1,0 +1,456 @@
+"""Set-based roll-ups of the equalization indicators: one GROUP BY (scope, month) query per indicator and scope.
+
+Each indicator is a fact queryset (visits, referrals, claims...) annotated with its ``month`` plus a
+rule that attributes each fact to an institution:
+
+* institution scope: the attributed institution(s) (a referral counts for both of its ends);
+* township scope: the township health centre of the attributed institution (itself, or the centre
+  above a village clinic; hospitals belong to no township);
+* consortium scope: facts whose attributed institution is a member of the consortium.
+
+Ratios keep their numerator and denominator, so that a reader can check every value; medians use
+``ROW_NUMBER()`` over a window (portable to SQLite and PostgreSQL) instead of loading rows.
+"""
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import connection
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from consortium.models import Consortium, InstitutionLevel, Membership
+from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, ReconciliationRun
+from records.models import Encounter
+from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
+from sync.models import Delivery, DeliveryStatus
+
+from .models import ScopeKind
+
+FOUR_PLACES = Decimal("0.0001")
+PRIMARY = [InstitutionLevel.VILLAGE_CLINIC, InstitutionLevel.TOWNSHIP_HEALTH_CENTRE]
+ACCEPTED = [ReferralStatus.ACCEPTED, ReferralStatus.ARRIVED, ReferralStatus.IN_TREATMENT, ReferralStatus.COMPLETED]
+DECIDED = [*ACCEPTED, ReferralStatus.REJECTED, ReferralStatus.REDIRECTED]
+
+
+def quantize(value) -> Decimal:
+    """Four decimal places, ROUND_HALF_UP (ratios are stored as fractions, medians in hours)."""
+    return Decimal(value).quantize(FOUR_PLACES, rounding=ROUND_HALF_UP)
+
+
+def month_start(day: datetime.date) -> datetime.date:
+    return day.replace(day=1)
+
+
+def next_month(day: datetime.date) -> datetime.date:
+    return (day.replace(day=1) + datetime.timedelta(days=32)).replace(day=1)
+
+
+def months_back(today: datetime.date, months: int) -> datetime.date:
+    """The first day of the earliest of ``months`` calendar months ending with ``today``'s."""
+    first = month_start(today)
+    for _step in range(months - 1):
+        first = (first - datetime.timedelta(days=1)).replace(day=1)
+    return first
+
+
+def months_between(first: datetime.date, last: datetime.date) -> list[datetime.date]:
+    months, current = [], month_start(first)
+    while current <= last:
+        months.append(current)
+        current = next_month(current)
+    return months
+
+
+def month_key(value) -> datetime.date:
+    """A month as its first day, from what a database returns for TruncMonth, a date or a ``YYYY-MM`` period."""
+    if isinstance(value, str):
+        return datetime.date.fromisoformat(value[:7] + "-01")
+    if isinstance(value, datetime.datetime):
+        value = timezone.localtime(value) if timezone.is_aware(value) else value
+        return value.date().replace(day=1)
+    return value.replace(day=1)
+
+
+def township_of(path: str):
+    """The township health centre of the institution at ``path``: itself, or the centre above a village clinic."""
+    return Case(
+        When(**{f"{path}__level": InstitutionLevel.VILLAGE_CLINIC}, then=F(f"{path}__parent")),
+        When(**{f"{path}__level": InstitutionLevel.TOWNSHIP_HEALTH_CENTRE}, then=F(path)),
+        default=Value(None),
+        output_field=BigIntegerField(),
+    )
+
+
+def _primary_end(expr_up, expr_down, direction: str = "direction"):
+    """For a referral: the expression of its primary-level end (the sender going up, the receiver going down)."""
+    return Case(When(**{direction: Direction.UP}, then=expr_up), default=expr_down, output_field=BigIntegerField())
+
+
+@dataclass(frozen=True)
+class Window:
+    first: datetime.date  # first day of the first month
+    end: datetime.date  # first day after the last month
+    today: datetime.date
+
+    def aware(self, day: datetime.date) -> datetime.datetime:
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+    def datetime_range(self, field_name: str) -> Q:
+        return Q(**{f"{field_name}__gte": self.aware(self.first), f"{field_name}__lt": self.aware(self.end)})
+
+    @property
+    def periods(self) -> list[str]:
+        return [f"{m:%Y-%m}" for m in months_between(self.first, self.end - datetime.timedelta(days=1))]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator: its facts, how they sum, and to which institution each fact is attributed."""
+
+    code: str
+    kind: str  # "ratio" | "count" | "mean" | "median"
+    facts: Callable[[Window], QuerySet]
+    institution: tuple  # expressions giving the attributed institution id(s) for the institution scope
+    township: object  # expression giving the township centre id
+    member: object  # expression giving the institution id tested for consortium membership
+    numerator: object = None
+    denominator: object = None
+    duration: object = None  # for medians: an expression giving a duration
+
+
+def _encounters(window: Window) -> QuerySet:
+    return Encounter.objects.filter(window.datetime_range("started_at")).annotate(month=TruncMonth("started_at"))
+
+
+def _submitted_referrals(window: Window) -> QuerySet:
+    return (
+        Referral.objects.filter(window.datetime_range("submitted_at"))
+        .exclude(status=ReferralStatus.CANCELLED)
+        .annotate(month=TruncMonth("submitted_at"))
+    )
+
+
+def _effective_claims(window: Window) -> QuerySet:
+    """Original claims of the months that were neither rejected nor reversed."""
+    return Claim.objects.filter(EFFECTIVE_CLAIM, period__in=window.periods).annotate(month=F("period"))
+
+
+def _latest_discrepancies(window: Window) -> QuerySet:
+    newer = ReconciliationRun.objects.filter(
+        institution=OuterRef("run__institution"), period=OuterRef("run__period"), pk__gt=OuterRef("run")
+    )
+    return Discrepancy.objects.filter(run__period__in=window.periods).exclude(Exists(newer)).annotate(month=F("run__period"))
+
+
+def _follow_ups(window: Window) -> QuerySet:
+    """Follow-up tasks due in the months, up to yesterday (a task due today is not late yet)."""
+    return FollowUpTask.objects.filter(due_on__gte=window.first, due_on__lt=min(window.end, window.today)).annotate(
+        month=TruncMonth("due_on")
+    )
+
+
+def _ratings(window: Window) -> QuerySet:
+    return SatisfactionRating.objects.filter(window.datetime_range("recorded_at")).annotate(month=TruncMonth("recorded_at"))
+
+
+def _deliveries(window: Window) -> QuerySet:
+    return Delivery.objects.filter(window.datetime_range("delivered_at"), status=DeliveryStatus.DELIVERED).annotate(
+        month=TruncMonth("delivered_at")
+    )
+
+
+def _claims_of(rural: bool):
+    return lambda window: _effective_claims(window).filter(patient__home_institution__is_rural=rural)
+
+
+def _duration(end: str, start: str):
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+_REFERRAL_ENDS = (F("from_institution"), F("to_institution"))
+_REFERRAL_TOWNSHIP = _primary_end(township_of("from_institution"), township_of("to_institution"))
+_REFERRAL_MEMBER = F("from_institution")
+
+
+def _claim_indicators() -> list[Indicator]:
+    indicators = []
+    for rural, suffix in ((True, "rural"), (False, "urban")):
+        common = {
+            "facts": _claims_of(rural),
+            "institution": (F("institution"),),
+            "township": township_of("patient__home_institution"),
+            "member": F("institution"),
+            "denominator": Sum("total"),
+        }
+        indicators.append(Indicator(f"reimbursement_ratio_{suffix}", "ratio", numerator=Sum("reimbursed"), **common))
+        indicators.append(Indicator(f"self_pay_share_{suffix}", "ratio", numerator=Sum("self_pay"), **common))
+    return indicators
+
+
+INDICATORS: list[Indicator] = [
+    Indicator(
+        "primary_visit_share",
+        "ratio",
+        _encounters,
+        institution=(F("patient__home_institution"),),
+        township=township_of("patient__home_institution"),
+        member=F("institution"),
+        numerator=Count("pk", filter=Q(institution__level__in=PRIMARY)),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "referrals_up",
+        "count",
+        lambda w: _submitted_referrals(w).filter(direction=Direction.UP),
+        institution=_REFERRAL_ENDS,
+        township=township_of("from_institution"),
+        member=_REFERRAL_MEMBER,
+        numerator=Count("pk"),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "referrals_down",
+        "count",
+        lambda w: _submitted_referrals(w).filter(direction=Direction.DOWN),
+        institution=_REFERRAL_ENDS,
+        township=township_of("to_institution"),
+        member=_REFERRAL_MEMBER,
+        numerator=Count("pk"),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "decision_hours",
+        "median",
+        lambda w: _submitted_referrals(w).filter(decided_at__isnull=False, status__in=DECIDED),
+        institution=(F("to_institution"),),
+        township=_REFERRAL_TOWNSHIP,
+        member=_REFERRAL_MEMBER,
+        duration=_duration("decided_at", "submitted_at"),
+    ),
+    Indicator(
+        "appointment_hours",
+        "median",
+        lambda w: _submitted_referrals(w).filter(appointment_at__isnull=False, status__in=ACCEPTED),
+        institution=(F("to_institution"),),
+        township=_REFERRAL_TOWNSHIP,
+        member=_REFERRAL_MEMBER,
+        duration=_duration("appointment_at", "submitted_at"),
+    ),
+    Indicator(
+        "acceptance_rate",
+        "ratio",
+        lambda w: _submitted_referrals(w).filter(status__in=DECIDED),
+        institution=(F("to_institution"),),
+        township=_REFERRAL_TOWNSHIP,
+        member=_REFERRAL_MEMBER,
+        numerator=Count("pk", filter=Q(status__in=ACCEPTED)),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "follow_up_completion",
+        "ratio",
+        _follow_ups,
+        institution=(F("referral__to_institution"),),
+        township=township_of("referral__to_institution"),
+        member=F("referral__to_institution"),
+        numerator=Count("pk", filter=Q(status=FollowUpStatus.DONE)),
+        denominator=Count("pk"),
+    ),
+    *_claim_indicators(),
+    Indicator(
+        "discrepancy_rate",
+        "ratio",
+        _latest_discrepancies,
+        institution=(F("run__institution"),),
+        township=township_of("run__institution"),
+        member=F("run__institution"),
+        numerator=Count("pk", filter=~Q(kind=DiscrepancyKind.MATCHED)),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "sync_lag_minutes",
+        "median",
+        _deliveries,
+        institution=(F("event__institution"),),
+        township=township_of("event__institution"),
+        member=F("event__institution"),
+        duration=_duration("delivered_at", "event__created_at"),
+    ),
+    Indicator(
+        "satisfaction",
+        "mean",
+        _ratings,
+        institution=(F("referral__to_institution"),),
+        township=_primary_end(
+            township_of("referral__from_institution"), township_of("referral__to_institution"), "referral__direction"
+        ),
+        member=F("referral__from_institution"),
+        numerator=Sum("score"),
+        denominator=Count("pk"),
+    ),
+]
+#: Indicators derived from two others after the roll-up: code -> (numerator indicator, denominator indicator).
+DERIVED = {"up_down_ratio": ("referrals_up", "referrals_down")}
+DURATION_UNIT_SECONDS = {"decision_hours": 3600, "appointment_hours": 3600, "sync_lag_minutes": 60}
+
+Key = tuple[str, int, datetime.date]  # (scope, scope_id, month)
+
+
+def _sums(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[Decimal, Decimal]]:
+    rows = (
+        facts.annotate(_key=key)
+        .filter(_key__isnull=False)
+        .values("_key", "month")
+        .annotate(_n=indicator.numerator, _d=indicator.denominator)
+        .order_by()
+    )
+    return {(row["_key"], month_key(row["month"])): (Decimal(row["_n"] or 0), Decimal(row["_d"] or 0)) for row in rows}
+
+
+def _seconds(value) -> float:
+    """A duration from the database: an interval (PostgreSQL) or microseconds (SQLite)."""
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return float(value) / 1_000_000
+
+
+def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[Decimal, Decimal]]:
+    """Median duration per (key, month) in one statement: the middle row(s) by ROW_NUMBER() over each group."""
+    inner = (
+        facts.annotate(_key=key, _dur=indicator.duration)
+        .filter(_key__isnull=False, _dur__isnull=False)
+        .values("_key", "month", "_dur")
+        .order_by()
+    )
+    sql, params = inner.query.sql_with_params()
+    statement = f"""
+        WITH d AS ({sql}),
+        r AS (
+            SELECT "_key" AS k, "month" AS m, "_dur" AS v,
+                   ROW_NUMBER() OVER (PARTITION BY "_key", "month" ORDER BY "_dur") AS rn,
+                   COUNT(*) OVER (PARTITION BY "_key", "month") AS n
+            FROM d
+        )
+        SELECT k, m, AVG(v), MAX(n) FROM r WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY k, m
+    """  # noqa: S608 (the inner SQL is Django's own, with parameters)
+    unit = DURATION_UNIT_SECONDS[indicator.code]
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return {
+            (k, month_key(m)): (quantize(_seconds(v) / unit), Decimal(n)) for k, m, v, n in cursor.fetchall() if v is not None
+        }
+
+
+def _aggregate(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[Decimal, Decimal]]:
+    return _medians(facts, key, indicator) if indicator.kind == "median" else _sums(facts, key, indicator)
+
+
+def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | None:
+    if kind in ("count", "median"):
+        return quantize(numerator)
+    return quantize(numerator / denominator) if denominator else None
+
+
+def compute(first: datetime.date, last: datetime.date, today: datetime.date | None = None) -> dict[tuple, dict]:
+    """Every indicator for every scope and month from ``first``'s month to ``last``'s month.
+
+    Returns ``{(indicator, scope, scope_id, month): {"numerator", "denominator", "value"}}``.
+    """
+    window = Window(month_start(first), next_month(last), today or timezone.localdate())
+    consortia = {
+        c.pk: frozenset(Membership.objects.filter(consortium=c).values_list("institution", flat=True))
+        for c in Consortium.objects.all()
+    }
+    results: dict[tuple, dict] = {}
+    for indicator in INDICATORS:
+        facts = indicator.facts(window)
+        groups: dict[str, dict[tuple, tuple[Decimal, Decimal]]] = {ScopeKind.INSTITUTION: {}}
+        for expression in indicator.institution:
+            for key, (n, d) in _aggregate(facts, expression, indicator).items():
+                before = groups[ScopeKind.INSTITUTION].get(key, (Decimal(0), Decimal(0)))
+                groups[ScopeKind.INSTITUTION][key] = (before[0] + n, before[1] + d)
+        groups[ScopeKind.TOWNSHIP] = _aggregate(facts, indicator.township, indicator)
+        groups[ScopeKind.CONSORTIUM] = {}
+        for consortium_id, members in consortia.items():
+            member_facts = facts.annotate(_member=indicator.member).filter(_member__in=members)
+            groups[ScopeKind.CONSORTIUM].update(
+                _aggregate(member_facts, Value(consortium_id, output_field=BigIntegerField()), indicator)
+            )
+        for scope, values in groups.items():
+            for (scope_id, month), (n, d) in values.items():
+                results[(indicator.code, scope, scope_id, month)] = {
+                    "numerator": quantize(n),
+                    "denominator": quantize(d),
+                    "value": _value(indicator.kind, n, d),
+                }
+    for code, (up, down) in DERIVED.items():
+        keys = {key[1:] for key in results if key[0] in (up, down)}
+        for scope, scope_id, month in keys:
+            n = results.get((up, scope, scope_id, month), {}).get("numerator", Decimal(0))
+            d = results.get((down, scope, scope_id, month), {}).get("numerator", Decimal(0))
+            results[(code, scope, scope_id, month)] = {"numerator": n, "denominator": d, "value": _value("ratio", n, d)}
+    return results
+
+
+def fund_months(first: datetime.date, last: datetime.date) -> dict[tuple[int, datetime.date], dict]:
+    """Fund transparency per institution and month: spending from effective claims, outcomes of the latest runs."""
+    window = Window(month_start(first), next_month(last), timezone.localdate())
+    rows: dict[tuple[int, datetime.date], dict] = {}
+    claims = (
+        _effective_claims(window)
+        .values("institution", "period")
+        .annotate(
+            claims=Count("pk"),
+            total_charges=Sum("total"),
+            reimbursed=Sum("reimbursed"),
+            self_pay=Sum("self_pay"),
+            settled=Sum("settled_amount"),
+        )
+        .order_by()
+    )
+    for row in claims:
+        key = (row["institution"], month_key(row["period"]))
+        total = row["total_charges"] or Decimal("0.00")
+        rows[key] = {
+            "claims": row["claims"],
+            "total_charges": total,
+            "reimbursed": row["reimbursed"] or Decimal("0.00"),
+            "self_pay": row["self_pay"] or Decimal("0.00"),
+            "settled": row["settled"] or Decimal("0.00"),
+            "reimbursement_ratio": quantize(row["reimbursed"] / total) if total else None,
+        }
+    outcomes = (
+        _latest_discrepancies(window)
+        .values("run__institution", "run__period")
+        .annotate(
+            reconciled_claims=Count("pk"),
+            matched=Count("pk", filter=Q(kind=DiscrepancyKind.MATCHED)),
+            discrepancies=Count("pk", filter=~Q(kind=DiscrepancyKind.MATCHED)),
+            open_discrepancies=Count("pk", filter=~Q(kind=DiscrepancyKind.MATCHED) & Q(status="open")),
+        )
+        .order_by()
+    )
+    for row in outcomes:
+        key = (row["run__institution"], month_key(row["run__period"]))
+        rows.setdefault(key, {}).update(
+            {k: row[k] for k in ("reconciled_claims", "matched", "discrepancies", "open_discrepancies")}
+        )
+    return rows

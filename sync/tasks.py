@@ -1,0 +1,100 @@
+"""Celery tasks of the sync subsystem (found by Celery's autodiscovery)."""
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from celery import shared_task
+from django.utils import timezone
+
+from consortium.tasking import project_celery_app
+
+from . import selectors, services
+from .conf import sync_setting
+from .delivery import PostResult, canonical_body, post
+from .enqueue import enqueue_batch, enqueue_endpoint
+
+logger = logging.getLogger(__name__)
+
+
+def _start_endpoints(endpoint_ids) -> None:
+    """Start up to SYNC_ENDPOINT_CONCURRENCY tasks per endpoint; extra ones exit at once."""
+    app = project_celery_app()
+
+    copies = 1 if app.conf.task_always_eager else sync_setting("SYNC_ENDPOINT_CONCURRENCY")
+    for endpoint_id in sorted(endpoint_ids):
+        for _copy in range(copies):
+            enqueue_endpoint(endpoint_id)
+
+
+@shared_task
+def sync_dispatch_outbox():
+    """Fan new outbox events out into deliveries and start their endpoints."""
+    endpoints: set[int] = set()
+    for _round in range(100):
+        started = services.dispatch_pending_events()
+        if not started:
+            break
+        endpoints |= started
+    _start_endpoints(endpoints)
+
+
+def _post(delivery) -> PostResult:
+    return post(
+        url=delivery.endpoint.url,
+        secret=delivery.endpoint.secret,
+        event_type=delivery.event.event_type,
+        idempotency_key=str(delivery.idempotency_key),
+        body=canonical_body(delivery.event.fhir or {}),
+        timeout=sync_setting("SYNC_DELIVERY_TIMEOUT"),
+    )
+
+
+@shared_task
+def sync_deliver_endpoint(endpoint_id: int):
+    """Push an endpoint's due deliveries: claim lane heads, POST them in parallel, record, repeat.
+
+    Runs for at most SYNC_TASK_BUDGET_SECONDS, then hands over to a fresh task; when only
+    backed-off deliveries remain, it schedules itself for the earliest of them.
+    """
+    app = project_celery_app()
+
+    if services.active_claims(endpoint_id) >= sync_setting("SYNC_ENDPOINT_CONCURRENCY"):
+        return
+    deadline = time.monotonic() + sync_setting("SYNC_TASK_BUDGET_SECONDS")
+    with ThreadPoolExecutor(max_workers=sync_setting("SYNC_PARALLEL_POSTS")) as pool:
+        while time.monotonic() < deadline:
+            batch = services.claim_due(endpoint_id, limit=sync_setting("SYNC_DELIVERY_BATCH"))
+            if not batch:
+                when = services.next_attempt_at(endpoint_id)
+                if when is not None:
+                    enqueue_endpoint(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
+                return
+            results = dict(zip((d.pk for d in batch), pool.map(_post, batch), strict=True))
+            services.delivery_record_attempts(results)
+            for pk, result in results.items():
+                if not result.ok:
+                    logger.info("sync: delivery %s to endpoint %s failed: %s", pk, endpoint_id, result.error)
+    if not app.conf.task_always_eager:
+        enqueue_endpoint(endpoint_id)
+
+
+@shared_task
+def sync_land_batch(batch_id: int):
+    services.batch_land(batch_id=batch_id)
+
+
+@shared_task
+def sync_sweep():
+    """Beat: dispatch what was never dispatched, re-enqueue due lanes and stalled batches.
+
+    This is what makes a stopped broker or a killed worker lose nothing: the outbox and the
+    delivery rows are the truth, messages are only a nudge.
+    """
+    sync_dispatch_outbox()
+    endpoints = selectors.endpoints_with_due_deliveries()
+    _start_endpoints(endpoints)
+    batches = selectors.stalled_batch_ids()
+    for batch_id in batches:
+        enqueue_batch(batch_id)
+    return {"endpoints": len(endpoints), "batches": len(batches)}
