@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from .errors import NotPermitted
 from .models import Institution, Membership, Staff, StaffRole
 
 
@@ -278,8 +279,9 @@ def scope(queryset: QuerySet, user, action: Action, field: str = "institution") 
 
 
 def require(user, action: Action, institution: Institution | int) -> None:
+    """Refuse with :class:`consortium.errors.NotPermitted` unless ``user`` may do ``action`` there."""
     if not can(user, action, institution):
-        raise PermissionDenied
+        raise NotPermitted
 
 
 def own_institution(user, action: Action) -> Institution:
