@@ -202,7 +202,13 @@ def _transition(
     now: datetime.datetime | None = None,
     apply: Callable[[Referral], None] | None = None,
     event_type: str = "referral",
+    notify: Callable[[Referral], None] | None = None,
 ) -> Referral:
+    """Take ``act``: lock, look it up in the table, check the side, ``apply``, save, record, ``notify``.
+
+    ``notify`` writes the notification rows inside the same transaction (their e-mails go on commit),
+    so a referral never changes without its notifications, nor the reverse.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         referral = Referral.objects.select_for_update().get(pk=referral_id)
@@ -219,6 +225,8 @@ def _transition(
         referral.status = transition.target
         referral.save()
         _record(referral, actor=actor, source=source, action=act, note=note, now=now, event_type=event_type)
+        if notify is not None:
+            notify(referral)
     return referral
 
 
@@ -340,22 +348,24 @@ def submit_referral(referral_id: int, *, actor, now: datetime.datetime | None = 
         referral.due_at = now + policy.due_delta(referral.urgency)
         referral.escalation_level = 0
 
-    referral = _transition(referral_id, Act.SUBMIT, actor=actor, now=now, apply=apply)
-    _notify_receivers(
-        referral,
-        lambda: (
-            _("New %(urgency)s referral #%(id)d from %(origin)s awaits a decision.")
-            % {"urgency": referral.get_urgency_display(), "id": referral.pk, "origin": referral.from_institution.name}
-        ),
-    )
-    return referral
+    def notify(referral: Referral) -> None:
+        _notify_receivers(
+            referral,
+            lambda: (
+                _("New %(urgency)s referral #%(id)d from %(origin)s awaits a decision.")
+                % {"urgency": referral.get_urgency_display(), "id": referral.pk, "origin": referral.from_institution.name}
+            ),
+        )
+
+    return _transition(referral_id, Act.SUBMIT, actor=actor, now=now, apply=apply, notify=notify)
 
 
 def cancel_referral(referral_id: int, *, actor, note: str = "", now: datetime.datetime | None = None) -> Referral:
-    referral = _transition(referral_id, Act.CANCEL, actor=actor, note=note, now=now)
-    if referral.submitted_at:
-        _notify_receivers(referral, lambda: _("Referral #%(id)d was cancelled by the sender.") % {"id": referral.pk})
-    return referral
+    def notify(referral: Referral) -> None:
+        if referral.submitted_at:
+            _notify_receivers(referral, lambda: _("Referral #%(id)d was cancelled by the sender.") % {"id": referral.pk})
+
+    return _transition(referral_id, Act.CANCEL, actor=actor, note=note, now=now, notify=notify)
 
 
 def start_review(referral_id: int, *, actor, note: str = "", now: datetime.datetime | None = None) -> Referral:
@@ -401,21 +411,22 @@ def accept_referral(
         referral.decided_at = now
         referral.decision_reason = note
 
-    referral = _transition(referral_id, Act.ACCEPT, actor=actor, note=note, now=now, apply=apply)
-    _notify_sender(
-        referral,
-        lambda: (
-            _("Referral #%(id)d was accepted by %(target)s; appointment %(when)s.")
-            % {
-                "id": referral.pk,
-                "target": referral.to_institution.name,
-                "when": timezone.localtime(referral.appointment_at).strftime("%Y-%m-%d %H:%M")
-                if referral.appointment_at
-                else "—",
-            }
-        ),
-    )
-    return referral
+    def notify(referral: Referral) -> None:
+        _notify_sender(
+            referral,
+            lambda: (
+                _("Referral #%(id)d was accepted by %(target)s; appointment %(when)s.")
+                % {
+                    "id": referral.pk,
+                    "target": referral.to_institution.name,
+                    "when": timezone.localtime(referral.appointment_at).strftime("%Y-%m-%d %H:%M")
+                    if referral.appointment_at
+                    else "—",
+                }
+            ),
+        )
+
+    return _transition(referral_id, Act.ACCEPT, actor=actor, note=note, now=now, apply=apply, notify=notify)
 
 
 def reject_referral(referral_id: int, *, actor, reason: str, now: datetime.datetime | None = None) -> Referral:
@@ -426,15 +437,16 @@ def reject_referral(referral_id: int, *, actor, reason: str, now: datetime.datet
         referral.decision_reason = reason
         referral.decided_at = now
 
-    referral = _transition(referral_id, Act.REJECT, actor=actor, note=reason, now=now, apply=apply)
-    _notify_sender(
-        referral,
-        lambda: (
-            _("Referral #%(id)d was rejected by %(target)s: %(reason)s")
-            % {"id": referral.pk, "target": referral.to_institution.name, "reason": reason[:120]}
-        ),
-    )
-    return referral
+    def notify(referral: Referral) -> None:
+        _notify_sender(
+            referral,
+            lambda: (
+                _("Referral #%(id)d was rejected by %(target)s: %(reason)s")
+                % {"id": referral.pk, "target": referral.to_institution.name, "reason": reason[:120]}
+            ),
+        )
+
+    return _transition(referral_id, Act.REJECT, actor=actor, note=reason, now=now, apply=apply, notify=notify)
 
 
 def redirect_referral(
@@ -522,9 +534,10 @@ def start_treatment(referral_id: int, *, actor, note: str = "", now: datetime.da
 def complete_referral(
     referral_id: int, *, actor, note: str = "", now: datetime.datetime | None = None, event_type: str = "referral"
 ) -> Referral:
-    referral = _transition(referral_id, Act.COMPLETE, actor=actor, note=note, now=now, event_type=event_type)
-    _notify_sender(referral, lambda: _("Referral #%(id)d is completed.") % {"id": referral.pk})
-    return referral
+    def notify(referral: Referral) -> None:
+        _notify_sender(referral, lambda: _("Referral #%(id)d is completed.") % {"id": referral.pk})
+
+    return _transition(referral_id, Act.COMPLETE, actor=actor, note=note, now=now, event_type=event_type, notify=notify)
 
 
 #: The transitions the pages and the API take by name, each from the input its form gives.

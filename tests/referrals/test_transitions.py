@@ -140,3 +140,29 @@ def test_redirect_needs_another_department_that_takes_referrals(setting, target)
     assert Referral.objects.count() == 1
     referral.refresh_from_db()
     assert referral.status == ReferralStatus.SUBMITTED
+
+
+#: The transitions that tell the other side (a draft's cancellation tells no one: it was never sent).
+NOTIFYING = [
+    (s, a)
+    for s, a in LEGAL
+    if a in {Act.SUBMIT, Act.CANCEL, Act.ACCEPT, Act.REJECT, Act.COMPLETE, Act.REDIRECT}
+    and (s, a) != (ReferralStatus.DRAFT, Act.CANCEL)
+]
+
+
+@pytest.mark.parametrize(("source", "act"), NOTIFYING, ids=[f"{s}-{a}" for s, a in NOTIFYING])
+def test_notifications_are_written_in_the_transition_transaction(setting, source, act, monkeypatch):
+    """A failure writing the notifications undoes the transition: both land, or neither."""
+    referral = setting.referral_in(source)
+    events = ReferralEvent.objects.count()
+
+    def broken_notify(*args, **kwargs):
+        raise RuntimeError("notification store unavailable")
+
+    monkeypatch.setattr(services, "notify", broken_notify)
+    with pytest.raises(RuntimeError):
+        setting.take(referral, act)
+    referral.refresh_from_db()
+    assert referral.status == source
+    assert ReferralEvent.objects.count() == events
