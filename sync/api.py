@@ -13,7 +13,7 @@ from consortium.api_errors import error_body
 from consortium.models import Institution
 from consortium.permissions import Action, get_scoped_or_404, require
 
-from . import selectors, services
+from . import batches, deliveries, endpoints, selectors
 from .conf import sync_setting
 from .models import Delivery, Endpoint, InboundBatch
 
@@ -141,8 +141,8 @@ class BatchListApi(APIView):
         except ValueError:
             content_length = None
         try:
-            batch, created = services.batch_receive(actor=request.user, stream=raw, content_length=content_length)
-        except services.BatchTooLarge as exc:
+            batch, created = batches.receive_batch(actor=request.user, stream=raw, content_length=content_length)
+        except batches.BatchTooLarge as exc:
             return Response(
                 {
                     "detail": _("The body is larger than the limit of %(limit)d bytes; split the backlog into several batches.")
@@ -151,7 +151,7 @@ class BatchListApi(APIView):
                 },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        except services.BatchRejected as exc:
+        except batches.BatchRejected as exc:
             return _errors_response(exc.errors, exc.status)
         data = InboundBatchSerializer(batch).data
         headers = {"Location": data["status_url"]}
@@ -205,7 +205,7 @@ class EndpointListApi(APIView):
         data = serializer.validated_data
         require(request.user, Action.MANAGE_SYNC, data["institution"])
         try:
-            endpoint = services.endpoint_register(
+            endpoint = endpoints.register_endpoint(
                 actor=request.user,
                 institution=data["institution"],
                 name=data["name"],
@@ -227,14 +227,14 @@ def _endpoint(request, pk) -> Endpoint:
 class EndpointDeactivateApi(APIView):
     @extend_schema(request=None, responses=SyncEndpointSerializer)
     def post(self, request, pk):
-        endpoint = services.endpoint_deactivate(actor=request.user, endpoint=_endpoint(request, pk))
+        endpoint = endpoints.deactivate_endpoint(actor=request.user, endpoint=_endpoint(request, pk))
         return Response(SyncEndpointSerializer(endpoint).data)
 
 
 class EndpointReplayDeadApi(APIView):
     @extend_schema(request=None, responses=inline_serializer("Replayed", {"replayed": serializers.IntegerField()}))
     def post(self, request, pk):
-        count = services.endpoint_replay_dead(actor=request.user, endpoint=_endpoint(request, pk))
+        count = deliveries.replay_dead_deliveries(actor=request.user, endpoint=_endpoint(request, pk))
         return Response({"replayed": count})
 
 
@@ -289,7 +289,7 @@ class DeliveryRetryApi(APIView):
     @extend_schema(request=None, responses=SyncDeliverySerializer)
     def post(self, request, pk):
         try:
-            delivery = services.delivery_retry_now(actor=request.user, delivery=_delivery(request, pk))
+            delivery = deliveries.retry_delivery_now(actor=request.user, delivery=_delivery(request, pk))
         except ValidationError as exc:
             raise ApiValidationError({"status": exc.messages}) from None
         return Response(SyncDeliverySerializer(delivery).data)
@@ -299,7 +299,7 @@ class DeliveryReplayApi(APIView):
     @extend_schema(request=None, responses=SyncDeliverySerializer)
     def post(self, request, pk):
         try:
-            delivery = services.delivery_replay(actor=request.user, delivery=_delivery(request, pk))
+            delivery = deliveries.replay_delivery(actor=request.user, delivery=_delivery(request, pk))
         except ValidationError as exc:
             raise ApiValidationError({"status": exc.messages}) from None
         return Response(SyncDeliverySerializer(delivery).data)

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from consortium.tasking import project_celery_app
 
-from . import selectors, services
+from . import batches, deliveries, dispatch, selectors
 from .conf import sync_setting
 from .delivery import PostResult, canonical_body, post
 from .enqueue import enqueue_batch, enqueue_endpoint
@@ -32,7 +32,7 @@ def sync_dispatch_outbox():
     """Fan new outbox events out into deliveries and start their endpoints."""
     endpoints: set[int] = set()
     for _round in range(100):
-        started = services.dispatch_pending_events()
+        started = dispatch.dispatch_pending_events()
         if not started:
             break
         endpoints |= started
@@ -59,19 +59,19 @@ def sync_deliver_endpoint(endpoint_id: int):
     """
     app = project_celery_app()
 
-    if services.active_claims(endpoint_id) >= sync_setting("SYNC_ENDPOINT_CONCURRENCY"):
+    if deliveries.count_active_claims(endpoint_id) >= sync_setting("SYNC_ENDPOINT_CONCURRENCY"):
         return
     deadline = time.monotonic() + sync_setting("SYNC_TASK_BUDGET_SECONDS")
     with ThreadPoolExecutor(max_workers=sync_setting("SYNC_PARALLEL_POSTS")) as pool:
         while time.monotonic() < deadline:
-            batch = services.claim_due(endpoint_id, limit=sync_setting("SYNC_DELIVERY_BATCH"))
+            batch = deliveries.claim_due_deliveries(endpoint_id, limit=sync_setting("SYNC_DELIVERY_BATCH"))
             if not batch:
-                when = services.next_attempt_at(endpoint_id)
+                when = deliveries.next_attempt_at(endpoint_id)
                 if when is not None:
                     enqueue_endpoint(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
                 return
             results = dict(zip((d.pk for d in batch), pool.map(_post, batch), strict=True))
-            services.delivery_record_attempts(results)
+            deliveries.record_delivery_attempts(results)
             for pk, result in results.items():
                 if not result.ok:
                     logger.info("sync: delivery %s to endpoint %s failed: %s", pk, endpoint_id, result.error)
@@ -81,7 +81,7 @@ def sync_deliver_endpoint(endpoint_id: int):
 
 @shared_task
 def sync_land_batch(batch_id: int):
-    services.batch_land(batch_id=batch_id)
+    batches.land_batch(batch_id=batch_id)
 
 
 @shared_task

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from consortium.models import HOSPITAL_LEVELS, Institution
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, scope
 
-from . import selectors, services
+from . import deliveries, endpoints, selectors
 from .conf import sync_setting
 from .forms import EndpointForm
 from .models import Delivery, Endpoint
@@ -40,7 +40,7 @@ def endpoint_new(request):
     form = EndpointForm(request.POST or None, institutions=institutions.order_by("code"))
     if request.method == "POST" and form.is_valid():
         try:
-            endpoint = services.endpoint_register(actor=request.user, **form.cleaned_data)
+            endpoint = endpoints.register_endpoint(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
             for field_name, errors in exc.message_dict.items():
                 for error in errors:
@@ -67,7 +67,7 @@ def _delivery(request, pk) -> Delivery:
 @require_POST
 def delivery_retry(request, pk):
     try:
-        services.delivery_retry_now(actor=request.user, delivery=_delivery(request, pk))
+        deliveries.retry_delivery_now(actor=request.user, delivery=_delivery(request, pk))
         messages.success(request, _("The delivery will be tried again now."))
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
@@ -78,7 +78,7 @@ def delivery_retry(request, pk):
 @require_POST
 def delivery_replay(request, pk):
     try:
-        services.delivery_replay(actor=request.user, delivery=_delivery(request, pk))
+        deliveries.replay_delivery(actor=request.user, delivery=_delivery(request, pk))
         messages.success(request, _("The event will be sent again."))
     except ValidationError as exc:
         messages.error(request, exc.messages[0])
@@ -89,6 +89,6 @@ def delivery_replay(request, pk):
 @require_POST
 def endpoint_replay_dead(request, pk):
     endpoint = get_scoped_or_404(Endpoint.objects.select_related("institution"), request.user, Action.MANAGE_SYNC, pk=pk)
-    count = services.endpoint_replay_dead(actor=request.user, endpoint=endpoint)
+    count = deliveries.replay_dead_deliveries(actor=request.user, endpoint=endpoint)
     messages.success(request, _("%(count)d dead-lettered deliveries will be sent again.") % {"count": count})
     return redirect("sync-monitor")

@@ -1,8 +1,8 @@
 """Ingest of a clinic's visit backlog, and outbound deliveries per second.
 
 1. Lands one N-visit batch (default 100,000 visits, each with 2 diagnoses and 3 charge items)
-   through the platform's real path: ``batch_receive`` (streams the body to disk and checks its
-   shape) then ``batch_land`` (validation, MPI matching, COPY + INSERT ... ON CONFLICT, outbox
+   through the platform's real path: ``receive_batch`` (streams the body to disk and checks its
+   shape) then ``land_batch`` (validation, MPI matching, COPY + INSERT ... ON CONFLICT, outbox
    events).  In the same run, the same rows are landed by the baseline: raw COPY into staging
    tables plus ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, with patient ids already known.
 2. Starts two Celery workers and times the delivery of D outbox events (default 5,000) to a
@@ -230,7 +230,7 @@ def main() -> None:
 
     from consortium.api_auth import ApiClientUser
     from consortium.models import ApiClient, ApiClientKind, Consortium, Institution, InstitutionLevel, Membership
-    from sync import services
+    from sync import batches
 
     call_command("migrate", verbosity=0)
     clinic, _ = Institution.objects.get_or_create(
@@ -264,9 +264,9 @@ def main() -> None:
 
         started = time.perf_counter()
         with path.open("rb") as body:
-            batch, _created = services.batch_receive(actor=actor, stream=body, content_length=size)
+            batch, _created = batches.receive_batch(actor=actor, stream=body, content_length=size)
         received = time.perf_counter() - started
-        batch = services.batch_land(batch_id=batch.pk)
+        batch = batches.land_batch(batch_id=batch.pk)
         platform = time.perf_counter() - started
         assert batch.status == "landed" and batch.rows_landed == args.n, (batch.status, batch.rows_landed, batch.row_errors[:3])
 
@@ -294,7 +294,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     from config.celery import app
     from consortium.models import OutboxEvent
     from records.models import Encounter, Patient
-    from sync import bulk, services
+    from sync import bulk, endpoints
     from sync.delivery import canonical_body, post
     from sync.enqueue import enqueue_dispatch
     from sync.models import Delivery, DeliveryStatus
@@ -307,7 +307,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE consortium_delivery, consortium_outboxevent, consortium_endpoint RESTART IDENTITY CASCADE")
     Patient.objects.update(consents_to_sharing=True)
-    endpoint = services.endpoint_register(actor=None, institution=city, name="bench", url=sink_url, events=["encounter"])
+    endpoint = endpoints.register_endpoint(actor=None, institution=city, name="bench", url=sink_url, events=["encounter"])
     now = timezone.now()
     bulk.copy_insert(
         OutboxEvent,

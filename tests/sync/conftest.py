@@ -4,7 +4,7 @@ from django.db import transaction
 from config.celery import app
 from consortium.models import ApiClient, ApiClientKind, OutboxEventType
 from consortium.services import record_outbox_event
-from sync import services
+from sync import endpoints
 from tests.factories import EncounterFactory, PatientFactory
 
 from .receiver import Receiver
@@ -28,7 +28,7 @@ def eager():
 
 @pytest.fixture
 def city_endpoint(chain, receiver):
-    return services.endpoint_register(
+    return endpoints.register_endpoint(
         actor=None,
         institution=chain["city"],
         name="市医院 HIS",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sync import services
+from sync import endpoints
 from sync.models import Delivery, DeliveryStatus
 from tests.factories import TEST_PASSWORD
 from tests.live import browser_login
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_hospital_admin_retries_a_failed_push_from_the_monitor(chain, page, receiver, eager):
-    services.endpoint_register(
+    endpoints.register_endpoint(
         actor=None,
         institution=chain["city"],
         name="市医院 HIS",

@@ -7,7 +7,7 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from consortium.models import AuditEvent, OutboxEvent
-from sync import services
+from sync import deliveries, dispatch, endpoints, transitions
 from sync.delivery import verify
 from sync.models import Delivery, DeliveryStatus
 from sync.tasks import sync_deliver_endpoint, sync_sweep
@@ -84,13 +84,13 @@ def test_outsider_institution_events_are_not_pushed_to_the_consortium(chain, cit
 
 
 def test_unsubscribed_event_types_and_inactive_endpoints_get_nothing(chain, receiver):
-    referral_only = services.endpoint_register(
+    referral_only = endpoints.register_endpoint(
         actor=None, institution=chain["city"], name="referrals", url=receiver.url, events=["referral"]
     )
     _encounter, event = write_encounter(chain["township"])
     sync_sweep()
     assert not Delivery.objects.filter(event=event).exists()
-    services.endpoint_deactivate(actor=None, endpoint=referral_only)
+    endpoints.deactivate_endpoint(actor=None, endpoint=referral_only)
 
 
 def test_failure_backs_off_then_dead_letters_then_replays(chain, city_endpoint, receiver, settings):
@@ -115,7 +115,7 @@ def test_failure_backs_off_then_dead_letters_then_replays(chain, city_endpoint, 
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DEAD and delivery.attempts == 2
 
-    services.delivery_replay(actor=chain["staff"]["hospital_admin"].user, delivery=delivery)
+    deliveries.replay_delivery(actor=chain["staff"]["hospital_admin"].user, delivery=delivery)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 0
     sync_sweep()
@@ -129,7 +129,7 @@ def test_backoff_is_exponential_with_jitter_and_capped(settings):
     settings.SYNC_RETRY_BASE_SECONDS = 10.0
     settings.SYNC_RETRY_MAX_SECONDS = 100.0
     for attempts, full in ((1, 10), (2, 20), (3, 40), (4, 80), (5, 100), (9, 100)):
-        samples = [services.backoff_seconds(attempts) for _ in range(50)]
+        samples = [deliveries.backoff_seconds(attempts) for _ in range(50)]
         assert all(full / 2 <= s <= full for s in samples)
         assert len(set(samples)) > 1
 
@@ -173,11 +173,11 @@ def test_a_hanging_receiver_times_out_and_is_retried(chain, city_endpoint, recei
 
 def test_a_leased_delivery_is_not_sent_twice_and_an_expired_lease_is_reclaimed(chain, city_endpoint, receiver):
     _encounter, event = write_encounter(chain["township"])
-    services.dispatch_pending_events()
+    dispatch.dispatch_pending_events()
     delivery = Delivery.objects.get(event=event)
-    [claimed] = services.claim_due(delivery.endpoint_id, limit=10)
+    [claimed] = deliveries.claim_due_deliveries(delivery.endpoint_id, limit=10)
     assert claimed.pk == delivery.pk and claimed.lease_token
-    assert services.claim_due(delivery.endpoint_id, limit=10) == []
+    assert deliveries.claim_due_deliveries(delivery.endpoint_id, limit=10) == []
     sync_deliver_endpoint(delivery.endpoint_id)
     assert receiver.received == []
     Delivery.objects.filter(pk=delivery.pk).update(lease_until=timezone.now() - datetime.timedelta(seconds=1))
@@ -191,8 +191,8 @@ def test_one_claim_takes_one_head_per_lane(chain, city_endpoint, receiver):
     first = write_encounter(chain["township"], patient=patient)[1]
     write_encounter(chain["township"], patient=patient)
     other = write_encounter(chain["township"])[1]
-    services.dispatch_pending_events()
-    claimed = services.claim_due(city_endpoint.pk, limit=10)
+    dispatch.dispatch_pending_events()
+    claimed = deliveries.claim_due_deliveries(city_endpoint.pk, limit=10)
     assert [d.event_id for d in claimed] == [first.pk, other.pk]
 
 
@@ -204,13 +204,13 @@ def test_retry_now_only_for_pending_and_replay_not_for_pending(chain, city_endpo
     sync_sweep()
     delivery = Delivery.objects.get(event=event)
     with pytest.raises(ValidationError):
-        services.delivery_replay(actor=None, delivery=delivery)
-    services.delivery_retry_now(actor=None, delivery=delivery)
+        deliveries.replay_delivery(actor=None, delivery=delivery)
+    deliveries.retry_delivery_now(actor=None, delivery=delivery)
     sync_sweep()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     with pytest.raises(ValidationError):
-        services.delivery_retry_now(actor=None, delivery=delivery)
+        deliveries.retry_delivery_now(actor=None, delivery=delivery)
 
 
 def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():
@@ -221,13 +221,13 @@ def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():
 
     with translation.override("en"):
         with pytest.raises(ValidationError) as refused:
-            services._transition(Delivery(status=DeliveryStatus.DEAD), DeliveryStatus.DELIVERED)
+            transitions.advance_delivery(Delivery(status=DeliveryStatus.DEAD), DeliveryStatus.DELIVERED)
         assert refused.value.messages == ["A Dead-lettered delivery cannot become Delivered."]
         with pytest.raises(ValidationError) as refused:
-            services._batch_transition(InboundBatch(status=InboundBatchStatus.LANDED), InboundBatchStatus.PROCESSING)
+            transitions.advance_batch(InboundBatch(status=InboundBatchStatus.LANDED), InboundBatchStatus.PROCESSING)
         assert refused.value.messages == ["A Landed batch cannot become Processing."]
     batch = InboundBatch(status=InboundBatchStatus.RECEIVED)
-    services._batch_transition(batch, InboundBatchStatus.PROCESSING)
+    transitions.advance_batch(batch, InboundBatchStatus.PROCESSING)
     assert batch.status == InboundBatchStatus.PROCESSING
 
 
@@ -269,7 +269,7 @@ def test_referral_events_are_routed_and_built_in_a_fixed_number_of_queries(chain
     def dispatch_queries(count: int) -> int:
         events = referral_events(count)
         with CaptureQueriesContext(connection) as queries:
-            services.dispatch_pending_events()
+            dispatch.dispatch_pending_events()
         assert Delivery.objects.filter(event__in=events).count() == count
         assert all(event.fhir["entry"] for event in OutboxEvent.objects.filter(pk__in=[e.pk for e in events]))
         return len(queries)

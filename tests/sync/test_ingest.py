@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from consortium.models import OutboxEvent
 from records.models import ChargeItem, Diagnosis, Encounter, Patient
-from sync import ingest, services
+from sync import batches, ingest
 from sync.models import InboundBatch, InboundBatchStatus
 from tests.factories import EncounterFactory, PatientFactory, make_resident_id
 
@@ -62,7 +62,7 @@ def api(client, member_token):
 
 def land(response):
     assert response.status_code == 202, response.json()
-    return services.batch_land(batch_id=response.json()["id"])
+    return batches.land_batch(batch_id=response.json()["id"])
 
 
 def nothing_stored():
@@ -101,7 +101,7 @@ def test_the_same_batch_twice_changes_nothing(chain, api):
     counts = (Encounter.objects.count(), Diagnosis.objects.count(), ChargeItem.objects.count(), Patient.objects.count())
     again = api(content)
     assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
-    assert services.batch_land(batch_id=first.json()["id"]) is None  # landed batches are never landed again
+    assert batches.land_batch(batch_id=first.json()["id"]) is None  # landed batches are never landed again
     assert (Encounter.objects.count(), Diagnosis.objects.count(), ChargeItem.objects.count(), Patient.objects.count()) == counts
     assert InboundBatch.objects.count() == 1
 

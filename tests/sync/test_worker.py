@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from config.celery import app
-from sync import services
+from sync import endpoints
 from sync.enqueue import _enqueue
 from sync.models import Delivery, DeliveryStatus
 from sync.tasks import sync_sweep
@@ -49,7 +49,7 @@ def sweep():
 
 @pytest.fixture
 def endpoint(chain, receiver):
-    return services.endpoint_register(
+    return endpoints.register_endpoint(
         actor=None,
         institution=chain["city"],
         name="HIS",

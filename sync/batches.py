@@ -1,380 +1,33 @@
-"""Writes of the sync subsystem: endpoints, deliveries and their state machine, inbound batches.
+"""Inbound batches: receive (stream to disk, shape check, idempotent on the client's batch ID) and land them.
 
-Every state change locks the row it changes, checks the transition table, writes, and
-records an audit event in one transaction.  Enqueueing Celery tasks happens on commit and is
-best-effort: the database is the source of truth and the beat sweep re-enqueues anything
-a lost message or a dead broker left behind.
+Landing is chunked and set-based, and safe to run again after a crash: a lease marks the batch
+being landed, and visits already present (same institution and external ID) are counted, not
+written twice.
 """
 
 import datetime
-import random
-import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Min, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consortium.models import Department, Institution, Membership, OutboxEvent, OutboxEventType
+from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, can, staff_of
 from consortium.services import record_audit_event
 from records.matching import Incoming, Outcome, match_patients, survivors_of
 from records.models import ChargeItem, Diagnosis, Encounter, MatchReview, Patient, identifier_hash
 
-from . import bulk, fhir, fhir_inbound, ingest
+from . import bulk, fhir_inbound, ingest
 from .conf import sync_setting
-from .delivery import PostResult
-from .enqueue import enqueue_batch, enqueue_dispatch, enqueue_endpoint
-from .models import ENDPOINT_EVENTS, Delivery, DeliveryStatus, Endpoint, InboundBatch, InboundBatchStatus
+from .enqueue import enqueue_batch, enqueue_dispatch
+from .models import InboundBatch, InboundBatchStatus
+from .transitions import advance_batch
 
-#: Allowed delivery transitions: retry keeps a delivery pending, replay revives a dead or delivered one.
-DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
-    DeliveryStatus.PENDING: frozenset({DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.DEAD}),
-    DeliveryStatus.DEAD: frozenset({DeliveryStatus.PENDING}),
-    DeliveryStatus.DELIVERED: frozenset({DeliveryStatus.PENDING}),
-}
-
-
-def _advance(record: Delivery | InboundBatch, table: dict[str, frozenset[str]], to: str, message) -> None:
-    """Move a delivery or batch to status ``to`` if its transition table allows it; ``message`` names both statuses."""
-    if to not in table[record.status]:
-        labels = dict(record._meta.get_field("status").choices)
-        raise ValidationError(
-            message, code="invalid_transition", params={"current": record.get_status_display(), "target": labels[to]}
-        )
-    record.status = to
-
-
-def _transition(delivery: Delivery, to: str) -> None:
-    _advance(delivery, DELIVERY_TRANSITIONS, to, _("A %(current)s delivery cannot become %(target)s."))
-
-
-def _kick_endpoint(endpoint_id: int) -> None:
-    transaction.on_commit(lambda: enqueue_endpoint(endpoint_id), robust=True)
-
-
-# --- endpoints -------------------------------------------------------------------------------
-
-
-def _validate_endpoint(*, institution: Institution, name: str, url: str, events) -> list[str]:
-    errors: dict[str, list[str]] = {}
-    if not institution.is_hospital:
-        errors.setdefault("institution", []).append(_("Only county and city hospitals register sync endpoints."))
-    if not name or not name.strip():
-        errors.setdefault("name", []).append(_("Give the endpoint a name."))
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        errors.setdefault("url", []).append(_("Enter an http or https URL."))
-    if not isinstance(events, list | tuple) or not events:
-        errors.setdefault("events", []).append(_("Choose at least one event."))
-    else:
-        unknown = [event for event in events if event not in ENDPOINT_EVENTS]
-        if unknown:
-            errors.setdefault("events", []).append(
-                _("Unknown events: %(events)s. Choose from %(allowed)s.")
-                % {"events": ", ".join(map(str, unknown)), "allowed": ", ".join(ENDPOINT_EVENTS)}
-            )
-    if errors:
-        raise ValidationError(errors)
-    return sorted(set(events))
-
-
-def endpoint_register(*, actor, institution: Institution, name: str, url: str, events, secret: str = "") -> Endpoint:
-    """Register a hospital endpoint; a signing secret is generated when none is given."""
-    events = _validate_endpoint(institution=institution, name=name, url=url, events=events)
-    if secret and len(secret) < 16:
-        raise ValidationError({"secret": [_("A signing secret needs at least 16 characters.")]})
-    with transaction.atomic():
-        if Endpoint.objects.filter(institution=institution, url=url).exists():
-            raise ValidationError({"url": [_("This institution already has an endpoint with this URL.")]})
-        endpoint = Endpoint.objects.create(
-            institution=institution, name=name.strip(), url=url, events=events, secret=secret or secrets.token_urlsafe(32)
-        )
-        record_audit_event(
-            actor=actor, action="sync.endpoint_registered", obj=endpoint, institution=institution, detail={"events": events}
-        )
-    return endpoint
-
-
-def endpoint_deactivate(*, actor, endpoint: Endpoint) -> Endpoint:
-    with transaction.atomic():
-        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
-        endpoint.is_active = False
-        endpoint.save(update_fields=["is_active"])
-        record_audit_event(actor=actor, action="sync.endpoint_deactivated", obj=endpoint, institution=endpoint.institution)
-    return endpoint
-
-
-# --- dispatch: outbox event -> deliveries ----------------------------------------------------
-
-
-def lane_for(event: OutboxEvent) -> str:
-    """Events of one patient share a lane; events without a patient get one per object."""
-    if event.patient_id is not None:
-        return f"patient:{event.patient_id}"
-    return f"{event.aggregate_type}:{event.aggregate_id}"[:100]
-
-
-def _peer_ids(institution_id: int, on: datetime.date) -> frozenset[int]:
-    return frozenset(Membership.objects.co_members_of(institution_id, on).values_list("institution_id", flat=True))
-
-
-def _consenting(patient_ids: set[int]) -> frozenset[int]:
-    return frozenset(Patient.objects.filter(pk__in=patient_ids, consents_to_sharing=True).values_list("pk", flat=True))
-
-
-#: Events that go to the institutions party to them (``fhir.parties_of``) rather than by consent.
-PARTY_EVENTS = frozenset({OutboxEventType.REFERRAL, OutboxEventType.DISCHARGE})
-
-
-def _recipients(
-    event: OutboxEvent, endpoints: list[Endpoint], peers: dict, consenting: frozenset[int], about: dict
-) -> list[Endpoint]:
-    """Endpoints that may learn about ``event``.
-
-    Referral and discharge events go to the institutions party to them.  Encounter events go
-    to the source institution's own endpoints, and to peer members of its consortia only when
-    the patient consents to sharing.
-    """
-    subscribed = [endpoint for endpoint in endpoints if event.event_type in endpoint.events]
-    if not subscribed:
-        return []
-    if event.event_type in PARTY_EVENTS:
-        parties = fhir.parties_of(event, about)
-        if parties is not None:
-            return [endpoint for endpoint in subscribed if endpoint.institution_id in parties]
-    if event.institution_id is None:
-        return []
-    if event.institution_id not in peers:
-        peers[event.institution_id] = _peer_ids(event.institution_id, timezone.localdate())
-    shared = event.patient_id in consenting
-    return [
-        endpoint
-        for endpoint in subscribed
-        if endpoint.institution_id == event.institution_id or (shared and endpoint.institution_id in peers[event.institution_id])
-    ]
-
-
-def dispatch_pending_events(*, limit: int = 500) -> set[int]:
-    """Turn undispatched outbox events into deliveries; returns the endpoints that got work."""
-    lanes: set[int] = set()
-    with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("institution")
-            .filter(dispatched_at__isnull=True)
-            .order_by("pk")[:limit]
-        )
-        if not events:
-            return lanes
-        endpoints = list(Endpoint.objects.filter(is_active=True))
-        consenting = _consenting({event.patient_id for event in events if event.patient_id is not None})
-        peers: dict[int, frozenset[int]] = {}
-        now = timezone.now()
-        deliveries = []
-        about = fhir.preload([event for event in events if event.event_type in PARTY_EVENTS])
-        routed = [(event, _recipients(event, endpoints, peers, consenting, about)) for event in events]
-        about.update(fhir.preload([event for event, recipients in routed if recipients and fhir.key_of(event) not in about]))
-        for event, recipients in routed:
-            event.dispatched_at = now
-            if not recipients:
-                continue
-            event.fhir = fhir.build_message(event, about)
-            lane = lane_for(event)
-            for endpoint in recipients:
-                deliveries.append(Delivery(event=event, endpoint=endpoint, lane=lane, next_attempt_at=now, created_at=now))
-                lanes.add(endpoint.pk)
-        Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
-        OutboxEvent.objects.bulk_update(events, ["dispatched_at", "fhir"], batch_size=500)
-    return lanes
-
-
-# --- one delivery attempt --------------------------------------------------------------------
-
-
-def claim_due(endpoint_id: int, *, limit: int) -> list[Delivery]:
-    """Lease up to ``limit`` due lane heads of an endpoint, at most one per lane.
-
-    Only the oldest pending delivery of a lane (its head) is ever claimed, and a lane whose head
-    is leased or waiting for its back-off is skipped, so one patient's events go out in order
-    while other patients' events flow past a failing one.
-    """
-    now = timezone.now()
-    pending = Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
-    heads = pending.order_by().values("lane").annotate(head=Min("event_id")).values("head")
-    unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-    ids = list(
-        pending.filter(event_id__in=Subquery(heads), next_attempt_at__lte=now)
-        .filter(unleased)
-        .order_by("event_id")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if not ids:
-        return []
-    token = uuid.uuid4()
-    lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).filter(unleased).update(
-        lease_until=lease_until, lease_token=token
-    )
-    return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
-
-
-def next_attempt_at(endpoint_id: int) -> datetime.datetime | None:
-    """When the earliest pending, unleased delivery of the endpoint becomes due."""
-    now = timezone.now()
-    return (
-        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-        .aggregate(when=Min("next_attempt_at"))["when"]
-    )
-
-
-def active_claims(endpoint_id: int) -> int:
-    """How many workers hold live leases on this endpoint's deliveries."""
-    return (
-        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, lease_until__gt=timezone.now())
-        .values("lease_token")
-        .distinct()
-        .count()
-    )
-
-
-def backoff_seconds(attempts: int) -> float:
-    """Exponential back-off with jitter: half the doubled delay is fixed, half is random."""
-    base = sync_setting("SYNC_RETRY_BASE_SECONDS")
-    delay = min(sync_setting("SYNC_RETRY_MAX_SECONDS"), base * 2 ** max(attempts - 1, 0))
-    return delay / 2 + random.uniform(0, delay / 2)
-
-
-def _apply_failure(delivery: Delivery, result: PostResult, now) -> None:
-    """A failed POST: back off for another try, or dead-letter after the last one."""
-    delivery.attempts += 1
-    delivery.last_attempt_at = now
-    delivery.last_status_code = result.status_code
-    delivery.lease_until = None
-    delivery.lease_token = None
-    delivery.last_error = result.error[:500]
-    if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
-        _transition(delivery, DeliveryStatus.DEAD)
-    else:
-        _transition(delivery, DeliveryStatus.PENDING)
-        delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
-
-
-def delivery_record_attempts(results: dict[int, PostResult]) -> int:
-    """Record the outcome of a round of POSTs in one transaction: delivered, back-off, or dead-lettered.
-
-    Successes are settled with one UPDATE per HTTP status; each failure gets its own back-off.
-    A delivery replayed or settled meanwhile is left as it is.  Returns how many were delivered.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        pending = set(
-            Delivery.objects.select_for_update()
-            .filter(pk__in=results, status=DeliveryStatus.PENDING)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
-        succeeded: dict[int | None, list[int]] = {}
-        for pk in pending:
-            if results[pk].ok:
-                succeeded.setdefault(results[pk].status_code, []).append(pk)
-        for status_code, pks in succeeded.items():
-            Delivery.objects.filter(pk__in=pks).update(
-                status=DeliveryStatus.DELIVERED,
-                attempts=F("attempts") + 1,
-                last_attempt_at=now,
-                last_status_code=status_code,
-                delivered_at=now,
-                last_error="",
-                lease_until=None,
-                lease_token=None,
-            )
-        for delivery in Delivery.objects.filter(pk__in=[pk for pk in pending if not results[pk].ok]):
-            _apply_failure(delivery, results[delivery.pk], now)
-            delivery.save()
-    return sum(len(pks) for pks in succeeded.values())
-
-
-# --- operator actions: retry now, replay -----------------------------------------------------
-
-
-def delivery_retry_now(*, actor, delivery: Delivery) -> Delivery:
-    """Skip the remaining back-off of a pending delivery."""
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
-        if delivery.status != DeliveryStatus.PENDING:
-            raise ValidationError(
-                _("Only a pending delivery can be retried; replay a dead or delivered one."), code="not_pending"
-            )
-        _transition(delivery, DeliveryStatus.PENDING)
-        delivery.next_attempt_at = timezone.now()
-        delivery.save(update_fields=["status", "next_attempt_at"])
-        record_audit_event(actor=actor, action="sync.delivery_retried", obj=delivery, institution=delivery.endpoint.institution)
-        _kick_endpoint(delivery.endpoint_id)
-    return delivery
-
-
-def delivery_replay(*, actor, delivery: Delivery) -> Delivery:
-    """Send a dead-lettered or delivered event again, with the same idempotency key."""
-    with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
-        previous = delivery.status
-        if previous == DeliveryStatus.PENDING:
-            raise ValidationError(_("This delivery is still pending; retry it instead of replaying it."), code="pending")
-        _transition(delivery, DeliveryStatus.PENDING)
-        delivery.attempts = 0
-        delivery.next_attempt_at = timezone.now()
-        delivery.delivered_at = None
-        delivery.lease_until = None
-        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at", "lease_until"])
-        record_audit_event(
-            actor=actor,
-            action="sync.delivery_replayed",
-            obj=delivery,
-            institution=delivery.endpoint.institution,
-            detail={"previous_status": previous},
-        )
-        _kick_endpoint(delivery.endpoint_id)
-    return delivery
-
-
-def endpoint_replay_dead(*, actor, endpoint: Endpoint) -> int:
-    """Replay every dead-lettered delivery of an endpoint; returns how many."""
-    with transaction.atomic():
-        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
-        dead = Delivery.objects.select_for_update().filter(endpoint=endpoint, status=DeliveryStatus.DEAD)
-        count = dead.update(
-            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None, delivered_at=None
-        )
-        record_audit_event(
-            actor=actor,
-            action="sync.endpoint_replayed_dead",
-            obj=endpoint,
-            institution=endpoint.institution,
-            detail={"count": count},
-        )
-        _kick_endpoint(endpoint.pk)
-    return count
-
-
-# --- inbound batches -------------------------------------------------------------------------
-
-#: Allowed batch transitions; processing -> processing is a restart after a crashed worker's lease expired.
-BATCH_TRANSITIONS: dict[str, frozenset[str]] = {
-    InboundBatchStatus.RECEIVED: frozenset({InboundBatchStatus.PROCESSING, InboundBatchStatus.FAILED}),
-    InboundBatchStatus.PROCESSING: frozenset(
-        {InboundBatchStatus.PROCESSING, InboundBatchStatus.LANDED, InboundBatchStatus.FAILED}
-    ),
-    InboundBatchStatus.LANDED: frozenset(),
-    InboundBatchStatus.FAILED: frozenset(),
-}
 _BATCH_LEASE = datetime.timedelta(minutes=5)
 _MAX_REPORTED_SHAPE_ERRORS = 100
 
@@ -392,10 +45,6 @@ class BatchRejected(Exception):
         super().__init__(errors)
         self.errors = errors
         self.status = status
-
-
-def _batch_transition(batch: InboundBatch, to: str) -> None:
-    _advance(batch, BATCH_TRANSITIONS, to, _("A %(current)s batch cannot become %(target)s."))
 
 
 def _spool_dir() -> Path:
@@ -485,7 +134,7 @@ def _batch_institution(actor, header: dict) -> Institution:
     return institution
 
 
-def batch_receive(*, actor, stream, content_length: int | None) -> tuple[InboundBatch, bool]:
+def receive_batch(*, actor, stream, content_length: int | None) -> tuple[InboundBatch, bool]:
     """Store an uploaded batch and queue it for landing; returns ``(batch, created)``.
 
     The body is streamed to disk (never held in memory) and checked for shape in one
@@ -575,7 +224,7 @@ def _claim_batch(batch_id: int) -> InboundBatch | None:
             return None
         if batch.status not in (InboundBatchStatus.RECEIVED, InboundBatchStatus.PROCESSING):
             return None
-        _batch_transition(batch, InboundBatchStatus.PROCESSING)
+        advance_batch(batch, InboundBatchStatus.PROCESSING)
         batch.lease_until = now + _BATCH_LEASE
         batch.started_at = batch.started_at or now
         batch.save(update_fields=["status", "lease_until", "started_at"])
@@ -602,7 +251,7 @@ class _Tally:
             self.errors += errors[:room]
 
 
-def batch_land(*, batch_id: int) -> InboundBatch | None:
+def land_batch(*, batch_id: int) -> InboundBatch | None:
     """Validate and land a received batch in chunks, set-based; safe to run again after a crash."""
     batch = _claim_batch(batch_id)
     if batch is None:
@@ -635,7 +284,7 @@ def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> 
     with transaction.atomic():
         batch = InboundBatch.objects.select_for_update().get(pk=batch.pk)
         target = InboundBatchStatus.FAILED if failure else InboundBatchStatus.LANDED
-        _batch_transition(batch, target)
+        advance_batch(batch, target)
         batch.finished_at = timezone.now()
         batch.lease_until = None
         batch.failure_reason = str(failure)

@@ -1,0 +1,198 @@
+"""Deliveries: leases on lane heads, recording attempts, back-off, dead letters, and the operator's retry and replay.
+
+Every state change locks the row it changes, checks the transition table, writes, and records an
+audit event in one transaction.  Enqueueing Celery tasks happens on commit and is best-effort: the
+database is the source of truth and the beat sweep re-enqueues anything a lost message or a dead
+broker left behind.
+"""
+
+import datetime
+import random
+import uuid
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Min, Q, Subquery
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from consortium.services import record_audit_event
+
+from .conf import sync_setting
+from .delivery import PostResult
+from .enqueue import enqueue_endpoint
+from .models import Delivery, DeliveryStatus, Endpoint
+from .transitions import advance_delivery
+
+
+def _kick_endpoint(endpoint_id: int) -> None:
+    transaction.on_commit(lambda: enqueue_endpoint(endpoint_id), robust=True)
+
+
+# --- one delivery attempt --------------------------------------------------------------------
+
+
+def claim_due_deliveries(endpoint_id: int, *, limit: int) -> list[Delivery]:
+    """Lease up to ``limit`` due lane heads of an endpoint, at most one per lane.
+
+    Only the oldest pending delivery of a lane (its head) is ever claimed, and a lane whose head
+    is leased or waiting for its back-off is skipped, so one patient's events go out in order
+    while other patients' events flow past a failing one.
+    """
+    now = timezone.now()
+    pending = Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+    heads = pending.order_by().values("lane").annotate(head=Min("event_id")).values("head")
+    unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
+    ids = list(
+        pending.filter(event_id__in=Subquery(heads), next_attempt_at__lte=now)
+        .filter(unleased)
+        .order_by("event_id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not ids:
+        return []
+    token = uuid.uuid4()
+    lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
+    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).filter(unleased).update(
+        lease_until=lease_until, lease_token=token
+    )
+    return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
+
+
+def next_attempt_at(endpoint_id: int) -> datetime.datetime | None:
+    """When the earliest pending, unleased delivery of the endpoint becomes due."""
+    now = timezone.now()
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
+        .aggregate(when=Min("next_attempt_at"))["when"]
+    )
+
+
+def count_active_claims(endpoint_id: int) -> int:
+    """How many workers hold live leases on this endpoint's deliveries."""
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, lease_until__gt=timezone.now())
+        .values("lease_token")
+        .distinct()
+        .count()
+    )
+
+
+def backoff_seconds(attempts: int) -> float:
+    """Exponential back-off with jitter: half the doubled delay is fixed, half is random."""
+    base = sync_setting("SYNC_RETRY_BASE_SECONDS")
+    delay = min(sync_setting("SYNC_RETRY_MAX_SECONDS"), base * 2 ** max(attempts - 1, 0))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def _apply_failure(delivery: Delivery, result: PostResult, now) -> None:
+    """A failed POST: back off for another try, or dead-letter after the last one."""
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_status_code = result.status_code
+    delivery.lease_until = None
+    delivery.lease_token = None
+    delivery.last_error = result.error[:500]
+    if delivery.attempts >= sync_setting("SYNC_MAX_ATTEMPTS"):
+        advance_delivery(delivery, DeliveryStatus.DEAD)
+    else:
+        advance_delivery(delivery, DeliveryStatus.PENDING)
+        delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
+
+
+def record_delivery_attempts(results: dict[int, PostResult]) -> int:
+    """Record the outcome of a round of POSTs in one transaction: delivered, back-off, or dead-lettered.
+
+    Successes are settled with one UPDATE per HTTP status; each failure gets its own back-off.
+    A delivery replayed or settled meanwhile is left as it is.  Returns how many were delivered.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        pending = set(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=results, status=DeliveryStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        succeeded: dict[int | None, list[int]] = {}
+        for pk in pending:
+            if results[pk].ok:
+                succeeded.setdefault(results[pk].status_code, []).append(pk)
+        for status_code, pks in succeeded.items():
+            Delivery.objects.filter(pk__in=pks).update(
+                status=DeliveryStatus.DELIVERED,
+                attempts=F("attempts") + 1,
+                last_attempt_at=now,
+                last_status_code=status_code,
+                delivered_at=now,
+                last_error="",
+                lease_until=None,
+                lease_token=None,
+            )
+        for delivery in Delivery.objects.filter(pk__in=[pk for pk in pending if not results[pk].ok]):
+            _apply_failure(delivery, results[delivery.pk], now)
+            delivery.save()
+    return sum(len(pks) for pks in succeeded.values())
+
+
+# --- operator actions: retry now, replay -----------------------------------------------------
+
+
+def retry_delivery_now(*, actor, delivery: Delivery) -> Delivery:
+    """Skip the remaining back-off of a pending delivery."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        if delivery.status != DeliveryStatus.PENDING:
+            raise ValidationError(
+                _("Only a pending delivery can be retried; replay a dead or delivered one."), code="not_pending"
+            )
+        advance_delivery(delivery, DeliveryStatus.PENDING)
+        delivery.next_attempt_at = timezone.now()
+        delivery.save(update_fields=["status", "next_attempt_at"])
+        record_audit_event(actor=actor, action="sync.delivery_retried", obj=delivery, institution=delivery.endpoint.institution)
+        _kick_endpoint(delivery.endpoint_id)
+    return delivery
+
+
+def replay_delivery(*, actor, delivery: Delivery) -> Delivery:
+    """Send a dead-lettered or delivered event again, with the same idempotency key."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
+        previous = delivery.status
+        if previous == DeliveryStatus.PENDING:
+            raise ValidationError(_("This delivery is still pending; retry it instead of replaying it."), code="pending")
+        advance_delivery(delivery, DeliveryStatus.PENDING)
+        delivery.attempts = 0
+        delivery.next_attempt_at = timezone.now()
+        delivery.delivered_at = None
+        delivery.lease_until = None
+        delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at", "lease_until"])
+        record_audit_event(
+            actor=actor,
+            action="sync.delivery_replayed",
+            obj=delivery,
+            institution=delivery.endpoint.institution,
+            detail={"previous_status": previous},
+        )
+        _kick_endpoint(delivery.endpoint_id)
+    return delivery
+
+
+def replay_dead_deliveries(*, actor, endpoint: Endpoint) -> int:
+    """Replay every dead-lettered delivery of an endpoint; returns how many."""
+    with transaction.atomic():
+        endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
+        dead = Delivery.objects.select_for_update().filter(endpoint=endpoint, status=DeliveryStatus.DEAD)
+        count = dead.update(
+            status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), lease_until=None, delivered_at=None
+        )
+        record_audit_event(
+            actor=actor,
+            action="sync.endpoint_replayed_dead",
+            obj=endpoint,
+            institution=endpoint.institution,
+            detail={"count": count},
+        )
+        _kick_endpoint(endpoint.pk)
+    return count
