@@ -229,7 +229,24 @@ def allowed_actions(staff: Staff, relation: Relation) -> frozenset[Action]:
     return RULES.get(staff.role, {}).get(relation, frozenset())
 
 
+class _System:
+    """The platform itself acting (beat tasks, demo seeding): allowed every action, audited as no user."""
+
+    pk = None
+    is_authenticated = False
+    is_superuser = False
+
+    def __repr__(self) -> str:
+        return "SYSTEM"
+
+
+#: Pass as ``actor`` when no person or client acts; ``actor=None`` is refused by every service.
+SYSTEM = _System()
+
+
 def can(user, action: Action, institution: Institution | int) -> bool:
+    if user is SYSTEM:
+        return True
     if user is not None and user.is_authenticated and user.is_superuser:
         return True
     staff = staff_of(user)

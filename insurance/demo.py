@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consortium.models import InstitutionLevel, InsuranceOffice
+from consortium.permissions import SYSTEM
 from records.models import Encounter, Patient
 
 from . import services
@@ -50,7 +51,7 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
                         policy=policy, level=level, deductible=Decimal(deductible), ratio=Decimal(ratio),
                         unreferred_ratio=Decimal(unreferred), annual_ceiling=Decimal(ceiling),
                     )  # fmt: skip
-                services.publish_policy(policy=policy, actor=None)
+                services.publish_policy(policy=policy, actor=SYSTEM)
                 created["policies"] += 1
         for office in InsuranceOffice.objects.all():
             for scheme in schemes.values():
@@ -74,7 +75,7 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     recent = Encounter.objects.filter(started_at__gte=since, claims__isnull=True, charge_items__isnull=False).distinct()
     for encounter in recent.order_by("started_at", "pk"):
         try:
-            services.create_claim(encounter=encounter, actor=None)
+            services.create_claim(encounter=encounter, actor=SYSTEM)
         except ValidationError:
             continue
         created["claims"] += 1

@@ -9,12 +9,14 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consortium.errors import NotPermitted
 from consortium.models import LEVEL_RANK, Institution, OutboxEventType
+from consortium.permissions import SYSTEM, Action, can, require
 from consortium.services import record_audit_event, record_outbox_event
 from records.models import Encounter
 from referrals.selectors import has_valid_referral
 
-from . import reconciliation
+from . import reconciliation, selectors
 from .calculator import ZERO, ChargeLine, LevelTerms, YearSoFar, calculate
 from .models import (
     ADJUDICATED,
@@ -75,8 +77,17 @@ def validate_policy_rules(policy: Policy) -> None:
             raise ValidationError(_("The ratio without referral may not be above the normal ratio."))
 
 
+def _require_policy_manager(actor) -> None:
+    """Policies are the consortium's rules, kept in the admin: its policy editors, superusers and the platform."""
+    if actor is SYSTEM:
+        return
+    if actor is None or not getattr(actor, "is_authenticated", False) or not actor.has_perm("insurance.change_policy"):
+        raise NotPermitted(_("Only a policy editor may publish or version insurance policies."))
+
+
 def publish_policy(*, policy: Policy, actor) -> Policy:
     """Put a draft version in force; the version in force before it becomes superseded."""
+    _require_policy_manager(actor)
     with transaction.atomic():
         policy = Policy.objects.select_for_update().get(pk=policy.pk)
         if PolicyStatus.IN_FORCE not in POLICY_TRANSITIONS[policy.status]:
@@ -96,6 +107,7 @@ def publish_policy(*, policy: Policy, actor) -> Policy:
 
 def new_policy_version(*, policy: Policy, actor) -> Policy:
     """Copy a policy (with its level rules) into the next draft version: the way to change a policy in force."""
+    _require_policy_manager(actor)
     with transaction.atomic():
         list(Policy.objects.select_for_update().filter(scheme=policy.scheme, year=policy.year))  # serialise versioning
         next_version = (Policy.objects.filter(scheme=policy.scheme, year=policy.year).aggregate(v=Max("version"))["v"] or 0) + 1
@@ -141,6 +153,7 @@ def _has_open_claim(encounter: Encounter) -> bool:
 
 def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) -> Claim:
     """Calculate a draft claim from an encounter's charge items under the policy in force for its year."""
+    require(actor, Action.CREATE_CLAIM, encounter.institution_id)
     with transaction.atomic():
         encounter = (
             Encounter.objects.select_for_update(of=("self",))
@@ -246,8 +259,9 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
     return claim
 
 
-def submit_claims(*, institution: Institution, period: str, actor=None) -> list[ClaimBatch]:
+def submit_claims(*, institution: Institution, period: str, actor) -> list[ClaimBatch]:
     """Put the institution's draft claims of a period into one new batch per scheme."""
+    require(actor, Action.CREATE_CLAIM, institution)
     with transaction.atomic():
         _require_open_period(institution.pk, period)
         drafts = list(
@@ -305,7 +319,7 @@ def submit_pending_claims() -> int:
     for institution_id, period in list(pending):
         if is_period_closed(institution_id, period):
             continue
-        made += len(submit_claims(institution=Institution.objects.get(pk=institution_id), period=period))
+        made += len(submit_claims(institution=Institution.objects.get(pk=institution_id), period=period, actor=SYSTEM))
     return made
 
 
@@ -333,7 +347,9 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
     errors = []
     with transaction.atomic():
         numbers = [d.claim_number for d in decisions]
-        claims = {c.number: c for c in claims_queryset.select_for_update(of=("self",)).filter(number__in=numbers)}
+        locked = claims_queryset.select_for_update(of=("self",)).filter(number__in=numbers)
+        # The caller scoped the queryset; the service checks again and treats the rest as unknown.
+        claims = {c.number: c for c in locked if can(actor, Action.ADJUDICATE_CLAIMS, c.institution_id)}
         seen = set()
         for index, decision in enumerate(decisions):
             claim = claims.get(decision.claim_number)
@@ -417,6 +433,7 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
 
 def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
     """Cancel a claim by a reversal claim with negated amounts; the original is left as it was."""
+    require(actor, Action.CREATE_CLAIM, claim.institution_id)
     with transaction.atomic():
         claim = Claim.objects.select_for_update().get(pk=claim.pk)
         if claim.kind != ClaimKind.ORIGINAL or claim.status not in REVERSIBLE:
@@ -488,6 +505,9 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
     """Parse and stage a settlement file in one transaction; any bad line refuses the whole file."""
     from .settlement import stage_settlement_file
 
+    if actor is not SYSTEM and (office is None or selectors.office_of(actor) != office):
+        raise NotPermitted(_("Only the insurance office itself can upload its settlement files."))
+
     with transaction.atomic():
         settlement = stage_settlement_file(
             office=office,
@@ -514,6 +534,7 @@ def run_reconciliation(
     With ``settle_claims`` (the default) the claims move on in the same transaction: matched ones
     become reconciled, paid ones with a different amount settled. The benchmark times that step apart.
     """
+    require(actor, Action.REVIEW_RECONCILIATION, institution)
     period = settlement_file.period
     with transaction.atomic():
         Institution.objects.select_for_update().get(pk=institution.pk)
@@ -543,6 +564,7 @@ def run_reconciliation(
 
 
 def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, actor) -> Discrepancy:
+    require(actor, Action.REVIEW_RECONCILIATION, discrepancy.run.institution_id)
     with transaction.atomic():
         discrepancy = Discrepancy.objects.select_for_update().select_related("run").get(pk=discrepancy.pk)
         _require_open_period(discrepancy.run.institution_id, discrepancy.run.period)
@@ -567,6 +589,7 @@ def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, acto
 
 def close_period(*, institution: Institution, period: str, actor) -> PeriodClose:
     """Close a reconciled period; refused while any discrepancy is open or nothing was reconciled."""
+    require(actor, Action.REVIEW_RECONCILIATION, institution)
     with transaction.atomic():
         Institution.objects.select_for_update().get(pk=institution.pk)
         _require_open_period(institution.pk, period)

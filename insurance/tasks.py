@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from consortium.models import Institution
+from consortium.permissions import SYSTEM
 
 from . import services
 from .models import ReconciliationRun, SettlementFile
@@ -31,6 +32,6 @@ def reconcile_pending_files() -> int:
         pending = Institution.objects.filter(code__in=codes).exclude(Exists(already))
         for institution in pending:
             if services.is_open_period(institution.pk, settlement.period):
-                services.run_reconciliation(settlement_file=settlement, institution=institution, actor=None)
+                services.run_reconciliation(settlement_file=settlement, institution=institution, actor=SYSTEM)
                 done += 1
     return done

@@ -182,6 +182,7 @@ def reset(institution) -> None:
 
 
 def end_to_end(path: Path, institution, office, trace: bool):
+    from consortium.permissions import SYSTEM
     from insurance import services
 
     if trace:
@@ -189,10 +190,10 @@ def end_to_end(path: Path, institution, office, trace: bool):
     started = time.perf_counter()
     with path.open("rb") as upload:
         settlement = services.store_settlement_file(
-            office=office, period=PERIOD, upload=upload, file_name=path.name, encoding="utf-8", actor=None
+            office=office, period=PERIOD, upload=upload, file_name=path.name, encoding="utf-8", actor=SYSTEM
         )
     staged = time.perf_counter()
-    run = services.run_reconciliation(settlement_file=settlement, institution=institution, actor=None, settle_claims=False)
+    run = services.run_reconciliation(settlement_file=settlement, institution=institution, actor=SYSTEM, settle_claims=False)
     finished = time.perf_counter()
     traced = tracemalloc.get_traced_memory()[1] if trace else None
     if trace:

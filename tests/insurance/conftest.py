@@ -6,6 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from consortium.models import ApiClient, ApiClientKind, InstitutionLevel
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
@@ -43,7 +44,7 @@ def policy(scheme):
             unreferred_ratio=D(unreferred),
             annual_ceiling=D("100000"),
         )
-    return services.publish_policy(policy=policy, actor=None)
+    return services.publish_policy(policy=policy, actor=SYSTEM)
 
 
 @pytest.fixture

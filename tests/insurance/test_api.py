@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from consortium.models import ApiClient, ApiClientKind, AuditEvent, InstitutionLevel
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Discrepancy, OfficeScheme, PeriodClose, Scheme, SettlementFile
 from tests.factories import InstitutionFactory, InsuranceOfficeFactory, PatientFactory
@@ -25,8 +26,8 @@ def post(api, url, data, key, fmt="json"):
 
 @pytest.fixture
 def submitted(chain, visit):
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(3)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(3)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     return claims
 
 
@@ -46,12 +47,12 @@ def test_an_office_never_sees_another_regions_claims(chain, visit, scheme, polic
     far = InstitutionFactory(code="FAR", region_code="360722", level=InstitutionLevel.TOWNSHIP_HEALTH_CENTRE)
     patient = PatientFactory(home_institution=far)
     enrol(patient)
-    far_claim = services.create_claim(encounter=visit(patient=patient), actor=None)
-    near_claim = services.create_claim(encounter=visit(), actor=None)
+    far_claim = services.create_claim(encounter=visit(patient=patient), actor=SYSTEM)
+    near_claim = services.create_claim(encounter=visit(), actor=SYSTEM)
     numbers = [c["number"] for c in office_api.get(CLAIMS).data["results"]]
     assert numbers == [near_claim.number]
     assert office_api.get(reverse("api-insurance-claim-detail", args=[far_claim.number])).status_code == 404
-    services.submit_claims(institution=far, period="2026-03")
+    services.submit_claims(institution=far, period="2026-03", actor=SYSTEM)
     response = post(office_api, ADJUDICATE, {"results": [{"claim_number": far_claim.number, "outcome": "approved"}]}, "k-far")
     assert response.status_code == 422 and response.data["results"][0]["field"] == "claim_number"
     far_claim.refresh_from_db()
@@ -68,7 +69,7 @@ def test_an_office_never_sees_another_regions_claims(chain, visit, scheme, polic
 
 
 def test_an_office_sees_only_its_schemes(chain, visit, office_api, office_token):
-    services.create_claim(encounter=visit(), actor=None)
+    services.create_claim(encounter=visit(), actor=SYSTEM)
     OfficeScheme.objects.all().delete()
     OfficeScheme.objects.create(
         office=chain["office"], scheme=Scheme.objects.get_or_create(code="UEBMI", defaults={"name": "职工"})[0]
@@ -130,8 +131,8 @@ def _approve_all(office_api, claims, key="approve-all"):
 
 
 def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_api):
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     _approve_all(office_api, claims)
     upload = SimpleUploadedFile("settlement.csv", crafted_file(claims).encode("gb18030"), content_type="text/csv")
     response = post(office_api, FILES, {"file": upload, "period": "2026-03", "encoding": "gb18030"}, "file-1", fmt="multipart")

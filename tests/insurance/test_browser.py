@@ -4,6 +4,7 @@ import io
 
 import pytest
 
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, Discrepancy, DiscrepancyStatus
 from tests.factories import TEST_PASSWORD
@@ -15,7 +16,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_clerk_prints_the_claim_statement(page, chain, visit):
-    claim = services.create_claim(encounter=visit(items=(("A", "200.00"), ("B", "300.00"), ("C", "50.00"))), actor=None)
+    claim = services.create_claim(encounter=visit(items=(("A", "200.00"), ("B", "300.00"), ("C", "50.00"))), actor=SYSTEM)
     browser_login(page, "clerk", TEST_PASSWORD)
     page.goto(f"/insurance/claims/{claim.number}/")
     assert page.locator("h1").inner_text() == "医保报销结算单"
@@ -29,19 +30,19 @@ def test_clerk_prints_the_claim_statement(page, chain, visit):
 
 
 def test_officer_explains_a_discrepancy(page, chain, visit):
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     decisions = [services.Adjudication(c.number, "approved", None, []) for c in claims]
-    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=None)
+    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=SYSTEM)
     settlement = services.store_settlement_file(
         office=chain["office"],
         period="2026-03",
         upload=io.BytesIO(crafted_file(claims).encode()),
         file_name="s.csv",
         encoding="utf-8",
-        actor=None,
+        actor=SYSTEM,
     )
-    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     item = Discrepancy.objects.filter(run=run, kind="amount_mismatch").get()
     browser_login(page, "insurer", TEST_PASSWORD)
     page.goto("/insurance/reconciliations/")

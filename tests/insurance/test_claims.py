@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from consortium.models import AuditEvent, OutboxEvent
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Accumulator, Claim, ClaimKind, ClaimStatus, PeriodClose
 from referrals.models import Direction, Referral, ReferralStatus
@@ -38,15 +39,15 @@ def test_claim_from_encounter_calculates_and_accumulates(chain, visit):
 
 def test_second_visit_carries_the_deductible(chain, visit):
     first = visit(items=(("A", "60.00"),))
-    services.create_claim(encounter=first, actor=None)
+    services.create_claim(encounter=first, actor=SYSTEM)
     second = visit(patient=first.patient, items=(("A", "80.00"),), when=at(day=12))
-    claim = services.create_claim(encounter=second, actor=None)
+    claim = services.create_claim(encounter=second, actor=SYSTEM)
     assert (claim.deductible_applied, claim.reimbursed) == (D("40.00"), D("34.00"))
 
 
 def test_referred_upward_visit_keeps_deductible_and_ratio(chain, visit):
     first = visit(items=(("A", "100.00"),))
-    services.create_claim(encounter=first, actor=None)
+    services.create_claim(encounter=first, actor=SYSTEM)
     Referral.objects.create(
         patient=first.patient,
         direction=Direction.UP,
@@ -57,7 +58,8 @@ def test_referred_upward_visit_keeps_deductible_and_ratio(chain, visit):
         submitted_at=at(day=11),
     )
     claim = services.create_claim(
-        encounter=visit(patient=first.patient, institution=chain["city"], items=(("A", "2000.00"),), when=at(day=12)), actor=None
+        encounter=visit(patient=first.patient, institution=chain["city"], items=(("A", "2000.00"),), when=at(day=12)),
+        actor=SYSTEM,
     )
     assert claim.upward and claim.referred
     assert (claim.deductible_applied, claim.ratio, claim.reimbursed) == (D("700.00"), D("0.5500"), D("715.00"))
@@ -65,9 +67,10 @@ def test_referred_upward_visit_keeps_deductible_and_ratio(chain, visit):
 
 def test_unreferred_upward_visit_gets_the_lower_ratio(chain, visit):
     first = visit(items=(("A", "100.00"),))
-    services.create_claim(encounter=first, actor=None)
+    services.create_claim(encounter=first, actor=SYSTEM)
     claim = services.create_claim(
-        encounter=visit(patient=first.patient, institution=chain["city"], items=(("A", "2000.00"),), when=at(day=12)), actor=None
+        encounter=visit(patient=first.patient, institution=chain["city"], items=(("A", "2000.00"),), when=at(day=12)),
+        actor=SYSTEM,
     )
     assert claim.upward and not claim.referred
     assert (claim.deductible_applied, claim.ratio, claim.reimbursed) == (D("800.00"), D("0.4000"), D("480.00"))
@@ -77,27 +80,27 @@ def test_claim_refused_without_enrolment_policy_or_items(chain, visit, enrol):
     patient = PatientFactory(home_institution=chain["township"])
     encounter = visit(patient=patient)
     with pytest.raises(ValidationError) as excinfo:
-        services.create_claim(encounter=encounter, actor=None)
+        services.create_claim(encounter=encounter, actor=SYSTEM)
     assert "encounter" in excinfo.value.message_dict
     enrol(patient)
     empty = visit(patient=patient, items=())
     with pytest.raises(ValidationError):
-        services.create_claim(encounter=empty, actor=None)
+        services.create_claim(encounter=empty, actor=SYSTEM)
     assert not Claim.objects.exists() and not Accumulator.objects.filter(reimbursed__gt=0).exists()
 
 
 def test_one_standing_claim_per_encounter(chain, visit):
     encounter = visit()
-    services.create_claim(encounter=encounter, actor=None)
+    services.create_claim(encounter=encounter, actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.create_claim(encounter=encounter, actor=None)
+        services.create_claim(encounter=encounter, actor=SYSTEM)
     assert Claim.objects.count() == 1
 
 
 def test_closed_period_refuses_new_claims(chain, visit):
     PeriodClose.objects.create(institution=chain["township"], period="2026-03")
     with pytest.raises(ValidationError) as excinfo:
-        services.create_claim(encounter=visit(), actor=None)
+        services.create_claim(encounter=visit(), actor=SYSTEM)
     assert "period" in excinfo.value.message_dict
 
 
@@ -105,18 +108,18 @@ def _adjudicate(claim, outcome, amount=None, reasons=()):
     return services.adjudicate_claims(
         claims_queryset=Claim.objects.all(),
         decisions=[services.Adjudication(claim.number, outcome, amount, list(reasons))],
-        actor=None,
+        actor=SYSTEM,
     )
 
 
 def test_lifecycle_batch_adjudication_and_accumulator_give_back(chain, visit):
-    approved = services.create_claim(encounter=visit(), actor=None)
-    partly = services.create_claim(encounter=visit(), actor=None)
-    rejected = services.create_claim(encounter=visit(), actor=None)
-    (batch,) = services.submit_claims(institution=chain["township"], period="2026-03")
+    approved = services.create_claim(encounter=visit(), actor=SYSTEM)
+    partly = services.create_claim(encounter=visit(), actor=SYSTEM)
+    rejected = services.create_claim(encounter=visit(), actor=SYSTEM)
+    (batch,) = services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     assert batch.claim_count == 3 and batch.total_claimed == D("1020.00")
     assert set(Claim.objects.values_list("status", flat=True)) == {ClaimStatus.SUBMITTED}
-    assert services.submit_claims(institution=chain["township"], period="2026-03") == []
+    assert services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM) == []
     _adjudicate(approved, ClaimStatus.APPROVED)
     _adjudicate(partly, ClaimStatus.PARTLY_APPROVED, D("300.00"), ["R01"])
     _adjudicate(rejected, ClaimStatus.REJECTED, reasons=["R99"])
@@ -129,9 +132,9 @@ def test_lifecycle_batch_adjudication_and_accumulator_give_back(chain, visit):
 
 
 def test_bad_adjudications_are_refused_whole(chain, visit):
-    claim = services.create_claim(encounter=visit(), actor=None)
-    other = services.create_claim(encounter=visit(), actor=None)
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claim = services.create_claim(encounter=visit(), actor=SYSTEM)
+    other = services.create_claim(encounter=visit(), actor=SYSTEM)
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     with pytest.raises(services.AdjudicationErrors) as excinfo:
         services.adjudicate_claims(
             claims_queryset=Claim.objects.all(),
@@ -140,7 +143,7 @@ def test_bad_adjudications_are_refused_whole(chain, visit):
                 services.Adjudication(other.number, ClaimStatus.PARTLY_APPROVED, D("999.00"), []),
                 services.Adjudication("NOPE", ClaimStatus.APPROVED, None, []),
             ],
-            actor=None,
+            actor=SYSTEM,
         )
     fields = {(e["index"], e["field"]) for e in excinfo.value.errors}
     assert fields == {(1, "approved_amount"), (1, "reason_codes"), (2, "claim_number")}
@@ -148,22 +151,22 @@ def test_bad_adjudications_are_refused_whole(chain, visit):
 
 
 def test_draft_claim_cannot_be_adjudicated(chain, visit):
-    claim = services.create_claim(encounter=visit(), actor=None)
+    claim = services.create_claim(encounter=visit(), actor=SYSTEM)
     with pytest.raises(services.AdjudicationErrors):
         _adjudicate(claim, ClaimStatus.APPROVED)
 
 
 def test_correction_is_reversal_plus_new_claim_and_original_is_untouched(chain, visit):
     encounter = visit()
-    claim = services.create_claim(encounter=encounter, actor=None)
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claim = services.create_claim(encounter=encounter, actor=SYSTEM)
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     _adjudicate(claim, ClaimStatus.APPROVED)
     Claim.objects.filter(pk=claim.pk).update(status=ClaimStatus.SETTLED)
     before = Claim.objects.values().get(pk=claim.pk)
     item = encounter.charge_items.get()
     item.amount = item.unit_price = D("300.00")
     item.save()
-    reversal, replacement = services.correct_claim(claim=claim, actor=None, reason="金额录入错误")
+    reversal, replacement = services.correct_claim(claim=claim, actor=SYSTEM, reason="金额录入错误")
     assert Claim.objects.values().get(pk=claim.pk) == before
     assert reversal.kind == ClaimKind.REVERSAL and reversal.reverses == claim and reversal.reimbursed == -claim.reimbursed
     assert replacement.replaces == claim and replacement.total == D("300.00")
@@ -171,19 +174,19 @@ def test_correction_is_reversal_plus_new_claim_and_original_is_untouched(chain, 
     accumulator = Accumulator.objects.get(patient=encounter.patient)
     assert accumulator.reimbursed == D("170.00")
     with pytest.raises(ValidationError):
-        services.reverse_claim(claim=claim, actor=None, reason="again")
+        services.reverse_claim(claim=claim, actor=SYSTEM, reason="again")
 
 
 def test_draft_claim_cannot_be_reversed(chain, visit):
-    claim = services.create_claim(encounter=visit(), actor=None)
+    claim = services.create_claim(encounter=visit(), actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.reverse_claim(claim=claim, actor=None, reason="x")
+        services.reverse_claim(claim=claim, actor=SYSTEM, reason="x")
 
 
 def test_batching_task_submits_drafts(chain, visit):
     from insurance.tasks import batch_draft_claims
 
-    services.create_claim(encounter=visit(), actor=None)
-    services.create_claim(encounter=visit(when=at(month=4)), actor=None)
+    services.create_claim(encounter=visit(), actor=SYSTEM)
+    services.create_claim(encounter=visit(when=at(month=4)), actor=SYSTEM)
     assert batch_draft_claims() == 2
     assert not Claim.objects.filter(status=ClaimStatus.DRAFT).exists()

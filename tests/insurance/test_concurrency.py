@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Accumulator, Claim
 
@@ -27,7 +28,7 @@ def test_concurrent_claims_share_one_deductible_and_one_ceiling(chain, policy, v
     def claim(encounter):
         try:
             barrier.wait(timeout=30)
-            services.create_claim(encounter=encounter, actor=None)
+            services.create_claim(encounter=encounter, actor=SYSTEM)
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Policy, PolicyLevelRule, PolicyStatus
 
@@ -15,17 +16,17 @@ from .conftest import YEAR, at
 
 
 def test_new_version_then_publish_supersedes_and_old_claims_keep_their_version(chain, policy, visit):
-    old_claim = services.create_claim(encounter=visit(), actor=None)
-    draft = services.new_policy_version(policy=policy, actor=None)
+    old_claim = services.create_claim(encounter=visit(), actor=SYSTEM)
+    draft = services.new_policy_version(policy=policy, actor=SYSTEM)
     assert (draft.version, draft.status, draft.level_rules.count()) == (2, PolicyStatus.DRAFT, 4)
     rule = draft.level_rules.get(level="township_health_centre")
     rule.ratio = Decimal("0.90")
     rule.unreferred_ratio = Decimal("0.90")
     rule.save()
-    services.publish_policy(policy=draft, actor=None)
+    services.publish_policy(policy=draft, actor=SYSTEM)
     policy.refresh_from_db()
     assert policy.status == PolicyStatus.SUPERSEDED
-    new_claim = services.create_claim(encounter=visit(when=at(day=20)), actor=None)
+    new_claim = services.create_claim(encounter=visit(when=at(day=20)), actor=SYSTEM)
     assert new_claim.policy == draft and new_claim.reimbursed == Decimal("360.00")
     old_claim.refresh_from_db()
     assert old_claim.policy == policy and old_claim.reimbursed == Decimal("340.00")
@@ -47,10 +48,10 @@ def test_a_version_in_force_refuses_changes_even_through_the_orm(policy):
 
 def test_only_drafts_publish_and_a_draft_needs_rules(scheme, policy):
     with pytest.raises(ValidationError):
-        services.publish_policy(policy=policy, actor=None)
+        services.publish_policy(policy=policy, actor=SYSTEM)
     empty = Policy.objects.create(scheme=scheme, year=YEAR, version=5)
     with pytest.raises(ValidationError):
-        services.publish_policy(policy=empty, actor=None)
+        services.publish_policy(policy=empty, actor=SYSTEM)
 
 
 def test_database_refuses_two_versions_in_force_and_unreferred_above_normal(scheme, policy):
@@ -114,7 +115,7 @@ def test_admin_new_version_action(admin_client, policy):
 
 
 def test_admin_validates_a_draft_policy(admin_client, policy):
-    draft = services.new_policy_version(policy=policy, actor=None)
+    draft = services.new_policy_version(policy=policy, actor=SYSTEM)
     rule = draft.level_rules.get(level="city_hospital")
     url = reverse("admin:insurance_policy_change", args=[draft.pk])
     data = {

@@ -7,6 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from openpyxl import Workbook
 
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Discrepancy, DiscrepancyStatus, Scheme, SettlementFile, SettlementLine
 from insurance.settlement import SettlementFileErrors
@@ -19,18 +20,18 @@ HEADER = "claim_number,institution_code,paid_amount,payment_status,reason_code,p
 def upload(office, text, *, encoding="utf-8", name="settlement.csv", raw=None):
     data = raw if raw is not None else text.encode("gb18030" if encoding == "gb18030" else "utf-8")
     return services.store_settlement_file(
-        office=office, period="2026-03", upload=io.BytesIO(data), file_name=name, encoding=encoding, actor=None
+        office=office, period="2026-03", upload=io.BytesIO(data), file_name=name, encoding=encoding, actor=SYSTEM
     )
 
 
 @pytest.fixture
 def adjudicated(chain, visit):
     """Seven township claims of March 2026, submitted and adjudicated: six approved (340.00 each), one rejected."""
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     decisions = [services.Adjudication(c.number, ClaimStatus.APPROVED, None, []) for c in claims[:6]]
     decisions.append(services.Adjudication(claims[6].number, ClaimStatus.REJECTED, None, ["R10"]))
-    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=None)
+    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=SYSTEM)
     return claims
 
 
@@ -54,7 +55,7 @@ def crafted_file(claims):
 def test_every_discrepancy_type(chain, adjudicated):
     settlement = upload(chain["office"], crafted_file(adjudicated))
     assert settlement.line_count == 7 and len(settlement.sha256) == 64
-    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     found = {(d.claim_number, d.kind, d.difference, d.status) for d in run.discrepancies.all()}
     c = [claim.number for claim in adjudicated]
     assert found == {
@@ -161,24 +162,24 @@ def test_unknown_encoding_and_broken_xlsx(chain):
 
 def test_rerun_supersedes_open_discrepancies_and_period_close(chain, adjudicated):
     settlement = upload(chain["office"], crafted_file(adjudicated))
-    first = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    first = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.close_period(institution=chain["township"], period="2026-03", actor=None)
-    second = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
+    second = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     assert not first.discrepancies.filter(status=DiscrepancyStatus.OPEN).exists()
     open_items = list(second.discrepancies.filter(status=DiscrepancyStatus.OPEN))
     assert len(open_items) == 7
     with pytest.raises(ValidationError):
-        services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.RESOLVED, note=" ", actor=None)
+        services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.RESOLVED, note=" ", actor=SYSTEM)
     for item in open_items:
-        services.update_discrepancy(discrepancy=item, status=DiscrepancyStatus.EXPLAINED, note="医保已确认", actor=None)
-    services.close_period(institution=chain["township"], period="2026-03", actor=None)
+        services.update_discrepancy(discrepancy=item, status=DiscrepancyStatus.EXPLAINED, note="医保已确认", actor=SYSTEM)
+    services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.OPEN, note="", actor=None)
+        services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.OPEN, note="", actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+        services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     with pytest.raises(ValidationError):
-        services.close_period(institution=chain["township"], period="2026-03", actor=None)
+        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
 
 
 def test_nightly_task_reconciles_each_institution_once(chain, adjudicated):
@@ -191,7 +192,7 @@ def test_claims_of_schemes_the_office_does_not_administer_are_out_of_scope(chain
     other = Scheme.objects.get_or_create(code="UEBMI", defaults={"name": "职工"})[0]
     Claim.objects.filter(pk=adjudicated[5].pk).update(scheme=other)
     settlement = upload(chain["office"], crafted_file(adjudicated))
-    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    run = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     missing = set(run.discrepancies.filter(kind="missing_at_insurer").values_list("claim_number", flat=True))
     assert missing == {adjudicated[2].number}
 

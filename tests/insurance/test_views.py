@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Discrepancy, DiscrepancyStatus, Enrolment, Policy
 from tests.factories import PatientFactory
@@ -18,7 +19,7 @@ def test_clerk_creates_a_claim_and_prints_it(chain, login, visit, policy, scheme
     patient = PatientFactory(home_institution=chain["township"])
     Enrolment.objects.create(patient=patient, scheme=scheme, year=now.year, insurance_number="INS-NOW")
     if now.year != policy.year:
-        services.publish_policy(policy=Policy.objects.filter(pk=_copy_to_year(policy, now.year).pk).get(), actor=None)
+        services.publish_policy(policy=Policy.objects.filter(pk=_copy_to_year(policy, now.year).pk).get(), actor=SYSTEM)
     encounter = visit(patient=patient, items=(("A", "200.00"), ("B", "300.00"), ("C", "50.00")), when=now)
     client = login(chain["staff"]["clerk"])
     page = client.get(reverse("insurance:claim-list"))
@@ -49,14 +50,14 @@ def test_claim_create_refuses_bad_input(chain, login, visit):
 
 
 def test_other_institutions_claims_are_hidden(chain, login, visit):
-    claim = services.create_claim(encounter=visit(), actor=None)
+    claim = services.create_claim(encounter=visit(), actor=SYSTEM)
     outsider = login(chain["staff"]["outsider"])
     assert outsider.get(reverse("insurance:claim-detail", args=[claim.number])).status_code == 404
     assert claim.number not in outsider.get(reverse("insurance:claim-list")).content.decode()
 
 
 def test_submit_batch_and_correct_from_the_web(chain, login, visit):
-    claim = services.create_claim(encounter=visit(), actor=None)
+    claim = services.create_claim(encounter=visit(), actor=SYSTEM)
     client = login(chain["staff"]["clerk"])
     bad = client.post(reverse("insurance:batch-submit"), {"institution": chain["township"].pk, "period": "2026/03"})
     assert bad.status_code == 400
@@ -64,7 +65,7 @@ def test_submit_batch_and_correct_from_the_web(chain, login, visit):
     claim.refresh_from_db()
     assert claim.status == ClaimStatus.SUBMITTED
     services.adjudicate_claims(
-        claims_queryset=Claim.objects.all(), decisions=[services.Adjudication(claim.number, "approved", None, [])], actor=None
+        claims_queryset=Claim.objects.all(), decisions=[services.Adjudication(claim.number, "approved", None, [])], actor=SYSTEM
     )
     assert client.post(reverse("insurance:claim-correct", args=[claim.number]), {"reason": ""}).status_code == 400
     response = client.post(reverse("insurance:claim-correct", args=[claim.number]), {"reason": "重新计算"})
@@ -76,20 +77,20 @@ def test_submit_batch_and_correct_from_the_web(chain, login, visit):
 
 @pytest.fixture
 def reconciled(chain, visit):
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     decisions = [services.Adjudication(c.number, "approved", None, []) for c in claims[:6]]
     decisions.append(services.Adjudication(claims[6].number, "rejected", None, ["R10"]))
-    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=None)
+    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=SYSTEM)
     settlement = services.store_settlement_file(
         office=chain["office"],
         period="2026-03",
         upload=io.BytesIO(crafted_file(claims).encode()),
         file_name="s.csv",
         encoding="utf-8",
-        actor=None,
+        actor=SYSTEM,
     )
-    return services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=None)
+    return services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
 
 
 @pytest.mark.parametrize("who", ["insurance", "hospital_admin", "clerk"])
