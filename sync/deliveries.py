@@ -16,6 +16,7 @@ from django.db.models import F, Min, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from consortium.permissions import Action, require
 from consortium.services import record_audit_event
 
 from .conf import sync_setting
@@ -141,6 +142,7 @@ def record_delivery_attempts(results: dict[int, PostResult]) -> int:
 
 def retry_delivery_now(*, actor, delivery: Delivery) -> Delivery:
     """Skip the remaining back-off of a pending delivery."""
+    require(actor, Action.MANAGE_SYNC, delivery.endpoint.institution_id)
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
         if delivery.status != DeliveryStatus.PENDING:
@@ -157,6 +159,7 @@ def retry_delivery_now(*, actor, delivery: Delivery) -> Delivery:
 
 def replay_delivery(*, actor, delivery: Delivery) -> Delivery:
     """Send a dead-lettered or delivered event again, with the same idempotency key."""
+    require(actor, Action.MANAGE_SYNC, delivery.endpoint.institution_id)
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().select_related("endpoint").get(pk=delivery.pk)
         previous = delivery.status
@@ -181,6 +184,7 @@ def replay_delivery(*, actor, delivery: Delivery) -> Delivery:
 
 def replay_dead_deliveries(*, actor, endpoint: Endpoint) -> int:
     """Replay every dead-lettered delivery of an endpoint; returns how many."""
+    require(actor, Action.MANAGE_SYNC, endpoint.institution_id)
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         dead = Delivery.objects.select_for_update().filter(endpoint=endpoint, status=DeliveryStatus.DEAD)

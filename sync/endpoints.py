@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from consortium.models import Institution
+from consortium.permissions import Action, require
 from consortium.services import record_audit_event
 
 from .models import ENDPOINT_EVENTS, Endpoint
@@ -38,6 +39,7 @@ def _validate_endpoint(*, institution: Institution, name: str, url: str, events)
 
 def register_endpoint(*, actor, institution: Institution, name: str, url: str, events, secret: str = "") -> Endpoint:
     """Register a hospital endpoint; a signing secret is generated when none is given."""
+    require(actor, Action.MANAGE_SYNC, institution)
     events = _validate_endpoint(institution=institution, name=name, url=url, events=events)
     if secret and len(secret) < 16:
         raise ValidationError({"secret": [_("A signing secret needs at least 16 characters.")]})
@@ -54,6 +56,7 @@ def register_endpoint(*, actor, institution: Institution, name: str, url: str, e
 
 
 def deactivate_endpoint(*, actor, endpoint: Endpoint) -> Endpoint:
+    require(actor, Action.MANAGE_SYNC, endpoint.institution_id)
     with transaction.atomic():
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         endpoint.is_active = False

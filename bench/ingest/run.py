@@ -293,6 +293,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
 
     from config.celery import app
     from consortium.models import OutboxEvent
+    from consortium.permissions import SYSTEM
     from records.models import Encounter, Patient
     from sync import bulk, endpoints
     from sync.delivery import canonical_body, post
@@ -307,7 +308,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE consortium_delivery, consortium_outboxevent, consortium_endpoint RESTART IDENTITY CASCADE")
     Patient.objects.update(consents_to_sharing=True)
-    endpoint = endpoints.register_endpoint(actor=None, institution=city, name="bench", url=sink_url, events=["encounter"])
+    endpoint = endpoints.register_endpoint(actor=SYSTEM, institution=city, name="bench", url=sink_url, events=["encounter"])
     now = timezone.now()
     bulk.copy_insert(
         OutboxEvent,

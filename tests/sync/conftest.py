@@ -3,6 +3,7 @@ from django.db import transaction
 
 from config.celery import app
 from consortium.models import ApiClient, ApiClientKind, OutboxEventType
+from consortium.permissions import SYSTEM
 from consortium.services import record_outbox_event
 from sync import endpoints
 from tests.factories import EncounterFactory, PatientFactory
@@ -29,7 +30,7 @@ def eager():
 @pytest.fixture
 def city_endpoint(chain, receiver):
     return endpoints.register_endpoint(
-        actor=None,
+        actor=SYSTEM,
         institution=chain["city"],
         name="市医院 HIS",
         url=receiver.url,

@@ -2,6 +2,7 @@
 
 import pytest
 
+from consortium.permissions import SYSTEM
 from sync import endpoints
 from sync.models import Delivery, DeliveryStatus
 from tests.factories import TEST_PASSWORD
@@ -14,7 +15,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_hospital_admin_retries_a_failed_push_from_the_monitor(chain, page, receiver, eager):
     endpoints.register_endpoint(
-        actor=None,
+        actor=SYSTEM,
         institution=chain["city"],
         name="市医院 HIS",
         url=receiver.url,

@@ -7,6 +7,7 @@ from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
 
 from consortium.models import AuditEvent, OutboxEvent
+from consortium.permissions import SYSTEM
 from sync import deliveries, dispatch, endpoints, transitions
 from sync.delivery import verify
 from sync.models import Delivery, DeliveryStatus
@@ -85,12 +86,12 @@ def test_outsider_institution_events_are_not_pushed_to_the_consortium(chain, cit
 
 def test_unsubscribed_event_types_and_inactive_endpoints_get_nothing(chain, receiver):
     referral_only = endpoints.register_endpoint(
-        actor=None, institution=chain["city"], name="referrals", url=receiver.url, events=["referral"]
+        actor=SYSTEM, institution=chain["city"], name="referrals", url=receiver.url, events=["referral"]
     )
     _encounter, event = write_encounter(chain["township"])
     sync_sweep()
     assert not Delivery.objects.filter(event=event).exists()
-    endpoints.deactivate_endpoint(actor=None, endpoint=referral_only)
+    endpoints.deactivate_endpoint(actor=SYSTEM, endpoint=referral_only)
 
 
 def test_failure_backs_off_then_dead_letters_then_replays(chain, city_endpoint, receiver, settings):
@@ -204,13 +205,13 @@ def test_retry_now_only_for_pending_and_replay_not_for_pending(chain, city_endpo
     sync_sweep()
     delivery = Delivery.objects.get(event=event)
     with pytest.raises(ValidationError):
-        deliveries.replay_delivery(actor=None, delivery=delivery)
-    deliveries.retry_delivery_now(actor=None, delivery=delivery)
+        deliveries.replay_delivery(actor=SYSTEM, delivery=delivery)
+    deliveries.retry_delivery_now(actor=SYSTEM, delivery=delivery)
     sync_sweep()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     with pytest.raises(ValidationError):
-        deliveries.retry_delivery_now(actor=None, delivery=delivery)
+        deliveries.retry_delivery_now(actor=SYSTEM, delivery=delivery)
 
 
 def test_delivery_and_batch_tables_refuse_a_move_they_do_not_list():

@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from config.celery import app
+from consortium.permissions import SYSTEM
 from sync import endpoints
 from sync.enqueue import _enqueue
 from sync.models import Delivery, DeliveryStatus
@@ -50,7 +51,7 @@ def sweep():
 @pytest.fixture
 def endpoint(chain, receiver):
     return endpoints.register_endpoint(
-        actor=None,
+        actor=SYSTEM,
         institution=chain["city"],
         name="HIS",
         url=receiver.url,
