@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from consortium.forms import apply_service_error
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, institution_ids_for
 from records.models import Patient
 
@@ -182,8 +183,7 @@ def household(request, pk: int):
                 actor=request.user,
             )
         except DjangoValidationError as exc:
-            for field, errors in exc.message_dict.items():
-                form.add_error(field if field in form.fields else None, errors)
+            apply_service_error(form, exc)
         else:
             messages.success(request, _("Household income recorded; it counts from the next nightly recomputation."))
             return redirect("dashboard:warnings")

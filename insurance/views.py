@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium.forms import apply_service_error
 from consortium.models import Institution
 from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
 
@@ -16,14 +17,6 @@ from . import selectors, services
 from .calculator import STEP_LABELS
 from .forms import ClaimCreateForm, CorrectClaimForm, DiscrepancyForm, SubmitBatchForm
 from .models import REVERSIBLE, ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
-
-
-def _form_errors(form, exc: DjangoValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
 
 
 @login_required
@@ -54,7 +47,7 @@ def claim_create(request):
         try:
             claim = services.create_claim(encounter=form.cleaned_data["encounter"], actor=request.user)
         except DjangoValidationError as exc:
-            _form_errors(form, exc)
+            apply_service_error(form, exc)
         else:
             messages.success(request, _("Claim %(number)s calculated.") % {"number": claim.number})
             return redirect("insurance:claim-detail", number=claim.number)
@@ -72,7 +65,7 @@ def batch_submit(request):
                 institution=form.cleaned_data["institution"], period=form.cleaned_data["period"], actor=request.user
             )
         except DjangoValidationError as exc:
-            _form_errors(form, exc)
+            apply_service_error(form, exc)
         else:
             if batches:
                 messages.success(request, _("Submitted: %(batches)s.") % {"batches": ", ".join(b.number for b in batches)})
@@ -108,7 +101,7 @@ def claim_correct(request, number):
         try:
             _reversal, replacement = services.correct_claim(claim=claim, actor=request.user, reason=form.cleaned_data["reason"])
         except DjangoValidationError as exc:
-            _form_errors(form, exc)
+            apply_service_error(form, exc)
         else:
             messages.success(request, _("Claim reversed and recalculated as %(number)s.") % {"number": replacement.number})
             return redirect("insurance:claim-detail", number=replacement.number)
@@ -171,7 +164,7 @@ def discrepancy_update(request, pk):
         try:
             services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **form.cleaned_data)
         except DjangoValidationError as exc:
-            _form_errors(form, exc)
+            apply_service_error(form, exc)
         else:
             messages.success(request, _("Discrepancy updated."))
             return redirect("insurance:reconciliation-detail", pk=discrepancy.run_id)

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
 from . import icd10, selectors, services
@@ -29,19 +30,6 @@ from .forms import (
 )
 from .models import BreakGlassAccess, Encounter, MatchReview, Patient, PatientMerge, identifier_hash
 from .resident_id import normalize
-
-
-def _apply_errors(form, error: ValidationError, sections: dict | None = None) -> None:
-    """Show service errors next to their fields; errors about a section go to ``sections``."""
-    for field, messages_ in error.message_dict.items():
-        if field in form.fields:
-            for message in messages_:
-                form.add_error(field, message)
-        elif sections is not None and field in sections:
-            sections[field].extend(messages_)
-        else:
-            for message in messages_:
-                form.add_error(None, message)
 
 
 @login_required
@@ -77,7 +65,7 @@ def patient_register(request):
                 registration_key=form.cleaned_data["registration_key"] or None,
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_service_error(form, error)
         else:
             if created:
                 messages.success(request, _("Patient registered."))
@@ -135,7 +123,7 @@ def patient_allergy(request, pk):
         try:
             services.record_allergy(actor=request.user, institution=institution, patient=patient, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            apply_service_error(form, error)
     if form.errors:
         for errors in form.errors.values():
             for message in errors:
@@ -188,7 +176,7 @@ def encounter_create(request, pk):
         try:
             encounter = services.record_encounter(actor=request.user, institution=institution, patient=patient, data=data)
         except ValidationError as error:
-            _apply_errors(form, error, section_errors)
+            apply_service_error(form, error, sections=section_errors)
         else:
             messages.success(request, _("Visit recorded."))
             return redirect(reverse("records:patient-detail", kwargs={"pk": patient.pk}) + f"#encounter-{encounter.pk}")
@@ -232,8 +220,7 @@ def encounter_edit(request, pk):
         try:
             services.update_encounter(actor=request.user, encounter=encounter, changes=changes)
         except ValidationError as error:
-            mapped = ValidationError({k.removesuffix("_id"): v for k, v in error.message_dict.items()})
-            _apply_errors(form, mapped)
+            apply_service_error(form, error, renames={"department_id": "department", "attending_id": "attending"})
         else:
             messages.success(request, _("Visit updated."))
             return redirect("records:patient-detail", pk=encounter.patient_id)
@@ -266,7 +253,7 @@ def break_glass(request):
             except PermissionDenied:
                 form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
             except ValidationError as error:
-                _apply_errors(form, error)
+                apply_service_error(form, error)
             else:
                 messages.warning(request, _("Emergency access opened; the patient's home institution has been notified."))
                 return redirect("records:patient-detail", pk=patient.pk)

@@ -19,6 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from consortium.errors import ApplicationError
 from consortium.models import Department, Institution, Membership, StaffRole
 from consortium.permissions import Action, Relation, can, institution_ids_for, relation_to, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
@@ -48,22 +49,20 @@ from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, TRANSITIONS, Act, Side
 
 
-class ReferralError(Exception):
-    """A domain rule was broken; ``field`` names the input at fault, if any."""
+class ReferralError(ApplicationError):
+    """A referral rule was broken; ``field`` names the input at fault, if any."""
 
+    code = "referral_invalid"
     status_code = 400
-
-    def __init__(self, message, field: str | None = None):
-        super().__init__(str(message))
-        self.message = str(message)
-        self.field = field
 
 
 class IllegalTransition(ReferralError):
+    code = "illegal_transition"
     status_code = 409
 
 
 class SlotUnavailable(ReferralError):
+    code = "slot_unavailable"
     status_code = 409
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
 from records.models import AccessReason, Encounter
@@ -35,11 +36,6 @@ from .forms import (
 from .models import ATTACHABLE, Direction, ReferralStatus
 from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, Act, actions_from
-
-
-def _apply_error(form, error: services.ReferralError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
-
 
 #: Referrals per page of the coordinator's queue.
 QUEUE_PAGE_SIZE = 50
@@ -117,7 +113,7 @@ def create(request):
                 submit="save_draft" not in request.POST,
             )
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             if referral.status == ReferralStatus.DRAFT:
                 messages.success(request, _("Referral #%(id)d saved as a draft.") % {"id": referral.pk})
@@ -221,7 +217,7 @@ def take_action(request, pk, action):
         try:
             _take(act, referral, request.user, form.cleaned_data)
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Referral #%(id)d: %(action)s done.") % {"id": referral.pk, "action": ACTION_LABELS[act]})
             return redirect("referrals:detail", pk=referral.pk)
@@ -251,7 +247,7 @@ def discharge(request, pk):
                 referral.pk, actor=request.user, discharge_summary=form.cleaned_data["discharge_summary"], tasks=tasks
             )
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Discharged; downward referral #%(id)d sent.") % {"id": downward.pk})
             return redirect("referrals:detail", pk=downward.pk)
@@ -269,7 +265,7 @@ def satisfaction(request, pk):
                 referral.pk, actor=request.user, score=form.cleaned_data["score"], comment=form.cleaned_data["comment"]
             )
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Satisfaction recorded."))
             return redirect("referrals:detail", pk=referral.pk)
@@ -286,7 +282,7 @@ def add_attachment(request, pk):
         try:
             services.add_attachment(referral.pk, actor=request.user, upload=form.cleaned_data["file"])
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Attachment added."))
             return redirect("referrals:detail", pk=referral.pk)
@@ -316,7 +312,7 @@ def slots(request):
                 capacity=form.cleaned_data["capacity"],
             )
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Slot opened."))
             return redirect("referrals:slots")
@@ -379,7 +375,7 @@ def due_times(request):
         try:
             services.set_due_time_policy(actor=request.user, consortium=consortium, **form.cleaned_data)
         except services.ReferralError as error:
-            _apply_error(form, error)
+            apply_service_error(form, error)
         else:
             messages.success(request, _("Referral due times saved."))
             return redirect("referrals:due-times")

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from consortium.forms import apply_service_error
 from consortium.models import HOSPITAL_LEVELS, Institution
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, scope
 
@@ -42,9 +43,7 @@ def endpoint_new(request):
         try:
             endpoint = endpoints.register_endpoint(actor=request.user, **form.cleaned_data)
         except ValidationError as exc:
-            for field_name, errors in exc.message_dict.items():
-                for error in errors:
-                    form.add_error(field_name if field_name in form.fields else None, error)
+            apply_service_error(form, exc)
         else:
             return render(request, "sync/endpoint_created.html", {"endpoint": endpoint})
     return render(request, "sync/endpoint_form.html", {"form": form})
