@@ -1,7 +1,4 @@
-import functools
-
 from django.apps import AppConfig
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
@@ -10,13 +7,6 @@ def _forget_department_choices(sender, instance, **kwargs):
     from .selectors import forget_department_choices
 
     forget_department_choices(instance.institution_id)
-
-
-def _referral_changed(sender, instance, **kwargs):
-    from .services import note_queue_changed
-
-    if instance.to_institution_id is not None:
-        transaction.on_commit(functools.partial(note_queue_changed, instance.to_institution_id))
 
 
 class ReferralsConfig(AppConfig):
@@ -36,5 +26,7 @@ class ReferralsConfig(AppConfig):
 
         post_save.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-saved")
         post_delete.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-deleted")
-        post_save.connect(_referral_changed, sender=Referral, dispatch_uid="referrals-referral-saved")
-        post_delete.connect(_referral_changed, sender=Referral, dispatch_uid="referrals-referral-deleted")
+        from . import queue_cache
+
+        post_save.connect(queue_cache.referral_changed, sender=Referral, dispatch_uid="referrals-referral-saved")
+        post_delete.connect(queue_cache.referral_changed, sender=Referral, dispatch_uid="referrals-referral-deleted")

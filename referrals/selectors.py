@@ -12,6 +12,7 @@ from django.utils import timezone
 from consortium.models import Department, Institution, Membership, StaffRole
 from consortium.permissions import Action, Relation, institution_ids_for, relation_to, scope, staff_of
 
+from . import queue_cache
 from .models import (
     ACTIVE,
     AWAITING_DECISION,
@@ -21,7 +22,6 @@ from .models import (
     Notification,
     Referral,
     ReferralDueTimePolicy,
-    ReferralQueueVersion,
     ReferralSlot,
     ReferralStatus,
     SatisfactionRating,
@@ -135,7 +135,7 @@ class ReferralRows:
 
     def _keep_count(self, total: int) -> None:
         if self.count_key is not None:
-            cache.set(self.count_key, total, COUNT_TTL)
+            cache.set(self.count_key, total, queue_cache.COUNT_TTL)
 
     def count(self) -> int:
         total = self._cached_count()
@@ -198,23 +198,6 @@ class ReferralRowsPaginator(Paginator):
         return super().get_page(number)
 
 
-#: How long a queue total may stay in the cache (seconds).  It is keyed by the queue's version, so
-#: it is never out of date; the time only bounds the memory of totals nobody asks for again.
-COUNT_TTL = 600
-
-
-def queue_version(institution) -> int:
-    """The institution's referral queue version (0 before any referral to it was saved).
-
-    Signed-in users are read with it (``config.auth_backends``), so this costs no query on the
-    queue page and API.
-    """
-    try:
-        return institution.referral_queue_version.version
-    except ReferralQueueVersion.DoesNotExist:
-        return 0
-
-
 def queue_rows(
     institution,
     values: tuple[str, ...],
@@ -229,10 +212,7 @@ def queue_rows(
     A waiting-time filter moves with the clock, so that total is always counted.
     """
     queryset = filtered_queue(institution, urgency=urgency, department_id=department_id, status=status, waiting=waiting)
-    count_key = None
-    if not waiting:
-        filters = f"{urgency}:{department_id or ''}:{status}"
-        count_key = f"referrals:queue-total:{institution.pk}:{queue_version(institution)}:{filters}"
+    count_key = None if waiting else queue_cache.total_key(institution, f"{urgency}:{department_id or ''}:{status}")
     return ReferralRows(queryset, values, count_key)
 
 

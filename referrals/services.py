@@ -39,7 +39,6 @@ from .models import (
     ReferralAttachment,
     ReferralDueTimePolicy,
     ReferralEvent,
-    ReferralQueueVersion,
     ReferralSlot,
     ReferralStatus,
     SatisfactionRating,
@@ -851,23 +850,6 @@ def escalate_overdue_follow_ups(now: datetime.datetime | None = None) -> int:
 def expire_referral(referral_id: int, *, now: datetime.datetime | None = None) -> Referral:
     """Expire an undecided referral (the beat task's path; only the system may take it)."""
     return _transition(referral_id, Act.EXPIRE, actor=None, note="", now=now)
-
-
-# --- queue versions ------------------------------------------------------------------------------
-
-
-def note_queue_changed(institution_id: int) -> None:
-    """Move the institution's referral queue version on, so that cached queue totals are counted again.
-
-    Called after the commit of every saved or deleted referral (``apps.ReferralsConfig``): one
-    statement of its own, so it never holds a lock inside the transaction that changed the referral.
-    """
-    versions = ReferralQueueVersion.objects.filter(institution_id=institution_id)
-    if versions.update(version=F("version") + 1):
-        return
-    _version, created = ReferralQueueVersion.objects.get_or_create(institution_id=institution_id)
-    if not created:  # another process created it in between: still move it on for this change
-        versions.update(version=F("version") + 1)
 
 
 # --- notifications -------------------------------------------------------------------------------
