@@ -1,7 +1,9 @@
 """The ICD-10 code list shipped with the project (records/data/icd10.csv).
 
 A curated list of about 270 codes common in primary and secondary care, with Chinese and English
-names; no PyPI package carries ICD-10 with Chinese names.  Codes are validated against it.
+names; no PyPI package carries ICD-10 with Chinese names.  A visit's diagnosis codes are checked
+against it by :func:`check_code`, whichever path the visit comes by (the web form and the API through
+``records.services.record_encounter`` / ``update_encounter``, a FHIR import, a sync batch row).
 """
 
 import csv
@@ -10,6 +12,9 @@ from functools import cache
 from pathlib import Path
 
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from consortium.errors import Invalid
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "icd10.csv"
 
@@ -33,6 +38,18 @@ def codes() -> dict[str, Code]:
 
 def lookup(code: str) -> Code | None:
     return codes().get((code or "").strip().upper())
+
+
+def check_code(code: str) -> Code:
+    """The one ICD-10 rule for a visit's diagnosis: the code (trimmed, any case) must be in the catalogue.
+
+    Returns the catalogue entry; raises :class:`~consortium.errors.Invalid` (``code="unknown_code"``,
+    ``field="code"``) naming the code otherwise.  Callers put the message on their own field or row.
+    """
+    found = lookup(code)
+    if found is None:
+        raise Invalid(_("%(code)s is not a code in the ICD-10 list.") % {"code": code or ""}, field="code", code="unknown_code")
+    return found
 
 
 def search(query: str, limit: int = 15) -> list[Code]:

@@ -12,13 +12,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consortium import bulk
+from consortium.errors import Invalid
 from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
 
 from . import icd10, registry
 from .access import break_glass_duration, can_read_patient, may_break_glass
-from .matching import Incoming, MatchResult, Outcome, match_patients
+from .matching import Incoming, MatchResult, Outcome, match_patients, survivors_of
 from .models import (
     BreakGlassAccess,
     ChargeItem,
@@ -33,6 +35,7 @@ from .models import (
     PatientMerge,
     Prescription,
     ReviewStatus,
+    Sex,
     identifier_hash,
 )
 from .pinyin import to_pinyin
@@ -310,10 +313,10 @@ def _validate_encounter(data: EncounterInput, institution) -> dict:
     if data.ended_at and data.started_at and data.ended_at < data.started_at:
         errors.setdefault("ended_at", []).append(_("The visit cannot end before it starts."))
     for item in data.diagnoses:
-        if icd10.lookup(item.get("code", "")) is None:
-            errors.setdefault("diagnoses", []).append(
-                _("%(code)s is not a code in the ICD-10 list.") % {"code": item.get("code", "")}
-            )
+        try:
+            icd10.check_code(item.get("code", ""))
+        except Invalid as error:
+            errors.setdefault("diagnoses", []).append(error.message)
     if sum(bool(item.get("is_primary")) for item in data.diagnoses) > 1:
         errors.setdefault("diagnoses", []).append(_("Only one diagnosis can be primary."))
     for item in data.prescriptions:
@@ -574,6 +577,152 @@ def receive_patients(*, actor, institution: Institution, rows: list[dict], sourc
             )
             results.append(IncomingPatientResult(match.outcome, patient, match.score, review))
     return results
+
+
+@dataclass
+class BatchPatient:
+    """A patient as an inbound batch row names it: identifiers normalised (the resident ID hashed), text trimmed."""
+
+    resident_id: str = ""
+    resident_id_hash: str = ""
+    insurance_number: str = ""
+    name: str = ""
+    sex: str = ""
+    birth_date: datetime.date | None = None
+    phone: str = ""
+    address: str = ""
+    village: str = ""
+
+
+@dataclass
+class BatchPatientMatches:
+    """What :func:`match_batch_patients` found: ``{row: patient id}``, per-row errors, how many it registered.
+
+    Each error is ``{"row", "field", "code", "message"}`` with ``field`` a patient field (``resident_id``).
+    """
+
+    patient_ids: dict[int, int]
+    errors: list[dict]
+    created: int
+
+
+def _batch_error(row: int, field_name: str, code: str, message) -> dict:
+    return {"row": row, "field": field_name, "code": code, "message": str(message)}
+
+
+def check_new_resident_id(row: int, patient: BatchPatient) -> list[dict]:
+    """Validate a resident ID the index does not know; fill birth date and sex from it."""
+    try:
+        parsed = parse(patient.resident_id)
+    except ValidationError as exc:
+        return [_batch_error(row, "resident_id", "invalid", exc.messages[0])]
+    errors = []
+    if patient.sex and patient.sex != Sex.UNKNOWN and patient.sex != parsed.sex:
+        errors.append(_batch_error(row, "sex", "mismatch", _("Does not match the sex encoded in the resident ID.")))
+    if patient.birth_date and patient.birth_date != parsed.birth_date:
+        errors.append(_batch_error(row, "birth_date", "mismatch", _("Does not match the birth date encoded in the resident ID.")))
+    patient.sex = parsed.sex
+    patient.birth_date = parsed.birth_date
+    return errors
+
+
+def _known_patients(hashes: set[str]) -> dict[str, int]:
+    """``{resident ID hash: patient id}`` for known numbers, a merged patient resolved to its survivor."""
+    found = list(Patient.objects.filter(resident_id_hash__in=hashes).only("pk", "resident_id_hash", "merged_into"))
+    survivor = survivors_of(found)
+    return {patient.resident_id_hash: survivor(patient).pk for patient in found}
+
+
+def match_batch_patients(
+    *, institution: Institution, patients: list[tuple[int, BatchPatient]], source: str
+) -> BatchPatientMatches:
+    """Match a batch chunk's patients through the master patient index, set-based; register the new ones in bulk.
+
+    ``patients`` is ``[(row, patient)]``.  A resident ID the index knows is an exact match (one
+    query for the chunk).  The rest go through :func:`records.matching.match_patients` (exact on
+    insurance number, otherwise a scored match, a fixed number of queries): linked matches reuse
+    the patient; uncertain ones register a new patient and queue the pair for review, as
+    :func:`receive_patients` does.  A new patient needs a valid resident ID and a name.
+
+    The caller (sync's batch landing) runs inside its chunk's transaction; the right to record
+    visits for ``institution`` was checked when the batch was received.
+    """
+    errors: list[dict] = []
+    matched: dict[int, int] = {}
+    known = _known_patients({patient.resident_id_hash for _row, patient in patients if patient.resident_id_hash})
+    rest = []
+    for row, patient in patients:
+        resident_hash = patient.resident_id_hash
+        if resident_hash in known:
+            matched[row] = known[resident_hash]
+            continue
+        if resident_hash:
+            problems = check_new_resident_id(row, patient)
+            if problems:
+                errors += problems
+                continue
+        rest.append((row, patient))
+    if not rest:
+        return BatchPatientMatches(matched, errors, 0)
+    incoming = [
+        Incoming.of(
+            {
+                "name": patient.name,
+                "sex": patient.sex,
+                "birth_date": patient.birth_date,
+                "resident_id": patient.resident_id,
+                "insurance_number": patient.insurance_number,
+                "village": patient.village,
+            }
+        )
+        for _row, patient in rest
+    ]
+    to_create: dict[str, dict] = {}
+    waiting: list = []
+    for (row, patient), candidate, result in zip(rest, incoming, match_patients(incoming), strict=True):
+        if result.outcome in (Outcome.EXACT, Outcome.LINKED):
+            matched[row] = result.patient.pk
+        elif not patient.resident_id_hash:
+            errors.append(
+                _batch_error(row, "resident_id", "required", _("No patient matches; a resident ID is needed to register one."))
+            )
+        elif not patient.name:
+            errors.append(_batch_error(row, "name", "required", _("The name is needed to register a new patient.")))
+        else:
+            waiting.append((row, patient, result))
+            to_create.setdefault(
+                patient.resident_id_hash,
+                {
+                    "home_institution_id": institution.pk,
+                    "name": patient.name,
+                    "name_pinyin": candidate.name_pinyin,
+                    "sex": patient.sex or "U",
+                    "birth_date": patient.birth_date,
+                    "resident_id": patient.resident_id,
+                    "resident_id_hash": patient.resident_id_hash,
+                    "insurance_number": patient.insurance_number,
+                    "phone": patient.phone,
+                    "phone_hash": identifier_hash("phone", patient.phone) if patient.phone else "",
+                    "address": patient.address,
+                    "village": patient.village,
+                },
+            )
+    ids = bulk.insert_ignore(Patient, list(to_create.values()), key="resident_id_hash")
+    reviews = {}
+    for row, patient, result in waiting:
+        pk = ids.get(patient.resident_id_hash)
+        if pk is None:
+            errors.append(
+                _batch_error(row, "insurance_number", "conflict", _("This insurance number belongs to another patient."))
+            )
+            continue
+        matched[row] = pk
+        if result.outcome == Outcome.REVIEW and result.patient is not None:
+            reviews[(pk, result.patient.pk)] = MatchReview(
+                patient_id=pk, candidate_id=result.patient.pk, score=result.score, source=source
+            )
+    MatchReview.objects.bulk_create(list(reviews.values()), ignore_conflicts=True)
+    return BatchPatientMatches(matched, errors, len(ids))
 
 
 def _movable_models() -> dict:

@@ -16,13 +16,14 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from consortium import bulk
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, can, staff_of
 from consortium.services import record_audit_event
-from records.matching import Incoming, Outcome, match_patients, survivors_of
-from records.models import ChargeItem, Diagnosis, Encounter, MatchReview, Patient, identifier_hash
+from records.models import ChargeItem, Diagnosis, Encounter
+from records.services import match_batch_patients
 
-from . import bulk, fhir_inbound, ingest
+from . import fhir_inbound, ingest
 from .conf import sync_setting
 from .enqueue import enqueue_batch, enqueue_dispatch
 from .models import InboundBatch, InboundBatchStatus
@@ -405,107 +406,10 @@ def _enqueue_dispatch() -> None:
     enqueue_dispatch()
 
 
-def _known_patients(hashes: set[str]) -> dict[str, int]:
-    """``{resident ID hash: patient id}`` for known numbers, a merged patient resolved to its survivor."""
-    found = list(Patient.objects.filter(resident_id_hash__in=hashes).only("pk", "resident_id_hash", "merged_into"))
-    survivor = survivors_of(found)
-    return {patient.resident_id_hash: survivor(patient).pk for patient in found}
-
-
 def _match_patients(institution: Institution, visits: list, *, source: str) -> tuple[dict[int, int], list[dict], int]:
-    """Match a chunk's patients through the master patient index, set-based; register the new ones in bulk.
-
-    A resident ID the index knows is an exact match (one query for the chunk).  The rest go
-    through ``records.matching.match_patients`` (exact on insurance number, otherwise a scored
-    match, a fixed number of queries): linked matches reuse the patient; uncertain ones register
-    a new patient and queue the pair for review, as the records app does.  A new patient needs a
-    valid resident ID and a name.  Returns ``({row: patient_id}, row errors, patients created)``.
-    """
-    errors: list[dict] = []
-    matched: dict[int, int] = {}
-    known = _known_patients({visit.patient.resident_id_hash for visit in visits if visit.patient.resident_id_hash})
-    rest = []
-    for visit in visits:
-        resident_hash = visit.patient.resident_id_hash
-        if resident_hash in known:
-            matched[visit.row] = known[resident_hash]
-            continue
-        if resident_hash:
-            problems = ingest.check_new_resident_id(visit.row, visit.patient)
-            if problems:
-                errors += problems
-                continue
-        rest.append(visit)
-    if not rest:
-        return matched, errors, 0
-    incoming = [
-        Incoming.of(
-            {
-                "name": visit.patient.name,
-                "sex": visit.patient.sex,
-                "birth_date": visit.patient.birth_date,
-                "resident_id": visit.patient.resident_id,
-                "insurance_number": visit.patient.insurance_number,
-                "village": visit.patient.village,
-            }
-        )
-        for visit in rest
-    ]
-    to_create: dict[str, dict] = {}
-    waiting: list = []
-    for visit, row, result in zip(rest, incoming, match_patients(incoming), strict=True):
-        patient = visit.patient
-        if result.outcome in (Outcome.EXACT, Outcome.LINKED):
-            matched[visit.row] = result.patient.pk
-        elif not patient.resident_id_hash:
-            errors.append(
-                _row_error(
-                    visit.row,
-                    "patient.resident_id",
-                    "required",
-                    _("No patient matches; a resident ID is needed to register one."),
-                )
-            )
-        elif not patient.name:
-            errors.append(_row_error(visit.row, "patient.name", "required", _("The name is needed to register a new patient.")))
-        else:
-            waiting.append((visit, result))
-            to_create.setdefault(
-                patient.resident_id_hash,
-                {
-                    "home_institution_id": institution.pk,
-                    "name": patient.name,
-                    "name_pinyin": row.name_pinyin,
-                    "sex": patient.sex or "U",
-                    "birth_date": patient.birth_date,
-                    "resident_id": patient.resident_id,
-                    "resident_id_hash": patient.resident_id_hash,
-                    "insurance_number": patient.insurance_number,
-                    "phone": patient.phone,
-                    "phone_hash": identifier_hash("phone", patient.phone) if patient.phone else "",
-                    "address": patient.address,
-                    "village": patient.village,
-                },
-            )
-    ids = bulk.insert_ignore(Patient, list(to_create.values()), key="resident_id_hash")
-    reviews = {}
-    for visit, result in waiting:
-        pk = ids.get(visit.patient.resident_id_hash)
-        if pk is None:
-            errors.append(
-                _row_error(
-                    visit.row, "patient.insurance_number", "conflict", _("This insurance number belongs to another patient.")
-                )
-            )
-            continue
-        matched[visit.row] = pk
-        if result.outcome == Outcome.REVIEW and result.patient is not None:
-            reviews[(pk, result.patient.pk)] = MatchReview(
-                patient_id=pk, candidate_id=result.patient.pk, score=result.score, source=source
-            )
-    MatchReview.objects.bulk_create(list(reviews.values()), ignore_conflicts=True)
-    return matched, errors, len(ids)
-
-
-def _row_error(row: int, field_name: str, code: str, message) -> dict:
-    return {"row": row, "field": field_name, "code": code, "message": str(message)}
+    """The records service matches (or registers) the chunk's patients; its errors get the batch's ``patient.`` prefix."""
+    found = match_batch_patients(
+        institution=institution, patients=[(visit.row, visit.patient) for visit in visits], source=source
+    )
+    errors = [{**error, "field": f"patient.{error['field']}"} for error in found.errors]
+    return found.patient_ids, errors, found.created

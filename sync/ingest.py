@@ -11,7 +11,7 @@ Body format (``application/json``)::
 
 The reader never holds the whole body: it yields the header fields and one visit at a time.
 *Shape* errors (malformed JSON, wrong JSON types, unknown or missing fields) reject the upload
-with 400; *content* errors (a bad check digit, an unknown ICD-10 code form, an amount that does
+with 400; *content* errors (a bad check digit, an ICD-10 code not in the catalogue, an amount that does
 not add up) are reported per row when the batch lands.
 """
 
@@ -21,14 +21,15 @@ import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from consortium.errors import Invalid
+from records import icd10
 from records import resident_id as resident_ids
-from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, icd10_validator, identifier_hash
-from records.services import FEN, charge_amount
+from records.models import CatalogueClass, ChargeCategory, EncounterKind, Sex, identifier_hash
+from records.services import FEN, BatchPatient, charge_amount
 
 KINDS = frozenset(EncounterKind.values)
 SEXES = frozenset(Sex.values)
@@ -273,19 +274,6 @@ def check_shape(row: int, visit) -> list[dict]:
 
 
 @dataclass
-class CleanPatient:
-    resident_id: str = ""
-    resident_id_hash: str = ""
-    insurance_number: str = ""
-    name: str = ""
-    sex: str = ""
-    birth_date: datetime.date | None = None
-    phone: str = ""
-    address: str = ""
-    village: str = ""
-
-
-@dataclass
 class CleanVisit:
     row: int
     external_id: str
@@ -294,7 +282,7 @@ class CleanVisit:
     ended_at: datetime.datetime | None
     chief_complaint: str
     department_id: int | None
-    patient: CleanPatient
+    patient: BatchPatient
     diagnoses: list[tuple[str, str, bool]] = field(default_factory=list)
     charge_items: list[dict] = field(default_factory=list)
 
@@ -333,11 +321,11 @@ def _limit(errors, row, name, value: str, max_length: int) -> str:
     return value
 
 
-def _clean_patient(row: int, data: dict, errors: list) -> CleanPatient:
+def _clean_patient(row: int, data: dict, errors: list) -> BatchPatient:
     """Identifiers are normalised and hashed here; the full resident ID check runs only for a
-    number the index does not know yet (:func:`check_new_resident_id`), since a known number was
+    number the index does not know yet (``records.services.check_new_resident_id``), since a known number was
     validated when its patient was registered."""
-    patient = CleanPatient()
+    patient = BatchPatient()
     if data.get("resident_id"):
         patient.resident_id = resident_ids.normalize(data["resident_id"])
         patient.resident_id_hash = identifier_hash("resident_id", patient.resident_id)
@@ -364,24 +352,6 @@ def _clean_patient(row: int, data: dict, errors: list) -> CleanPatient:
     patient.address = _limit(errors, row, "patient.address", data.get("address", ""), 300)
     patient.village = _limit(errors, row, "patient.village", data.get("village", ""), 100)
     return patient
-
-
-def check_new_resident_id(row: int, patient: CleanPatient) -> list[dict]:
-    """Validate a resident ID the index does not know; fill birth date and sex from it."""
-    try:
-        parsed = resident_ids.parse(patient.resident_id)
-    except ValidationError as exc:
-        return [_error(row, "patient.resident_id", "invalid", exc.messages[0])]
-    errors = []
-    if patient.sex and patient.sex != Sex.UNKNOWN and patient.sex != parsed.sex:
-        errors.append(_error(row, "patient.sex", "mismatch", _("Does not match the sex encoded in the resident ID.")))
-    if patient.birth_date and patient.birth_date != parsed.birth_date:
-        errors.append(
-            _error(row, "patient.birth_date", "mismatch", _("Does not match the birth date encoded in the resident ID."))
-        )
-    patient.sex = parsed.sex
-    patient.birth_date = parsed.birth_date
-    return errors
 
 
 def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: set[str]) -> tuple[CleanVisit | None, list[dict]]:
@@ -416,8 +386,10 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
     diagnoses = []
     for i, item in enumerate(data.get("diagnoses", [])):
         code = item["code"].strip().upper()
-        if not icd10_validator.regex.match(code):
-            errors.append(_error(row, f"diagnoses[{i}].code", "invalid", _("An ICD-10 code looks like J06.9 or I10.")))
+        try:
+            code = icd10.check_code(item["code"]).code
+        except Invalid as error:
+            errors.append(_error(row, f"diagnoses[{i}].code", error.code, error.message))
         description = _limit(errors, row, f"diagnoses[{i}].description", item.get("description", ""), 200)
         diagnoses.append((code, description, bool(item.get("primary", False))))
     charges = []

@@ -117,7 +117,7 @@ def load_known_patients(connection, institution_id: int, known: int) -> None:
                 "created_at": now,
             }
         )
-    from sync import bulk
+    from consortium import bulk
 
     bulk.copy_insert(Patient, patients)
     with connection.cursor() as cursor:
@@ -292,10 +292,11 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     from django.utils import timezone
 
     from config.celery import app
+    from consortium import bulk
     from consortium.models import OutboxEvent
     from consortium.permissions import SYSTEM
     from records.models import Encounter, Patient
-    from sync import bulk, endpoints
+    from sync import endpoints
     from sync.delivery import canonical_body, post
     from sync.enqueue import enqueue_dispatch
     from sync.models import Delivery, DeliveryStatus

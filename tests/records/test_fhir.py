@@ -253,3 +253,25 @@ def test_import_of_near_duplicate_patient_goes_to_review(chain, his):
     assert result[0]["status"] == "created" and result[0]["reason"]
     review = MatchReview.objects.get()
     assert review.candidate == existing and review.patient_id == result[0]["id"]
+
+
+def test_the_fhir_import_takes_only_catalogue_codes_through_the_one_icd10_rule(chain, full_record, login, his):
+    """A Condition whose code has the right shape but is not in the catalogue is rejected; the visit keeps the rest."""
+    from django.utils import translation
+
+    exported = (
+        login(chain["staff"]["clinician"]).get(reverse("api-patient-fhir", args=[full_record.pk]), {"type": "transaction"}).json()
+    )
+    for entry in exported["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Encounter":
+            resource["identifier"][0]["value"] = "HIS-0003"
+        if resource["resourceType"] == "Condition" and resource["code"]["coding"][0]["code"] == "I10":
+            resource["code"]["coding"][0]["code"] = "Z99.99"
+    with translation.override("en"):
+        result = his.post(reverse("api-fhir-import"), exported, format="json", HTTP_ACCEPT_LANGUAGE="en").json()["entry"]
+    [rejected] = [e for e in result if e["status"] == "rejected"]
+    assert rejected["resourceType"] == "Condition"
+    assert "Z99.99 is not a code in the ICD-10 list." in rejected["reason"]
+    encounter = Encounter.objects.get(external_id="HIS-0003")
+    assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]

@@ -260,3 +260,20 @@ def test_edit_and_consent_paths_are_logged(chain, login, patients):
     client.get(edit)
     client.post(consent, {"granted": "yes"})
     assert set(AccessLog.objects.filter(patient=patient).values_list("path", flat=True)) == {edit, consent}
+
+
+def test_the_web_form_takes_only_catalogue_codes_through_the_one_icd10_rule(chain, login, patients):
+    """A code of the right shape that the catalogue lacks is refused by ``records.icd10.check_code``, on the form."""
+    from django.utils import translation
+
+    client = login(chain["staff"]["clinician"])
+    with translation.override("en"):
+        response = client.post(
+            reverse("records:encounter-create", args=[patients["town"].pk]),
+            visit_post(**{"dx-0-code": "Z99.99"}),
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+    assert response.status_code == 200
+    errors = response.context["form"].errors.get("diagnoses") or response.context["section_errors"].get("diagnoses")
+    assert any("Z99.99" in str(error) and "ICD-10" in str(error) for error in errors)
+    assert not Encounter.objects.exists() and not OutboxEvent.objects.exists()

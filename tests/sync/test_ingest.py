@@ -409,3 +409,31 @@ def test_content_errors_of_a_fhir_batch_name_the_entry(chain, api):
     batch = land(api(json.dumps(bundle, ensure_ascii=False)))
     assert batch.rows_landed == 0 and batch.rows_failed == 1
     assert batch.row_errors[0]["field"] == "patient.resident_id"
+
+
+def test_a_batch_row_takes_only_catalogue_codes_through_the_one_icd10_rule(chain, api):
+    """A code of the right shape that the catalogue lacks is a per-row error naming the row and the field."""
+    diagnoses = [{"code": "J06.9", "primary": True}, {"code": "Z99.99"}]
+    batch = land(api(body([visit(1), visit(2, diagnoses=diagnoses)])))
+    assert (batch.rows_landed, batch.rows_failed) == (1, 1)
+    [error] = batch.row_errors
+    assert (error["row"], error["field"], error["code"]) == (1, "diagnoses[1].code", "unknown_code")
+    assert "Z99.99" in error["message"] and "ICD-10" in error["message"]
+    assert list(Encounter.objects.values_list("external_id", flat=True)) == ["V00001"]
+
+
+def test_a_lower_case_catalogue_code_in_a_batch_is_stored_as_the_catalogue_writes_it(chain, api):
+    batch = land(api(body([visit(1, diagnoses=[{"code": " e11.9 ", "primary": True}])])))
+    assert batch.rows_landed == 1
+    assert list(Diagnosis.objects.values_list("code", flat=True)) == ["E11.9"]
+
+
+def test_a_fhir_batch_takes_only_catalogue_codes_and_names_the_entry(chain, api):
+    bundle = fhir_bundle(make_resident_id(), bundle_type="batch")
+    bundle["entry"][2]["resource"]["code"]["coding"][0]["code"] = "Z99.99"
+    batch = land(api(json.dumps(bundle, ensure_ascii=False)))
+    assert batch.rows_landed == 0 and batch.rows_failed == 1
+    [error] = batch.row_errors
+    assert (error["entry"], error["field"], error["code"]) == (1, "diagnoses[0].code", "unknown_code")
+    assert "Z99.99" in error["message"]
+    assert not Encounter.objects.exists()
