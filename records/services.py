@@ -610,7 +610,7 @@ def _batch_error(row: int, field_name: str, code: str, message) -> dict:
     return {"row": row, "field": field_name, "code": code, "message": str(message)}
 
 
-def check_new_resident_id(row: int, patient: BatchPatient) -> list[dict]:
+def _check_new_resident_id(row: int, patient: BatchPatient) -> list[dict]:
     """Validate a resident ID the index does not know; fill birth date and sex from it."""
     try:
         parsed = parse(patient.resident_id)
@@ -634,7 +634,7 @@ def _known_patients(hashes: set[str]) -> dict[str, int]:
 
 
 def match_batch_patients(
-    *, institution: Institution, patients: list[tuple[int, BatchPatient]], source: str
+    *, actor, institution: Institution, patients: list[tuple[int, BatchPatient]], source: str
 ) -> BatchPatientMatches:
     """Match a batch chunk's patients through the master patient index, set-based; register the new ones in bulk.
 
@@ -644,9 +644,10 @@ def match_batch_patients(
     the patient; uncertain ones register a new patient and queue the pair for review, as
     :func:`receive_patients` does.  A new patient needs a valid resident ID and a name.
 
-    The caller (sync's batch landing) runs inside its chunk's transaction; the right to record
-    visits for ``institution`` was checked when the batch was received.
+    The caller (sync's batch landing, acting as ``SYSTEM`` once the uploader's right to record
+    visits for ``institution`` was checked on receipt) runs this inside its chunk's transaction.
     """
+    require(actor, Action.REGISTER_PATIENT, institution)
     errors: list[dict] = []
     matched: dict[int, int] = {}
     known = _known_patients({patient.resident_id_hash for _row, patient in patients if patient.resident_id_hash})
@@ -657,7 +658,7 @@ def match_batch_patients(
             matched[row] = known[resident_hash]
             continue
         if resident_hash:
-            problems = check_new_resident_id(row, patient)
+            problems = _check_new_resident_id(row, patient)
             if problems:
                 errors += problems
                 continue

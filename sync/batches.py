@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consortium import bulk
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
-from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, can, staff_of
+from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
 from consortium.services import record_audit_event
 from records.models import ChargeItem, Diagnosis, Encounter
 from records.services import match_batch_patients
@@ -408,8 +408,7 @@ def _enqueue_dispatch() -> None:
 
 def _match_patients(institution: Institution, visits: list, *, source: str) -> tuple[dict[int, int], list[dict], int]:
     """The records service matches (or registers) the chunk's patients; its errors get the batch's ``patient.`` prefix."""
-    found = match_batch_patients(
-        institution=institution, patients=[(visit.row, visit.patient) for visit in visits], source=source
-    )
+    patients = [(visit.row, visit.patient) for visit in visits]
+    found = match_batch_patients(actor=SYSTEM, institution=institution, patients=patients, source=source)
     errors = [{**error, "field": f"patient.{error['field']}"} for error in found.errors]
     return found.patient_ids, errors, found.created

@@ -323,7 +323,7 @@ def _limit(errors, row, name, value: str, max_length: int) -> str:
 
 def _clean_patient(row: int, data: dict, errors: list) -> BatchPatient:
     """Identifiers are normalised and hashed here; the full resident ID check runs only for a
-    number the index does not know yet (``records.services.check_new_resident_id``), since a known number was
+    number the index does not know yet (in ``records.services.match_batch_patients``), since a known number was
     validated when its patient was registered."""
     patient = BatchPatient()
     if data.get("resident_id"):
