@@ -9,6 +9,7 @@ production hardening and requires ``SECRET_KEY`` and ``ALLOWED_HOSTS``.
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -162,16 +163,52 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
+
+
+def _file_storage() -> dict:
+    """Where stored files live: an S3-compatible bucket when one is configured, else ``MEDIA_ROOT``.
+
+    ``STORAGE_URL=s3://bucket/optional/prefix?endpoint_url=http://minio:9000&region_name=cn-north-1``
+    names the bucket; each ``S3_*`` variable (S3_BUCKET, S3_PREFIX, S3_ENDPOINT_URL, S3_REGION,
+    S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_ADDRESSING_STYLE) sets or overrides one part.  Any
+    S3-compatible store works (MinIO, Ceph, Aliyun OSS, Huawei OBS); nothing is ever served from the
+    bucket directly: downloads go through the permission-checked views.
+    """
+    url = urlsplit(os.environ.get("STORAGE_URL", ""))
+    if url.scheme not in ("", "s3", "file"):
+        raise ImproperlyConfigured(f"STORAGE_URL must start with s3:// or file://, not {url.scheme}://")
+    query = dict(parse_qsl(url.query))
+    bucket = os.environ.get("S3_BUCKET") or (url.netloc if url.scheme == "s3" else "")
+    if not bucket:
+        # Without a location the filesystem storage follows MEDIA_ROOT (and tests that change it).
+        options = {"location": url.path} if url.scheme == "file" and url.path else {}
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
+    options = {
+        "bucket_name": bucket,
+        "location": os.environ.get("S3_PREFIX", url.path.strip("/") if url.scheme == "s3" else ""),
+        "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or query.get("endpoint_url") or None,
+        "region_name": os.environ.get("S3_REGION") or query.get("region_name") or None,
+        "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
+        "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
+        "addressing_style": os.environ.get("S3_ADDRESSING_STYLE") or query.get("addressing_style") or "path",
+        "signature_version": "s3v4",
+        "default_acl": None,
+        "file_overwrite": False,  # a second file of the same name gets a new name, as on the filesystem
+        "querystring_auth": True,
+    }
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_URL = "media/"
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _file_storage(),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
-MEDIA_URL = "media/"
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/.
 REDIS_URL = os.environ.get("REDIS_URL", "")

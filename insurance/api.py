@@ -4,7 +4,7 @@ import csv
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium import storage
 from consortium.api_errors import error_body
 from consortium.models import Institution
 from consortium.permissions import Action, scope
@@ -27,6 +28,7 @@ from .models import (
     Discrepancy,
     DiscrepancyKind,
     DiscrepancyStatus,
+    FileFormat,
     ReconciliationRun,
     SettlementFile,
     period_validator,
@@ -271,6 +273,28 @@ class SettlementFileDetailApi(generics.RetrieveAPIView):
 
     def get_queryset(self):
         return selectors.settlement_files_of(self.request.user)
+
+
+class SettlementFileDownloadApi(APIView):
+    """The settlement file as the office uploaded it, streamed from the platform's storage."""
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk):
+        settlement = selectors.settlement_files_of(request.user).filter(pk=pk).first()
+        if settlement is None or not settlement.original:
+            raise Http404
+        try:
+            stream = storage.open_stream(settlement.original.name)
+        except FileNotFoundError:
+            raise Http404 from None
+        content_type = (
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            if settlement.file_format == FileFormat.XLSX
+            else "text/csv"
+        )
+        response = FileResponse(stream, content_type=content_type, as_attachment=True, filename=settlement.file_name)
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 class TotalSerializer(serializers.Serializer):

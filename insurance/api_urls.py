@@ -10,6 +10,11 @@ urlpatterns = [
     path("insurance/adjudications/", api.AdjudicationApi.as_view(), name="api-insurance-adjudications"),
     path("insurance/settlement-files/", api.SettlementFileListApi.as_view(), name="api-insurance-settlement-files"),
     path("insurance/settlement-files/<int:pk>/", api.SettlementFileDetailApi.as_view(), name="api-insurance-settlement-file"),
+    path(
+        "insurance/settlement-files/<int:pk>/file/",
+        api.SettlementFileDownloadApi.as_view(),
+        name="api-insurance-settlement-file-download",
+    ),
     path("insurance/reconciliations/", api.ReconciliationListApi.as_view(), name="api-insurance-reconciliations"),
     path("insurance/reconciliations/totals/", api.ReconciliationTotalsApi.as_view(), name="api-insurance-reconciliation-totals"),
     path("insurance/reconciliations/<int:pk>/", api.ReconciliationDetailApi.as_view(), name="api-insurance-reconciliation"),

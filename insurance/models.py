@@ -351,8 +351,14 @@ class FileFormat(models.TextChoices):
     XLSX = "xlsx", "XLSX"
 
 
+def settlement_file_path(instance, filename: str) -> str:
+    """Storage name of an uploaded settlement file: by office and period, named by its content."""
+    extension = ".xlsx" if instance.file_format == FileFormat.XLSX else ".csv"
+    return f"insurance/settlement/{instance.office_id}/{instance.period}/{instance.pk}-{instance.sha256[:16]}{extension}"
+
+
 class SettlementFile(models.Model):
-    """A settlement (remittance) file an insurance office uploaded for a period."""
+    """A settlement (remittance) file an insurance office uploaded for a period; the original is kept in storage."""
 
     office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
     period = models.CharField(_("period"), max_length=7, validators=[period_validator])
@@ -363,6 +369,8 @@ class SettlementFile(models.Model):
     line_count = models.PositiveIntegerField(_("lines"), default=0)
     uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
     uploaded_by_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    #: The file as uploaded, in the platform's storage (empty for files staged before originals were kept).
+    original = models.FileField(_("original file"), upload_to=settlement_file_path, blank=True, max_length=200)
 
     class Meta:
         verbose_name = _("settlement file")

@@ -327,5 +327,7 @@ def stage_settlement_file(*, office, period: str, upload, file_name: str, encodi
         raise SettlementFileErrors(list(errors), more=errors.total - len(errors))
     settlement.line_count = count
     settlement.sha256 = reader.sha256.hexdigest()
-    settlement.save(update_fields=["line_count", "sha256"])
+    upload.seek(0)
+    settlement.original.save(file_name, upload, save=False)  # streamed to the storage, read again from the start
+    settlement.save(update_fields=["line_count", "sha256", "original"])
     return settlement

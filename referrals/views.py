@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium import storage
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
@@ -293,7 +294,12 @@ def add_attachment(request, pk):
 def attachment(request, pk, attachment_id):
     referral = _visible_referral(request.user, pk)
     item = get_object_or_404(referral.attachments, pk=attachment_id)
-    response = FileResponse(item.file.open("rb"), content_type=item.content_type, filename=item.original_name)
+    try:
+        stream = storage.open_stream(item.file.name)
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(stream, content_type=item.content_type, filename=item.original_name)
+    response["Content-Length"] = str(item.size)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

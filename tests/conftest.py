@@ -86,3 +86,4 @@ def yesterday():
 
 
 from .live import browser, celery_worker_process, page  # noqa: E402,F401  (fixtures)
+from .storage import file_storage, s3_server  # noqa: E402,F401  (fixtures)
