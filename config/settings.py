@@ -212,7 +212,7 @@ STORAGES = {
 
 # Celery: Redis when REDIS_URL is set, otherwise kombu's filesystem transport under var/.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-BROKER_DIR = VAR_DIR / "broker"
+BROKER_DIR = Path(os.environ.get("CONSORTIUM_BROKER_DIR", VAR_DIR / "broker"))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -1,4 +1,9 @@
-"""Inbound batches: receive (stream to disk, shape check, idempotent on the client's batch ID) and land them.
+"""Inbound batches: receive (stream, shape check, idempotent on the client's batch ID, store) and land them.
+
+The web process spools an upload to a scratch file of its own request, checks it, and puts it in
+the platform's storage (``consortium.storage``: an S3-compatible store or ``MEDIA_ROOT``); the
+batch keeps the storage name.  The worker that lands it streams the body back from the storage,
+so the two need not share a disk.
 
 Landing is chunked and set-based, and safe to run again after a crash: a lease marks the batch
 being landed, and visits already present (same institution and external ID) are counted, not
@@ -16,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consortium import bulk
+from consortium import bulk, storage
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
 from consortium.services import record_audit_event
@@ -49,6 +54,7 @@ class BatchRejected(Exception):
 
 
 def _spool_dir() -> Path:
+    """Scratch space of the receiving request only: its files are stored or removed before the answer."""
     path = Path(settings.VAR_DIR) / "sync" / "inbound"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -138,13 +144,15 @@ def _batch_institution(actor, header: dict) -> Institution:
 def receive_batch(*, actor, stream, content_length: int | None) -> tuple[InboundBatch, bool]:
     """Store an uploaded batch and queue it for landing; returns ``(batch, created)``.
 
-    The body is streamed to disk (never held in memory) and checked for shape in one
-    streaming pass.  Uploading a batch ID again returns the first batch untouched.
+    The body is streamed to a scratch file (never held in memory), checked for shape in one
+    streaming pass and streamed on to the storage.  Uploading a batch ID again returns the first
+    batch untouched.
     """
     limit = sync_setting("SYNC_MAX_BATCH_BYTES")
     if content_length is not None and content_length > limit:
         raise BatchTooLarge(limit)
     path, size = _spool(stream, limit)
+    stored = ""
     try:
         if fhir_inbound.looks_like_bundle(path):
             path = _convert_bundle(path)
@@ -164,14 +172,17 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
                 ]
             )
         institution = _batch_institution(actor, header)
+        existing = InboundBatch.objects.filter(institution=institution, client_batch_id=batch_id).first()
+        if existing is not None:
+            return existing, False
+        # Stored before the transaction, so that no lock is held while the body travels.
+        with path.open("rb") as body:
+            stored = storage.save_stream(f"sync/inbound/{institution.pk}/batch-{uuid.uuid4().hex}.json", body)
         with transaction.atomic():
             existing = InboundBatch.objects.filter(institution=institution, client_batch_id=batch_id).first()
             if existing is not None:
-                path.unlink(missing_ok=True)
+                storage.delete(stored)
                 return existing, False
-            final = path.with_name(f"batch-{institution.pk}-{uuid.uuid4().hex}.json")
-            path.rename(final)
-            path = final
             api_client = getattr(actor, "api_client", None)
             batch = InboundBatch.objects.create(
                 institution=institution,
@@ -179,7 +190,7 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
                 api_client=api_client,
                 submitted_by=None if api_client else actor,
                 all_or_nothing=header.get("all_or_nothing", False),
-                body_path=str(final.relative_to(Path(settings.VAR_DIR))),
+                body_path=stored,
                 body_bytes=size,
                 rows_total=rows,
             )
@@ -191,10 +202,13 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
                 detail={"batch_id": batch_id, "rows": rows, "bytes": size},
             )
             transaction.on_commit(lambda: _enqueue_batch(batch.pk), robust=True)
+        stored = ""
         return batch, True
     except BaseException:
-        path.unlink(missing_ok=True)
+        storage.delete(stored)
         raise
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _convert_bundle(path: Path) -> Path:
@@ -257,15 +271,14 @@ def land_batch(*, batch_id: int) -> InboundBatch | None:
     batch = _claim_batch(batch_id)
     if batch is None:
         return None
-    path = Path(settings.VAR_DIR) / batch.body_path
-    if not path.exists():
+    if not storage.exists(batch.body_path):
         return _batch_finish(batch, None, _("The stored body of this batch is missing; upload it again under a new batch ID."))
     tally = _Tally()
     try:
         if batch.all_or_nothing:
             try:
                 with transaction.atomic():
-                    _land_chunks(batch, path, tally)
+                    _land_chunks(batch, tally)
                     if tally.failed:
                         raise _Rollback
             except _Rollback:
@@ -275,7 +288,7 @@ def land_batch(*, batch_id: int) -> InboundBatch | None:
                     _("%(count)d rows have errors; with all_or_nothing nothing was landed.") % {"count": tally.failed},
                 )
         else:
-            _land_chunks(batch, path, tally)
+            _land_chunks(batch, tally)
     except ingest.BodyError as exc:
         return _batch_finish(batch, tally, exc.message)
     return _batch_finish(batch, tally, "")
@@ -304,16 +317,16 @@ def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> 
             institution=batch.institution,
             detail={"landed": batch.rows_landed, "failed": batch.rows_failed, "already_present": batch.rows_already_present},
         )
-    (Path(settings.VAR_DIR) / batch.body_path).unlink(missing_ok=True)
+    storage.delete(batch.body_path)
     return batch
 
 
-def _land_chunks(batch: InboundBatch, path: Path, tally: _Tally) -> None:
+def _land_chunks(batch: InboundBatch, tally: _Tally) -> None:
     departments = dict(Department.objects.filter(institution=batch.institution).values_list("code", "pk"))
     seen: set[str] = set()
     chunk: list[ingest.CleanVisit] = []
     size = sync_setting("SYNC_INGEST_CHUNK")
-    with path.open("rb") as body:
+    with storage.open_stream(batch.body_path) as body:
         for row, data in ingest.iter_visits(body):
             # The shape was checked when the body was received; this file is the platform's own copy.
             visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)

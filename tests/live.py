@@ -41,8 +41,16 @@ class WorkerProcess:
             **os.environ,
             "DATABASE_URL": database_url_for_current_connection(),
             "CELERY_TASK_ALWAYS_EAGER": "0",
+            # The worker's machine knows the keys from its environment, not from the web's var/.
+            "SECRET_KEY": settings.SECRET_KEY,
+            "IDENTIFIER_HASH_KEY": settings.IDENTIFIER_HASH_KEY,
+            # The embedded broker is a folder both sides must see; nothing else of var/ is shared.
+            "CONSORTIUM_BROKER_DIR": str(settings.BROKER_DIR),
             **self.extra_env,
         }
+        if os.environ.get("CONSORTIUM_WORKER_VAR_DIR") and "CONSORTIUM_VAR_DIR" not in self.extra_env:
+            # CI gives workers a var/ of their own, so a hidden dependency on the web's disk fails a test.
+            env["CONSORTIUM_VAR_DIR"] = os.environ["CONSORTIUM_WORKER_VAR_DIR"]
         self.hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(

@@ -1,12 +1,12 @@
 """Settlement files are kept as uploaded in the platform's storage and can be fetched back by their office."""
 
-import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from consortium import storage
+from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import SettlementFile
 
@@ -16,8 +16,8 @@ FILES = reverse("api-insurance-settlement-files")
 
 
 def test_a_settlement_file_is_stored_whole_and_downloaded_by_its_office_only(file_storage, chain, visit, office_api):
-    claims = [services.create_claim(encounter=visit(), actor=None) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03")
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
     body = crafted_file(claims).encode("gb18030")
     upload = SimpleUploadedFile("结算-2026-03.csv", body, content_type="text/csv")
     response = office_api.post(
@@ -42,7 +42,7 @@ def test_a_refused_settlement_file_stores_nothing(file_storage, chain, office_ap
     assert response.status_code == 422
     assert not SettlementFile.objects.exists()
     try:
-        folders, files = default_storage.listdir(f"insurance/settlement/{chain['office'].pk}/2026-03")
+        _folders, files = default_storage.listdir(f"insurance/settlement/{chain['office'].pk}/2026-03")
     except FileNotFoundError:
-        folders, files = [], []
+        files = []
     assert files == []
