@@ -6,7 +6,9 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from . import icd10
 from .models import CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
+from .widgets import HtmlDateField, HtmlDateTimeField
 
 
 class PatientRegistrationForm(forms.Form):
@@ -17,10 +19,9 @@ class PatientRegistrationForm(forms.Form):
     )
     resident_id = forms.CharField(label=_("Resident ID"), max_length=20, required=False)
     sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
-    birth_date = forms.DateField(
+    birth_date = HtmlDateField(
         label=_("Birth date"),
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("Left empty, it is taken from the resident ID."),
     )
     insurance_number = forms.CharField(label=_("Insurance number"), max_length=32, required=False)
@@ -71,10 +72,8 @@ class BreakGlassForm(forms.Form):
 
 class EncounterForm(forms.Form):
     kind = forms.ChoiceField(label=_("Kind of visit"), choices=EncounterKind.choices)
-    started_at = forms.DateTimeField(label=_("Started at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    ended_at = forms.DateTimeField(
-        label=_("Ended at"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    started_at = HtmlDateTimeField(label=_("Started at"))
+    ended_at = HtmlDateTimeField(label=_("Ended at"), required=False)
     chief_complaint = forms.CharField(label=_("Chief complaint"), widget=forms.Textarea(attrs={"rows": 2}), required=False)
     department = forms.TypedChoiceField(label=_("Department"), required=False, coerce=int, empty_value=None)
     attending = forms.TypedChoiceField(label=_("Attending staff"), required=False, coerce=int, empty_value=None)
@@ -98,7 +97,48 @@ class EncounterEditForm(EncounterForm):
         return [code.strip() for code in self.cleaned_data["diagnoses"].replace("，", ",").split(",") if code.strip()]
 
 
-class DiagnosisRowForm(forms.Form):
+class RowForm(forms.Form):
+    """One row of a formset: either blank (skipped) or complete (saved whole); a half-filled row is refused.
+
+    ``content_fields`` are the fields whose raw value makes the row "filled" (selects that always post
+    a value, like a kind or a class, are not among them); ``required_fields`` must then be present.
+    """
+
+    content_fields: tuple[str, ...] = ()
+    required_fields: tuple[str, ...] = ()
+    required_messages: dict = {}
+
+    def is_blank(self) -> bool:
+        for name in self.content_fields:
+            value = self[name].data
+            if isinstance(value, str):
+                value = value.strip()
+            if value not in (None, "", False):
+                return False
+        return True
+
+    def clean(self):
+        data = super().clean()
+        if self.is_blank():
+            return {}
+        for name in self.required_fields:
+            if data.get(name) in (None, "") and name not in self.errors:
+                message = self.required_messages.get(name) or _("Fill this in, or clear the whole row.")
+                self.add_error(name, message)
+        return data
+
+
+class RowFormSet(forms.BaseFormSet):
+    """A formset whose rows are blank or whole; ``rows()`` gives the filled ones in order."""
+
+    def rows(self) -> list[dict]:
+        return [form.cleaned_data for form in self.forms if form.cleaned_data and not form.is_blank()]
+
+
+class DiagnosisRowForm(RowForm):
+    content_fields = ("code", "is_primary")
+    required_fields = ("code",)
+
     code = forms.CharField(
         label=_("ICD-10 code"),
         max_length=8,
@@ -107,16 +147,44 @@ class DiagnosisRowForm(forms.Form):
     )
     is_primary = forms.BooleanField(label=_("Primary"), required=False)
 
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].strip().upper()
+        if code and icd10.lookup(code) is None:
+            raise forms.ValidationError(_("%(code)s is not a code in the ICD-10 list.") % {"code": code})
+        return code
 
-class PrescriptionRowForm(forms.Form):
-    drug_name = forms.CharField(label=_("Drug"), max_length=200, required=False)
+
+class PrescriptionRowForm(RowForm):
+    content_fields = ("drug_code", "drug_name", "dose", "frequency", "days")
+    required_fields = ("drug_name",)
+    required_messages = {"drug_name": _("Name the drug of this prescription, or clear the row.")}
+
+    drug_code = forms.CharField(
+        label=_("Drug code"), max_length=32, required=False, widget=forms.TextInput(attrs={"class": "catalogue-code"})
+    )
+    drug_name = forms.CharField(
+        label=_("Drug"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "drug-options", "autocomplete": "off", "class": "catalogue-name"}),
+    )
     dose = forms.CharField(label=_("Dose"), max_length=64, required=False)
     frequency = forms.CharField(label=_("Frequency"), max_length=64, required=False)
     days = forms.IntegerField(label=_("Days"), required=False, min_value=1, max_value=365)
 
 
-class ObservationRowForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Kind"), choices=ObservationKind.choices, required=False)
+class ObservationRowForm(RowForm):
+    """A laboratory result (vital signs have their own structured form, :mod:`records.vitals`)."""
+
+    content_fields = ("code", "name", "value", "unit", "reference_low", "reference_high")
+    required_fields = ("code", "name", "value")
+    required_messages = {
+        "code": _("Give the test's code, or clear the row."),
+        "name": _("Name the test, or clear the row."),
+        "value": _("Enter the result, or clear the row."),
+    }
+
+    kind = forms.ChoiceField(label=_("Kind"), choices=ObservationKind.choices, required=False, initial=ObservationKind.LAB)
     code = forms.CharField(label=_("Code"), max_length=32, required=False)
     name = forms.CharField(label=_("Name"), max_length=100, required=False)
     value = forms.DecimalField(label=_("Value"), required=False, max_digits=12, decimal_places=3)
@@ -124,22 +192,55 @@ class ObservationRowForm(forms.Form):
     reference_low = forms.DecimalField(label=_("Reference low"), required=False, max_digits=12, decimal_places=3)
     reference_high = forms.DecimalField(label=_("Reference high"), required=False, max_digits=12, decimal_places=3)
 
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("reference_low"), data.get("reference_high")
+        if low is not None and high is not None and low > high:
+            self.add_error("reference_high", _("The reference range is upside down."))
+        if data and not data.get("kind"):
+            data["kind"] = ObservationKind.LAB
+        return data
 
-class ChargeItemRowForm(forms.Form):
-    item_code = forms.CharField(label=_("Item code"), max_length=32, required=False)
-    name = forms.CharField(label=_("Item"), max_length=200, required=False)
+
+class ChargeItemRowForm(RowForm):
+    content_fields = ("item_code", "name", "category", "catalogue_class", "quantity", "unit_price")
+    required_fields = ("item_code", "name", "category", "catalogue_class", "quantity", "unit_price")
+    required_messages = {
+        "item_code": _("Choose the item from the catalogue or give its code, or clear the row."),
+        "name": _("Name the item, or clear the row."),
+        "category": _("Choose a charge category."),
+        "catalogue_class": _("Choose catalogue class A, B or C."),
+        "quantity": _("Enter the quantity, or clear the row."),
+        "unit_price": _("Enter the unit price, or clear the row."),
+    }
+
+    item_code = forms.CharField(
+        label=_("Item code"), max_length=32, required=False, widget=forms.TextInput(attrs={"class": "catalogue-code"})
+    )
+    name = forms.CharField(
+        label=_("Item"),
+        max_length=200,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "item-options", "autocomplete": "off", "class": "catalogue-name"}),
+    )
     category = forms.ChoiceField(label=_("Category"), choices=[("", "—"), *ChargeCategory.choices], required=False)
     catalogue_class = forms.ChoiceField(label=_("Class"), choices=[("", "—"), *CatalogueClass.choices], required=False)
     quantity = forms.DecimalField(label=_("Quantity"), required=False, max_digits=10, decimal_places=2, min_value=0)
     unit_price = forms.DecimalField(label=_("Unit price"), required=False, max_digits=12, decimal_places=2, min_value=0)
 
+    def clean_quantity(self):
+        quantity = self.cleaned_data["quantity"]
+        if quantity is not None and quantity <= 0:
+            raise forms.ValidationError(_("The quantity must be more than zero."))
+        return quantity
 
-DiagnosisFormSet = forms.formset_factory(DiagnosisRowForm, extra=3, max_num=10)
-PrescriptionFormSet = forms.formset_factory(PrescriptionRowForm, extra=3, max_num=20)
-ObservationFormSet = forms.formset_factory(ObservationRowForm, extra=3, max_num=20)
-ChargeItemFormSet = forms.formset_factory(ChargeItemRowForm, extra=3, max_num=30)
+
+def row_formset(form, max_num: int):
+    """A formset of ``form`` rows that starts with one blank row; the page adds more (up to ``max_num``)."""
+    return forms.formset_factory(form, formset=RowFormSet, extra=1, max_num=max_num, validate_max=True, absolute_max=max_num)
 
 
-def filled_rows(formset, required: str) -> list[dict]:
-    """The rows of a valid formset whose ``required`` field is filled in (blank rows are skipped)."""
-    return [form.cleaned_data for form in formset if form.cleaned_data and form.cleaned_data.get(required) not in (None, "")]
+DiagnosisFormSet = row_formset(DiagnosisRowForm, 20)
+PrescriptionFormSet = row_formset(PrescriptionRowForm, 50)
+ObservationFormSet = row_formset(ObservationRowForm, 50)
+ChargeItemFormSet = row_formset(ChargeItemRowForm, 100)

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,10 +27,10 @@ from .forms import (
     PatientRegistrationForm,
     PatientSearchForm,
     PrescriptionFormSet,
-    filled_rows,
 )
 from .models import BreakGlassAccess, Encounter, MatchReview, Patient, PatientMerge, identifier_hash
 from .resident_id import normalize
+from .vitals import VitalsForm
 
 
 @login_required
@@ -143,6 +144,9 @@ def patient_access_log(request, pk):
     return render(request, "records/access_log.html", {"patient": patient, "entries": services_log})
 
 
+SECTION_PREFIXES = {"diagnoses": "dx", "prescriptions": "rx", "observations": "obs", "charge_items": "charge"}
+
+
 def _encounter_sections(post=None):
     return {
         "diagnoses": DiagnosisFormSet(post, prefix="dx"),
@@ -152,37 +156,55 @@ def _encounter_sections(post=None):
     }
 
 
+def _encounter_initial(request, institution) -> dict:
+    """A new visit starts now, with the signed-in doctor and their department when they belong here."""
+    initial = {"started_at": timezone.localtime().replace(second=0, microsecond=0)}
+    staff = staff_of(request.user)
+    if staff is not None and staff.institution_id == institution.pk:
+        initial["attending"] = staff.pk
+        if staff.department_id:
+            initial["department"] = staff.department_id
+    return initial
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def encounter_create(request, pk):
     institution = own_institution(request.user, Action.RECORD_ENCOUNTER)
     patient, _decision = read_patient_or_404(request.user, pk, request.path)
-    form = EncounterForm(request.POST or None, institution=institution)
-    sections = _encounter_sections(request.POST or None)
+    post = request.POST or None
+    form = EncounterForm(post, institution=institution, initial=_encounter_initial(request, institution))
+    vitals = VitalsForm(post, prefix="vitals")
+    sections = _encounter_sections(post)
     section_errors = {name: [] for name in sections}
-    if request.method == "POST" and form.is_valid() and all(s.is_valid() for s in sections.values()):
-        data = services.EncounterInput(
-            kind=form.cleaned_data["kind"],
-            started_at=form.cleaned_data["started_at"],
-            ended_at=form.cleaned_data["ended_at"],
-            chief_complaint=form.cleaned_data["chief_complaint"],
-            department_id=form.cleaned_data["department"],
-            attending_id=form.cleaned_data["attending"],
-            diagnoses=filled_rows(sections["diagnoses"], "code"),
-            prescriptions=filled_rows(sections["prescriptions"], "drug_name"),
-            observations=[{**row, "kind": row.get("kind") or "vital"} for row in filled_rows(sections["observations"], "code")],
-            charge_items=filled_rows(sections["charge_items"], "item_code"),
-        )
-        try:
-            encounter = services.record_encounter(actor=request.user, institution=institution, patient=patient, data=data)
-        except ValidationError as error:
-            apply_service_error(form, error, sections=section_errors)
+    if request.method == "POST":
+        valid = [form.is_valid(), vitals.is_valid(), *(s.is_valid() for s in sections.values())]
+        if all(valid):
+            data = services.EncounterInput(
+                kind=form.cleaned_data["kind"],
+                started_at=form.cleaned_data["started_at"],
+                ended_at=form.cleaned_data["ended_at"],
+                chief_complaint=form.cleaned_data["chief_complaint"],
+                department_id=form.cleaned_data["department"],
+                attending_id=form.cleaned_data["attending"],
+                diagnoses=sections["diagnoses"].rows(),
+                prescriptions=sections["prescriptions"].rows(),
+                observations=vitals.observations() + sections["observations"].rows(),
+                charge_items=sections["charge_items"].rows(),
+            )
+            try:
+                encounter = services.record_encounter(actor=request.user, institution=institution, patient=patient, data=data)
+            except ValidationError as error:
+                apply_service_error(form, error, sections=section_errors)
+            else:
+                messages.success(request, _("Visit recorded."))
+                return redirect(reverse("records:patient-detail", kwargs={"pk": patient.pk}) + f"#encounter-{encounter.pk}")
         else:
-            messages.success(request, _("Visit recorded."))
-            return redirect(reverse("records:patient-detail", kwargs={"pk": patient.pk}) + f"#encounter-{encounter.pk}")
+            messages.error(request, _("The visit was not saved: correct the marked fields and rows."))
     context = {
         "patient": patient,
         "form": form,
+        "vitals": vitals,
         "sections": sections,
         "section_errors": section_errors,
         "institution": institution,

@@ -7,6 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium.models import Department, Membership
+from records.forms import RowForm, RowFormSet
+from records.widgets import HtmlDateField, HtmlDateTimeField
 
 from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency
 from .selectors import departments_taking_referrals, free_places, open_slots, referral_departments_for
@@ -75,9 +77,7 @@ class AcceptForm(NoteForm):
     field_order = ["slot", "appointment_at", "note"]
 
     slot = SlotChoiceField(label=_("Appointment slot"), queryset=ReferralSlot.objects.none(), required=False)
-    appointment_at = forms.DateTimeField(
-        label=_("Appointment"), required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    appointment_at = HtmlDateTimeField(label=_("Appointment"), required=False)
 
     def __init__(self, *args, referral, **kwargs):
         super().__init__(*args, **kwargs)
@@ -129,10 +129,50 @@ class QueueFilterForm(forms.Form):
         self.fields["department"].choices = [("", _("Any")), *departments]
 
 
-class SlotForm(forms.Form):
-    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none())
-    starts_at = forms.DateTimeField(label=_("Starts at"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
-    capacity = forms.IntegerField(label=_("Places"), min_value=1, max_value=500, initial=4)
+class DischargeForm(forms.Form):
+    discharge_summary = forms.CharField(label=_("Discharge summary"), widget=forms.Textarea(attrs={"rows": 5}), max_length=4000)
+
+
+class FollowUpTaskForm(RowForm):
+    """One follow-up of the discharge plan: a row with anything typed needs its kind and due date."""
+
+    content_fields = ("kind", "due_on", "instructions")
+    required_fields = ("kind", "due_on")
+    required_messages = {
+        "kind": _("Choose the kind of follow-up."),
+        "due_on": _("Give the due date of this follow-up."),
+    }
+
+    kind = forms.ChoiceField(label=_("Follow-up"), choices=[("", "—")] + FollowUpKind.choices, required=False)
+    due_on = HtmlDateField(label=_("Due on"), required=False)
+    instructions = forms.CharField(label=_("Instructions"), required=False, max_length=300)
+
+    def clean_due_on(self):
+        due_on = self.cleaned_data["due_on"]
+        if due_on and due_on < timezone.localdate():
+            raise forms.ValidationError(_("A follow-up is due today or later."))
+        return due_on
+
+
+FollowUpFormSet = forms.formset_factory(
+    FollowUpTaskForm, formset=RowFormSet, extra=1, max_num=12, validate_max=True, absolute_max=12
+)
+
+
+class SlotRowForm(RowForm):
+    """One slot of the batch on the capacity page."""
+
+    content_fields = ("department", "starts_at", "capacity")
+    required_fields = ("department", "starts_at", "capacity")
+    required_messages = {
+        "department": _("Choose the department of this slot."),
+        "starts_at": _("Give the start time of this slot."),
+        "capacity": _("Give the number of places of this slot."),
+    }
+
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none(), required=False)
+    starts_at = HtmlDateTimeField(label=_("Starts at"), required=False)
+    capacity = forms.IntegerField(label=_("Places"), min_value=1, max_value=500, required=False)
 
     def __init__(self, *args, institution, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,27 +181,7 @@ class SlotForm(forms.Form):
         ).select_related("institution")
 
 
-class DischargeForm(forms.Form):
-    discharge_summary = forms.CharField(label=_("Discharge summary"), widget=forms.Textarea(attrs={"rows": 5}), max_length=4000)
-
-
-class FollowUpTaskForm(forms.Form):
-    kind = forms.ChoiceField(label=_("Follow-up"), choices=[("", "—")] + FollowUpKind.choices, required=False)
-    due_on = forms.DateField(label=_("Due on"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    instructions = forms.CharField(label=_("Instructions"), required=False, max_length=300)
-
-    def clean(self):
-        data = super().clean()
-        if data.get("kind") and not data.get("due_on"):
-            self.add_error("due_on", _("Give the due date of this follow-up."))
-        if data.get("due_on") and not data.get("kind"):
-            self.add_error("kind", _("Choose the kind of follow-up."))
-        if data.get("due_on") and data["due_on"] < timezone.localdate():
-            self.add_error("due_on", _("A follow-up is due today or later."))
-        return data
-
-
-FollowUpFormSet = forms.formset_factory(FollowUpTaskForm, extra=3, max_num=12)
+SlotFormSet = forms.formset_factory(SlotRowForm, formset=RowFormSet, extra=1, max_num=60, validate_max=True, absolute_max=60)
 
 
 class FollowUpDoneForm(forms.Form):

@@ -709,6 +709,46 @@ def open_referral_slot(
     return slot
 
 
+class SlotRowError(ReferralError):
+    """A row of a batch of slots broke a rule; ``row`` is its index in the batch."""
+
+    def __init__(self, message, *, field: str | None = None, row: int = 0):
+        super().__init__(message, field=field)
+        self.row = row
+
+
+def open_referral_slots(*, actor, slots: list[dict], now: datetime.datetime | None = None) -> list[ReferralSlot]:
+    """Open several slots at once (``department``, ``starts_at``, ``capacity`` each): all of them or none.
+
+    A broken rule raises :class:`SlotRowError` naming the row, before anything is written.
+    """
+    now = now or timezone.now()
+    for index, row in enumerate(slots):
+        department = row["department"]
+        require(actor, Action.TRIAGE_REFERRAL, department.institution_id)
+        if not department.accepts_referrals:
+            raise SlotRowError(gettext_lazy("This department does not accept referrals."), field="department", row=index)
+        if row["starts_at"] <= now:
+            raise SlotRowError(gettext_lazy("A slot starts in the future."), field="starts_at", row=index)
+        if not isinstance(row["capacity"], int) or not 1 <= row["capacity"] <= 500:
+            raise SlotRowError(gettext_lazy("Capacity is a whole number from 1 to 500."), field="capacity", row=index)
+    with transaction.atomic():
+        opened = []
+        for row in slots:
+            slot = ReferralSlot.objects.create(
+                department=row["department"], starts_at=row["starts_at"], capacity=row["capacity"], created_by=actor
+            )
+            record_audit_event(
+                actor=actor,
+                action="referral.slot_opened",
+                obj=slot,
+                institution=row["department"].institution,
+                detail={"capacity": row["capacity"]},
+            )
+            opened.append(slot)
+    return opened
+
+
 # --- due-time policy per consortium ---------------------------------------------------------------
 
 POLICY_FIELDS = ("routine_hours", "urgent_hours", "emergency_hours", "administrator_after_hours", "expire_after_hours")

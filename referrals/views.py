@@ -31,7 +31,7 @@ from .forms import (
     RedirectForm,
     ReferralCreateForm,
     SatisfactionForm,
-    SlotForm,
+    SlotFormSet,
     default_follow_up_plan,
 )
 from .models import ATTACHABLE, Direction, ReferralStatus
@@ -241,8 +241,8 @@ def discharge(request, pk):
         prefix="tasks",
         form_kwargs={"empty_permitted": False},  # an untouched default row is still part of the plan
     )
-    if request.method == "POST" and form.is_valid() and formset.is_valid():
-        tasks = [row for row in formset.cleaned_data if row.get("kind")]
+    if request.method == "POST" and all([form.is_valid(), formset.is_valid()]):
+        tasks = formset.rows()
         try:
             downward = services.discharge_with_downward_referral(
                 referral.pk, actor=request.user, discharge_summary=form.cleaned_data["discharge_summary"], tasks=tasks
@@ -306,24 +306,26 @@ def attachment(request, pk, attachment_id):
 
 @login_required
 def slots(request):
-    """The hospital's referral capacity: open slots and a form to add one."""
+    """The hospital's referral capacity: open slots, and a batch of rows to open more (all or none)."""
     institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
-    form = SlotForm(request.POST or None, institution=institution)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.open_referral_slot(
-                actor=request.user,
-                department=form.cleaned_data["department"],
-                starts_at=form.cleaned_data["starts_at"],
-                capacity=form.cleaned_data["capacity"],
-            )
-        except services.ReferralError as error:
-            apply_service_error(form, error)
+    formset = SlotFormSet(request.POST or None, prefix="slots", form_kwargs={"institution": institution})
+    if request.method == "POST" and formset.is_valid():
+        rows = formset.rows()
+        if not rows:
+            formset.forms[0].add_error("starts_at", _("Give the start time of this slot."))
         else:
-            messages.success(request, _("Slot opened."))
-            return redirect("referrals:slots")
+            filled = [form for form in formset.forms if form.cleaned_data and not form.is_blank()]
+            try:
+                opened = services.open_referral_slots(actor=request.user, slots=rows)
+            except services.SlotRowError as error:
+                apply_service_error(filled[error.row], error)
+            else:
+                messages.success(request, _("%(count)d slots opened.") % {"count": len(opened)})
+                return redirect("referrals:slots")
     return render(
-        request, "referrals/slots.html", {"institution": institution, "form": form, "slots": selectors.slots_of(institution)}
+        request,
+        "referrals/slots.html",
+        {"institution": institution, "formset": formset, "slots": selectors.slots_of(institution)},
     )
 
 

@@ -50,11 +50,11 @@ def test_register_patient_and_record_visit(chain, page):
     page.fill("#id_dx-0-code", "I10")
     page.check("#id_dx-0-is_primary")
     page.fill("#id_rx-0-drug_name", "硝苯地平缓释片")
-    page.fill("#id_obs-0-code", "SBP")
-    page.fill("#id_obs-0-name", "收缩压")
-    page.fill("#id_obs-0-value", "158")
-    page.fill("#id_obs-0-unit", "mmHg")
-    page.fill("#id_obs-0-reference_high", "139")
+    # A second prescription row, added on the page.
+    page.locator("[data-rowset=rx] [data-add-row]").click()
+    page.fill("#id_rx-1-drug_name", "阿司匹林肠溶片")
+    page.fill("#id_vitals-bp_systolic", "158")
+    page.fill("#id_vitals-bp_diastolic", "92")
     page.fill("#id_charge-0-item_code", "ZC01")
     page.fill("#id_charge-0-name", "诊查费")
     page.select_option("#id_charge-0-category", value="consultation")
@@ -65,6 +65,8 @@ def test_register_patient_and_record_visit(chain, page):
     page.wait_for_url("**/records/patients/*/**")
     assert page.get_by_text("就诊已登记。").is_visible()
     assert page.get_by_text("I10 原发性高血压").is_visible()
-    assert page.get_by_text("超出范围").is_visible()
+    assert page.get_by_text("超出范围").first.is_visible()
     encounter = Encounter.objects.get()
     assert encounter.patient == patient and encounter.charge_items.get().amount == 10
+    assert sorted(encounter.prescriptions.values_list("drug_name", flat=True)) == ["硝苯地平缓释片", "阿司匹林肠溶片"]
+    assert encounter.observations.count() == 2

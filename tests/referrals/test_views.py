@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from referrals import attachments, views
 from referrals.models import Referral, ReferralAttachment, ReferralSlot, ReferralStatus
+from tests.clock import frozen_at
 
 pytestmark = pytest.mark.django_db
 
@@ -183,22 +184,73 @@ def test_wrong_side_gets_no_action_forms_and_a_403(setting, login):
     assert client.post(reverse("referrals:act", args=[referral.pk, "review"])).status_code == 403
 
 
+def _slot_rows(*rows):
+    data = {"slots-TOTAL_FORMS": str(len(rows)), "slots-INITIAL_FORMS": "0"}
+    for i, row in enumerate(rows):
+        data |= {f"slots-{i}-{key}": value for key, value in row.items()}
+    return data
+
+
 def test_slots_page_opens_slots_with_form_errors(setting, login):
     client = login(setting.staff["coordinator"])
     start = (timezone.localtime() + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
-    assert (
-        client.post(
-            reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": start, "capacity": 5}
-        ).status_code
-        == 302
-    )
+    later = (timezone.localtime() + datetime.timedelta(days=4)).strftime("%Y-%m-%dT%H:%M")
+    row = {"department": setting.cardiology.pk, "starts_at": start, "capacity": 5}
+    before = ReferralSlot.objects.count()
+    assert client.post(reverse("referrals:slots"), _slot_rows(row, row | {"starts_at": later})).status_code == 302
+    assert ReferralSlot.objects.count() == before + 2
     past = (timezone.localtime() - datetime.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    response = client.post(reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": past, "capacity": 5})
-    assert "starts_at" in response.context["form"].errors
-    response = client.post(reverse("referrals:slots"), {"department": setting.cardiology.pk, "starts_at": start, "capacity": 0})
-    assert "capacity" in response.context["form"].errors
-    assert ReferralSlot.objects.count() == 2
+    response = client.post(reverse("referrals:slots"), _slot_rows(row, row | {"starts_at": past}))
+    assert "starts_at" in response.context["formset"].forms[1].errors
+    response = client.post(reverse("referrals:slots"), _slot_rows(row | {"capacity": 0}))
+    assert "capacity" in response.context["formset"].forms[0].errors
+    assert ReferralSlot.objects.count() == before + 2, "a batch with a bad row opens nothing"
     assert login(setting.staff["clinician"]).get(reverse("referrals:slots")).status_code == 403
+
+
+def test_a_half_filled_slot_row_is_refused_on_that_row(setting, login):
+    client = login(setting.staff["coordinator"])
+    start = (timezone.localtime() + datetime.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    full = {"department": setting.cardiology.pk, "starts_at": start, "capacity": 5}
+    before = ReferralSlot.objects.count()
+    response = client.post(reverse("referrals:slots"), _slot_rows(full, {"department": "", "starts_at": start, "capacity": ""}))
+    assert response.status_code == 200
+    errors = response.context["formset"].forms[1].errors
+    assert "department" in errors and "capacity" in errors
+    assert ReferralSlot.objects.count() == before
+
+
+def test_a_follow_up_row_with_only_instructions_is_refused_not_dropped(setting, login):
+    referral = setting.referral_in(ReferralStatus.IN_TREATMENT)
+    client = login(setting.staff["coordinator"])
+    due = (timezone.localdate() + datetime.timedelta(days=7)).isoformat()
+    data = {
+        "discharge_summary": "好转出院",
+        "tasks-TOTAL_FORMS": "2",
+        "tasks-INITIAL_FORMS": "0",
+        "tasks-0-kind": "revisit",
+        "tasks-0-due_on": due,
+        "tasks-1-kind": "",
+        "tasks-1-due_on": "",
+        "tasks-1-instructions": "两周后复查血常规",
+    }
+    response = client.post(reverse("referrals:discharge", args=[referral.pk]), data)
+    assert response.status_code == 200
+    errors = response.context["formset"].forms[1].errors
+    assert "kind" in errors and "due_on" in errors
+    assert not Referral.objects.filter(upward_referral=referral).exists()
+    assert "两周后复查血常规" in response.content.decode()
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_discharge_form_suggests_follow_ups_with_dates_the_date_input_shows(setting, login, language, settings):
+    settings.LANGUAGE_CODE = language
+    referral = setting.referral_in(ReferralStatus.IN_TREATMENT)
+    client = login(setting.staff["coordinator"])
+    with frozen_at("2026-12-02T02:00+08:00"):
+        page = client.get(reverse("referrals:discharge", args=[referral.pk]), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert 'name="tasks-0-due_on" value="2026-12-09"' in page
+    assert 'name="tasks-1-due_on" value="2027-01-01"' in page
 
 
 def test_discharge_page_and_follow_up_list(setting, login):
