@@ -6,6 +6,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from consortium.errors import Invalid
+
 from . import icd10
 from .models import CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
 from .widgets import HtmlDateField, HtmlDateTimeField
@@ -149,8 +151,11 @@ class DiagnosisRowForm(RowForm):
 
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].strip().upper()
-        if code and icd10.lookup(code) is None:
-            raise forms.ValidationError(_("%(code)s is not a code in the ICD-10 list.") % {"code": code})
+        if code:
+            try:
+                return icd10.check_code(code).code
+            except Invalid as error:
+                raise forms.ValidationError(error.message) from None
         return code
 
 

@@ -274,6 +274,6 @@ def test_the_web_form_takes_only_catalogue_codes_through_the_one_icd10_rule(chai
             HTTP_ACCEPT_LANGUAGE="en",
         )
     assert response.status_code == 200
-    errors = response.context["form"].errors.get("diagnoses") or response.context["section_errors"].get("diagnoses")
-    assert any("Z99.99" in str(error) and "ICD-10" in str(error) for error in errors)
+    row_errors = response.context["sections"]["diagnoses"].forms[0].errors.get("code")
+    assert any("Z99.99" in str(error) and "ICD-10" in str(error) for error in row_errors), "on the row of that code"
     assert not Encounter.objects.exists() and not OutboxEvent.objects.exists()
