@@ -29,6 +29,7 @@ from dashboard.demo import seed_dashboard
 from insurance.demo import seed_insurance_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
+from records.notices import note_visits_elsewhere
 from referrals.models import Direction, Referral, ReferralDueTimePolicy, ReferralEvent, ReferralStatus, Urgency
 
 from . import demo_data as data
@@ -319,6 +320,8 @@ def _seed_encounters(rng: random.Random, patients, institutions, today: datetime
     Encounter.objects.bulk_create(encounters, batch_size=500)
     Diagnosis.objects.bulk_create(diagnoses, batch_size=500)
     ChargeItem.objects.bulk_create(charges, batch_size=500)
+    # The hospitals' visits of primary-care patients reach their home clinics as notices.
+    note_visits_elsewhere((encounter.patient_id, encounter.institution_id) for encounter in encounters)
     report.add("encounters", len(encounters))
 
 

@@ -1,16 +1,24 @@
 """Who may read which patient's record, and the log of every read.
 
-A staff member reads a patient's record when one of these holds, checked in this order:
+Identity is not authorization: matching an inbound visit to a patient links the records, it never
+opens them.  A staff member reads a patient's *whole* consortium record when one of these holds,
+checked in this order:
 
-* own institution: the patient is registered at, or was seen at, the staff member's institution
-  (and the role may view patients there);
+* own institution: the patient is registered at the staff member's institution (and the role may
+  view patients there);
 * an access grant of a workflow above records (:mod:`records.registry`): an active referral from
   or to the staff member's institution;
 * consent: the patient's latest recorded consent allows consortium sharing, and the role may read
-  shared records of the patient's home institution (a peer or supervised member);
-* break-glass: an unexpired emergency access with a written reason, flagged to the home institution.
+  shared records of the patient's home institution (a peer or supervised member) — read from the
+  patient row on every call, so a withdrawal ends the access at once for everyone it granted;
+* break-glass: an unexpired emergency access with a coded reason and a written one, notified to the
+  home institution.
 
-Everything else is answered as if the patient did not exist (404), so no existence leaks.
+Failing all of these, an institution that recorded a visit of the patient itself reads *its own
+visits* and the demographics it needs to treat the patient (name, sex, birth date, masked
+identifiers): :attr:`AccessDecision.full` is false and :attr:`AccessDecision.visits_of` names the one
+institution whose visits it may see.  Everything else is answered as if the patient did not exist
+(404), so no existence leaks.
 """
 
 import datetime
@@ -39,9 +47,16 @@ class AccessDecision:
     allowed: bool
     reason: AccessReason | None = None
     break_glass: BreakGlassAccess | None = None
+    #: ``None`` for the whole record; otherwise the one institution whose own visits are visible.
+    visits_of: int | None = None
 
     def __bool__(self) -> bool:
         return self.allowed
+
+    @property
+    def full(self) -> bool:
+        """Whether the whole consortium record is open (not only the reader's own visits)."""
+        return self.allowed and self.visits_of is None
 
 
 DENIED = AccessDecision(False)
@@ -64,6 +79,11 @@ def may_break_glass(user, patient) -> bool:
     return bool(user is not None and user.pk) and can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id)
 
 
+def consents_now(patient: Patient) -> bool:
+    """The consent as stored now, not as the caller's copy of the patient remembers it."""
+    return Patient.objects.filter(pk=patient.pk, consents_to_sharing=True).exists()
+
+
 def can_read_patient(user, patient: Patient) -> AccessDecision:
     if _is_superuser(user):
         return AccessDecision(True, AccessReason.ADMINISTRATOR)
@@ -71,22 +91,26 @@ def can_read_patient(user, patient: Patient) -> AccessDecision:
     if staff is None or staff.institution_id is None:
         return DENIED
     own = staff.institution_id
-    if can(user, Action.VIEW_PATIENT, own):
-        if patient.home_institution_id == own or Encounter.objects.filter(patient=patient, institution_id=own).exists():
+    views_own = can(user, Action.VIEW_PATIENT, own)
+    if views_own:
+        if patient.home_institution_id == own:
             return AccessDecision(True, AccessReason.OWN_INSTITUTION)
         for grant in registry.access_grants():
             if Patient.objects.filter(pk=patient.pk).filter(grant.patients_for(own)).exists():
                 return AccessDecision(True, grant.reason)
-    if patient.consents_to_sharing and can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id):
+    if can(user, Action.VIEW_SHARED_RECORD, patient.home_institution_id) and consents_now(patient):
         return AccessDecision(True, AccessReason.CONSENT)
     grant = active_break_glass(user, patient)
     if grant is not None and may_break_glass(user, patient):
         return AccessDecision(True, AccessReason.BREAK_GLASS, grant)
+    if views_own and Encounter.objects.filter(patient=patient, institution_id=own).exists():
+        return AccessDecision(True, AccessReason.OWN_VISITS, visits_of=own)
     return DENIED
 
 
 def readable_patients(user) -> QuerySet[Patient]:
-    """Every patient the user may read now (the break-glass ones included), without duplicates."""
+    """Every patient the user may read now (the break-glass ones and those seen at the user's own
+    institution included: a list shows demographics only), without duplicates."""
     if _is_superuser(user):
         return Patient.objects.all()
     staff = staff_of(user)

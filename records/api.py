@@ -142,8 +142,8 @@ class PatientSummaryApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, pk):
         """Recent diagnoses, medications, allergies, vitals and labs."""
-        patient, _decision = read_patient_or_404(request.user, pk, request.path)
-        return Response(selectors.clinical_summary(patient))
+        patient, decision = read_patient_or_404(request.user, pk, request.path)
+        return Response(selectors.clinical_summary(patient, visits_of=decision.visits_of))
 
 
 class PatientFhirExportApi(APIView):
@@ -153,11 +153,11 @@ class PatientFhirExportApi(APIView):
     )
     def get(self, request, pk):
         """The patient's record as a FHIR R4 Bundle: Patient, Encounter, Condition, MedicationRequest, Observation, ChargeItem."""
-        patient, _decision = read_patient_or_404(request.user, pk, request.path)
+        patient, decision = read_patient_or_404(request.user, pk, request.path)
         bundle = fhir.export_bundle(
             patient,
-            include_identifiers=can(request.user, Action.VIEW_IDENTIFIERS, patient.home_institution_id),
-            encounters=selectors.timeline(request.user, patient),
+            include_identifiers=decision.full and can(request.user, Action.VIEW_IDENTIFIERS, patient.home_institution_id),
+            encounters=selectors.timeline(request.user, patient, decision),
             as_transaction=request.query_params.get("type") == "transaction",
         )
         return Response(bundle)

@@ -241,6 +241,7 @@ class Consent(models.Model):
 
 class AccessReason(models.TextChoices):
     OWN_INSTITUTION = "own_institution", _("Own institution")
+    OWN_VISITS = "own_visits", _("Own visits only")
     CONSENT = "consent", _("Patient consent")
     REFERRAL = "referral", _("Active referral")
     BREAK_GLASS = "break_glass", _("Break-glass")
@@ -437,3 +438,54 @@ class EncounterRevision(models.Model):
 
     def __str__(self):
         return f"encounter {self.encounter_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
+class NoticeKind(models.TextChoices):
+    VISIT_ELSEWHERE = "visit_elsewhere", _("Visit recorded at another institution")
+    BREAK_GLASS = "break_glass", _("Break-glass access")
+
+
+class HomeNotice(models.Model):
+    """A notice to a patient's home institution: another member recorded a visit of the patient
+    (the visit was matched to the home clinic's patient), or opened the record by break-glass.
+
+    Visits from one institution accumulate on one open notice (``visits``) until the home clinic
+    acknowledges it, so a batch of a hundred visits is one line, not a hundred (two concurrent
+    batches may open two; nothing is lost, so no unique constraint makes a batch fail over it).
+    """
+
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("home institution"), on_delete=models.CASCADE, related_name="home_notices"
+    )
+    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="home_notices")
+    kind = models.CharField(_("kind"), max_length=16, choices=NoticeKind.choices)
+    from_institution = models.ForeignKey(
+        Institution, verbose_name=_("acting institution"), on_delete=models.CASCADE, related_name="+"
+    )
+    visits = models.PositiveIntegerField(_("visits"), default=0)
+    break_glass = models.ForeignKey(
+        BreakGlassAccess, verbose_name=_("break-glass"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("acknowledged by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("home-clinic notice")
+        verbose_name_plural = _("home-clinic notices")
+        ordering = [models.F("acknowledged_at").asc(nulls_first=True), "-updated_at", "-pk"]
+        indexes = [
+            models.Index(fields=["institution", "acknowledged_at"]),
+            models.Index(fields=["patient", "from_institution", "acknowledged_at"]),
+        ]
+
+    def __str__(self):
+        return f"notice to {self.institution_id} about patient {self.patient_id}: {self.kind}"

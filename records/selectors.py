@@ -46,25 +46,28 @@ def _decimal(value) -> str | None:
     return str(value) if value is not None else None
 
 
-def clinical_summary(patient: Patient, *, limit: int = 5) -> dict:
+def clinical_summary(patient: Patient, *, limit: int = 5, visits_of: int | None = None) -> dict:
     """A JSON-serialisable snapshot of the patient's recent clinical state (used for referrals).
 
     It carries no resident ID, phone or address: only the clinical facts and the home institution.
+    ``visits_of`` (an access decision's) narrows it to one institution's own visits, without the
+    allergies the rest of the record holds.
     """
-    encounters = list(
-        Encounter.objects.filter(patient=patient).select_related("institution").order_by("-started_at", "-pk")[:limit]
-    )
+    visits = Q(patient=patient) if visits_of is None else Q(patient=patient, institution_id=visits_of)
+    of_visits = Q(encounter__patient=patient)
+    if visits_of is not None:
+        of_visits &= Q(encounter__institution_id=visits_of)
+    encounters = list(Encounter.objects.filter(visits).select_related("institution").order_by("-started_at", "-pk")[:limit])
     diagnoses = (
-        Diagnosis.objects.filter(encounter__patient=patient)
+        Diagnosis.objects.filter(of_visits)
         .select_related("encounter")
         .order_by("-encounter__started_at", "-is_primary", "pk")[: limit * 2]
     )
     prescriptions = (
-        Prescription.objects.filter(encounter__patient=patient)
-        .select_related("encounter")
-        .order_by("-encounter__started_at", "pk")[: limit * 2]
+        Prescription.objects.filter(of_visits).select_related("encounter").order_by("-encounter__started_at", "pk")[: limit * 2]
     )
-    observations = Observation.objects.filter(encounter__patient=patient).order_by("-observed_at", "pk")[: limit * 4]
+    observations = Observation.objects.filter(of_visits).order_by("-observed_at", "pk")[: limit * 4]
+    allergies = patient.allergies.all() if visits_of is None else []
     return {
         "patient_id": patient.pk,
         "sex": patient.sex,
@@ -89,7 +92,7 @@ def clinical_summary(patient: Patient, *, limit: int = 5) -> dict:
             {"drug": p.drug_name, "dose": p.dose, "frequency": p.frequency, "days": p.days, "date": _iso(p.encounter.started_at)}
             for p in prescriptions
         ],
-        "allergies": [{"substance": a.substance, "reaction": a.reaction} for a in patient.allergies.all()],
+        "allergies": [{"substance": a.substance, "reaction": a.reaction} for a in allergies],
         "vitals": [_observation(o) for o in observations if o.kind == ObservationKind.VITAL],
         "labs": [_observation(o) for o in observations if o.kind == ObservationKind.LAB],
     }
@@ -131,16 +134,27 @@ def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
     return patients.filter(condition).order_by("name_pinyin", "pk")[:limit]
 
 
-def timeline(user, patient: Patient) -> list[Encounter]:
-    """The patient's visits at every institution in the viewer's consortium, newest first."""
+def timeline(user, patient: Patient, decision=None) -> list[Encounter]:
+    """The patient's visits the viewer may see, newest first.
+
+    With the whole record open (``decision.full``): every institution in the viewer's consortium.
+    With only the viewer's own visits open (``decision.visits_of``): that institution's visits.
+    """
     from consortium.permissions import Action, institution_ids_for
 
+    from .access import can_read_patient
+
+    decision = decision if decision is not None else can_read_patient(user, patient)
+    if not decision:
+        return []
     encounters = (
         Encounter.objects.filter(patient=patient)
         .select_related("institution", "department", "attending")
         .prefetch_related("diagnoses", "prescriptions", "observations", "charge_items", "revisions")
         .order_by("-started_at", "-pk")
     )
+    if decision.visits_of is not None:
+        return list(encounters.filter(institution_id=decision.visits_of))
     visible = institution_ids_for(user, Action.VIEW_INSTITUTION)
     if visible is not None:
         encounters = encounters.filter(Q(institution_id__in=visible) | Q(institution_id=patient.home_institution_id))
@@ -170,3 +184,10 @@ def open_reviews(institution) -> QuerySet[MatchReview]:
 
 def merges_for(institution) -> QuerySet[PatientMerge]:
     return PatientMerge.objects.filter(survivor__home_institution=institution).select_related("survivor", "merged")[:50]
+
+
+def open_notices(institution):
+    """Notices to the home institution, open ones first: visits recorded elsewhere and break-glass."""
+    from .models import HomeNotice
+
+    return HomeNotice.objects.filter(institution=institution).select_related("patient", "from_institution", "break_glass")

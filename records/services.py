@@ -18,7 +18,7 @@ from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
 
-from . import icd10, registry
+from . import icd10, notices, registry
 from .access import break_glass_duration, can_read_patient, may_break_glass
 from .matching import Incoming, MatchResult, Outcome, match_patients, survivors_of
 from .models import (
@@ -229,6 +229,7 @@ def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAcce
             started_at=now,
             expires_at=now + break_glass_duration(),
         )
+        notices.note_break_glass(grant)
         record_audit_event(
             actor=actor,
             action="records.break_glass",
@@ -241,6 +242,27 @@ def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAcce
             },
         )
     return grant
+
+
+def acknowledge_notice(*, actor, notice):
+    """The home institution acknowledges a notice; the next visit from there opens a new one."""
+    from .models import HomeNotice
+
+    require(actor, Action.VIEW_ACCESS_LOG, notice.institution_id)
+    with transaction.atomic():
+        notice = HomeNotice.objects.select_for_update().get(pk=notice.pk)
+        if notice.acknowledged_at is None:
+            notice.acknowledged_at = timezone.now()
+            notice.acknowledged_by = actor
+            notice.save(update_fields=["acknowledged_at", "acknowledged_by"])
+            record_audit_event(
+                actor=actor,
+                action="records.notice_acknowledged",
+                obj=notice,
+                institution=notice.institution,
+                detail={"patient_id": notice.patient_id, "kind": notice.kind},
+            )
+    return notice
 
 
 def review_break_glass(*, actor, grant: BreakGlassAccess) -> BreakGlassAccess:
@@ -380,6 +402,7 @@ def record_encounter(
             external_id=data.external_id,
         )
         _write_details(encounter, data)
+        notices.note_visits_elsewhere([(patient.pk, institution.pk)])
         record_audit_event(
             actor=actor,
             action="records.encounter_recorded",

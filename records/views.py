@@ -28,7 +28,7 @@ from .forms import (
     PatientSearchForm,
     PrescriptionFormSet,
 )
-from .models import BreakGlassAccess, Encounter, MatchReview, Patient, PatientMerge, identifier_hash
+from .models import BreakGlassAccess, Encounter, HomeNotice, MatchReview, Patient, PatientMerge, identifier_hash
 from .resident_id import normalize
 from .vitals import VitalsForm
 
@@ -85,9 +85,9 @@ def patient_detail(request, pk):
     context = {
         "patient": patient,
         "decision": decision,
-        "show_identifiers": can(request.user, Action.VIEW_IDENTIFIERS, home),
-        "encounters": selectors.timeline(request.user, patient),
-        "allergies": patient.allergies.all(),
+        "show_identifiers": decision.full and can(request.user, Action.VIEW_IDENTIFIERS, home),
+        "encounters": selectors.timeline(request.user, patient, decision),
+        "allergies": patient.allergies.all() if decision.full else [],
         "may_record_visit": bool(staff and staff.institution and can(request.user, Action.RECORD_ENCOUNTER, staff.institution)),
         "may_manage": can(request.user, Action.REGISTER_PATIENT, home),
         "may_view_log": can(request.user, Action.VIEW_ACCESS_LOG, home),
@@ -308,6 +308,7 @@ def patient_index_queue(request):
         "reviews": selectors.open_reviews(institution) if may_manage else [],
         "merges": selectors.merges_for(institution) if may_manage else [],
         "break_glass": selectors.break_glass_for(institution)[:50] if may_view_log else [],
+        "notices": selectors.open_notices(institution)[:100] if may_view_log else [],
     }
     return render(request, "records/index_queue.html", context)
 
@@ -334,5 +335,9 @@ def _queue_action(request, institution) -> None:
         require(request.user, Action.VIEW_ACCESS_LOG, institution)
         services.review_break_glass(actor=request.user, grant=grant)
         messages.success(request, _("Marked as reviewed."))
+    elif action == "acknowledge":
+        notice = get_object_or_404(HomeNotice, pk=_posted_id(request, "notice"), institution=institution)
+        services.acknowledge_notice(actor=request.user, notice=notice)
+        messages.success(request, _("Notice acknowledged."))
     else:
         raise ValidationError(_("Unknown action."))

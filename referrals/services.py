@@ -264,7 +264,8 @@ def create_referral(
         source_encounter.patient_id != patient.pk or source_encounter.institution_id != origin.pk
     ):
         raise ReferralError(gettext_lazy("The visit must be this patient's visit at your institution."), field="source_encounter")
-    if source_encounter is None and not can_read_patient(actor, patient):
+    sender_reads = can_read_patient(actor, patient)
+    if source_encounter is None and not sender_reads:
         raise PermissionDenied
     target = to_department.institution
     if not to_department.accepts_referrals or not target.is_active:
@@ -296,7 +297,7 @@ def create_referral(
             source_encounter=source_encounter,
             urgency=urgency,
             reason=reason,
-            clinical_summary=clinical_summary_snapshot(patient),
+            clinical_summary=clinical_summary_snapshot(patient, visits_of=sender_reads.visits_of if sender_reads else origin.pk),
             status=ReferralStatus.DRAFT,
             created_by=actor,
             created_at=now,

@@ -14,8 +14,9 @@ from records.selectors import clinical_summary
 SECTIONS = ("diagnoses", "medications", "allergies", "vitals", "labs")
 
 
-def clinical_summary_snapshot(patient) -> dict:
-    summary = dict(clinical_summary(patient))
+def clinical_summary_snapshot(patient, visits_of: int | None = None) -> dict:
+    """``visits_of``: the sender reads only its own visits of the patient, so the snapshot holds only those."""
+    summary = dict(clinical_summary(patient, visits_of=visits_of))
     for section in SECTIONS:
         summary.setdefault(section, [])
     return json.loads(json.dumps(summary, cls=DjangoJSONEncoder))

@@ -80,7 +80,7 @@ def referral_list(request):
 
 
 def _patient_and_encounter(request):
-    """The patient (and visit) a referral starts from; reading them is logged as a record access."""
+    """The patient (and visit) a referral starts from, with the access decision; reading them is logged."""
     encounter_id, patient_id = request.GET.get("encounter", ""), request.GET.get("patient", "")
     encounter = None
     if encounter_id.isdigit():
@@ -88,16 +88,16 @@ def _patient_and_encounter(request):
         encounter = get_object_or_404(encounters, pk=encounter_id)
         patient_id = str(encounter.patient_id)
     if not patient_id.isdigit():
-        return None, None
-    patient, _decision = read_patient_or_404(request.user, int(patient_id), request.path)
-    return patient, encounter
+        return None, None, None
+    patient, decision = read_patient_or_404(request.user, int(patient_id), request.path)
+    return patient, encounter, decision
 
 
 @login_required
 def create(request):
     """Start an upward referral from a visit: the form shows the clinical snapshot and open capacity."""
     institution = own_institution(request.user, Action.START_REFERRAL)
-    patient, encounter = _patient_and_encounter(request)
+    patient, encounter, decision = _patient_and_encounter(request)
     if patient is None:
         return render(request, "referrals/choose_visit.html", {"encounters": encounters_on(institution)})
     form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user)
@@ -124,7 +124,12 @@ def create(request):
     return render(
         request,
         "referrals/create.html",
-        {"form": form, "patient": patient, "encounter": encounter, "snapshot": clinical_summary_snapshot(patient)},
+        {
+            "form": form,
+            "patient": patient,
+            "encounter": encounter,
+            "snapshot": clinical_summary_snapshot(patient, visits_of=decision.visits_of),
+        },
     )
 
 

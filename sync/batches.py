@@ -26,6 +26,7 @@ from consortium.models import Department, Institution, OutboxEvent, OutboxEventT
 from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
 from consortium.services import record_audit_event
 from records.models import ChargeItem, Diagnosis, Encounter
+from records.notices import note_visits_elsewhere
 from records.services import match_batch_patients
 
 from . import fhir_inbound, ingest
@@ -410,6 +411,7 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
         bulk.copy_insert(Diagnosis, diagnoses)
         bulk.copy_insert(ChargeItem, charges)
         bulk.copy_insert(OutboxEvent, events)
+        note_visits_elsewhere((patient_ids[visit.row], batch.institution_id) for visit in fresh if visit.external_id in inserted)
         tally.landed += len(inserted)
         if events:
             transaction.on_commit(_enqueue_dispatch, robust=True)

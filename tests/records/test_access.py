@@ -106,9 +106,10 @@ def test_downward_referral_opens_city_patient_to_township(chain, patients):
     assert can_read_patient(chain["staff"]["clinician"].user, patients["city"]).reason == AccessReason.REFERRAL
 
 
-def test_visit_at_own_institution_makes_patient_readable(chain, patients):
+def test_visit_at_own_institution_opens_only_own_visits(chain, patients):
     EncounterFactory(patient=patients["city"], institution=chain["township"])
-    assert can_read_patient(chain["staff"]["clerk"].user, patients["city"]).reason == AccessReason.OWN_INSTITUTION
+    decision = can_read_patient(chain["staff"]["clerk"].user, patients["city"])
+    assert decision.reason == AccessReason.OWN_VISITS and not decision.full
 
 
 def test_consent_withdrawn_closes_the_record(chain, patients, login):
