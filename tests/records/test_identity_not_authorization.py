@@ -19,7 +19,7 @@ from records import fhir
 from records.access import can_read_patient, readable_patients
 from records.models import AccessReason, Allergy, Encounter, HomeNotice, NoticeKind
 from records.services import EncounterInput, acknowledge_notice, record_consent, record_encounter
-from sync import services as sync_services
+from sync.batches import land_batch
 from tests.factories import DiagnosisFactory, EncounterFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,7 @@ def test_his_batch_matched_to_another_members_patient_opens_only_own_visits(chai
     api = his_client(chain["township"])
     response = api.post("/api/v1/sync/batches/", data=batch_body(city_patient), content_type="application/json")
     assert response.status_code == 202, response.json()
-    batch = sync_services.batch_land(batch_id=response.json()["id"])
+    batch = land_batch(batch_id=response.json()["id"])
     assert batch.rows_landed == 1 and batch.patients_created == 0
     assert Encounter.objects.filter(patient=city_patient, institution=chain["township"]).count() == 1
     assert_own_visits_only(chain, city_patient, chain["staff"]["clinician"], login(chain["staff"]["clinician"]))
@@ -119,7 +119,7 @@ def test_clerk_upload_of_a_batch_opens_only_own_visits(chain, city_patient, logi
     client = login(chain["staff"]["clerk"])
     response = client.post("/api/v1/sync/batches/", data=batch_body(city_patient), content_type="application/json")
     assert response.status_code == 202, response.json()
-    sync_services.batch_land(batch_id=response.json()["id"])
+    land_batch(batch_id=response.json()["id"])
     assert_own_visits_only(chain, city_patient, chain["staff"]["clerk"], client)
     assert_home_notified(chain, city_patient)
 
