@@ -2,6 +2,7 @@
 
 from django.db import transaction
 
+from .audit import AuditAction
 from .models import AuditEvent, OutboxEvent
 
 
@@ -13,8 +14,10 @@ def _actor_fields(actor) -> dict:
     return {"actor": actor}
 
 
-def record_audit_event(*, actor, action: str, obj, institution=None, detail: dict | None = None) -> AuditEvent:
+def record_audit_event(*, actor, action: AuditAction, obj, institution=None, detail: dict | None = None) -> AuditEvent:
     """Append an audit event; never put names, resident IDs or phones into ``detail``."""
+    if not isinstance(action, AuditAction):
+        raise TypeError(f"record_audit_event takes a member of an app's AuditAction enumeration (its audit.py), not {action!r}")
     return AuditEvent.objects.create(
         action=action,
         object_type=obj._meta.label_lower,

@@ -18,6 +18,7 @@ from consortium.services import record_audit_event
 from records.models import Patient
 
 from . import rollups
+from .audit import DashboardAudit
 from .expenditure import Thresholds, candidates, decide, patients_with_self_pay, to_fen, window_start
 from .models import ExpenditureWarning, FundMonth, HouseholdEconomics, IncomeBand, IndicatorValue, WarningStatus
 
@@ -141,7 +142,7 @@ def recompute_expenditure_warnings(*, today: datetime.date | None = None, actor=
                     count.created += 1
                     record_audit_event(
                         actor=actor,
-                        action="expenditure_warning_raised",
+                        action=DashboardAudit.EXPENDITURE_WARNING_RAISED,
                         obj=warning,
                         institution=warning.institution,
                         detail={
@@ -165,7 +166,11 @@ def recompute_expenditure_warnings(*, today: datetime.date | None = None, actor=
                     warning.save(update_fields=["status", "computed_at"])
                     count.deleted += 1
                     record_audit_event(
-                        actor=actor, action="expenditure_warning_cleared", obj=warning, institution=warning.institution, detail={}
+                        actor=actor,
+                        action=DashboardAudit.EXPENDITURE_WARNING_CLEARED,
+                        obj=warning,
+                        institution=warning.institution,
+                        detail={},
                     )
     count.details["open"] = len(flagged_ids)
     return count
@@ -189,7 +194,7 @@ def record_household_economics(*, patient: Patient, income_band: str, annual_inc
         )
         record_audit_event(
             actor=actor,
-            action="household_economics_recorded",
+            action=DashboardAudit.HOUSEHOLD_ECONOMICS_RECORDED,
             obj=household,
             institution=patient.home_institution,
             detail={"income_band": income_band or "", "income_recorded": annual_income is not None},

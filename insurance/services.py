@@ -17,6 +17,7 @@ from records.models import Encounter
 from referrals.selectors import has_valid_referral
 
 from . import reconciliation, selectors
+from .audit import InsuranceAudit
 from .calculator import ZERO, ChargeLine, LevelTerms, YearSoFar, calculate
 from .models import (
     ADJUDICATED,
@@ -101,7 +102,7 @@ def publish_policy(*, policy: Policy, actor) -> Policy:
         policy.status = PolicyStatus.IN_FORCE
         policy.published_at = timezone.now()
         policy.save(update_fields=["status", "published_at"])
-        record_audit_event(actor=actor, action="insurance.policy_published", obj=policy, detail={"version": policy.version})
+        record_audit_event(actor=actor, action=InsuranceAudit.POLICY_PUBLISHED, obj=policy, detail={"version": policy.version})
     return policy
 
 
@@ -130,7 +131,9 @@ def new_policy_version(*, policy: Policy, actor) -> Policy:
             )
             for rule in policy.level_rules.all()
         )
-        record_audit_event(actor=actor, action="insurance.policy_versioned", obj=draft, detail={"from_version": policy.version})
+        record_audit_event(
+            actor=actor, action=InsuranceAudit.POLICY_VERSIONED, obj=draft, detail={"from_version": policy.version}
+        )
     return draft
 
 
@@ -244,7 +247,7 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
         accumulator.save(update_fields=["deductible_paid", "reimbursed"])
         record_audit_event(
             actor=actor,
-            action="insurance.claim_created",
+            action=InsuranceAudit.CLAIM_CREATED,
             obj=claim,
             institution=institution,
             detail={"number": claim.number, "reimbursed": str(claim.reimbursed)},
@@ -296,7 +299,7 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
             )
             record_audit_event(
                 actor=actor,
-                action="insurance.batch_submitted",
+                action=InsuranceAudit.BATCH_SUBMITTED,
                 obj=batch,
                 institution=institution,
                 detail={"claims": len(claims), "period": period},
@@ -410,7 +413,7 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
             claim.save(update_fields=["status", "approved_amount", "reason_codes", "adjudicated_at"])
             record_audit_event(
                 actor=actor,
-                action="insurance.claim_adjudicated",
+                action=InsuranceAudit.CLAIM_ADJUDICATED,
                 obj=claim,
                 institution=claim.institution,
                 detail={"outcome": decision.outcome, "approved": str(approved), "reasons": decision.reason_codes},
@@ -475,7 +478,7 @@ def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
         )
         record_audit_event(
             actor=actor,
-            action="insurance.claim_reversed",
+            action=InsuranceAudit.CLAIM_REVERSED,
             obj=reversal,
             institution=claim.institution,
             detail={"reverses": claim.number},
@@ -519,7 +522,7 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
         )
         record_audit_event(
             actor=actor,
-            action="insurance.settlement_uploaded",
+            action=InsuranceAudit.SETTLEMENT_UPLOADED,
             obj=settlement,
             detail={"period": period, "lines": settlement.line_count, "sha256": settlement.sha256},
         )
@@ -555,7 +558,7 @@ def run_reconciliation(
         totals = {row["kind"]: row["n"] for row in run.discrepancies.values("kind").annotate(n=Count("pk"))}
         record_audit_event(
             actor=actor,
-            action="insurance.reconciliation_run",
+            action=InsuranceAudit.RECONCILIATION_RUN,
             obj=run,
             institution=institution,
             detail={"period": period, "counts": totals},
@@ -579,7 +582,7 @@ def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, acto
         discrepancy.save(update_fields=["status", "note", "updated_at", "updated_by"])
         record_audit_event(
             actor=actor,
-            action="insurance.discrepancy_updated",
+            action=InsuranceAudit.DISCREPANCY_UPDATED,
             obj=discrepancy,
             institution=discrepancy.run.institution,
             detail={"status": status, "kind": discrepancy.kind},
@@ -613,7 +616,7 @@ def close_period(*, institution: Institution, period: str, actor) -> PeriodClose
         totals = Discrepancy.objects.filter(run__in=runs).aggregate(paid=Sum("paid_amount"), expected=Sum("expected_amount"))
         record_audit_event(
             actor=actor,
-            action="insurance.period_closed",
+            action=InsuranceAudit.PERIOD_CLOSED,
             obj=closed,
             institution=institution,
             detail={"period": period, "paid": str(totals["paid"] or ZERO), "expected": str(totals["expected"] or ZERO)},

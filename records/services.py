@@ -20,6 +20,7 @@ from consortium.services import record_audit_event, record_outbox_event
 
 from . import icd10, notices, registry
 from .access import break_glass_duration, can_read_patient, may_break_glass
+from .audit import RecordsAudit
 from .matching import Incoming, MatchResult, Outcome, match_patients, survivors_of
 from .models import (
     BreakGlassAccess,
@@ -152,7 +153,7 @@ def register_patient(
                 _record_consent(actor=actor, patient=patient, granted=True, institution=institution, note="registration")
             record_audit_event(
                 actor=actor,
-                action="records.patient_registered",
+                action=RecordsAudit.PATIENT_REGISTERED,
                 obj=patient,
                 institution=institution,
                 detail={"consents_to_sharing": consents_to_sharing},
@@ -183,7 +184,7 @@ def update_patient(*, actor, patient: Patient, data: dict) -> Patient:
             raise ValidationError(_duplicate_errors(cleaned)) from None
         record_audit_event(
             actor=actor,
-            action="records.patient_updated",
+            action=RecordsAudit.PATIENT_UPDATED,
             obj=patient,
             institution=patient.home_institution,
             detail={"fields": changed},
@@ -198,7 +199,7 @@ def record_consent(*, actor, patient: Patient, granted: bool, note: str = "") ->
         consent = _record_consent(actor=actor, patient=patient, granted=granted, institution=patient.home_institution, note=note)
         record_audit_event(
             actor=actor,
-            action="records.consent_recorded",
+            action=RecordsAudit.CONSENT_RECORDED,
             obj=patient,
             institution=patient.home_institution,
             detail={"granted": granted, "consent_id": consent.pk},
@@ -232,7 +233,7 @@ def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAcce
         notices.note_break_glass(grant)
         record_audit_event(
             actor=actor,
-            action="records.break_glass",
+            action=RecordsAudit.BREAK_GLASS,
             obj=patient,
             institution=patient.home_institution,
             detail={
@@ -274,7 +275,7 @@ def review_break_glass(*, actor, grant: BreakGlassAccess) -> BreakGlassAccess:
             grant.reviewed_at = timezone.now()
             grant.save(update_fields=["reviewed_at"])
             record_audit_event(
-                actor=actor, action="records.break_glass_reviewed", obj=grant, institution=grant.patient.home_institution
+                actor=actor, action=RecordsAudit.BREAK_GLASS_REVIEWED, obj=grant, institution=grant.patient.home_institution
             )
     return grant
 
@@ -296,7 +297,7 @@ def record_allergy(*, actor, institution: Institution, patient: Patient, substan
         allergy = Allergy.objects.create(patient=patient, substance=substance[:100], reaction=reaction[:200])
         record_audit_event(
             actor=actor,
-            action="records.allergy_recorded",
+            action=RecordsAudit.ALLERGY_RECORDED,
             obj=allergy,
             institution=institution,
             detail={"patient_id": patient.pk},
@@ -405,7 +406,7 @@ def record_encounter(
         notices.note_visits_elsewhere([(patient.pk, institution.pk)])
         record_audit_event(
             actor=actor,
-            action="records.encounter_recorded",
+            action=RecordsAudit.ENCOUNTER_RECORDED,
             obj=encounter,
             institution=institution,
             detail={
@@ -538,7 +539,7 @@ def update_encounter(*, actor, encounter: Encounter, changes: dict) -> Encounter
         )
         record_audit_event(
             actor=actor,
-            action="records.encounter_updated",
+            action=RecordsAudit.ENCOUNTER_UPDATED,
             obj=encounter,
             institution=encounter.institution,
             detail={"fields": sorted(diff), "revision_id": revision.pk},
@@ -593,7 +594,7 @@ def receive_patients(*, actor, institution: Institution, rows: list[dict], sourc
                 )
             record_audit_event(
                 actor=actor,
-                action=f"records.patient_{match.outcome}",
+                action=RecordsAudit(f"records.patient_{match.outcome}"),
                 obj=patient,
                 institution=institution,
                 detail={"score": match.score, "source": source, "review_id": review.pk if review else None},
@@ -790,7 +791,7 @@ def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMe
         )
         record_audit_event(
             actor=actor,
-            action="records.patients_merged",
+            action=RecordsAudit.PATIENTS_MERGED,
             obj=merge,
             institution=survivor.home_institution,
             detail={"survivor_id": survivor.pk, "merged_id": duplicate.pk, "moved": {k: len(v) for k, v in moved.items()}},
@@ -813,7 +814,7 @@ def unmerge_patients(*, actor, merge: PatientMerge) -> PatientMerge:
         merge.save(update_fields=["unmerged_at", "unmerged_by"])
         record_audit_event(
             actor=actor,
-            action="records.patients_unmerged",
+            action=RecordsAudit.PATIENTS_UNMERGED,
             obj=merge,
             institution=merge.survivor.home_institution,
             detail={"survivor_id": merge.survivor_id, "merged_id": merge.merged_id},
@@ -836,7 +837,7 @@ def decide_review(*, actor, review: MatchReview, same_person: bool) -> MatchRevi
         review.save(update_fields=["status", "decided_at", "decided_by"])
         record_audit_event(
             actor=actor,
-            action="records.match_review_decided",
+            action=RecordsAudit.MATCH_REVIEW_DECIDED,
             obj=review,
             institution=review.candidate.home_institution,
             detail={"status": review.status, "score": review.score},

@@ -28,6 +28,7 @@ from records.models import Encounter, Patient
 
 from . import selectors
 from .attachments import MAX_FILES, inspect_upload
+from .audit import ReferralAudit
 from .models import (
     ATTACHABLE,
     Direction,
@@ -122,7 +123,7 @@ def _record(referral: Referral, *, actor, source: str, action: str, note: str, n
     )
     record_audit_event(
         actor=actor,
-        action=f"referral.{action}",
+        action=ReferralAudit(f"referral.{action}"),
         obj=referral,
         institution=referral.to_institution if action != Act.SUBMIT else referral.from_institution,
         detail={"from_status": source, "to_status": referral.status},
@@ -330,7 +331,7 @@ def add_attachment(referral_id: int, *, actor, upload) -> ReferralAttachment:
         attachment.save()
         record_audit_event(
             actor=actor,
-            action="referral.attachment_added",
+            action=ReferralAudit.ATTACHMENT_ADDED,
             obj=referral,
             institution=referral.from_institution,
             detail={"attachment": attachment.pk, "content_type": attachment.content_type, "size": attachment.size},
@@ -643,7 +644,7 @@ def complete_follow_up_task(task_id: int, *, actor, outcome: str, now: datetime.
         task.save()
         record_audit_event(
             actor=actor,
-            action="referral.follow_up_done",
+            action=ReferralAudit.FOLLOW_UP_DONE,
             obj=task,
             institution=task.referral.to_institution,
             detail={"referral": task.referral_id, "kind": task.kind},
@@ -676,7 +677,7 @@ def record_satisfaction(
         )
         record_audit_event(
             actor=actor,
-            action="referral.satisfaction",
+            action=ReferralAudit.SATISFACTION,
             obj=referral,
             institution=referral.from_institution,
             detail={"score": score},
@@ -702,7 +703,7 @@ def open_referral_slot(
         slot = ReferralSlot.objects.create(department=department, starts_at=starts_at, capacity=capacity, created_by=actor)
         record_audit_event(
             actor=actor,
-            action="referral.slot_opened",
+            action=ReferralAudit.SLOT_OPENED,
             obj=slot,
             institution=department.institution,
             detail={"capacity": capacity},
@@ -780,7 +781,7 @@ def set_due_time_policy(*, actor, consortium, **hours: int) -> ReferralDueTimePo
         policy.save()
         record_audit_event(
             actor=actor,
-            action="referral.due_time_policy",
+            action=ReferralAudit.DUE_TIME_POLICY,
             obj=policy,
             detail={name: hours[name] for name in POLICY_FIELDS},
         )
@@ -826,7 +827,7 @@ def escalate_referral(referral_id: int, *, now: datetime.datetime) -> str:
             note=_in_default_language(lambda: _("Overdue: escalated to the %(who)s.") % {"who": _role_label(label)}),
         )
         record_audit_event(
-            actor=None, action="referral.escalated", obj=referral, institution=referral.to_institution, detail={"level": level}
+            actor=None, action=ReferralAudit.ESCALATED, obj=referral, institution=referral.to_institution, detail={"level": level}
         )
         hours = int(overdue.total_seconds() // 3600)
         notify(
@@ -877,7 +878,7 @@ def _escalate_follow_up(task_id: int, now: datetime.datetime) -> bool:
             referral=referral,
             link=reverse("referrals:follow-ups"),
         )
-        record_audit_event(actor=None, action="referral.follow_up_escalated", obj=task, institution=referral.to_institution)
+        record_audit_event(actor=None, action=ReferralAudit.FOLLOW_UP_ESCALATED, obj=task, institution=referral.to_institution)
     return True
 
 

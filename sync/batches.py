@@ -30,6 +30,7 @@ from records.notices import note_visits_elsewhere
 from records.services import match_batch_patients
 
 from . import fhir_inbound, ingest
+from .audit import SyncAudit
 from .conf import sync_setting
 from .enqueue import enqueue_batch, enqueue_dispatch
 from .models import InboundBatch, InboundBatchStatus
@@ -197,7 +198,7 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
             )
             record_audit_event(
                 actor=actor,
-                action="sync.batch_received",
+                action=SyncAudit.BATCH_RECEIVED,
                 obj=batch,
                 institution=institution,
                 detail={"batch_id": batch_id, "rows": rows, "bytes": size},
@@ -313,7 +314,7 @@ def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> 
         batch.save()
         record_audit_event(
             actor=None,
-            action=f"sync.batch_{target}",
+            action=SyncAudit(f"sync.batch_{target}"),
             obj=batch,
             institution=batch.institution,
             detail={"landed": batch.rows_landed, "failed": batch.rows_failed, "already_present": batch.rows_already_present},

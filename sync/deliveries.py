@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from consortium.permissions import Action, require
 from consortium.services import record_audit_event
 
+from .audit import SyncAudit
 from .conf import sync_setting
 from .delivery import PostResult
 from .enqueue import enqueue_endpoint
@@ -152,7 +153,9 @@ def retry_delivery_now(*, actor, delivery: Delivery) -> Delivery:
         advance_delivery(delivery, DeliveryStatus.PENDING)
         delivery.next_attempt_at = timezone.now()
         delivery.save(update_fields=["status", "next_attempt_at"])
-        record_audit_event(actor=actor, action="sync.delivery_retried", obj=delivery, institution=delivery.endpoint.institution)
+        record_audit_event(
+            actor=actor, action=SyncAudit.DELIVERY_RETRIED, obj=delivery, institution=delivery.endpoint.institution
+        )
         _kick_endpoint(delivery.endpoint_id)
     return delivery
 
@@ -173,7 +176,7 @@ def replay_delivery(*, actor, delivery: Delivery) -> Delivery:
         delivery.save(update_fields=["status", "attempts", "next_attempt_at", "delivered_at", "lease_until"])
         record_audit_event(
             actor=actor,
-            action="sync.delivery_replayed",
+            action=SyncAudit.DELIVERY_REPLAYED,
             obj=delivery,
             institution=delivery.endpoint.institution,
             detail={"previous_status": previous},
@@ -193,7 +196,7 @@ def replay_dead_deliveries(*, actor, endpoint: Endpoint) -> int:
         )
         record_audit_event(
             actor=actor,
-            action="sync.endpoint_replayed_dead",
+            action=SyncAudit.ENDPOINT_REPLAYED_DEAD,
             obj=endpoint,
             institution=endpoint.institution,
             detail={"count": count},

@@ -11,6 +11,7 @@ from consortium.models import Institution
 from consortium.permissions import Action, require
 from consortium.services import record_audit_event
 
+from .audit import SyncAudit
 from .models import ENDPOINT_EVENTS, Endpoint
 
 
@@ -50,7 +51,7 @@ def register_endpoint(*, actor, institution: Institution, name: str, url: str, e
             institution=institution, name=name.strip(), url=url, events=events, secret=secret or secrets.token_urlsafe(32)
         )
         record_audit_event(
-            actor=actor, action="sync.endpoint_registered", obj=endpoint, institution=institution, detail={"events": events}
+            actor=actor, action=SyncAudit.ENDPOINT_REGISTERED, obj=endpoint, institution=institution, detail={"events": events}
         )
     return endpoint
 
@@ -61,5 +62,5 @@ def deactivate_endpoint(*, actor, endpoint: Endpoint) -> Endpoint:
         endpoint = Endpoint.objects.select_for_update().get(pk=endpoint.pk)
         endpoint.is_active = False
         endpoint.save(update_fields=["is_active"])
-        record_audit_event(actor=actor, action="sync.endpoint_deactivated", obj=endpoint, institution=endpoint.institution)
+        record_audit_event(actor=actor, action=SyncAudit.ENDPOINT_DEACTIVATED, obj=endpoint, institution=endpoint.institution)
     return endpoint

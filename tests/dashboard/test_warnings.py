@@ -112,7 +112,7 @@ def test_a_village_patient_is_flagged_to_the_township_centre_and_audited_without
     assert result.created == 1
     warning = warning_of(patient)
     assert warning.institution == chain["township"]
-    event = AuditEvent.objects.get(action="expenditure_warning_raised")
+    event = AuditEvent.objects.get(action="dashboard.expenditure_warning_raised")
     assert event.institution == chain["township"]
     assert patient.name not in str(event.detail) and patient.resident_id not in str(event.detail)
 
@@ -170,7 +170,7 @@ def test_recomputation_refreshes_clears_and_is_idempotent(chain):
     later = services.recompute_expenditure_warnings(today=datetime.date(2027, 1, 15))  # January 2026 left the window
     assert later.deleted == 1
     assert warning_of(patient).status == WarningStatus.CLEARED
-    assert AuditEvent.objects.filter(action="expenditure_warning_cleared").count() == 1
+    assert AuditEvent.objects.filter(action="dashboard.expenditure_warning_cleared").count() == 1
 
 
 def test_recording_household_income_validates_and_audits(chain):
@@ -183,4 +183,4 @@ def test_recording_household_income_validates_and_audits(chain):
     assert not HouseholdEconomics.objects.exists()
     household = services.record_household_economics(patient=patient, income_band="under_10k", annual_income=None, actor=actor)
     assert household.income_band == "under_10k"
-    assert AuditEvent.objects.filter(action="household_economics_recorded", actor=actor).count() == 1
+    assert AuditEvent.objects.filter(action="dashboard.household_economics_recorded", actor=actor).count() == 1

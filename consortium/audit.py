@@ -1,0 +1,17 @@
+"""Audit action names: one enumeration per app, each a subclass of :class:`AuditAction`.
+
+An audit row's ``action`` is ``"<app>.<what happened>"``; a free string is refused by
+:func:`consortium.services.record_audit_event`, so every action the platform can write is listed
+in some app's ``audit.py`` (reviewers and the access reports can read them all there).
+"""
+
+from enum import StrEnum
+
+
+class AuditAction(StrEnum):
+    """The base of every app's audit enumeration; it has no members of its own."""
+
+
+def all_audit_actions() -> list[AuditAction]:
+    """Every member of every app's enumeration (the subclasses imported so far)."""
+    return [member for subclass in AuditAction.__subclasses__() for member in subclass]

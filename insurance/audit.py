@@ -1,0 +1,16 @@
+"""Audit events of insurance: policies, claims, batches, adjudication, settlement files, reconciliation."""
+
+from consortium.audit import AuditAction
+
+
+class InsuranceAudit(AuditAction):
+    BATCH_SUBMITTED = "insurance.batch_submitted"
+    CLAIM_ADJUDICATED = "insurance.claim_adjudicated"
+    CLAIM_CREATED = "insurance.claim_created"
+    CLAIM_REVERSED = "insurance.claim_reversed"
+    DISCREPANCY_UPDATED = "insurance.discrepancy_updated"
+    PERIOD_CLOSED = "insurance.period_closed"
+    POLICY_PUBLISHED = "insurance.policy_published"
+    POLICY_VERSIONED = "insurance.policy_versioned"
+    RECONCILIATION_RUN = "insurance.reconciliation_run"
+    SETTLEMENT_UPLOADED = "insurance.settlement_uploaded"
