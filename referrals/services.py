@@ -742,7 +742,7 @@ def open_referral_slots(*, actor, slots: list[dict], now: datetime.datetime | No
             )
             record_audit_event(
                 actor=actor,
-                action="referral.slot_opened",
+                action=ReferralAudit.SLOT_OPENED,
                 obj=slot,
                 institution=row["department"].institution,
                 detail={"capacity": row["capacity"]},
