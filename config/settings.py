@@ -132,9 +132,22 @@ def _databases() -> dict:
             "timeout": 20,
         }
         config["TEST"] = {"NAME": str(VAR_DIR / "test_consortium.sqlite3")}
-    elif os.environ.get("TEST_DB_NAME"):
-        config["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}
+    else:
+        config["CONN_HEALTH_CHECKS"] = True
+        if os.environ.get("TEST_DB_NAME"):
+            config["TEST"] = {"NAME": os.environ["TEST_DB_NAME"]}
+        if DATABASE_POOL_MODE == "transaction":
+            # Behind PgBouncer in transaction mode consecutive transactions may run on different
+            # server connections: no named cursors held across them, no prepared statements.
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+            config.setdefault("OPTIONS", {})["prepare_threshold"] = None
     return {"default": config}
+
+
+#: ``transaction`` when a pooler such as PgBouncer hands a server connection out per transaction.
+DATABASE_POOL_MODE = os.environ.get("DATABASE_POOL_MODE") or "session"
+if DATABASE_POOL_MODE not in ("session", "transaction"):
+    raise ImproperlyConfigured(f"DATABASE_POOL_MODE must be session or transaction, not {DATABASE_POOL_MODE!r}")
 
 
 DATABASES = _databases()
@@ -185,7 +198,7 @@ def _file_storage() -> dict:
         return {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": options}
     options = {
         "bucket_name": bucket,
-        "location": os.environ.get("S3_PREFIX", url.path.strip("/") if url.scheme == "s3" else ""),
+        "location": os.environ.get("S3_PREFIX") or (url.path.strip("/") if url.scheme == "s3" else ""),
         "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or query.get("endpoint_url") or None,
         "region_name": os.environ.get("S3_REGION") or query.get("region_name") or None,
         "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,

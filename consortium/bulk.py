@@ -4,7 +4,7 @@ Rows are plain dicts keyed by field attname; a field left out gets its model def
 fields get the current time), so a column another app adds with a default needs no change here.
 """
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 #: Field types psycopg adapts directly; anything else goes through ``get_db_prep_save``.
@@ -92,9 +92,11 @@ def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, retu
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     stage = connection.ops.quote_name(f"sync_stage_{model._meta.db_table}")
     returning_sql = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in returning)
-    with connection.cursor() as cursor:
+    # One transaction: behind PgBouncer in transaction mode the staging table exists only on the
+    # server connection of this transaction, and ON COMMIT DROP leaves nothing on it for the next client.
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {stage}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {stage} AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
+        cursor.execute(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
         with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
             for values in _tuples(model, rows):
                 copy.write_row(values)
