@@ -11,6 +11,7 @@ class RecordsAudit(AuditAction):
     ENCOUNTER_RECORDED = "records.encounter_recorded"
     ENCOUNTER_UPDATED = "records.encounter_updated"
     MATCH_REVIEW_DECIDED = "records.match_review_decided"
+    NOTICE_ACKNOWLEDGED = "records.notice_acknowledged"
     PATIENT_EXACT = "records.patient_exact"
     PATIENT_LINKED = "records.patient_linked"
     PATIENT_NEW = "records.patient_new"

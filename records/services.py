@@ -258,7 +258,7 @@ def acknowledge_notice(*, actor, notice):
             notice.save(update_fields=["acknowledged_at", "acknowledged_by"])
             record_audit_event(
                 actor=actor,
-                action="records.notice_acknowledged",
+                action=RecordsAudit.NOTICE_ACKNOWLEDGED,
                 obj=notice,
                 institution=notice.institution,
                 detail={"patient_id": notice.patient_id, "kind": notice.kind},
