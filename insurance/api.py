@@ -5,7 +5,9 @@ import csv
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -52,11 +54,16 @@ class ClaimSerializer(serializers.ModelSerializer):
     batch = serializers.CharField(source="batch.number", allow_null=True, default=None)
     reverses = serializers.CharField(source="reverses.number", allow_null=True, default=None)
     policy_version = serializers.IntegerField(source="policy.version")
+    visit_date = serializers.SerializerMethodField(
+        help_text="The visit's date in the consortium's local time zone (Asia/Shanghai), YYYY-MM-DD; "
+        "date-time fields carry their UTC offset (+08:00)."
+    )
 
     class Meta:
         model = Claim
         fields = [
             "number",
+            "visit_date",
             "kind",
             "status",
             "institution",
@@ -82,6 +89,10 @@ class ClaimSerializer(serializers.ModelSerializer):
             "submitted_at",
             "adjudicated_at",
         ]
+
+    @extend_schema_field(OpenApiTypes.DATE)
+    def get_visit_date(self, claim) -> str:
+        return timezone.localtime(claim.encounter.started_at).date().isoformat()
 
 
 class ClaimDetailSerializer(ClaimSerializer):

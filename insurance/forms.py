@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium.models import Institution
@@ -12,9 +13,13 @@ class ClaimCreateForm(forms.Form):
     def __init__(self, *args, encounters, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["encounter"].queryset = encounters
-        self.fields["encounter"].label_from_instance = lambda e: (
-            f"{e.started_at:%Y-%m-%d} · {e.institution.name} · {e.patient.name} · {e.get_kind_display()}"
-        )
+        self.fields["encounter"].label_from_instance = visit_label
+
+
+def visit_label(encounter) -> str:
+    """A visit as the claim form lists it, dated in the consortium's zone (never the UTC day)."""
+    started = timezone.localtime(encounter.started_at)
+    return f"{started:%Y-%m-%d %H:%M} · {encounter.institution.name} · {encounter.patient.name} · {encounter.get_kind_display()}"
 
 
 class SubmitBatchForm(forms.Form):

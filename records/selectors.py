@@ -39,7 +39,9 @@ def recently_registered_patients(institution, limit: int = 10) -> QuerySet[Patie
 
 
 def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
+    """An instant as ISO 8601 in the consortium's zone (``2026-12-02T04:18:00+08:00``): its first ten
+    characters are the local date, so the snapshot's readers never see the UTC day."""
+    return timezone.localtime(value).isoformat() if value is not None else None
 
 
 def _decimal(value) -> str | None:
@@ -73,7 +75,7 @@ def clinical_summary(patient: Patient, *, limit: int = 5, visits_of: int | None 
         "sex": patient.sex,
         "age": patient.age,
         "home_institution": patient.home_institution.code,
-        "generated_at": timezone.now().isoformat(),
+        "generated_at": _iso(timezone.now()),
         "recent_encounters": [
             {
                 "id": e.pk,
