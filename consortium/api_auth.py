@@ -1,12 +1,18 @@
 """Bearer-token authentication for API clients (insurance offices and member systems)."""
 
+import datetime
+
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from .models import ApiClient, ApiClientKind, Staff, StaffRole, hash_api_token
 from .permissions import MEMBER_SYSTEM_ROLE
+
+#: ``ApiClient.last_used_at`` is precise to this much.
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
 
 
 class ApiClientUser:
@@ -40,6 +46,16 @@ class ApiClientUser:
         return str(self)
 
 
+class PeopleOnly(permissions.IsAuthenticated):
+    """For endpoints about a person (notifications): an API client's token is refused with 403."""
+
+    message = _("This endpoint is for people signed in; API tokens cannot use it.")
+    code = "people_only"
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and not isinstance(request.user, ApiClientUser)
+
+
 class ApiClientTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
@@ -58,7 +74,13 @@ class ApiClientTokenAuthentication(authentication.BaseAuthentication):
         )
         if client is None or not client.is_active:
             raise exceptions.AuthenticationFailed(_("Unknown or revoked API token."))
-        ApiClient.objects.filter(pk=client.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
+            # At most one write a minute per client: a read-heavy client does not contend for the
+            # database's write lock (SQLite) on every request.
+            ApiClient.objects.filter(pk=client.pk).filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION)
+            ).update(last_used_at=now)
         return ApiClientUser(client), client
 
     def authenticate_header(self, request):

@@ -2,15 +2,13 @@
 
 from django.core.exceptions import ValidationError
 
-from .errors import ApplicationError
+from .errors import ApplicationError, messages_by_field
 
 
 def service_error_messages(error: ValidationError | ApplicationError) -> dict[str | None, list[str]]:
     """The messages of a refusal by field; ``None`` for those that name no field."""
     if isinstance(error, ApplicationError):
-        if error.errors:
-            return {field: [str(m) for m in messages] for field, messages in error.errors.items()}
-        return {error.field: [error.message]}
+        return messages_by_field(error)
     if hasattr(error, "error_dict"):
         return {field: list(messages) for field, messages in error.message_dict.items()}
     return {None: list(error.messages)}

@@ -1,7 +1,5 @@
 """Web pages: the equalization dashboard with CSV exports, fund transparency and expenditure warnings."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
+from consortium import csv_export
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, institution_ids_for
 from records.models import Patient
@@ -62,7 +61,7 @@ def chart_csv(request, code: str):
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{code}-{scope.kind}-{scope.id}-{first:%Y%m}-{last:%Y%m}.csv"'
     response.write("\ufeff")  # Excel opens UTF-8 Chinese text correctly only with a BOM
-    writer = csv.writer(response)
+    writer = csv_export.writer(response)
     writer.writerow([_("Month"), _("Indicator"), _("Code"), _("Value"), _("Numerator"), _("Denominator"), _("Scope")])
     for series in data["series"]:
         for month, point in zip(data["months"], series["points"], strict=True):
@@ -102,7 +101,7 @@ def _fund_csv(rows) -> HttpResponse:
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="fund-transparency.csv"'
     response.write("\ufeff")
-    writer = csv.writer(response)
+    writer = csv_export.writer(response)
     writer.writerow(
         [
             _("Month"),

@@ -1,21 +1,20 @@
 """REST API for insurance offices: claims, batches, adjudication, settlement files, reconciliation."""
 
-import csv
-
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, Http404, StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium import storage
-from consortium.api_errors import error_body
+from consortium import csv_export, storage
+from consortium.csv_export import CsvRenderer
+from consortium.errors import Invalid, NotFound, NotPermitted
 from consortium.models import Institution
 from consortium.permissions import Action, scope
 
@@ -35,11 +34,7 @@ from .models import (
     SettlementFile,
     period_validator,
 )
-from .settlement import ENCODINGS, SettlementFileErrors
-
-
-def django_error_response(exc: DjangoValidationError, code=status.HTTP_400_BAD_REQUEST) -> Response:
-    return Response(error_body(exc), status=code)
+from .settlement import ENCODINGS
 
 
 class ClaimLineSerializer(serializers.ModelSerializer):
@@ -215,14 +210,11 @@ class AdjudicationApi(IdempotentPostMixin, APIView):
             )
             for item in serializer.validated_data["results"]
         ]
-        try:
-            claims = services.adjudicate_claims(
-                claims_queryset=selectors.claims_visible_to(request.user, Action.ADJUDICATE_CLAIMS),
-                decisions=decisions,
-                actor=request.user,
-            )
-        except services.AdjudicationErrors as exc:
-            return Response({"results": exc.errors}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        claims = services.adjudicate_claims(
+            claims_queryset=selectors.claims_visible_to(request.user, Action.ADJUDICATE_CLAIMS),
+            decisions=decisions,
+            actor=request.user,
+        )
         return Response(ClaimSerializer(claims, many=True).data)
 
 
@@ -259,23 +251,18 @@ class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
     def handle_post(self, request):
         office = selectors.office_of(request.user)
         if office is None:
-            return Response(
-                {"detail": _("Only an insurance office can upload settlement files.")}, status=status.HTTP_403_FORBIDDEN
-            )
+            raise NotPermitted(_("Only an insurance office can upload settlement files."))
         serializer = SettlementUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
-        try:
-            settlement = services.store_settlement_file(
-                office=office,
-                period=serializer.validated_data["period"],
-                upload=upload,
-                file_name=upload.name,
-                encoding=serializer.validated_data["encoding"],
-                actor=request.user,
-            )
-        except SettlementFileErrors as exc:
-            return Response({"errors": exc.errors, "more_errors": exc.more}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+        settlement = services.store_settlement_file(
+            office=office,
+            period=serializer.validated_data["period"],
+            upload=upload,
+            file_name=upload.name,
+            encoding=serializer.validated_data["encoding"],
+            actor=request.user,
+        )
         return Response(SettlementFileSerializer(settlement).data, status=status.HTTP_201_CREATED)
 
 
@@ -289,15 +276,15 @@ class SettlementFileDetailApi(generics.RetrieveAPIView):
 class SettlementFileDownloadApi(APIView):
     """The settlement file as the office uploaded it, streamed from the platform's storage."""
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, pk):
         settlement = selectors.settlement_files_of(request.user).filter(pk=pk).first()
         if settlement is None or not settlement.original:
-            raise Http404
+            raise NotFound(_("No such settlement file of your office."))
         try:
             stream = storage.open_stream(settlement.original.name)
         except FileNotFoundError:
-            raise Http404 from None
+            raise NotFound(_("No such settlement file of your office.")) from None
         content_type = (
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             if settlement.file_format == FileFormat.XLSX
@@ -374,11 +361,8 @@ class ReconciliationListApi(IdempotentPostMixin, generics.ListAPIView):
         if institution is None:
             errors["institution"] = [_("No such institution in your region.")]
         if errors:
-            return Response(errors, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            run = services.run_reconciliation(settlement_file=settlement, institution=institution, actor=request.user)
-        except DjangoValidationError as exc:
-            return django_error_response(exc)
+            raise Invalid(next(iter(errors.values()))[0], errors=errors, code="not_found")
+        run = services.run_reconciliation(settlement_file=settlement, institution=institution, actor=request.user)
         return Response(RunSerializer(run).data, status=status.HTTP_201_CREATED)
 
 
@@ -447,7 +431,7 @@ def _institution_to_reconcile(user, code: str) -> Institution | None:
 def _run_or_404(user, pk) -> ReconciliationRun:
     run = selectors.runs_visible_to(user).filter(pk=pk).first()
     if run is None:
-        raise Http404
+        raise NotFound(_("No such reconciliation run."))
     return run
 
 
@@ -470,15 +454,30 @@ class _Echo:
 
 
 class DiscrepancyCsvApi(APIView):
-    """The run's discrepancies as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese)."""
+    """The run's discrepancies as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese).
 
-    @extend_schema(responses={(200, "text/csv"): str})
+    Text cells that a spreadsheet would run as a formula (a note starting with ``=``) are written
+    with a leading apostrophe (``consortium.csv_export``).
+    """
+
+    renderer_classes = [CsvRenderer, JSONRenderer]
+
+    @extend_schema(
+        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        parameters=[
+            OpenApiParameter("kind", str, enum=DiscrepancyKind.values, description="Only discrepancies of this kind."),
+            OpenApiParameter("status", str, enum=DiscrepancyStatus.values, description="Only discrepancies in this status."),
+        ],
+    )
     def get(self, request, pk):
         run = _run_or_404(request.user, pk)
+        filters = DiscrepancyFilter(request.query_params, queryset=Discrepancy.objects.none())
+        if not filters.is_valid():
+            raise serializers.ValidationError(filters.errors)
         queryset = selectors.discrepancies_of(
-            run, kind=request.query_params.get("kind"), status=request.query_params.get("status")
+            run, kind=filters.form.cleaned_data.get("kind"), status=filters.form.cleaned_data.get("status")
         )
-        writer = csv.writer(_Echo())
+        writer = csv_export.writer(_Echo())
 
         def rows():
             yield "\ufeff" + writer.writerow(CSV_COLUMNS)
@@ -511,13 +510,10 @@ class DiscrepancyUpdateApi(IdempotentPostMixin, APIView):
     def handle_post(self, request, pk):
         discrepancy = Discrepancy.objects.filter(pk=pk, run__in=selectors.runs_visible_to(request.user)).first()
         if discrepancy is None:
-            raise Http404
+            raise NotFound(_("No such discrepancy."))
         serializer = DiscrepancyUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            discrepancy = services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **serializer.validated_data)
-        except DjangoValidationError as exc:
-            return django_error_response(exc)
+        discrepancy = services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **serializer.validated_data)
         return Response(DiscrepancySerializer(discrepancy).data)
 
 
@@ -542,9 +538,6 @@ class PeriodCloseApi(IdempotentPostMixin, APIView):
         serializer.is_valid(raise_exception=True)
         institution = _institution_to_reconcile(request.user, serializer.validated_data["institution"])
         if institution is None:
-            return Response({"institution": [_("No such institution in your region.")]}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            services.close_period(institution=institution, period=serializer.validated_data["period"], actor=request.user)
-        except DjangoValidationError as exc:
-            return django_error_response(exc)
+            raise Invalid(_("No such institution in your region."), field="institution", code="not_found")
+        services.close_period(institution=institution, period=serializer.validated_data["period"], actor=request.user)
         return Response(serializer.validated_data, status=status.HTTP_201_CREATED)

@@ -7,10 +7,10 @@ examples (ratios fall and deductibles rise with the institution level) and live 
 import datetime
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from consortium.errors import ApplicationError
 from consortium.models import InstitutionLevel, InsuranceOffice
 from consortium.permissions import SYSTEM
 from records.models import Encounter, Patient
@@ -76,7 +76,7 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     for encounter in recent.order_by("started_at", "pk"):
         try:
             services.create_claim(encounter=encounter, actor=SYSTEM)
-        except ValidationError:
+        except ApplicationError:
             continue
         created["claims"] += 1
     return created

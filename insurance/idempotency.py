@@ -1,7 +1,9 @@
 """Idempotency-Key for every POST of the insurance API.
 
 Same key and same body: the stored response is replayed and nothing is written again.
-Same key and a different body: 422. Two requests racing with one key: the loser gets 409.
+Same key and a different body: 422 (code ``idempotency_key_reused``). Two requests racing with
+one key: the loser gets 409 (``idempotency_key_in_progress``). A refused request (any problem) is
+rolled back and not stored, so the same key may be retried once the request is corrected.
 """
 
 import hashlib
@@ -9,8 +11,9 @@ import json
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
-from rest_framework import status
 from rest_framework.response import Response
+
+from consortium.errors import Conflict, Invalid, Unprocessable
 
 from .models import IdempotencyRecord
 
@@ -48,18 +51,18 @@ class IdempotentPostMixin:
     def post(self, request, *args, **kwargs):
         key = request.headers.get(HEADER, "").strip()
         if not key or len(key) > 200:
-            return Response(
-                {HEADER: [_("Send an Idempotency-Key header (1 to 200 characters) with every POST.")]},
-                status=status.HTTP_400_BAD_REQUEST,
+            raise Invalid(
+                _("Send an Idempotency-Key header (1 to 200 characters) with every POST."),
+                field=HEADER,
+                code="idempotency_key_missing",
             )
         owner = _owner(request)
         fingerprint = request_fingerprint(request)
         stored = IdempotencyRecord.objects.filter(owner=owner, key=key).first()
         if stored is not None:
             if stored.request_hash != fingerprint:
-                return Response(
-                    {HEADER: [_("This key was already used with a different request.")]},
-                    status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+                raise Unprocessable(
+                    _("This key was already used with a different request."), field=HEADER, code="idempotency_key_reused"
                 )
             return Response(stored.body, status=stored.status_code, headers={"Idempotent-Replayed": "true"})
         try:
@@ -77,7 +80,7 @@ class IdempotentPostMixin:
                 except IntegrityError:
                     raise _Raced from None
         except _Raced:
-            return Response(
-                {HEADER: [_("A request with this key is being processed; retry later.")]}, status=status.HTTP_409_CONFLICT
-            )
+            raise Conflict(
+                _("A request with this key is being processed; retry later."), field=HEADER, code="idempotency_key_in_progress"
+            ) from None
         return response

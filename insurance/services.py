@@ -9,7 +9,7 @@ from django.db.models import Count, Max, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from consortium.errors import NotPermitted
+from consortium.errors import Conflict, IllegalTransition, Invalid, NotPermitted, Unprocessable
 from consortium.models import LEVEL_RANK, Institution, OutboxEventType
 from consortium.permissions import SYSTEM, Action, can, require
 from consortium.services import record_audit_event, record_outbox_event
@@ -48,8 +48,9 @@ from .transitions import CLAIM_TRANSITIONS, DISCREPANCY_TRANSITIONS, POLICY_TRAN
 
 def _check_transition(table: dict, current: str, target: str) -> None:
     if target not in table.get(current, frozenset()):
-        raise ValidationError(
-            {"status": _("The status cannot change from %(current)s to %(target)s.") % {"current": current, "target": target}}
+        raise IllegalTransition(
+            _("The status cannot change from %(current)s to %(target)s.") % {"current": current, "target": target},
+            field="status",
         )
 
 
@@ -63,7 +64,9 @@ def is_open_period(institution_id: int, period: str) -> bool:
 
 def _require_open_period(institution_id: int, period: str) -> None:
     if is_period_closed(institution_id, period):
-        raise ValidationError({"period": _("The period %(period)s is closed for this institution.") % {"period": period}})
+        raise Conflict(
+            _("The period %(period)s is closed for this institution.") % {"period": period}, field="period", code="period_closed"
+        )
 
 
 # --- policies -------------------------------------------------------------------------------------
@@ -169,11 +172,13 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
         year = int(period[:4])
         _require_open_period(institution.pk, period)
         if _has_open_claim(encounter):
-            raise ValidationError({"encounter": _("This visit already has a claim; reverse it to correct it.")})
+            raise Conflict(_("This visit already has a claim; reverse it to correct it."), field="encounter", code="claim_exists")
         enrolment = Enrolment.objects.select_related("scheme").filter(patient=patient, year=year).first()
         if enrolment is None:
-            raise ValidationError(
-                {"encounter": _("The patient is not enrolled in an insurance scheme for %(year)s.") % {"year": year}}
+            raise Invalid(
+                _("The patient is not enrolled in an insurance scheme for %(year)s.") % {"year": year},
+                field="encounter",
+                code="not_enrolled",
             )
         policy = (
             Policy.objects.prefetch_related("level_rules")
@@ -181,13 +186,13 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
             .first()
         )
         if policy is None:
-            raise ValidationError({"encounter": _("No policy is in force for this scheme and year.")})
+            raise Invalid(_("No policy is in force for this scheme and year."), field="encounter", code="no_policy")
         rule = policy.rule_for(institution.level)
         if rule is None:
-            raise ValidationError({"encounter": _("The policy in force has no rule for this institution level.")})
+            raise Invalid(_("The policy in force has no rule for this institution level."), field="encounter", code="no_policy")
         items = list(encounter.charge_items.all())
         if not items:
-            raise ValidationError({"encounter": _("This visit has no charge items to claim.")})
+            raise Invalid(_("This visit has no charge items to claim."), field="encounter", code="no_charge_items")
 
         upward = LEVEL_RANK[institution.level] > LEVEL_RANK[patient.home_institution.level]
         referred = upward and has_valid_referral(patient, institution, encounter.started_at)
@@ -326,10 +331,19 @@ def submit_pending_claims() -> int:
     return made
 
 
-class AdjudicationErrors(Exception):
+class AdjudicationErrors(Unprocessable):
+    """The bulk adjudication was refused; ``errors`` names each result by ``results.<index>.<field>``."""
+
+    code = "adjudication_refused"
+
     def __init__(self, errors: list[dict]):
-        super().__init__("adjudication refused")
-        self.errors = errors
+        super().__init__(
+            _("The adjudication results were refused; nothing was recorded."),
+            errors=[
+                {"field": f"results.{e['index']}.{e['field']}", "message": e["reason"], "code": e.get("code", self.code)}
+                for e in errors
+            ],
+        )
 
 
 @dataclass(frozen=True)
@@ -440,11 +454,11 @@ def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
     with transaction.atomic():
         claim = Claim.objects.select_for_update().get(pk=claim.pk)
         if claim.kind != ClaimKind.ORIGINAL or claim.status not in REVERSIBLE:
-            raise ValidationError({"claim": _("Only an adjudicated or settled claim can be reversed.")})
+            raise IllegalTransition(_("Only an adjudicated or settled claim can be reversed."), field="claim")
         if Claim.objects.filter(reverses=claim).exists():
-            raise ValidationError({"claim": _("This claim is already reversed.")})
+            raise Conflict(_("This claim is already reversed."), field="claim", code="already_reversed")
         if not reason.strip():
-            raise ValidationError({"reason": _("Give a reason for the reversal.")})
+            raise Invalid(_("Give a reason for the reversal."), field="reason", code="required")
         period = period_of(timezone.now())
         _require_open_period(claim.institution_id, period)
         paid = claim.expected_payment
@@ -574,7 +588,7 @@ def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, acto
         if status != discrepancy.status:
             _check_transition(DISCREPANCY_TRANSITIONS, discrepancy.status, status)
         if status in (DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED) and not note.strip():
-            raise ValidationError({"note": _("Write a note saying why.")})
+            raise Invalid(_("Write a note saying why."), field="note", code="required")
         discrepancy.status = status
         discrepancy.note = note.strip()
         discrepancy.updated_at = timezone.now()
@@ -598,11 +612,14 @@ def close_period(*, institution: Institution, period: str, actor) -> PeriodClose
         _require_open_period(institution.pk, period)
         runs = ReconciliationRun.objects.filter(institution=institution, period=period, status=RunStatus.FINISHED)
         if not runs.exists():
-            raise ValidationError({"period": _("Nothing has been reconciled for this period yet.")})
+            raise Conflict(_("Nothing has been reconciled for this period yet."), field="period", code="period_not_reconciled")
         open_count = Discrepancy.objects.filter(run__in=runs, status=DiscrepancyStatus.OPEN).count()
         if open_count:
-            raise ValidationError(
-                {"period": _("%(count)s discrepancies are still open; explain or resolve them first.") % {"count": open_count}}
+            raise Conflict(
+                _("%(count)s discrepancies are still open; explain or resolve them first.") % {"count": open_count},
+                field="period",
+                code="discrepancies_open",
+                extra={"open_discrepancies": open_count},
             )
         try:
             with transaction.atomic():
@@ -610,8 +627,10 @@ def close_period(*, institution: Institution, period: str, actor) -> PeriodClose
                     institution=institution, period=period, closed_by=actor if getattr(actor, "pk", None) else None
                 )
         except IntegrityError:
-            raise ValidationError(
-                {"period": _("The period %(period)s is closed for this institution.") % {"period": period}}
+            raise Conflict(
+                _("The period %(period)s is closed for this institution.") % {"period": period},
+                field="period",
+                code="period_closed",
             ) from None
         totals = Discrepancy.objects.filter(run__in=runs).aggregate(paid=Sum("paid_amount"), expected=Sum("expected_amount"))
         record_audit_event(

@@ -27,6 +27,8 @@ from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 
+from consortium.errors import Unprocessable
+
 from .models import FileFormat, SettlementFile, SettlementLine
 
 COLUMNS = ["claim_number", "institution_code", "paid_amount", "payment_status", "reason_code", "payment_reference"]
@@ -47,12 +49,24 @@ MAX_ERRORS = 200
 CHUNK_ROWS = 20000
 
 
-class SettlementFileErrors(Exception):
-    """The file was refused; ``errors`` lists {row, field, reason}."""
+class SettlementFileErrors(Unprocessable):
+    """The file was refused; built from {row, field, reason} (row 0: the file as a whole).
+
+    The problem body lists each as ``{"row", "field", "code", "message"}`` and says in
+    ``more_errors`` how many further problems were not listed.
+    """
+
+    code = "settlement_file_refused"
 
     def __init__(self, errors: list[dict], more: int = 0):
-        super().__init__("settlement file refused")
-        self.errors = errors
+        super().__init__(
+            _("The settlement file was refused; nothing was stored."),
+            errors=[
+                {"row": e["row"] or None, "field": e["field"], "message": e["reason"], "code": e.get("code", self.code)}
+                for e in errors
+            ],
+            extra={"more_errors": more},
+        )
         self.more = more
 
 

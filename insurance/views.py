@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.models import Institution
 from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
@@ -46,7 +47,7 @@ def claim_create(request):
     if form.is_valid():
         try:
             claim = services.create_claim(encounter=form.cleaned_data["encounter"], actor=request.user)
-        except DjangoValidationError as exc:
+        except (DjangoValidationError, ApplicationError) as exc:
             apply_service_error(form, exc)
         else:
             messages.success(request, _("Claim %(number)s calculated.") % {"number": claim.number})
@@ -64,7 +65,7 @@ def batch_submit(request):
             batches = services.submit_claims(
                 institution=form.cleaned_data["institution"], period=form.cleaned_data["period"], actor=request.user
             )
-        except DjangoValidationError as exc:
+        except (DjangoValidationError, ApplicationError) as exc:
             apply_service_error(form, exc)
         else:
             if batches:
@@ -100,7 +101,7 @@ def claim_correct(request, number):
     if form.is_valid():
         try:
             _reversal, replacement = services.correct_claim(claim=claim, actor=request.user, reason=form.cleaned_data["reason"])
-        except DjangoValidationError as exc:
+        except (DjangoValidationError, ApplicationError) as exc:
             apply_service_error(form, exc)
         else:
             messages.success(request, _("Claim reversed and recalculated as %(number)s.") % {"number": replacement.number})
@@ -163,7 +164,7 @@ def discrepancy_update(request, pk):
     if form.is_valid():
         try:
             services.update_discrepancy(discrepancy=discrepancy, actor=request.user, **form.cleaned_data)
-        except DjangoValidationError as exc:
+        except (DjangoValidationError, ApplicationError) as exc:
             apply_service_error(form, exc)
         else:
             messages.success(request, _("Discrepancy updated."))
@@ -177,9 +178,8 @@ def period_close(request, pk):
     run = get_scoped_or_404(selectors.runs_visible_to(request.user), request.user, Action.REVIEW_RECONCILIATION, pk=pk)
     try:
         services.close_period(institution=run.institution, period=run.period, actor=request.user)
-    except DjangoValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
     else:
         messages.success(request, _("Period %(period)s closed.") % {"period": run.period})
     return redirect("insurance:reconciliation-detail", pk=run.pk)

@@ -1,17 +1,14 @@
 """REST API of the shared patient record (DRF); every read of one patient's record is access-logged."""
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium.api_errors import error_body
+from consortium.pagination import BoundedLimitOffsetPagination
 from consortium.permissions import Action, can, own_institution
 
 from . import fhir, icd10, selectors, services
@@ -67,10 +64,6 @@ class PatientRegistrationSerializer(serializers.Serializer):
     consents_to_sharing = serializers.BooleanField(required=False, default=False)
 
 
-def _drf_validation_error(error: ValidationError) -> serializers.ValidationError:
-    return serializers.ValidationError(error_body(error))
-
-
 class PatientSearchSerializer(serializers.Serializer):
     q = serializers.CharField(max_length=64)
 
@@ -89,7 +82,7 @@ class PatientListApi(APIView):
             .select_related("home_institution")
             .order_by("-created_at", "-pk")
         )
-        paginator = LimitOffsetPagination()
+        paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(patients, request, view=self)
         return paginator.get_paginated_response(PatientSerializer(page, many=True, context={"request": request}).data)
 
@@ -105,16 +98,13 @@ class PatientListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         consents = data.pop("consents_to_sharing")
-        try:
-            patient, created = services.register_patient(
-                actor=request.user,
-                institution=institution,
-                data=data,
-                consents_to_sharing=consents,
-                registration_key=request.headers.get("Idempotency-Key") or None,
-            )
-        except ValidationError as error:
-            raise _drf_validation_error(error) from None
+        patient, created = services.register_patient(
+            actor=request.user,
+            institution=institution,
+            data=data,
+            consents_to_sharing=consents,
+            registration_key=request.headers.get("Idempotency-Key") or None,
+        )
         return Response(
             PatientSerializer(patient, context={"request": request}).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -190,12 +180,7 @@ class FhirImportApi(APIView):
     def post(self, request):
         """Import a transaction Bundle from the caller's system; answers created, matched or rejected per entry."""
         institution = own_institution(request.user, Action.RECORD_ENCOUNTER)
-        try:
-            results = fhir.import_bundle(actor=request.user, institution=institution, bundle=request.data)
-        except fhir.BundleRejected as error:
-            raise serializers.ValidationError({"bundle": [error.message]}) from None
-        except DjangoPermissionDenied:
-            raise PermissionDenied from None
+        results = fhir.import_bundle(actor=request.user, institution=institution, bundle=request.data)
         return Response({"resourceType": "ImportResult", "entry": [r.as_dict() for r in results]})
 
 

@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError as PydanticValidationError
 
+from consortium.errors import Invalid
+
 from . import services
 from .models import Encounter, EncounterKind, ObservationKind, Patient
 
@@ -251,10 +253,13 @@ class EntryResult:
         }
 
 
-class BundleRejected(Exception):
+class BundleRejected(Invalid):
+    """The Bundle as a whole is refused (not a transaction Bundle, too many entries, unreadable)."""
+
+    code = "bundle_rejected"
+
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, field="bundle")
 
 
 def _identifier(resource: dict, system: str) -> str:

@@ -9,12 +9,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.api_auth import PeopleOnly
+from consortium.errors import Invalid
 from consortium.models import Department, Institution
+from consortium.pagination import BoundedLimitOffsetPagination
 from consortium.permissions import Action, can, own_institution, scope
 from records.access import can_read_patient, log_patient_access, readable_patients
 from records.models import AccessReason, Encounter, Patient
@@ -32,11 +34,6 @@ from .models import (
     Urgency,
 )
 from .transitions import Act
-
-
-def _error_response(error: services.ReferralError) -> Response:
-    return Response({error.field or "detail": [error.message] if error.field else error.message}, status=error.status_code)
-
 
 # --- serializers ---------------------------------------------------------------------------------
 
@@ -221,18 +218,15 @@ class ReferralListCreateApi(generics.ListCreateAPIView):
         serializer = ReferralCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        try:
-            referral = services.create_referral(
-                actor=request.user,
-                patient=data["patient"],
-                source_encounter=data.get("source_encounter"),
-                to_department=data["to_department"],
-                urgency=data["urgency"],
-                reason=data["reason"],
-                submit=data["submit"],
-            )
-        except services.ReferralError as error:
-            return _error_response(error)
+        referral = services.create_referral(
+            actor=request.user,
+            patient=data["patient"],
+            source_encounter=data.get("source_encounter"),
+            to_department=data["to_department"],
+            urgency=data["urgency"],
+            reason=data["reason"],
+            submit=data["submit"],
+        )
         referral = selectors.with_details(Referral.objects).get(pk=referral.pk)
         return Response(ReferralDetailSerializer(referral).data, status=status.HTTP_201_CREATED)
 
@@ -264,10 +258,7 @@ class _ActionApi(APIView):
         referral = _visible(request.user, pk)
         serializer = self.input_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = self.call(referral, serializer.validated_data, request.user)
-        except services.ReferralError as error:
-            return _error_response(error)
+        result = self.call(referral, serializer.validated_data, request.user)
         if isinstance(result, Referral):
             result = selectors.with_details(Referral.objects).get(pk=result.pk)
             return Response(ReferralDetailSerializer(result).data)
@@ -420,7 +411,7 @@ _QUEUE_ROW_COLUMNS = [
 ]
 
 
-class QueuePagination(LimitOffsetPagination):
+class QueuePagination(BoundedLimitOffsetPagination):
     """Limit/offset pages of the queue, each read with its total in one statement (``ReferralRows.window``)."""
 
     def paginate_queryset(self, queryset, request, view=None):
@@ -485,10 +476,7 @@ class SlotListCreateApi(generics.ListCreateAPIView):
         return selectors.slots_of(own_institution(self.request.user, Action.TRIAGE_REFERRAL))
 
     def perform_create(self, serializer):
-        try:
-            serializer.instance = services.open_referral_slot(actor=self.request.user, **serializer.validated_data)
-        except services.ReferralError as error:
-            raise serializers.ValidationError({error.field or "detail": [error.message]}) from None
+        serializer.instance = services.open_referral_slot(actor=self.request.user, **serializer.validated_data)
 
 
 class FollowUpListApi(generics.ListAPIView):
@@ -511,22 +499,24 @@ class FollowUpDoneApi(APIView):
         task = get_object_or_404(selectors.follow_up_tasks_for(request.user, include_done=True), pk=pk)
         serializer = OutcomeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            task = services.complete_follow_up_task(task.pk, actor=request.user, outcome=serializer.validated_data["outcome"])
-        except services.ReferralError as error:
-            return _error_response(error)
+        task = services.complete_follow_up_task(task.pk, actor=request.user, outcome=serializer.validated_data["outcome"])
         return Response(FollowUpTaskSerializer(task).data)
 
 
 class NotificationListApi(generics.ListAPIView):
+    """The caller's notifications; people only (an API token has none and gets 403)."""
+
     serializer_class = NotificationSerializer
     filter_backends: list = []
+    permission_classes = [PeopleOnly]
 
     def get_queryset(self):
         return selectors.notifications_for(self.request.user)
 
 
 class NotificationReadApi(APIView):
+    permission_classes = [PeopleOnly]
+
     @extend_schema(
         request=inline_serializer("NotificationReadInput", {"ids": serializers.ListField(child=serializers.IntegerField())}),
         responses={200: inline_serializer("NotificationReadOutput", {"marked": serializers.IntegerField()})},
@@ -534,7 +524,7 @@ class NotificationReadApi(APIView):
     def post(self, request):
         ids = request.data.get("ids") if hasattr(request.data, "get") else None
         if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
-            return Response({"ids": [_("A list of notification ids.")]}, status=status.HTTP_400_BAD_REQUEST)
+            raise Invalid(_("A list of notification ids."), field="ids")
         return Response({"marked": services.mark_notifications_read(user=request.user, ids=ids)})
 
 
@@ -558,7 +548,7 @@ class ValidReferralApi(APIView):
         if institution is None or not (
             can(request.user, Action.VIEW_CLAIMS, institution) or can(request.user, Action.VIEW_REFERRALS, institution)
         ):
-            return Response({"institution": [_("Unknown institution.")]}, status=status.HTTP_400_BAD_REQUEST)
+            raise Invalid(_("Unknown institution."), field="institution", code="not_found")
         patient = Patient.objects.filter(pk=query.validated_data["patient"]).first()
         valid = patient is not None and selectors.has_valid_referral(patient, institution, query.validated_data["on"])
         return Response({"valid": valid})

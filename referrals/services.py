@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from consortium.errors import ApplicationError
+from consortium import errors
 from consortium.models import Department, Institution, Membership, StaffRole
 from consortium.permissions import Action, Relation, can, institution_ids_for, relation_to, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
@@ -49,21 +49,18 @@ from .snapshot import clinical_summary_snapshot
 from .transitions import ACTION_LABELS, TRANSITIONS, Act, Side
 
 
-class ReferralError(ApplicationError):
+class ReferralError(errors.Invalid):
     """A referral rule was broken; ``field`` names the input at fault, if any."""
 
-    code = "referral_invalid"
-    status_code = 400
+
+class IllegalTransition(errors.IllegalTransition, ReferralError):
+    """The referral's table has no such move from its status (or the object is past it)."""
 
 
-class IllegalTransition(ReferralError):
-    code = "illegal_transition"
-    status_code = 409
+class SlotUnavailable(errors.Conflict, ReferralError):
+    """The chosen appointment slot is full, closed or in the past."""
 
-
-class SlotUnavailable(ReferralError):
     code = "slot_unavailable"
-    status_code = 409
 
 
 # --- helpers -------------------------------------------------------------------------------------

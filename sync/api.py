@@ -1,17 +1,14 @@
 """REST API of the sync subsystem: batch upload and status, endpoints, deliveries, the monitor."""
 
-from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium.api_errors import error_body
 from consortium.models import Institution
 from consortium.permissions import Action, get_scoped_or_404, require
+from consortium.problems import ProblemSerializer
 
 from . import batches, deliveries, endpoints, selectors
 from .conf import sync_setting
@@ -112,10 +109,6 @@ class BatchUploadDocSerializer(serializers.Serializer):
     visits = VisitDocSerializer(many=True)
 
 
-def _errors_response(errors: list[dict], status_code: int = 400) -> Response:
-    return Response({"detail": _("The batch was not accepted; nothing was stored."), "errors": errors}, status=status_code)
-
-
 class BatchListApi(APIView):
     """Upload a batch of visits, or list recent batches."""
 
@@ -124,8 +117,12 @@ class BatchListApi(APIView):
         responses={
             202: InboundBatchSerializer,
             200: OpenApiResponse(InboundBatchSerializer, description="This batch ID was uploaded before; nothing changed."),
-            400: OpenApiResponse(description="Malformed JSON, wrong types or unknown fields: errors name row and field."),
-            413: OpenApiResponse(description="The body is larger than SYNC_MAX_BATCH_BYTES (default 256 MiB)."),
+            400: OpenApiResponse(
+                ProblemSerializer, description="Malformed JSON, wrong types or unknown fields: errors name row and field."
+            ),
+            413: OpenApiResponse(
+                ProblemSerializer, description="The body is larger than SYNC_MAX_BATCH_BYTES (default 256 MiB)."
+            ),
         },
         description=(
             "Accepts the body streaming (it is never held in memory) up to SYNC_MAX_BATCH_BYTES, checks its shape, "
@@ -140,19 +137,7 @@ class BatchListApi(APIView):
             content_length = int(raw.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             content_length = None
-        try:
-            batch, created = batches.receive_batch(actor=request.user, stream=raw, content_length=content_length)
-        except batches.BatchTooLarge as exc:
-            return Response(
-                {
-                    "detail": _("The body is larger than the limit of %(limit)d bytes; split the backlog into several batches.")
-                    % {"limit": exc.limit},
-                    "limit_bytes": exc.limit,
-                },
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
-        except batches.BatchRejected as exc:
-            return _errors_response(exc.errors, exc.status)
+        batch, created = batches.receive_batch(actor=request.user, stream=raw, content_length=content_length)
         data = InboundBatchSerializer(batch).data
         headers = {"Location": data["status_url"]}
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)
@@ -204,17 +189,14 @@ class EndpointListApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         require(request.user, Action.MANAGE_SYNC, data["institution"])
-        try:
-            endpoint = endpoints.register_endpoint(
-                actor=request.user,
-                institution=data["institution"],
-                name=data["name"],
-                url=data["url"],
-                events=data["events"],
-                secret=data.get("secret", ""),
-            )
-        except ValidationError as exc:
-            raise ApiValidationError(error_body(exc)) from None
+        endpoint = endpoints.register_endpoint(
+            actor=request.user,
+            institution=data["institution"],
+            name=data["name"],
+            url=data["url"],
+            events=data["events"],
+            secret=data.get("secret", ""),
+        )
         return Response(
             {"endpoint": SyncEndpointSerializer(endpoint).data, "secret": endpoint.secret}, status=status.HTTP_201_CREATED
         )
@@ -288,20 +270,14 @@ def _delivery(request, pk) -> Delivery:
 class DeliveryRetryApi(APIView):
     @extend_schema(request=None, responses=SyncDeliverySerializer)
     def post(self, request, pk):
-        try:
-            delivery = deliveries.retry_delivery_now(actor=request.user, delivery=_delivery(request, pk))
-        except ValidationError as exc:
-            raise ApiValidationError({"status": exc.messages}) from None
+        delivery = deliveries.retry_delivery_now(actor=request.user, delivery=_delivery(request, pk))
         return Response(SyncDeliverySerializer(delivery).data)
 
 
 class DeliveryReplayApi(APIView):
     @extend_schema(request=None, responses=SyncDeliverySerializer)
     def post(self, request, pk):
-        try:
-            delivery = deliveries.replay_delivery(actor=request.user, delivery=_delivery(request, pk))
-        except ValidationError as exc:
-            raise ApiValidationError({"status": exc.messages}) from None
+        delivery = deliveries.replay_delivery(actor=request.user, delivery=_delivery(request, pk))
         return Response(SyncDeliverySerializer(delivery).data)
 
 

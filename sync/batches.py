@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium import bulk, storage
+from consortium.errors import Invalid, TooLarge
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
 from consortium.services import record_audit_event
@@ -40,19 +41,24 @@ _BATCH_LEASE = datetime.timedelta(minutes=5)
 _MAX_REPORTED_SHAPE_ERRORS = 100
 
 
-class BatchTooLarge(Exception):
+class BatchTooLarge(TooLarge):
+    """The body is larger than SYNC_MAX_BATCH_BYTES (413; ``limit_bytes`` in the problem body)."""
+
     def __init__(self, limit: int):
-        super().__init__(limit)
+        super().__init__(
+            _("The body is larger than the limit of %(limit)d bytes; split the backlog into several batches.") % {"limit": limit},
+            extra={"limit_bytes": limit},
+        )
         self.limit = limit
 
 
-class BatchRejected(Exception):
+class BatchRejected(Invalid):
     """The upload is not acceptable as a whole; ``errors`` name the row and field of each problem."""
 
-    def __init__(self, errors: list[dict], status: int = 400):
-        super().__init__(errors)
-        self.errors = errors
-        self.status = status
+    code = "batch_rejected"
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(_("The batch was not accepted; nothing was stored."), errors=errors)
 
 
 def _spool_dir() -> Path:

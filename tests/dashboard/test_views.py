@@ -11,6 +11,7 @@ from django.urls import reverse
 from dashboard import services
 from dashboard.models import HouseholdEconomics, IndicatorValue
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
+from tests.problems import fields
 
 from .fixtures import at, build_september
 
@@ -187,9 +188,9 @@ def test_api_indicators(chain, september, login):
         }
     ]
     unknown = client.get(url, {"indicator": "nope"})
-    assert unknown.status_code == 400 and list(unknown.json()) == ["indicator"]
+    assert fields(unknown) == {"indicator"}
     bad = client.get(url, {"start": "2026-13"})
-    assert bad.status_code == 400 and "start" in bad.json()
+    assert "start" in fields(bad)
     assert client.get(url, {"scope": scope("institution", chain["outsider"])}).status_code == 400
     assert login(chain["staff"]["clinician"]).get(url).status_code == 403
 

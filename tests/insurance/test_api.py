@@ -11,6 +11,7 @@ from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Discrepancy, OfficeScheme, PeriodClose, Scheme, SettlementFile
 from tests.factories import InstitutionFactory, InsuranceOfficeFactory, PatientFactory
+from tests.problems import fields, problem
 
 from .test_reconciliation import HEADER, crafted_file
 
@@ -54,7 +55,7 @@ def test_an_office_never_sees_another_regions_claims(chain, visit, scheme, polic
     assert office_api.get(reverse("api-insurance-claim-detail", args=[far_claim.number])).status_code == 404
     services.submit_claims(institution=far, period="2026-03", actor=SYSTEM)
     response = post(office_api, ADJUDICATE, {"results": [{"claim_number": far_claim.number, "outcome": "approved"}]}, "k-far")
-    assert response.status_code == 422 and response.data["results"][0]["field"] == "claim_number"
+    assert fields(response, 422, "adjudication_refused") == {"results.0.claim_number"}
     far_claim.refresh_from_db()
     assert far_claim.status == ClaimStatus.SUBMITTED
     # the other region's own office sees it
@@ -107,20 +108,20 @@ def test_bulk_adjudication_and_idempotency(office_api, submitted):
     assert again.status_code == 200 and again.data == first.data and again["Idempotent-Replayed"] == "true"
     assert AuditEvent.objects.filter(action="insurance.claim_adjudicated").count() == audits == 3
     different = post(office_api, ADJUDICATE, {"results": body["results"][:1]}, "adj-1")
-    assert different.status_code == 422 and "Idempotency-Key" in different.data
-    assert office_api.post(ADJUDICATE, body, format="json").status_code == 400
+    assert fields(different, 422, "idempotency_key_reused") == {"Idempotency-Key"}
+    assert fields(office_api.post(ADJUDICATE, body, format="json"), 400, "idempotency_key_missing") == {"Idempotency-Key"}
 
 
 def test_adjudication_bad_input_has_field_messages(office_api, submitted):
     response = post(office_api, ADJUDICATE, {"results": [{"claim_number": submitted[0].number, "outcome": "maybe"}]}, "bad-1")
-    assert response.status_code == 400 and "outcome" in response.data["results"][0]
+    assert fields(response, 400, "invalid") == {"results.0.outcome"}
+    assert problem(response, 400)["errors"][0]["code"] == "invalid_choice"
     response = post(office_api, ADJUDICATE, {"results": []}, "bad-2")
-    assert response.status_code == 400 and "results" in response.data
+    assert fields(response, 400) == {"results"}
     response = post(
         office_api, ADJUDICATE, {"results": [{"claim_number": submitted[0].number, "outcome": "partly_approved"}]}, "bad-3"
     )
-    assert response.status_code == 422
-    assert {e["field"] for e in response.data["results"]} == {"approved_amount", "reason_codes"}
+    assert fields(response, 422, "adjudication_refused") == {"results.0.approved_amount", "results.0.reason_codes"}
     assert not Claim.objects.exclude(status=ClaimStatus.SUBMITTED).exists()
 
 
@@ -161,38 +162,39 @@ def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_
 
     close = reverse("api-insurance-period-close")
     refused = post(office_api, close, {"institution": "TOWN", "period": "2026-03"}, "close-1")
-    assert refused.status_code == 400 and "period" in refused.data
+    body = problem(refused, 409, "discrepancies_open")
+    assert body["open_discrepancies"] == 7 and {e["field"] for e in body["errors"]} == {"period"}
     for item in listing["results"]:
         url = reverse("api-insurance-discrepancy-update", args=[item["id"]])
-        assert post(office_api, url, {"status": "resolved", "note": ""}, f"d-{item['id']}-a").status_code == 400
+        assert fields(post(office_api, url, {"status": "resolved", "note": ""}, f"d-{item['id']}-a"), 400, "required") == {"note"}
         assert post(office_api, url, {"status": "resolved", "note": "已核实"}, f"d-{item['id']}").status_code == 200
     assert post(office_api, close, {"institution": "TOWN", "period": "2026-03"}, "close-2").status_code == 201
     assert PeriodClose.objects.filter(institution=chain["township"], period="2026-03").exists()
     some = Discrepancy.objects.first()
     url = reverse("api-insurance-discrepancy-update", args=[some.pk])
-    assert post(office_api, url, {"status": "open", "note": ""}, "after-close").status_code == 400
+    problem(post(office_api, url, {"status": "open", "note": ""}, "after-close"), 409, "period_closed")
 
 
 def test_upload_errors_are_answered_with_row_field_and_reason(office_api):
     bad = SimpleUploadedFile("s.csv", (HEADER + "X-1,TOWN,12.345,paid,,\n").encode(), content_type="text/csv")
     response = post(office_api, FILES, {"file": bad, "period": "2026-03"}, "up-bad", fmt="multipart")
-    assert response.status_code == 422
-    assert response.data["errors"] == [{"row": 2, "field": "paid_amount", "reason": response.data["errors"][0]["reason"]}]
+    body = problem(response, 422, "settlement_file_refused")
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(2, "paid_amount")] and body["more_errors"] == 0
     assert not SettlementFile.objects.exists()
     response = post(office_api, FILES, {"period": "2026-13"}, "up-bad-2", fmt="multipart")
-    assert response.status_code == 400 and {"file", "period"} <= set(response.data)
+    assert {"file", "period"} <= fields(response, 400)
 
 
 def test_reconciliation_needs_own_file_and_region(chain, office_api):
     response = post(office_api, RUNS, {"settlement_file": 999, "institution": "OUT"}, "run-bad")
-    assert response.status_code == 400 and {"settlement_file", "institution"} == set(response.data)
+    assert fields(response, 400, "not_found") == {"settlement_file", "institution"}
 
 
 def test_clinic_staff_cannot_upload(chain, login):
     client = login(chain["staff"]["clerk"])
     upload = SimpleUploadedFile("s.csv", HEADER.encode(), content_type="text/csv")
     response = client.post(FILES, {"file": upload, "period": "2026-03"}, HTTP_IDEMPOTENCY_KEY="clerk-1")
-    assert response.status_code == 403
+    problem(response, 403, "permission_denied")
 
 
 def test_schema_documents_the_insurance_api(office_api):
@@ -204,12 +206,12 @@ def test_schema_documents_the_insurance_api(office_api):
 
 def test_more_bad_input_is_answered_field_by_field(chain, office_api):
     response = post(office_api, RUNS, {"settlement_file": "abc", "institution": ""}, "bad-run")
-    assert response.status_code == 400 and {"settlement_file", "institution"} <= set(response.data)
+    assert {"settlement_file", "institution"} <= fields(response, 400)
     close = reverse("api-insurance-period-close")
     response = post(office_api, close, {"institution": "TOWN", "period": "2026-13"}, "bad-close")
-    assert response.status_code == 400 and "period" in response.data
+    assert fields(response, 400) == {"period"}
     response = post(office_api, close, {"institution": "OUT", "period": "2026-03"}, "bad-close-2")
-    assert response.status_code == 400 and "institution" in response.data
+    assert fields(response, 400, "not_found") == {"institution"}
     response = post(office_api, reverse("api-insurance-discrepancy-update", args=[1]), {"status": "bogus"}, "bad-d")
-    assert response.status_code == 404
-    assert post(office_api, ADJUDICATE, {"results": "x"}, "bad-shape").status_code == 400
+    problem(response, 404, "not_found")
+    assert fields(post(office_api, ADJUDICATE, {"results": "x"}, "bad-shape"), 400) == {"results"}

@@ -3,8 +3,8 @@
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 
+from consortium.errors import Conflict, IllegalTransition, Invalid
 from consortium.models import AuditEvent, OutboxEvent
 from consortium.permissions import SYSTEM
 from insurance import services
@@ -79,12 +79,12 @@ def test_unreferred_upward_visit_gets_the_lower_ratio(chain, visit):
 def test_claim_refused_without_enrolment_policy_or_items(chain, visit, enrol):
     patient = PatientFactory(home_institution=chain["township"])
     encounter = visit(patient=patient)
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(Invalid) as excinfo:
         services.create_claim(encounter=encounter, actor=SYSTEM)
-    assert "encounter" in excinfo.value.message_dict
+    assert excinfo.value.field == "encounter" and excinfo.value.code == "not_enrolled"
     enrol(patient)
     empty = visit(patient=patient, items=())
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid) as excinfo:
         services.create_claim(encounter=empty, actor=SYSTEM)
     assert not Claim.objects.exists() and not Accumulator.objects.filter(reimbursed__gt=0).exists()
 
@@ -92,16 +92,17 @@ def test_claim_refused_without_enrolment_policy_or_items(chain, visit, enrol):
 def test_one_standing_claim_per_encounter(chain, visit):
     encounter = visit()
     services.create_claim(encounter=encounter, actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict) as excinfo:
         services.create_claim(encounter=encounter, actor=SYSTEM)
+    assert excinfo.value.code == "claim_exists"
     assert Claim.objects.count() == 1
 
 
 def test_closed_period_refuses_new_claims(chain, visit):
     PeriodClose.objects.create(institution=chain["township"], period="2026-03")
-    with pytest.raises(ValidationError) as excinfo:
+    with pytest.raises(Conflict) as excinfo:
         services.create_claim(encounter=visit(), actor=SYSTEM)
-    assert "period" in excinfo.value.message_dict
+    assert excinfo.value.field == "period" and excinfo.value.code == "period_closed"
 
 
 def _adjudicate(claim, outcome, amount=None, reasons=()):
@@ -145,8 +146,8 @@ def test_bad_adjudications_are_refused_whole(chain, visit):
             ],
             actor=SYSTEM,
         )
-    fields = {(e["index"], e["field"]) for e in excinfo.value.errors}
-    assert fields == {(1, "approved_amount"), (1, "reason_codes"), (2, "claim_number")}
+    fields = {e["field"] for e in excinfo.value.errors}
+    assert fields == {"results.1.approved_amount", "results.1.reason_codes", "results.2.claim_number"}
     assert not Claim.objects.exclude(status=ClaimStatus.SUBMITTED).exists()
 
 
@@ -173,13 +174,13 @@ def test_correction_is_reversal_plus_new_claim_and_original_is_untouched(chain, 
     assert (replacement.deductible_applied, replacement.reimbursed) == (D("100.00"), D("170.00"))
     accumulator = Accumulator.objects.get(patient=encounter.patient)
     assert accumulator.reimbursed == D("170.00")
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict):
         services.reverse_claim(claim=claim, actor=SYSTEM, reason="again")
 
 
 def test_draft_claim_cannot_be_reversed(chain, visit):
     claim = services.create_claim(encounter=visit(), actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(IllegalTransition):
         services.reverse_claim(claim=claim, actor=SYSTEM, reason="x")
 
 

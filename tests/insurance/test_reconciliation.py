@@ -4,9 +4,9 @@ import io
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
 from openpyxl import Workbook
 
+from consortium.errors import Conflict, Invalid
 from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Discrepancy, DiscrepancyStatus, Scheme, SettlementFile, SettlementLine
@@ -142,7 +142,7 @@ def test_bad_amounts_and_fields_each_with_row_and_field(chain, adjudicated):
         (7, "claim_number"),
         (8, "row"),
     }
-    assert all(m["reason"] for m in messages)
+    assert all(m["message"] and m["code"] for m in messages)
 
 
 def test_empty_and_header_only(chain):
@@ -152,33 +152,33 @@ def test_empty_and_header_only(chain):
 
 def test_oversized(chain, settings):
     settings.INSURANCE_SETTLEMENT_MAX_BYTES = 100
-    assert refused(chain["office"], HEADER + "X-1,TOWN,1.00,paid,,\n" * 10)[0] == {(0, "file")}
+    assert refused(chain["office"], HEADER + "X-1,TOWN,1.00,paid,,\n" * 10)[0] == {(None, "file")}
 
 
 def test_unknown_encoding_and_broken_xlsx(chain):
-    assert refused(chain["office"], HEADER, encoding="latin-1")[0] == {(0, "encoding")}
-    assert refused(chain["office"], raw=b"PK\x03\x04broken", name="x.xlsx")[0] == {(0, "file")}
+    assert refused(chain["office"], HEADER, encoding="latin-1")[0] == {(None, "encoding")}
+    assert refused(chain["office"], raw=b"PK\x03\x04broken", name="x.xlsx")[0] == {(None, "file")}
 
 
 def test_rerun_supersedes_open_discrepancies_and_period_close(chain, adjudicated):
     settlement = upload(chain["office"], crafted_file(adjudicated))
     first = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict):
         services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
     second = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     assert not first.discrepancies.filter(status=DiscrepancyStatus.OPEN).exists()
     open_items = list(second.discrepancies.filter(status=DiscrepancyStatus.OPEN))
     assert len(open_items) == 7
-    with pytest.raises(ValidationError):
+    with pytest.raises(Invalid):
         services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.RESOLVED, note=" ", actor=SYSTEM)
     for item in open_items:
         services.update_discrepancy(discrepancy=item, status=DiscrepancyStatus.EXPLAINED, note="医保已确认", actor=SYSTEM)
     services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict):
         services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.OPEN, note="", actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict):
         services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
-    with pytest.raises(ValidationError):
+    with pytest.raises(Conflict):
         services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
 
 
@@ -199,4 +199,4 @@ def test_claims_of_schemes_the_office_does_not_administer_are_out_of_scope(chain
 
 def test_broken_csv_quoting_names_the_row(chain):
     errors, messages = refused(chain["office"], HEADER + 'X-1,TOWN,1.00,paid,,"unterminated\n')
-    assert errors == {(2, "file")} and "CSV" in messages[0]["reason"]
+    assert errors == {(2, "file")} and "CSV" in messages[0]["message"]

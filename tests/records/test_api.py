@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 from consortium.models import ApiClient, ApiClientKind
 from records.models import AccessLog, Patient
 from tests.factories import make_resident_id
+from tests.problems import fields
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +45,7 @@ def test_member_system_registers_idempotently(chain, his):
 )
 def test_bad_registration_is_400_with_field_message(chain, his, body, field):
     response = his.post(reverse("api-patient-list"), body, format="json")
-    assert response.status_code == 400
-    assert field in response.json() and response.json()[field]
+    assert field in fields(response)
     assert not Patient.objects.exists()
 
 
@@ -110,10 +110,10 @@ def test_search_terms_are_refused_in_urls_and_accepted_in_the_body(chain, patien
     client = login(chain["staff"]["clerk"])
     patient = patients["town"]
     refused = client.get(reverse("api-patient-list"), {"q": patient.resident_id})
-    assert refused.status_code == 400 and refused.json()["q"]
+    assert fields(refused) == {"q"}
     listed = client.get(reverse("api-patient-list")).json()
     assert [row["id"] for row in listed["results"]] == [patient.pk]
     found = client.post(reverse("api-patient-search"), {"q": patient.resident_id}, content_type="application/json")
     assert [row["id"] for row in found.json()] == [patient.pk]
     empty = client.post(reverse("api-patient-search"), {}, content_type="application/json")
-    assert empty.status_code == 400 and empty.json()["q"]
+    assert fields(empty) == {"q"}

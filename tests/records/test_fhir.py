@@ -10,6 +10,7 @@ from consortium.models import ApiClient, ApiClientKind
 from records.models import Allergy, ChargeItem, Diagnosis, Encounter, MatchReview, Observation, Patient, Prescription
 from records.services import EncounterInput, record_encounter
 from tests.factories import PatientFactory
+from tests.problems import fields
 
 pytestmark = pytest.mark.django_db
 
@@ -219,7 +220,7 @@ def test_import_rejects_bad_entries_one_by_one(chain, full_record, login, his):
 )
 def test_import_rejects_non_bundles_with_400(chain, his, body):
     response = his.post(reverse("api-fhir-import"), body, format="json")
-    assert response.status_code == 400 and response.json()["bundle"]
+    assert fields(response, 400, "bundle_rejected") == {"bundle"}
     assert not Patient.objects.exists()
 
 
