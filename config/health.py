@@ -1,4 +1,4 @@
-"""Liveness of the parts the platform needs: database, broker and at least one worker."""
+"""Liveness of the parts the platform needs: database, broker (with its queue depths) and at least one worker."""
 
 import os
 import time
@@ -37,8 +37,18 @@ def check_broker() -> dict:
                 raise FileNotFoundError(folder)
         else:
             conn.ensure_connection(max_retries=1, timeout=2)
-            conn.default_channel  # noqa: B018 - opening a channel proves the broker answers
-        return {"transport": transport}
+        return {"transport": transport, "queues": queue_depths(conn)}
+
+
+def queue_depths(conn) -> dict[str, int]:
+    """Messages waiting in each workload's queue (``CELERY_QUEUES_BY_WORKLOAD``), not counting those a worker holds.
+
+    kombu's virtual transports (Redis, the embedded filesystem broker) count a queue with
+    ``Channel._size``; a passive declare would answer "not found" on Redis for a queue no worker
+    has declared yet, which is a depth of zero, not an error.
+    """
+    channel = conn.default_channel  # opening a channel also proves the broker answers
+    return {name: int(channel._size(name)) for name in settings.CELERY_QUEUES_BY_WORKLOAD}
 
 
 def check_workers(timeout: float = 1.0) -> dict:

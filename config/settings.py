@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONSORTIUM_VAR_DIR", BASE_DIR / "var"))
@@ -242,6 +243,25 @@ else:
         "control_folder": str(BROKER_DIR / "control"),
     }
 CONSORTIUM_CELERY_APP = "config.celery.app"
+# Queues by workload, so that a slow roll-up never delays a push: a worker started without -Q
+# consumes all of them (the embedded demo); a deployment runs a worker per queue (README).
+CELERY_QUEUES_BY_WORKLOAD = {
+    "pushes": "outbox dispatch and outbound deliveries to member endpoints",
+    "inbound": "landing of uploaded visit batches",
+    "reports": "indicator roll-ups, expenditure warnings, claim batching and reconciliation",
+    "notifications": "escalations and reminders of overdue referrals and follow-ups",
+    "celery": "housekeeping: the sync sweep, expired sessions",
+}
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = [Queue(name, routing_key=name) for name in CELERY_QUEUES_BY_WORKLOAD]
+CELERY_TASK_ROUTES = {
+    "sync.tasks.sync_dispatch_outbox": {"queue": "pushes"},
+    "sync.tasks.sync_deliver_endpoint": {"queue": "pushes"},
+    "sync.tasks.sync_land_batch": {"queue": "inbound"},
+    "dashboard.tasks.*": {"queue": "reports"},
+    "insurance.tasks.*": {"queue": "reports"},
+    "referrals.tasks.*": {"queue": "notifications"},
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True

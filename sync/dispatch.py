@@ -65,6 +65,15 @@ def _recipients(
 
 def dispatch_pending_events(*, limit: int = 500) -> set[int]:
     """Turn undispatched outbox events into deliveries; returns the endpoints that got work."""
+    return dispatch_round(limit=limit)[1]
+
+
+def dispatch_round(*, limit: int = 500) -> tuple[int, set[int]]:
+    """One round of :func:`dispatch_pending_events`: ``(events dispatched, endpoints that got work)``.
+
+    A round that took ``limit`` events may have left more behind, whether or not any endpoint
+    wanted them; the dispatch task goes on until a round comes back short.
+    """
     lanes: set[int] = set()
     with transaction.atomic():
         events = list(
@@ -74,7 +83,7 @@ def dispatch_pending_events(*, limit: int = 500) -> set[int]:
             .order_by("pk")[:limit]
         )
         if not events:
-            return lanes
+            return 0, lanes
         endpoints = list(Endpoint.objects.filter(is_active=True))
         consenting = _consenting({event.patient_id for event in events if event.patient_id is not None})
         peers: dict[int, frozenset[int]] = {}
@@ -94,4 +103,4 @@ def dispatch_pending_events(*, limit: int = 500) -> set[int]:
                 lanes.add(endpoint.pk)
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
         OutboxEvent.objects.bulk_update(events, ["dispatched_at", "fhir"], batch_size=500)
-    return lanes
+    return len(events), lanes

@@ -5,8 +5,13 @@ imports the other. What a down broker loses here, the beat sweep (``sync.tasks.s
 """
 
 import logging
+import os
+import time
+from pathlib import Path
 
+from django.conf import settings
 from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
 
 from consortium.tasking import project_celery_app
 
@@ -35,8 +40,74 @@ def _enqueue(task_name: str, *args, countdown: float | None = None) -> bool:
     return True
 
 
+#: A pending mark older than this is taken as lost (a purged queue, a flushed broker) and replaced.
+DISPATCH_MARK_SECONDS = 120
+_DISPATCH_KEY = "consortium:sync:dispatch-pending"
+
+
+_redis_clients: dict = {}
+
+
+def _redis():
+    import redis
+
+    url = settings.REDIS_URL
+    if url not in _redis_clients:
+        _redis_clients[url] = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    return _redis_clients[url]
+
+
+def _mark_file() -> Path:
+    return Path(settings.BROKER_DIR) / "dispatch.pending"
+
+
+def _mark_dispatch() -> bool:
+    """Set the pending mark unless it is set already; True when this caller set it (and must publish).
+
+    Redis: ``SET NX EX``.  The embedded broker: a file created exclusively in the broker's folder,
+    which web and worker share by construction.  If the mark cannot be read, publish anyway.
+    """
+    try:
+        if settings.REDIS_URL:
+            return bool(_redis().set(_DISPATCH_KEY, "1", nx=True, ex=DISPATCH_MARK_SECONDS))
+        mark = _mark_file()
+        try:
+            os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            return True
+        except FileExistsError:
+            if time.time() - mark.stat().st_mtime < DISPATCH_MARK_SECONDS:
+                return False
+            mark.touch()
+            return True
+    except (OSError, RedisError) as exc:
+        logger.warning("sync: dispatch mark unavailable (%s); publishing anyway", type(exc).__name__)
+        return True
+
+
+def release_dispatch() -> None:
+    """Clear the pending mark: the dispatch task calls this first, before it reads the outbox."""
+    try:
+        if settings.REDIS_URL:
+            _redis().delete(_DISPATCH_KEY)
+        else:
+            _mark_file().unlink(missing_ok=True)
+    except (OSError, RedisError) as exc:
+        logger.warning("sync: could not clear the dispatch mark (%s); it expires by itself", type(exc).__name__)
+
+
 def enqueue_dispatch() -> bool:
-    return _enqueue("sync.tasks.sync_dispatch_outbox")
+    """Ask for a dispatch, coalesced: at most one dispatch task waits in the queue at a time.
+
+    A commit that finds a dispatch already pending publishes nothing: that task has not started
+    yet, and when it does it clears the mark first and then dispatches every event committed so
+    far.  So a seeding or an import that commits a thousand events queues one task, not a thousand.
+    """
+    if not _mark_dispatch():
+        return False
+    if _enqueue("sync.tasks.sync_dispatch_outbox"):
+        return True
+    release_dispatch()
+    return False
 
 
 def enqueue_endpoint(endpoint_id: int, countdown: float | None = None) -> bool:

@@ -12,7 +12,7 @@ from consortium.tasking import project_celery_app
 from . import batches, deliveries, dispatch, selectors
 from .conf import sync_setting
 from .delivery import PostResult, canonical_body, post
-from .enqueue import enqueue_batch, enqueue_endpoint
+from .enqueue import enqueue_batch, enqueue_endpoint, release_dispatch
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,19 @@ def _start_endpoints(endpoint_ids) -> None:
 
 @shared_task
 def sync_dispatch_outbox():
-    """Fan new outbox events out into deliveries and start their endpoints."""
+    """Fan new outbox events out into deliveries and start their endpoints.
+
+    The pending mark is cleared first, so an event committed from here on publishes a fresh
+    task, while everything committed before is dispatched by this one (``enqueue.enqueue_dispatch``).
+    """
+    release_dispatch()
     endpoints: set[int] = set()
+    limit = 500
     for _round in range(100):
-        started = dispatch.dispatch_pending_events()
-        if not started:
-            break
+        count, started = dispatch.dispatch_round(limit=limit)
         endpoints |= started
+        if count < limit:
+            break
     _start_endpoints(endpoints)
 
 

@@ -298,7 +298,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
     from records.models import Encounter, Patient
     from sync import endpoints
     from sync.delivery import canonical_body, post
-    from sync.enqueue import enqueue_dispatch
+    from sync.enqueue import enqueue_dispatch, release_dispatch
     from sync.models import Delivery, DeliveryStatus
     from tests.live import WorkerProcess
 
@@ -326,6 +326,7 @@ def deliveries_per_second(count: int, url: str, city, clinic) -> None:
         ],
     )
     app.control.purge()
+    release_dispatch()  # the purge took any pending dispatch message with it
     workers = [WorkerProcess(extra_env={"DATABASE_URL": url}).start() for _ in range(2)]
     try:
         started = time.perf_counter()
