@@ -265,6 +265,8 @@ def can(user, action: Action, institution: Institution | int) -> bool:
 
 def can_anywhere(user, action: Action) -> bool:
     """Whether the user may do this action at some institution (used to show navigation)."""
+    if user is SYSTEM:
+        return True
     if user is not None and user.is_authenticated and user.is_superuser:
         return True
     staff = staff_of(user)
@@ -275,6 +277,8 @@ def can_anywhere(user, action: Action) -> bool:
 
 def institution_ids_for(user, action: Action) -> frozenset[int] | None:
     """Ids of institutions where the user may do ``action``; ``None`` means every institution."""
+    if user is SYSTEM:
+        return None
     if user is not None and user.is_authenticated and user.is_superuser:
         return None
     staff = staff_of(user)

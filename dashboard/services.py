@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consortium.models import Consortium
+from consortium.permissions import Action, require
 from consortium.services import record_audit_event
 from records.models import Patient
 
@@ -177,7 +178,11 @@ def recompute_expenditure_warnings(*, today: datetime.date | None = None, actor=
 
 
 def record_household_economics(*, patient: Patient, income_band: str, annual_income: Decimal | None, actor) -> HouseholdEconomics:
-    """Record what is known of the patient's household income (for the relative threshold)."""
+    """Record what is known of the patient's household income (for the relative threshold).
+
+    Clinic staff of the patient's home institution record it (those who record its visits).
+    """
+    require(actor, Action.RECORD_ENCOUNTER, patient.home_institution_id)
     errors = {}
     if income_band and income_band not in IncomeBand.values:
         errors["income_band"] = _("Choose one of the income bands.")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 
 from consortium.errors import Conflict, IllegalTransition, Invalid, NotPermitted, Unprocessable
 from consortium.models import LEVEL_RANK, Institution, OutboxEventType
-from consortium.permissions import SYSTEM, Action, can, require
+from consortium.permissions import SYSTEM, Action, can, can_anywhere, require
 from consortium.services import record_audit_event, record_outbox_event
 from records.models import Encounter
 from referrals.selectors import has_valid_referral
@@ -361,6 +361,8 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
     below the calculated one gives back the difference to the patient's annual ceiling; a
     rejection gives back the deductible and the reimbursement too.
     """
+    if not can_anywhere(actor, Action.ADJUDICATE_CLAIMS):
+        raise NotPermitted
     errors = []
     with transaction.atomic():
         numbers = [d.claim_number for d in decisions]
