@@ -7,6 +7,7 @@ class InsuranceAudit(AuditAction):
     BATCH_SUBMITTED = "insurance.batch_submitted"
     CLAIM_ADJUDICATED = "insurance.claim_adjudicated"
     CLAIM_CREATED = "insurance.claim_created"
+    CLAIM_READJUDICATED = "insurance.claim_readjudicated"
     CLAIM_REVERSED = "insurance.claim_reversed"
     DISCREPANCY_UPDATED = "insurance.discrepancy_updated"
     PERIOD_CLOSED = "insurance.period_closed"

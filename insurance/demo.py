@@ -2,6 +2,11 @@
 
 Deterministic and idempotent: running it again changes nothing. The numbers are realistic
 examples (ratios fall and deductibles rise with the institution level) and live in Policy rows.
+Version 1 of each policy has level rules only; version 2 adds the benefit layers (per-admission
+deductibles, one annual ceiling, outpatient pooling, chronic/special disease, critical illness,
+medical assistance) and supersedes it, the way an office changes its numbers. Two inpatient stays
+show the layers: a catastrophic case reaching critical-illness insurance, and a low-income patient
+reaching medical assistance.
 """
 
 import datetime
@@ -11,12 +16,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from consortium.errors import ApplicationError
-from consortium.models import InstitutionLevel, InsuranceOffice
+from consortium.models import Institution, InstitutionLevel, InsuranceOffice
 from consortium.permissions import SYSTEM
-from records.models import Encounter, Patient
+from records.models import ChargeItem, Encounter, EncounterKind, Patient
 
 from . import services
-from .models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
+from .models import (
+    AssistanceGroup,
+    Enrolment,
+    OfficeScheme,
+    Policy,
+    PolicyAssistanceRule,
+    PolicyIllnessSegment,
+    PolicyLevelRule,
+    PolicyStatus,
+    Scheme,
+)
 
 #: scheme -> level -> (deductible, ratio, ratio without referral, annual ceiling)
 DEMO_TERMS = {
@@ -34,6 +49,153 @@ DEMO_TERMS = {
     },
 }
 DEMO_CLAIM_DAYS = 30
+
+#: scheme -> the benefit layers of version 2: policy numbers, later-admission deductibles by level,
+#: critical-illness segments (start above the threshold, ratio), medical assistance (group: ratio, cap).
+DEMO_LAYERS = {
+    "URRBMI": {
+        "policy": {
+            "deductible_per_admission": True,
+            "annual_ceiling": "150000",
+            "out_of_county_reduction": "0.1500",
+            "outpatient_pooling": True,
+            "outpatient_deductible": "50",
+            "outpatient_primary_ratio": "0.5500",
+            "outpatient_other_ratio": "0.4000",
+            "outpatient_annual_cap": "500",
+            "special_disease_ratio": "0.6500",
+            "special_disease_annual_cap": "3000",
+            "illness_threshold": "15000",
+            "illness_annual_cap": "400000",
+        },
+        "later_admission": {
+            InstitutionLevel.TOWNSHIP_HEALTH_CENTRE: "50",
+            InstitutionLevel.COUNTY_HOSPITAL: "200",
+            InstitutionLevel.CITY_HOSPITAL: "400",
+        },
+        "segments": [("0", "0.6000"), ("50000", "0.7000"), ("100000", "0.8000")],
+        "assistance": {
+            AssistanceGroup.EXTREME_POVERTY: ("1.0000", "60000"),
+            AssistanceGroup.MINIMUM_LIVING: ("0.7000", "40000"),
+            AssistanceGroup.LOW_INCOME: ("0.6000", "30000"),
+            AssistanceGroup.RELAPSE_MONITORED: ("0.5000", "20000"),
+        },
+    },
+    "UEBMI": {
+        "policy": {
+            "deductible_per_admission": True,
+            "annual_ceiling": "300000",
+            "out_of_county_reduction": "0.1000",
+            "outpatient_pooling": True,
+            "outpatient_deductible": "200",
+            "outpatient_primary_ratio": "0.7000",
+            "outpatient_other_ratio": "0.6000",
+            "outpatient_annual_cap": "2000",
+            "special_disease_ratio": "0.8500",
+            "special_disease_annual_cap": "6000",
+        },
+        "later_admission": {InstitutionLevel.COUNTY_HOSPITAL: "300", InstitutionLevel.CITY_HOSPITAL: "500"},
+        "segments": [],
+        "assistance": {},
+    },
+}
+#: The two stays that show the layers: (external id, institution code, days ago, assistance group, charges).
+LAYER_CASES = [
+    (
+        "DEMO-LAYERS-CRITICAL",
+        "YA-CH01",
+        6,
+        "",
+        [
+            ("A", "drug", "化疗药物", "96000.00"),
+            ("B", "service", "手术及治疗", "64000.00"),
+            ("C", "drug", "自费靶向药", "12000.00"),
+        ],
+    ),
+    (
+        "DEMO-LAYERS-ASSISTANCE",
+        "YA-MF",
+        4,
+        AssistanceGroup.LOW_INCOME,
+        [("A", "service", "住院治疗", "6200.00"), ("B", "drug", "乙类药品", "1800.00")],
+    ),
+]
+
+
+def _layered_version(policy: Policy, layers: dict) -> bool:
+    """Put version 2 with the benefit layers in force over a policy without them; False if already there."""
+    if policy.deductible_per_admission:
+        return False
+    draft = services.new_policy_version(policy=policy, actor=SYSTEM)
+    for name, value in layers["policy"].items():
+        setattr(draft, name, Decimal(value) if isinstance(value, str) else value)
+    draft.notes = "v2: benefit layers"
+    draft.save()
+    for rule in draft.level_rules.all():
+        if rule.level in layers["later_admission"]:
+            rule.later_admission_deductible = Decimal(layers["later_admission"][rule.level])
+            rule.save()
+    for start, ratio in layers["segments"]:
+        PolicyIllnessSegment.objects.create(policy=draft, start=Decimal(start), ratio=Decimal(ratio))
+    for group, (ratio, cap) in layers["assistance"].items():
+        PolicyAssistanceRule.objects.create(policy=draft, group=group, ratio=Decimal(ratio), annual_cap=Decimal(cap))
+    services.publish_policy(policy=draft, actor=SYSTEM)
+    return True
+
+
+def _layer_cases(today: datetime.date) -> int:
+    """The catastrophic and the low-income stay, each once, with their claims."""
+    made = 0
+    home = {"YA-CH01": "YA-MF", "YA-MF": "YA-MF"}
+    for index, (external_id, code, days_ago, group, charges) in enumerate(LAYER_CASES):
+        institution = Institution.objects.filter(code=code).first()
+        if institution is None:
+            continue
+        patients = list(
+            Patient.objects.filter(
+                home_institution__code=home[code], enrolments__year=today.year, enrolments__scheme__code="URRBMI"
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:2]
+        )
+        if len(patients) <= index:
+            continue
+        patient = Patient.objects.get(pk=patients[index])
+        if group:
+            Enrolment.objects.filter(patient=patient, year=today.year).update(assistance_group=group)
+        started = timezone.make_aware(datetime.datetime.combine(today - datetime.timedelta(days=days_ago), datetime.time(9, 30)))
+        encounter, created = Encounter.objects.get_or_create(
+            institution=institution,
+            external_id=external_id,
+            defaults={
+                "patient": patient,
+                "kind": EncounterKind.INPATIENT,
+                "started_at": started,
+                "ended_at": started + datetime.timedelta(days=3),
+                "chief_complaint": "住院",
+            },
+        )
+        if created:
+            ChargeItem.objects.bulk_create(
+                ChargeItem(
+                    encounter=encounter,
+                    item_code=f"L{index}{line:02d}",
+                    name=name,
+                    category=category,
+                    catalogue_class=cls,
+                    quantity=Decimal("1"),
+                    unit_price=Decimal(amount),
+                    amount=Decimal(amount),
+                )
+                for line, (cls, category, name, amount) in enumerate(charges)
+            )
+        if not encounter.claims.exists():
+            try:
+                services.create_claim(encounter=encounter, actor=SYSTEM)
+            except ApplicationError:
+                continue
+            made += 1
+    return made
 
 
 def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
@@ -53,6 +215,11 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
                     )  # fmt: skip
                 services.publish_policy(policy=policy, actor=SYSTEM)
                 created["policies"] += 1
+        for year in (today.year - 1, today.year):
+            for code, layers in DEMO_LAYERS.items():
+                policy = Policy.objects.filter(scheme=schemes[code], year=year, status=PolicyStatus.IN_FORCE).first()
+                if policy is not None and _layered_version(policy, layers):
+                    created["policies"] += 1
         for office in InsuranceOffice.objects.all():
             for scheme in schemes.values():
                 created["office schemes"] += OfficeScheme.objects.get_or_create(office=office, scheme=scheme)[1]
@@ -71,6 +238,7 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
             ]
             Enrolment.objects.bulk_create(new)
             created["enrolments"] += len(new)
+    created["claims"] += _layer_cases(today)
     since = timezone.now() - datetime.timedelta(days=DEMO_CLAIM_DAYS)
     recent = Encounter.objects.filter(started_at__gte=since, claims__isnull=True, charge_items__isnull=False).distinct()
     for encounter in recent.order_by("started_at", "pk"):

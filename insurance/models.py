@@ -65,6 +65,15 @@ class OfficeScheme(models.Model):
         return f"{self.office} · {self.scheme.code}"
 
 
+class AssistanceGroup(models.TextChoices):
+    """The registered groups medical assistance (医疗救助) pays for."""
+
+    EXTREME_POVERTY = "extreme_poverty", _("Extreme poverty support (特困)")
+    MINIMUM_LIVING = "minimum_living", _("Minimum living allowance (低保)")
+    LOW_INCOME = "low_income", _("Low-income household (低收入)")
+    RELAPSE_MONITORED = "relapse_monitored", _("Monitored for relapse into poverty (返贫监测)")
+
+
 class Enrolment(models.Model):
     """A patient's enrolment in a scheme for one calendar year."""
 
@@ -72,6 +81,15 @@ class Enrolment(models.Model):
     scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="enrolments")
     year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
     insurance_number = models.CharField(_("insurance number"), max_length=32)
+    special_disease = models.BooleanField(
+        _("chronic/special-disease outpatient"),
+        default=False,
+        help_text=_(
+            "Enrolled in chronic and special-disease outpatient (门诊慢特病): set by the insurance office, "
+            "or through the hook a chronic-care programme registers (insurance.registry)."
+        ),
+    )
+    assistance_group = models.CharField(_("medical assistance group"), max_length=24, choices=AssistanceGroup.choices, blank=True)
 
     class Meta:
         verbose_name = _("enrolment")
@@ -110,8 +128,66 @@ class Policy(models.Model):
         default=False,
         help_text=_("Whether a visit to a higher level without a referral is credited the deductible already paid this year."),
     )
+    deductible_per_admission = models.BooleanField(
+        _("inpatient deductible per admission"),
+        default=False,
+        help_text=_(
+            "Each inpatient admission pays its level's deductible (a later admission its lower one, an in-county "
+            "referral only the difference to the referring level's). Off: one deductible a year, credited across levels."
+        ),
+    )
+    annual_ceiling = money_field(
+        _("annual ceiling across all levels"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(ZERO)],
+        help_text=_("One ceiling for the scheme year at every level; blank: each level's own ceiling."),
+    )
+    out_of_county_reduction = ratio_field(
+        _("out-of-county ratio reduction"),
+        default=Decimal("0.0000"),
+        help_text=_("Points taken off the ratio of an unreferred visit outside the patient's county, e.g. 0.1500."),
+    )
+    outpatient_pooling = models.BooleanField(_("outpatient pooling"), default=False)
+    outpatient_deductible = money_field(_("outpatient deductible a year"), default=ZERO, validators=[MinValueValidator(ZERO)])
+    outpatient_primary_ratio = ratio_field(_("outpatient ratio at primary level"), default=Decimal("0.0000"))
+    outpatient_other_ratio = ratio_field(_("outpatient ratio above primary level"), default=Decimal("0.0000"))
+    outpatient_annual_cap = money_field(_("outpatient cap a year"), default=ZERO, validators=[MinValueValidator(ZERO)])
+    special_disease_ratio = ratio_field(_("chronic/special-disease outpatient ratio"), null=True, blank=True)
+    special_disease_annual_cap = money_field(
+        _("chronic/special-disease outpatient cap a year"), null=True, blank=True, validators=[MinValueValidator(ZERO)]
+    )
+    illness_threshold = money_field(
+        _("critical-illness threshold a year"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(ZERO)],
+        help_text=_("Qualifying self-pay above this amount in the year is paid by critical-illness insurance."),
+    )
+    illness_annual_cap = money_field(
+        _("critical-illness cap a year"), null=True, blank=True, validators=[MinValueValidator(ZERO)]
+    )
     published_at = models.DateTimeField(_("published at"), null=True, blank=True, editable=False)
     notes = models.TextField(_("notes"), blank=True)
+
+    #: Fields copied into the next version (with the level, segment and assistance rows).
+    NUMBER_FIELDS = (
+        "class_b_self_pay_share",
+        "unreferred_deductible_carried",
+        "deductible_per_admission",
+        "annual_ceiling",
+        "out_of_county_reduction",
+        "outpatient_pooling",
+        "outpatient_deductible",
+        "outpatient_primary_ratio",
+        "outpatient_other_ratio",
+        "outpatient_annual_cap",
+        "special_disease_ratio",
+        "special_disease_annual_cap",
+        "illness_threshold",
+        "illness_annual_cap",
+        "notes",
+    )
 
     class Meta:
         verbose_name = _("policy")
@@ -120,6 +196,12 @@ class Policy(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["scheme", "year", "version"], name="policy_unique_version"),
             models.UniqueConstraint(fields=["scheme", "year"], condition=Q(status="in_force"), name="policy_one_in_force"),
+            models.CheckConstraint(
+                condition=Q(special_disease_ratio__isnull=True, special_disease_annual_cap__isnull=True)
+                | Q(special_disease_ratio__isnull=False, special_disease_annual_cap__isnull=False),
+                name="policy_special_disease_complete",
+                violation_error_message=_("Give both the chronic/special-disease ratio and its cap, or neither."),
+            ),
         ]
 
     def __str__(self):
@@ -157,6 +239,13 @@ class PolicyLevelRule(models.Model):
         help_text=_("Applies to a visit above the patient's home level that came without a referral."),
     )
     annual_ceiling = money_field(_("annual ceiling"), validators=[MinValueValidator(ZERO)])
+    later_admission_deductible = money_field(
+        _("deductible of a later admission"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(ZERO)],
+        help_text=_("The deductible of the second and later admissions of the year; blank: the same as the first."),
+    )
 
     class Meta:
         verbose_name = _("level rule")
@@ -185,6 +274,64 @@ class PolicyLevelRule(models.Model):
         return super().delete(*args, **kwargs)
 
 
+class PolicyRow(models.Model):
+    """A row of a policy version's numbers: writable only while the version is a draft."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self._refuse_if_published()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        self._refuse_if_published()
+        return super().delete(*args, **kwargs)
+
+    def _refuse_if_published(self):
+        if Policy.objects.filter(pk=self.policy_id).exclude(status=PolicyStatus.DRAFT).exists():
+            raise ValidationError(_("A policy that is or was in force cannot be changed; make a new version."))
+
+
+class PolicyIllnessSegment(PolicyRow):
+    """One segment of critical-illness insurance: from an amount above the threshold, at a ratio."""
+
+    policy = models.ForeignKey(Policy, verbose_name=_("policy"), on_delete=models.CASCADE, related_name="illness_segments")
+    start = money_field(
+        _("from (above the threshold)"),
+        validators=[MinValueValidator(ZERO)],
+        help_text=_("The segment runs from this amount above the threshold to the next segment's start."),
+    )
+    ratio = ratio_field(_("ratio"))
+
+    class Meta:
+        verbose_name = _("critical-illness segment")
+        verbose_name_plural = _("critical-illness segments")
+        ordering = ["policy", "start"]
+        constraints = [models.UniqueConstraint(fields=["policy", "start"], name="policy_illness_segment_unique")]
+
+    def __str__(self):
+        return f"{self.policy} · {self.start}+ @ {self.ratio}"
+
+
+class PolicyAssistanceRule(PolicyRow):
+    """Medical assistance (医疗救助) for one registered group: ratio on the self-pay left, and a yearly cap."""
+
+    policy = models.ForeignKey(Policy, verbose_name=_("policy"), on_delete=models.CASCADE, related_name="assistance_rules")
+    group = models.CharField(_("group"), max_length=24, choices=AssistanceGroup.choices)
+    ratio = ratio_field(_("ratio"))
+    annual_cap = money_field(_("cap a year"), validators=[MinValueValidator(ZERO)])
+
+    class Meta:
+        verbose_name = _("medical assistance rule")
+        verbose_name_plural = _("medical assistance rules")
+        ordering = ["policy", "group"]
+        constraints = [models.UniqueConstraint(fields=["policy", "group"], name="policy_assistance_rule_unique")]
+
+    def __str__(self):
+        return f"{self.policy} · {self.get_group_display()}"
+
+
 class Accumulator(models.Model):
     """What a patient has used of a scheme in a year; locked with select_for_update by every claim write."""
 
@@ -193,6 +340,13 @@ class Accumulator(models.Model):
     year = models.PositiveSmallIntegerField(_("year"))
     deductible_paid = money_field(_("deductible paid"), default=ZERO)
     reimbursed = money_field(_("reimbursed"), default=ZERO)
+    admissions = models.PositiveSmallIntegerField(_("inpatient admissions"), default=0)
+    outpatient_deductible_paid = money_field(_("outpatient deductible paid"), default=ZERO)
+    outpatient_reimbursed = money_field(_("outpatient pooling paid"), default=ZERO)
+    special_reimbursed = money_field(_("chronic/special-disease outpatient paid"), default=ZERO)
+    illness_qualifying = money_field(_("qualifying self-pay"), default=ZERO)
+    illness_paid = money_field(_("critical-illness insurance paid"), default=ZERO)
+    assistance_paid = money_field(_("medical assistance paid"), default=ZERO)
 
     class Meta:
         verbose_name = _("annual accumulator")
@@ -295,6 +449,17 @@ class Claim(models.Model):
     ratio = models.DecimalField(_("ratio applied"), max_digits=5, decimal_places=4)
     reimbursed = money_field(_("reimbursed amount"))
     self_pay = money_field(_("patient self-pay"))
+    benefit = models.CharField(_("benefit"), max_length=16, default="level")
+    out_of_county = models.BooleanField(_("outside the patient's county"), default=False)
+    admission_number = models.PositiveSmallIntegerField(_("admission of the year"), null=True, blank=True)
+    illness_counted = models.BooleanField(
+        _("counts towards critical illness"),
+        default=False,
+        help_text=_("Whether the claim's qualifying self-pay was added to the year's critical-illness total."),
+    )
+    illness_paid = money_field(_("critical-illness insurance"), default=ZERO)
+    assistance_paid = money_field(_("medical assistance"), default=ZERO)
+    patient_pays = money_field(_("paid by the patient"), default=ZERO)
     steps = models.JSONField(_("calculation steps"), default=list)
     approved_amount = money_field(_("approved amount"), null=True, blank=True)
     reason_codes = models.JSONField(_("reason codes"), default=list, blank=True)
@@ -316,6 +481,10 @@ class Claim(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(kind="reversal") | (Q(reimbursed__gte=0) & Q(self_pay__gte=0)), name="claim_amounts_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="reversal") | (Q(illness_paid__gte=0) & Q(assistance_paid__gte=0) & Q(patient_pays__gte=0)),
+                name="claim_layers_not_negative",
             ),
         ]
 

@@ -13,12 +13,13 @@ from consortium.errors import Conflict, IllegalTransition, Invalid, NotPermitted
 from consortium.models import LEVEL_RANK, Institution, OutboxEventType
 from consortium.permissions import SYSTEM, Action, can, can_anywhere, require
 from consortium.services import record_audit_event, record_outbox_event
-from records.models import Encounter
-from referrals.selectors import has_valid_referral
+from records.models import Encounter, EncounterKind
+from referrals.selectors import entitling_referral
 
 from . import reconciliation, selectors
 from .audit import InsuranceAudit
-from .calculator import ZERO, ChargeLine, LevelTerms, YearSoFar, calculate
+from .benefits import PRIMARY_LEVELS, benefits_of
+from .calculator import ZERO, Benefit, ChargeLine, Visit, YearSoFar, settle
 from .models import (
     ADJUDICATED,
     REVERSIBLE,
@@ -34,12 +35,15 @@ from .models import (
     Enrolment,
     PeriodClose,
     Policy,
+    PolicyAssistanceRule,
+    PolicyIllnessSegment,
     PolicyLevelRule,
     PolicyStatus,
     ReconciliationRun,
     RunStatus,
     SettlementFile,
 )
+from .registry import is_special_disease_patient
 from .selectors import is_period_closed
 from .transitions import CLAIM_TRANSITIONS, DISCREPANCY_TRANSITIONS, POLICY_TRANSITIONS
 
@@ -79,6 +83,15 @@ def validate_policy_rules(policy: Policy) -> None:
     for rule in rules:
         if rule.unreferred_ratio > rule.ratio:
             raise ValidationError(_("The ratio without referral may not be above the normal ratio."))
+    if policy.illness_threshold is not None and not policy.illness_segments.exists():
+        raise ValidationError(
+            {"illness_threshold": _("Critical-illness insurance needs at least one segment (from 0 above the threshold).")}
+        )
+    segments = list(policy.illness_segments.order_by("start"))
+    if segments and segments[0].start != ZERO:
+        raise ValidationError({"illness_segments": _("The first critical-illness segment must start at 0 above the threshold.")})
+    if policy.outpatient_pooling and not policy.outpatient_annual_cap:
+        raise ValidationError({"outpatient_annual_cap": _("Outpatient pooling needs a yearly cap above 0.")})
 
 
 def _require_policy_manager(actor) -> None:
@@ -119,9 +132,7 @@ def new_policy_version(*, policy: Policy, actor) -> Policy:
             scheme=policy.scheme,
             year=policy.year,
             version=next_version,
-            class_b_self_pay_share=policy.class_b_self_pay_share,
-            unreferred_deductible_carried=policy.unreferred_deductible_carried,
-            notes=policy.notes,
+            **{name: getattr(policy, name) for name in Policy.NUMBER_FIELDS},
         )
         PolicyLevelRule.objects.bulk_create(
             PolicyLevelRule(
@@ -131,8 +142,17 @@ def new_policy_version(*, policy: Policy, actor) -> Policy:
                 ratio=rule.ratio,
                 unreferred_ratio=rule.unreferred_ratio,
                 annual_ceiling=rule.annual_ceiling,
+                later_admission_deductible=rule.later_admission_deductible,
             )
             for rule in policy.level_rules.all()
+        )
+        PolicyIllnessSegment.objects.bulk_create(
+            PolicyIllnessSegment(policy=draft, start=segment.start, ratio=segment.ratio)
+            for segment in policy.illness_segments.all()
+        )
+        PolicyAssistanceRule.objects.bulk_create(
+            PolicyAssistanceRule(policy=draft, group=rule.group, ratio=rule.ratio, annual_cap=rule.annual_cap)
+            for rule in policy.assistance_rules.all()
         )
         record_audit_event(
             actor=actor, action=InsuranceAudit.POLICY_VERSIONED, obj=draft, detail={"from_version": policy.version}
@@ -147,6 +167,55 @@ def _locked_accumulator(patient_id: int, scheme_id: int, year: int) -> Accumulat
     """The patient's accumulator row, created if missing, locked until the transaction ends."""
     Accumulator.objects.bulk_create([Accumulator(patient_id=patient_id, scheme_id=scheme_id, year=year)], ignore_conflicts=True)
     return Accumulator.objects.select_for_update().get(patient_id=patient_id, scheme_id=scheme_id, year=year)
+
+
+def _year_so_far(accumulator: Accumulator) -> YearSoFar:
+    return YearSoFar(
+        deductible_paid=accumulator.deductible_paid,
+        reimbursed=accumulator.reimbursed,
+        admissions=accumulator.admissions,
+        outpatient_deductible_paid=accumulator.outpatient_deductible_paid,
+        outpatient_reimbursed=accumulator.outpatient_reimbursed,
+        special_reimbursed=accumulator.special_reimbursed,
+        illness_qualifying=accumulator.illness_qualifying,
+        illness_paid=accumulator.illness_paid,
+        assistance_paid=accumulator.assistance_paid,
+    )
+
+
+ACCUMULATOR_FIELDS = [
+    "deductible_paid",
+    "reimbursed",
+    "admissions",
+    "outpatient_deductible_paid",
+    "outpatient_reimbursed",
+    "special_reimbursed",
+    "illness_qualifying",
+    "illness_paid",
+    "assistance_paid",
+]
+
+
+def _accumulate(accumulator: Accumulator, claim: Claim, *, sign: int, basic: Decimal, deductible: bool, layers: bool) -> None:
+    """Add (sign 1) or give back (sign −1) a claim's use of the year: ``basic`` of the basic layer's bucket,
+    its deductible when ``deductible``, its admission, qualifying self-pay and further layers when ``layers``."""
+    if claim.benefit == Benefit.OUTPATIENT_POOL:
+        accumulator.outpatient_reimbursed += sign * basic
+        if deductible:
+            accumulator.outpatient_deductible_paid += sign * claim.deductible_applied
+    elif claim.benefit == Benefit.SPECIAL_DISEASE:
+        accumulator.special_reimbursed += sign * basic
+    else:
+        accumulator.reimbursed += sign * basic
+        if deductible:
+            accumulator.deductible_paid += sign * claim.deductible_applied
+    if layers:
+        if claim.admission_number is not None:
+            accumulator.admissions = max(0, accumulator.admissions + sign)
+        if claim.illness_counted:
+            accumulator.illness_qualifying += sign * (claim.eligible - claim.reimbursed)
+        accumulator.illness_paid += sign * claim.illness_paid
+        accumulator.assistance_paid += sign * claim.assistance_paid
 
 
 def _has_open_claim(encounter: Encounter) -> bool:
@@ -181,7 +250,7 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
                 code="not_enrolled",
             )
         policy = (
-            Policy.objects.prefetch_related("level_rules")
+            Policy.objects.prefetch_related("level_rules", "illness_segments", "assistance_rules")
             .filter(scheme=enrolment.scheme, year=year, status=PolicyStatus.IN_FORCE)
             .first()
         )
@@ -190,29 +259,34 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
         rule = policy.rule_for(institution.level)
         if rule is None:
             raise Invalid(_("The policy in force has no rule for this institution level."), field="encounter", code="no_policy")
+        benefits = benefits_of(policy, rule, enrolment.assistance_group)
         items = list(encounter.charge_items.all())
         if not items:
             raise Invalid(_("This visit has no charge items to claim."), field="encounter", code="no_charge_items")
 
-        upward = LEVEL_RANK[institution.level] > LEVEL_RANK[patient.home_institution.level]
-        referred = upward and has_valid_referral(patient, institution, encounter.started_at)
-        accumulator = _locked_accumulator(patient.pk, enrolment.scheme_id, year)
-        terms = LevelTerms(
-            deductible=rule.deductible,
-            ratio=rule.ratio,
-            unreferred_ratio=rule.unreferred_ratio,
-            annual_ceiling=rule.annual_ceiling,
-            class_b_self_pay_share=policy.class_b_self_pay_share,
-            unreferred_deductible_carried=policy.unreferred_deductible_carried,
-        )
-        lines = [ChargeLine(i.item_code, i.name, i.catalogue_class, i.amount) for i in items]
-        result = calculate(
-            lines,
-            terms,
-            YearSoFar(deductible_paid=accumulator.deductible_paid, reimbursed=accumulator.reimbursed),
+        home = patient.home_institution
+        upward = LEVEL_RANK[institution.level] > LEVEL_RANK[home.level]
+        referral = entitling_referral(patient, institution, encounter.started_at) if upward else None
+        referred = referral is not None
+        out_of_county = institution.region_code != home.region_code
+        referring_deductible = None
+        if referral is not None and referral.from_institution.region_code == institution.region_code:
+            referring_rule = policy.rule_for(referral.from_institution.level)
+            referring_deductible = referring_rule.deductible if referring_rule is not None else None
+        inpatient = encounter.kind == EncounterKind.INPATIENT
+        visit = Visit(
+            inpatient=inpatient,
             upward=upward,
             referred=referred,
+            out_of_county=out_of_county,
+            primary_level=institution.level in PRIMARY_LEVELS,
+            special_disease=is_special_disease_patient(enrolment),
+            referring_deductible=referring_deductible,
         )
+        accumulator = _locked_accumulator(patient.pk, enrolment.scheme_id, year)
+        lines = [ChargeLine(i.item_code, i.name, i.catalogue_class, i.amount) for i in items]
+        statement = settle(lines, benefits, _year_so_far(accumulator), visit)
+        result = statement.basic
         sequence = encounter.claims.count() + 1
         claim = Claim.objects.create(
             number=f"{institution.code}-{encounter.pk:06d}-{sequence}",
@@ -233,7 +307,14 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
             ratio=result.ratio,
             reimbursed=result.reimbursed,
             self_pay=result.self_pay,
-            steps=result.steps(),
+            benefit=result.benefit,
+            out_of_county=out_of_county,
+            admission_number=accumulator.admissions + 1 if inpatient else None,
+            illness_counted=benefits.illness is not None and (inpatient or result.benefit == Benefit.SPECIAL_DISEASE),
+            illness_paid=statement.illness_paid,
+            assistance_paid=statement.assistance_paid,
+            patient_pays=statement.patient_pays,
+            steps=statement.steps(),
         )
         ClaimLine.objects.bulk_create(
             ClaimLine(
@@ -247,15 +328,19 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
             )
             for r in result.lines
         )
-        accumulator.deductible_paid += result.deductible_applied
-        accumulator.reimbursed += result.reimbursed
-        accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+        _accumulate(accumulator, claim, sign=1, basic=result.reimbursed, deductible=True, layers=True)
+        accumulator.save(update_fields=ACCUMULATOR_FIELDS)
         record_audit_event(
             actor=actor,
             action=InsuranceAudit.CLAIM_CREATED,
             obj=claim,
             institution=institution,
-            detail={"number": claim.number, "reimbursed": str(claim.reimbursed)},
+            detail={
+                "number": claim.number,
+                "reimbursed": str(claim.reimbursed),
+                "illness_paid": str(claim.illness_paid),
+                "assistance_paid": str(claim.assistance_paid),
+            },
         )
         record_outbox_event(
             event_type=OutboxEventType.CLAIM,
@@ -418,10 +503,9 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
             give_back = claim.reimbursed - approved
             if claim.kind == ClaimKind.ORIGINAL and (give_back or decision.outcome == ClaimStatus.REJECTED):
                 accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
-                accumulator.reimbursed -= give_back
-                if decision.outcome == ClaimStatus.REJECTED:
-                    accumulator.deductible_paid -= claim.deductible_applied
-                accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+                rejected = decision.outcome == ClaimStatus.REJECTED
+                _accumulate(accumulator, claim, sign=-1, basic=give_back, deductible=rejected, layers=rejected)
+                accumulator.save(update_fields=ACCUMULATOR_FIELDS)
             claim.status = decision.outcome
             claim.approved_amount = approved
             claim.reason_codes = decision.reason_codes
@@ -466,9 +550,8 @@ def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
         paid = claim.expected_payment
         accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
         if claim.status != ClaimStatus.REJECTED:
-            accumulator.reimbursed -= paid
-            accumulator.deductible_paid -= claim.deductible_applied
-            accumulator.save(update_fields=["deductible_paid", "reimbursed"])
+            _accumulate(accumulator, claim, sign=-1, basic=paid, deductible=True, layers=True)
+            accumulator.save(update_fields=ACCUMULATOR_FIELDS)
         reversal = Claim.objects.create(
             number=f"{claim.number}-R",
             kind=ClaimKind.REVERSAL,
@@ -489,6 +572,13 @@ def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
             ratio=claim.ratio,
             reimbursed=-paid if claim.status != ClaimStatus.REJECTED else ZERO,
             self_pay=-(claim.total - paid) if claim.status != ClaimStatus.REJECTED else -claim.total,
+            benefit=claim.benefit,
+            out_of_county=claim.out_of_county,
+            illness_paid=-claim.illness_paid if claim.status != ClaimStatus.REJECTED else ZERO,
+            assistance_paid=-claim.assistance_paid if claim.status != ClaimStatus.REJECTED else ZERO,
+            patient_pays=-(claim.total - paid - claim.illness_paid - claim.assistance_paid)
+            if claim.status != ClaimStatus.REJECTED
+            else -claim.total,
             steps=[{"key": "reversal_of", "amount": claim.number}],
             reason_codes=[reason.strip()[:64]],
         )
@@ -515,6 +605,56 @@ def correct_claim(*, claim: Claim, actor, reason: str) -> tuple[Claim, Claim]:
         reversal = reverse_claim(claim=claim, actor=actor, reason=reason)
         replacement = create_claim(encounter=claim.encounter, actor=actor, replaces=claim)
     return reversal, replacement
+
+
+def readjudicate_claims(*, claims, actor, reason: str) -> list[tuple[Claim, Claim]]:
+    """Recompute claims under the policy now in force: the one explicit, audited way old claims change.
+
+    Publishing a new policy version never touches a claim. This action reverses each given claim
+    (an adjudicated or settled original that no reversal cancels) and calculates a new one from its
+    visit, all in one transaction: first every reversal, then the new claims in the order of their
+    visits, so the year's accumulators replay as if the claims had come in under the new numbers.
+    Refused whole, naming the claim, if any one cannot be re-adjudicated.
+    """
+    if not reason.strip():
+        raise Invalid(_("Give a reason for the re-adjudication."), field="reason", code="reason_required")
+    with transaction.atomic():
+        chosen = list(
+            Claim.objects.select_for_update(of=("self",))
+            .select_related("encounter", "institution")
+            .filter(pk__in=[c.pk for c in claims])
+            .order_by("encounter__started_at", "pk")
+        )
+        for claim in chosen:
+            require(actor, Action.ADJUDICATE_CLAIMS, claim.institution)
+            if claim.kind != ClaimKind.ORIGINAL or claim.status not in REVERSIBLE or hasattr(claim, "reversal"):
+                raise Invalid(
+                    _("Claim %(number)s is not an adjudicated claim in effect.") % {"number": claim.number},
+                    field="claims",
+                    code="not_readjudicable",
+                )
+        # the adjudication right checked above covers the reversal and the new claim, which the
+        # platform writes on the actor's behalf (the audit event below names the actor)
+        reversals = [reverse_claim(claim=claim, actor=SYSTEM, reason=reason) for claim in chosen]
+        pairs = []
+        for claim, _reversal in zip(chosen, reversals, strict=True):
+            replacement = create_claim(encounter=claim.encounter, actor=SYSTEM, replaces=claim)
+            pairs.append((claim, replacement))
+        for claim, replacement in pairs:
+            record_audit_event(
+                actor=actor,
+                action=InsuranceAudit.CLAIM_READJUDICATED,
+                obj=replacement,
+                institution=claim.institution,
+                detail={
+                    "replaces": claim.number,
+                    "policy_version": replacement.policy.version,
+                    "reimbursed_before": str(claim.expected_payment),
+                    "reimbursed_after": str(replacement.reimbursed),
+                    "reason": reason.strip()[:200],
+                },
+            )
+    return pairs
 
 
 # --- settlement and reconciliation ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from consortium.models import Institution
 from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
 
 from . import selectors, services
-from .calculator import STEP_LABELS
+from .calculator import BENEFIT_LABELS, STEP_LABELS
 from .forms import ClaimCreateForm, CorrectClaimForm, DiscrepancyForm, SubmitBatchForm
 from .models import REVERSIBLE, ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
 
@@ -79,7 +79,14 @@ def batch_submit(request):
 @login_required
 def claim_detail(request, number):
     claim = get_scoped_or_404(selectors.claims_visible_to(request.user), request.user, Action.VIEW_CLAIMS, number=number)
-    steps = [{"label": STEP_LABELS.get(step["key"], step["key"]), **step} for step in claim.steps]
+    steps = [
+        {
+            "label": STEP_LABELS.get(step["key"], step["key"]),
+            **step,
+            **({"amount": BENEFIT_LABELS.get(step["amount"], step["amount"])} if step["key"] == "benefit" else {}),
+        }
+        for step in claim.steps
+    ]
     context = {
         "claim": claim,
         "lines": claim.lines.all(),

@@ -276,6 +276,18 @@ def has_valid_referral(patient, to_institution, on: datetime.datetime) -> bool:
     ).exists()
 
 
+def entitling_referral(patient, to_institution, on: datetime.datetime) -> Referral | None:
+    """The latest referral that makes a visit at ``to_institution`` at ``on`` a referred one (see above), or None."""
+    return (
+        Referral.objects.select_related("from_institution")
+        .filter(
+            patient=patient, to_institution=to_institution, direction=Direction.UP, status__in=ENTITLING, submitted_at__lte=on
+        )
+        .order_by("-submitted_at", "-pk")
+        .first()
+    )
+
+
 def due_time_policy_for(from_institution_id: int, to_institution_id: int) -> ReferralDueTimePolicy:
     """The due-time policy of a consortium both institutions actively belong to, or the defaults."""
     receiver = Membership.objects.co_members_of(from_institution_id).filter(institution_id=to_institution_id)

@@ -36,7 +36,7 @@ def test_list_filter_and_fetch_claims_and_batches(office_api, submitted):
     response = office_api.get(CLAIMS, {"status": "submitted", "institution": "TOWN", "period": "2026-03"})
     assert response.status_code == 200 and response.data["count"] == 3
     detail = office_api.get(reverse("api-insurance-claim-detail", args=[submitted[0].number])).data
-    assert detail["reimbursed"] == "340.00" and [s["key"] for s in detail["steps"]][-1] == "self_pay"
+    assert detail["reimbursed"] == "340.00" and [s["key"] for s in detail["steps"]][-1] == "patient_pays"
     assert detail["lines"][0]["catalogue_class"] == "A"
     batches = office_api.get(reverse("api-insurance-batch-list")).data
     assert batches["count"] == 1

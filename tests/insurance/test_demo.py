@@ -13,8 +13,11 @@ def test_demo_seed_is_idempotent_and_makes_claims_possible(chain):
     encounter = EncounterFactory(patient=patient, started_at=timezone.now())
     ChargeItemFactory(encounter=encounter)
     created = seed_insurance_demo()
-    assert created == {"policies": 4, "office schemes": 2, "enrolments": 2, "claims": 1}
-    assert Policy.objects.filter(status=PolicyStatus.IN_FORCE).count() == 4
+    # version 1 (level rules) of each scheme and year, then version 2 with the benefit layers over it
+    assert created == {"policies": 8, "office schemes": 2, "enrolments": 2, "claims": 1}
+    in_force = Policy.objects.filter(status=PolicyStatus.IN_FORCE)
+    assert in_force.count() == 4 and all(p.version == 2 and p.deductible_per_admission for p in in_force)
+    assert Policy.objects.filter(status=PolicyStatus.SUPERSEDED, version=1).count() == 4
     assert Enrolment.objects.get(patient=patient, year=timezone.localdate().year).scheme.code == "URRBMI"
     assert seed_insurance_demo() == {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
     call_command("seed_insurance_demo", verbosity=0)
