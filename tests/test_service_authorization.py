@@ -221,6 +221,7 @@ CASES = {
     "insurance.services.create_claim": lambda w: partial(insurance_services.create_claim, encounter=w.visit()),
     "insurance.services.new_policy_version": lambda w: partial(insurance_services.new_policy_version, policy=_policy()),
     "insurance.services.publish_policy": lambda w: partial(insurance_services.publish_policy, policy=_policy()),
+    "insurance.services.readjudicate_claims": lambda w: _readjudicate(w),
     "insurance.services.reverse_claim": lambda w: partial(insurance_services.reverse_claim, claim=w.claim(), reason="重复结算"),
     "insurance.services.run_reconciliation": lambda w: partial(
         insurance_services.run_reconciliation, settlement_file=w.settlement(), institution=w.township
@@ -303,6 +304,13 @@ def _adjudicate(w):
     services.submit_claims(institution=w.township, period=claim.period, actor=SYSTEM)
     decision = services.Adjudication(claim_number=claim.number, outcome="approved", approved_amount=None, reason_codes=[])
     return partial(services.adjudicate_claims, claims_queryset=Claim.objects.all(), decisions=[decision])
+
+
+def _readjudicate(w):
+    from insurance import services
+
+    _adjudicate(w)(actor=SYSTEM)
+    return partial(services.readjudicate_claims, claims=list(Claim.objects.all()), reason="政策调整")
 
 
 def test_every_service_has_a_case():
