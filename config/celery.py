@@ -24,6 +24,7 @@ app.conf.beat_schedule = {
     },
     "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
     "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
+    "diagnostics-escalate-critical-values": {"task": "diagnostics.tasks.escalate_critical_values", "schedule": 60.0},
     "dashboard-rollup-recent": {"task": "dashboard.tasks.rollup_indicators", "schedule": crontab(minute=20)},
     "dashboard-rollup-year": {
         "task": "dashboard.tasks.rollup_indicators",

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from consortium.navigation import nav_url
 from consortium.permissions import Action, can_anywhere, staff_of
 from dashboard import navigation as dashboard_navigation
+from diagnostics import navigation as diagnostics_navigation
 from referrals import navigation as referral_navigation
 
 #: The main navigation: (URL name, label, the action a user needs somewhere to see the link).
@@ -15,6 +16,7 @@ NAVIGATION = [
     ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
     *referral_navigation.NAVIGATION,
+    *diagnostics_navigation.NAVIGATION,
     *dashboard_navigation.NAVIGATION,
 ]
 

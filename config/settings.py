@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "consortium",
     "records",
     "referrals",
+    "diagnostics",
     "insurance",
     "sync",
     "dashboard",

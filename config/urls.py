@@ -20,6 +20,7 @@ urlpatterns = [
     path("sync/", include("sync.urls")),
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),
+    path("diagnostics/", include("diagnostics.urls")),
     path("insurance/", include("insurance.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),

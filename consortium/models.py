@@ -199,6 +199,7 @@ class StaffRole(models.TextChoices):
     HOSPITAL_ADMINISTRATOR = "hospital_administrator", _("Hospital administrator")
     INSURANCE_OFFICER = "insurance_officer", _("Insurance officer")
     CONSORTIUM_ADMINISTRATOR = "consortium_administrator", _("Consortium administrator")
+    DIAGNOSTIC_READER = "diagnostic_reader", _("Diagnostic reader")
 
 
 class Staff(models.Model):
@@ -332,6 +333,10 @@ class OutboxEventType(models.TextChoices):
     REFERRAL = "referral", _("Referral changed")
     DISCHARGE = "discharge", _("Discharge with downward referral")
     CLAIM = "claim", _("Claim changed")
+    DIAGNOSTIC_ORDER = "diag_order", _("Diagnostic order changed")
+    DIAGNOSTIC_REPORT = "diag_report", _("Diagnostic report issued")
+    CRITICAL_VALUE = "critical_value", _("Critical value changed")
+    CONSULTATION = "consultation", _("Remote consultation changed")
 
 
 class OutboxEvent(models.Model):

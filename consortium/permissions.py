@@ -42,6 +42,12 @@ class Action(StrEnum):
     VIEW_IDENTIFIERS = "view_identifiers"  # unmasked resident IDs and phones
     MANAGE_PATIENT_INDEX = "manage_patient_index"  # match review, merge and unmerge
     VIEW_ACCESS_LOG = "view_access_log"  # who read this institution's patients
+    ORDER_DIAGNOSTICS = "order_diagnostics"  # order a study or test from a shared centre, request a consultation
+    VIEW_DIAGNOSTICS = "view_diagnostics"  # the institution's diagnostic orders, reports and critical values
+    READ_DIAGNOSTICS = "read_diagnostics"  # claim, report and sign studies of the institution's centres
+    RUN_DIAGNOSTIC_CENTRE = "run_diagnostic_centre"  # schedule, receive samples, reject orders, answer consultations
+    ACKNOWLEDGE_CRITICAL = "acknowledge_critical"  # acknowledge and close critical values of the institution's orders
+    CONFIGURE_DIAGNOSTICS = "configure_diagnostics"  # centres, services, readers, recognised items
 
 
 class Relation(StrEnum):
@@ -69,6 +75,7 @@ _CLINIC_OWN = {
     A.MANAGE_PATIENT_INDEX,
     A.VIEW_ACCESS_LOG,
     A.CREATE_CLAIM,
+    A.VIEW_DIAGNOSTICS,
 }
 _HOSPITAL_OWN = {
     A.VIEW_INSTITUTION,
@@ -83,13 +90,17 @@ _HOSPITAL_OWN = {
     A.VIEW_IDENTIFIERS,
     A.MANAGE_PATIENT_INDEX,
     A.CREATE_CLAIM,
+    A.VIEW_DIAGNOSTICS,
+    A.ORDER_DIAGNOSTICS,
+    A.RUN_DIAGNOSTIC_CENTRE,
+    A.ACKNOWLEDGE_CRITICAL,
 }
 
 MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
 
 RULES: dict[str, dict[Relation, frozenset[Action]]] = {
     StaffRole.CLINIC_CLINICIAN: {
-        Relation.OWN: frozenset(_CLINIC_OWN | {A.START_REFERRAL}),
+        Relation.OWN: frozenset(_CLINIC_OWN | {A.START_REFERRAL, A.ORDER_DIAGNOSTICS, A.ACKNOWLEDGE_CRITICAL}),
         Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_SHARED_RECORD}),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
     },
@@ -106,6 +117,20 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.OWN: frozenset(
             _HOSPITAL_OWN
             | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.MANAGE_SYNC, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG, A.REVIEW_RECONCILIATION}
+            | {A.CONFIGURE_DIAGNOSTICS}
+        ),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
+    },
+    StaffRole.DIAGNOSTIC_READER: {
+        Relation.OWN: frozenset(
+            {
+                A.VIEW_INSTITUTION,
+                A.VIEW_STAFF,
+                A.VIEW_PATIENT,
+                A.VIEW_DIAGNOSTICS,
+                A.READ_DIAGNOSTICS,
+                A.RUN_DIAGNOSTIC_CENTRE,
+            }
         ),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
@@ -126,6 +151,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_REFERRALS,
                 A.CONFIGURE_REFERRALS,
                 A.VIEW_CLAIMS,
+                A.VIEW_DIAGNOSTICS,
+                A.CONFIGURE_DIAGNOSTICS,
             }
         ),
     },
@@ -140,6 +167,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_REFERRALS,
                 A.VIEW_SYNC_MONITOR,
                 A.MANAGE_SYNC,
+                A.ORDER_DIAGNOSTICS,
+                A.VIEW_DIAGNOSTICS,
             }
         ),
     },

@@ -244,6 +244,7 @@ class AccessReason(models.TextChoices):
     OWN_VISITS = "own_visits", _("Own visits only")
     CONSENT = "consent", _("Patient consent")
     REFERRAL = "referral", _("Active referral")
+    DIAGNOSTIC_ORDER = "diagnostic_order", _("Open diagnostic order")
     BREAK_GLASS = "break_glass", _("Break-glass")
     ADMINISTRATOR = "administrator", _("System administrator")
 

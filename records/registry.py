@@ -6,9 +6,12 @@ Records sits below the clinical workflows and never imports them; it learns of t
   active referral, an open diagnostic order) registers a function ``institution_id -> Q`` over
   :class:`records.models.Patient`, with the access reason it is logged under;
 * patient-owned rows: models whose rows follow a patient through a merge and back through an
-  unmerge (a referral belongs to whoever the patient turns out to be).
+  unmerge (a referral belongs to whoever the patient turns out to be);
+* timeline sources: a workflow whose results belong on the patient's shared timeline (a signed
+  diagnostic report) registers ``(user, patient) -> [TimelineEntry]``; it decides what the viewer may see.
 """
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,8 +24,20 @@ class AccessGrant:
     patients_for: Callable[[int], Q]
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One item of another workflow shown on the patient's timeline, already translated."""
+
+    at: datetime.datetime
+    title: str
+    institution: str
+    summary: str = ""
+    link: str = ""
+
+
 _access_grants: dict[str, AccessGrant] = {}
 _patient_owned: dict[str, type[Model]] = {}
+_timeline_sources: dict[str, Callable] = {}
 
 
 def register_access_grant(name: str, *, reason: str, patients_for: Callable[[int], Q]) -> None:
@@ -41,3 +56,14 @@ def register_patient_owned(key: str, model: type[Model]) -> None:
 
 def patient_owned_models() -> dict[str, type[Model]]:
     return dict(_patient_owned)
+
+
+def register_timeline_source(name: str, entries_for: Callable) -> None:
+    """``entries_for(user, patient)`` returns the :class:`TimelineEntry` items the user may see."""
+    _timeline_sources[name] = entries_for
+
+
+def timeline_entries(user, patient) -> list[TimelineEntry]:
+    """Every registered source's entries for the patient, newest first."""
+    entries = [entry for source in _timeline_sources.values() for entry in source(user, patient)]
+    return sorted(entries, key=lambda entry: entry.at, reverse=True)

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
-from . import icd10, selectors, services
+from . import icd10, registry, selectors, services
 from .access import read_patient_or_404
 from .forms import (
     AllergyForm,
@@ -87,6 +87,7 @@ def patient_detail(request, pk):
         "decision": decision,
         "show_identifiers": decision.full and can(request.user, Action.VIEW_IDENTIFIERS, home),
         "encounters": selectors.timeline(request.user, patient, decision),
+        "workflow_entries": registry.timeline_entries(request.user, patient) if decision.full else [],
         "allergies": patient.allergies.all() if decision.full else [],
         "may_record_visit": bool(staff and staff.institution and can(request.user, Action.RECORD_ENCOUNTER, staff.institution)),
         "may_manage": can(request.user, Action.REGISTER_PATIENT, home),
