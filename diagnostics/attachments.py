@@ -81,6 +81,8 @@ def read_dicom(data: bytes, name: str) -> dict:
         dataset = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     except (InvalidDicomError, ValueError, EOFError, KeyError, TypeError, AttributeError):
         raise Invalid(_("%(name)s is not a readable DICOM file.") % {"name": name}, field="file") from None
+    if "SOPInstanceUID" not in dataset and "StudyInstanceUID" not in dataset:
+        raise Invalid(_("%(name)s is not a readable DICOM file.") % {"name": name}, field="file")
     return {
         "patient_id": str(dataset.get("PatientID", "") or "").strip(),
         "birth_date": _dicom_date(dataset.get("PatientBirthDate")),

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 
 from consortium.errors import IllegalTransition, Invalid, NotPermitted
 from consortium.models import OutboxEventType
-from consortium.permissions import Action, require
+from consortium.permissions import SYSTEM, Action, require
 
 from . import events
 from .models import CriticalStatus, CriticalValue, Interpretation, Order
@@ -127,7 +127,7 @@ def _transition(value_id: int, act: CriticalAct, *, actor, note: str = "", now=N
                 % {"status": value.get_status_display(), "action": ACTION_LABELS[act]}
             )
         if transition.side == Side.SYSTEM:
-            if actor is not None:
+            if actor is not SYSTEM:
                 raise NotPermitted(_("Only the platform takes this step."))
         else:
             require(actor, Action.ACKNOWLEDGE_CRITICAL, value.order.ordering_institution_id)
@@ -174,7 +174,7 @@ def escalate(value_id: int, *, now=None) -> CriticalValue:
         value.escalated_at = now
 
     with transaction.atomic():
-        value = _transition(value_id, CriticalAct.ESCALATE, actor=None, now=now, apply=apply)
+        value = _transition(value_id, CriticalAct.ESCALATE, actor=SYSTEM, now=now, apply=apply)
         order = value.order
         users = events.clinic_heads(order.ordering_institution_id) + events.centre_users(order.centre)
         users += events.users_of(order.centre.institution_id, events.HEAD_ROLES)

@@ -9,7 +9,7 @@ import hashlib
 import io
 
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 COMPUTED_RADIOGRAPHY = "1.2.840.10008.5.1.4.1.1.1"

@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from consortium.models import Consortium, Department, Institution, Staff
 from records.models import CatalogueClass, ChargeCategory, ChargeItem, Encounter, Patient
@@ -443,9 +444,14 @@ class CriticalValue(models.Model):
     )
     acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
     closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("closed by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=pgettext_lazy("critical value", "closed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(pgettext_lazy("critical value", "closed at"), null=True, blank=True)
     action_taken = models.TextField(_("action taken"), blank=True)
 
     class Meta:
@@ -477,7 +483,12 @@ class RecognisedItem(models.Model):
     service_code = models.CharField(_("service code"), max_length=32)
     name = models.CharField(_("name"), max_length=200)
     validity_days = models.PositiveIntegerField(_("validity (days)"), validators=[MinValueValidator(1)])
-    scope = models.CharField(_("scope"), max_length=16, choices=RecognitionScope.choices, default=RecognitionScope.CONSORTIUM)
+    scope = models.CharField(
+        pgettext_lazy("recognition", "scope"),
+        max_length=16,
+        choices=RecognitionScope.choices,
+        default=RecognitionScope.CONSORTIUM,
+    )
     is_active = models.BooleanField(_("active"), default=True)
 
     class Meta:

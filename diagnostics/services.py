@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from consortium.errors import Conflict, IllegalTransition, Invalid, NotPermitted
 from consortium.models import OutboxEventType
-from consortium.permissions import Action, can, require, staff_of
+from consortium.permissions import SYSTEM, Action, can, require, staff_of
 from records.models import ChargeItem, Encounter
 
 from . import critical, events, recognition
@@ -61,7 +61,7 @@ def reader_for(actor, centre, modality: str):
 
 def check_side(actor, order: Order, side: Side) -> None:
     if side == Side.SYSTEM:
-        if actor is not None:
+        if actor is not SYSTEM:
             raise NotPermitted(_("Only the platform takes this step."))
         return
     if side == Side.CLINIC:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .models import ConsultationStatus as C
 from .models import CriticalStatus as V
@@ -63,7 +64,7 @@ ACTION_LABELS = {
     Act.SEND: _("Send to the centre"),
     Act.SCHEDULE: _("Schedule"),
     Act.RECEIVE: _("Receive"),
-    Act.CLAIM: _("Claim"),
+    Act.CLAIM: pgettext_lazy("diagnostic order", "Claim"),
     Act.RELEASE: _("Release"),
     Act.SIGN: _("Sign report"),
     Act.SUBMIT_FOR_REVIEW: _("Submit for second reading"),

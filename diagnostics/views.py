@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consortium.errors import ApplicationError
+from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, institution_ids_for, scope, staff_of
 from records.access import log_patient_access
 from records.models import Encounter
@@ -50,8 +51,7 @@ from .transitions import ACTION_LABELS, CONSULTATION_TRANSITIONS, CRITICAL_TRANS
 
 
 def _put_error(form, error: ApplicationError) -> None:
-    field = error.field if error.field in getattr(form, "fields", {}) else None
-    form.add_error(field, error.message)
+    apply_service_error(form, error, renames={"file": "files", "attachments": "files", "barcode": "barcodes"})
 
 
 def _own_institution_id(user) -> int | None:
@@ -130,10 +130,7 @@ def order_create(request):
                 repeat_reason=data["repeat_reason"],
             )
         except ApplicationError as error:
-            if error.field in {"file", "attachments"}:
-                form.add_error("files", error.message)
-            else:
-                _put_error(form, error)
+            _put_error(form, error)
         else:
             messages.success(request, _("Order %(accession)s was placed.") % {"accession": order.accession})
             return redirect("diagnostics:order-detail", order.pk)

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consortium.models import InstitutionLevel, StaffRole
 from diagnostics import services
@@ -68,30 +68,70 @@ class Setting:
             centre.served_institutions.set(served)
         fee = {"fee_category": "examination", "fee_catalogue_class": "A"}
         self.xray = CentreService.objects.create(
-            centre=self.imaging, code="XR-CHEST", name="胸部X线摄影", modality=Modality.CR, body_site="胸部",
-            fee_item_code="250201", fee_name="X线摄影诊断费", fee_amount=Decimal("35.00"), **fee,
-        )  # fmt: skip
+            centre=self.imaging,
+            code="XR-CHEST",
+            name="胸部X线摄影",
+            modality=Modality.CR,
+            body_site="胸部",
+            fee_item_code="250201",
+            fee_name="X线摄影诊断费",
+            fee_amount=Decimal("35.00"),
+            **fee,
+        )
         self.ct = CentreService.objects.create(
-            centre=self.imaging, code="CT-HEAD", name="头颅CT", modality=Modality.CT, body_site="头部", requires_second_reader=True,
-            fee_item_code="250301", fee_name="CT诊断费", fee_amount=Decimal("120.00"), **fee,
-        )  # fmt: skip
+            centre=self.imaging,
+            code="CT-HEAD",
+            name="头颅CT",
+            modality=Modality.CT,
+            body_site="头部",
+            requires_second_reader=True,
+            fee_item_code="250301",
+            fee_name="CT诊断费",
+            fee_amount=Decimal("120.00"),
+            **fee,
+        )
         self.ecg12 = CentreService.objects.create(
-            centre=self.ecg, code="ECG-12", name="十二导联心电图", modality=Modality.ECG,
-            fee_item_code="310701", fee_name="心电图诊断费", fee_amount=Decimal("20.00"), **fee,
-        )  # fmt: skip
+            centre=self.ecg,
+            code="ECG-12",
+            name="十二导联心电图",
+            modality=Modality.ECG,
+            fee_item_code="310701",
+            fee_name="心电图诊断费",
+            fee_amount=Decimal("20.00"),
+            **fee,
+        )
         self.bmp = CentreService.objects.create(
-            centre=self.lab, code="LAB-BMP", name="血生化（电解质+血糖）", modality=Modality.LAB, specimen="静脉血",
-            fee_item_code="250302", fee_name="生化检验费", fee_amount=Decimal("28.50"), fee_category="laboratory",
+            centre=self.lab,
+            code="LAB-BMP",
+            name="血生化（电解质+血糖）",
+            modality=Modality.LAB,
+            specimen="静脉血",
+            fee_item_code="250302",
+            fee_name="生化检验费",
+            fee_amount=Decimal("28.50"),
+            fee_category="laboratory",
             fee_catalogue_class="A",
-        )  # fmt: skip
+        )
         Analyte.objects.create(
-            service=self.bmp, code="K", name="血钾", unit="mmol/L", reference_low=Decimal("3.5"), reference_high=Decimal("5.3"),
-            critical_low=Decimal("2.5"), critical_high=Decimal("6.5"),
-        )  # fmt: skip
+            service=self.bmp,
+            code="K",
+            name="血钾",
+            unit="mmol/L",
+            reference_low=Decimal("3.5"),
+            reference_high=Decimal("5.3"),
+            critical_low=Decimal("2.5"),
+            critical_high=Decimal("6.5"),
+        )
         Analyte.objects.create(
-            service=self.bmp, code="GLU", name="血糖", unit="mmol/L", reference_low=Decimal("3.9"), reference_high=Decimal("6.1"),
-            critical_low=Decimal("2.2"), critical_high=Decimal("22.2"),
-        )  # fmt: skip
+            service=self.bmp,
+            code="GLU",
+            name="血糖",
+            unit="mmol/L",
+            reference_low=Decimal("3.9"),
+            reference_high=Decimal("6.1"),
+            critical_low=Decimal("2.2"),
+            critical_high=Decimal("22.2"),
+        )
         Reader.objects.create(centre=self.imaging, staff=self.radiologist.staff, modalities=["CR", "CT"])
         Reader.objects.create(centre=self.imaging, staff=self.radiologist2.staff, modalities=["CR", "CT"])
         Reader.objects.create(centre=self.ecg, staff=self.ecg_reader.staff, modalities=["ECG"])
@@ -176,6 +216,13 @@ class Setting:
 
     def lab_order(self, barcodes=("LB0001",), **kwargs):
         return self.order(self.bmp, barcodes=list(barcodes), send=True, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Service messages in English for the assertions (notifications still use the default language)."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture

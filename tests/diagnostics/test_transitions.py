@@ -73,7 +73,7 @@ def test_illegal_order_transition_is_an_error_and_changes_nothing(setting, sourc
     with pytest.raises(IllegalTransition) as error:
         setting.take(order, act)
     assert error.value.code in {"illegal_transition", "already_claimed"}
-    assert "cannot" in error.value.message or "不能" in error.value.message or "already" in error.value.message or "已" in error.value.message
+    assert any(word in error.value.message for word in ("cannot", "不能", "already", "已"))
     order.refresh_from_db()
     assert order.status == source
     assert (DiagnosticEvent.objects.count(), OutboxEvent.objects.count()) == counts
@@ -119,7 +119,12 @@ def test_wrong_side_is_denied_and_changes_nothing(setting, status, act, who):
 
 @pytest.mark.parametrize("act", ["reject", "cancel", "return", "amend"])
 def test_steps_that_need_a_reason_refuse_a_blank_one(setting, act):
-    status = {"reject": OrderStatus.RECEIVED, "cancel": OrderStatus.RECEIVED, "return": OrderStatus.PRELIMINARY, "amend": OrderStatus.FINAL}[act]
+    status = {
+        "reject": OrderStatus.RECEIVED,
+        "cancel": OrderStatus.RECEIVED,
+        "return": OrderStatus.PRELIMINARY,
+        "amend": OrderStatus.FINAL,
+    }[act]
     order = setting.order_in(status, act)
     with pytest.raises(Invalid) as error:
         setting.take(order, act, reason="  ")
@@ -341,7 +346,11 @@ def consult_centre(setting):
     from diagnostics.models import Centre, CentreKind
 
     centre = Centre.objects.create(
-        code="CITY-RC", name="市远程会诊中心", kind=CentreKind.CONSULTATION, institution=setting.city, consortium=setting.consortium
+        code="CITY-RC",
+        name="市远程会诊中心",
+        kind=CentreKind.CONSULTATION,
+        institution=setting.city,
+        consortium=setting.consortium,
     )
     centre.served_institutions.set([setting.township])
     return centre
@@ -351,10 +360,15 @@ def _take_consultation(setting, consultation, act):
     coordinator = setting.staff["coordinator"].user
     if act == "schedule":
         return consultations.schedule_consultation(
-            consultation.pk, actor=coordinator, scheduled_at=timezone.now() + datetime.timedelta(days=1), participants="心内科 张主任"
+            consultation.pk,
+            actor=coordinator,
+            scheduled_at=timezone.now() + datetime.timedelta(days=1),
+            participants="心内科 张主任",
         )
     if act == "give_opinion":
-        return consultations.give_opinion(consultation.pk, actor=coordinator, opinion="考虑不稳定型心绞痛", recommends_referral=True)
+        return consultations.give_opinion(
+            consultation.pk, actor=coordinator, opinion="考虑不稳定型心绞痛", recommends_referral=True
+        )
     if act == "decline":
         return consultations.decline_consultation(consultation.pk, actor=coordinator, reason="请转神经内科")
     return consultations.cancel_consultation(consultation.pk, actor=setting.clinician, reason="患者已转诊")
