@@ -13,6 +13,7 @@ from django.utils import translation
 from consortium.models import Staff, StaffRole
 from consortium.services import record_audit_event, record_outbox_event
 
+from .audit import DiagnosticsAudit
 from .models import DiagnosticEvent, DiagnosticNotification, Order
 
 
@@ -61,7 +62,10 @@ def step(
 
 
 def audit(*, actor, action: str, obj, institution, detail: dict | None = None) -> None:
-    record_audit_event(actor=actor, action=f"diagnostics.{action}", obj=obj, institution=institution, detail=detail)
+    """``action`` is ``<thing>.<what happened>``; it must be listed in :class:`DiagnosticsAudit`."""
+    record_audit_event(
+        actor=actor, action=DiagnosticsAudit(f"diagnostics.{action}"), obj=obj, institution=institution, detail=detail
+    )
 
 
 def outbox(*, event_type: str, obj, patient_id: int, institution, payload: dict) -> None:

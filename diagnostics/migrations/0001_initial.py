@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0006_diagnostics_roles_and_events'),
-        ('records', '0003_access_reason_diagnostic_order'),
+        ('records', '0004_access_reason_diagnostic_order'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
