@@ -19,28 +19,35 @@ from pydantic import ValidationError as PydanticValidationError
 from consortium.errors import Invalid
 
 from . import services
+from .fhir_vocabulary import (
+    ACT_CODE,
+    ACT_CODE_SYSTEM,
+    BUNDLE_ID_SYSTEM,
+    CHARGE_ITEM_SYSTEM,
+    CONDITION_CATEGORY_SYSTEM,
+    DRUG_SYSTEM,
+    ENCOUNTER_ID_SYSTEM,
+    EXT_CATALOGUE_CLASS,
+    EXT_CATEGORY,
+    EXT_ENCOUNTER_KIND,
+    EXT_UNIT_PRICE,
+    GENDER,
+    ICD10_SYSTEM,
+    INSTITUTION_SYSTEM,
+    INSURANCE_SYSTEM,
+    LOCAL_ID_SYSTEM,
+    OBSERVATION_CATEGORY,
+    OBSERVATION_CATEGORY_SYSTEM,
+    OBSERVATION_SYSTEM,
+    RESIDENT_ID_SYSTEM,
+    SEX,
+    UCUM_SYSTEM,
+)
 from .models import Encounter, EncounterKind, ObservationKind, Patient
 
-RESIDENT_ID_SYSTEM = "urn:oid:2.16.156.10011.1.1"  # 居民身份证号码
-INSURANCE_SYSTEM = "urn:consortium:insurance-number"
-LOCAL_ID_SYSTEM = "urn:consortium:local-patient-id"
-INSTITUTION_SYSTEM = "urn:consortium:institution"
-ENCOUNTER_ID_SYSTEM = "urn:consortium:encounter"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
-OBSERVATION_SYSTEM = "urn:consortium:observation"
-CHARGE_ITEM_SYSTEM = "urn:consortium:charge-item"
-EXT_UNIT_PRICE = "urn:consortium:fhir:unit-price"
-EXT_CATEGORY = "urn:consortium:fhir:charge-category"
-EXT_CATALOGUE_CLASS = "urn:consortium:fhir:catalogue-class"
-EXT_ENCOUNTER_KIND = "urn:consortium:fhir:encounter-kind"
 
-GENDER = {"M": "male", "F": "female", "U": "unknown"}
-SEX = {value: key for key, value in GENDER.items()}
-ACT_CODE = {EncounterKind.OUTPATIENT: "AMB", EncounterKind.INPATIENT: "IMP", EncounterKind.FOLLOW_UP: "AMB"}
-OBSERVATION_CATEGORY = {ObservationKind.VITAL: "vital-signs", ObservationKind.LAB: "laboratory"}
-
-
-def _ref(kind: str, pk) -> str:
+def resource_url(kind: str, pk) -> str:
+    """The stable ``fullUrl`` of one of our rows in any Bundle: the same row is the same URN everywhere."""
     return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'consortium/{kind}/{pk}')}"
 
 
@@ -48,7 +55,25 @@ def _money(value: Decimal) -> dict:
     return {"value": float(value), "currency": "CNY"}
 
 
-def patient_resource(patient: Patient, include_identifiers: bool) -> dict:
+def _organization_reference(institution, url: str | None) -> dict:
+    reference = {"identifier": {"system": INSTITUTION_SYSTEM, "value": institution.code}}
+    return {"reference": url, **reference} if url else reference
+
+
+def organization_resource(institution) -> dict:
+    return {
+        "resourceType": "Organization",
+        "identifier": [{"system": INSTITUTION_SYSTEM, "value": institution.code}],
+        "name": institution.name,
+    }
+
+
+def patient_resource(patient: Patient, include_identifiers: bool, *, organization_url: str | None = None) -> dict:
+    """A Patient; the resident ID, phone and address only with ``include_identifiers``.
+
+    ``managingOrganization`` names the home institution by its code; ``organization_url`` adds a
+    reference to an Organization entry of the same Bundle.
+    """
     identifiers = []
     if include_identifiers and patient.resident_id:
         identifiers.append({"system": RESIDENT_ID_SYSTEM, "value": patient.resident_id})
@@ -66,124 +91,146 @@ def patient_resource(patient: Patient, include_identifiers: bool) -> dict:
         "address": [{"text": patient.address or None, "district": patient.village or None}]
         if include_identifiers and (patient.address or patient.village)
         else None,
-        "managingOrganization": {"identifier": {"system": INSTITUTION_SYSTEM, "value": patient.home_institution.code}},
+        "managingOrganization": _organization_reference(patient.home_institution, organization_url),
     }
-    return {key: value for key, value in resource.items() if value is not None}
+    return _drop_none(resource)
+
+
+def encounter_resource(encounter: Encounter, patient_url: str, diagnoses, *, organization_url: str | None = None) -> dict:
+    """An Encounter; ``diagnoses`` are its Diagnosis rows, referenced by their :func:`resource_url`."""
+    resource = {
+        "resourceType": "Encounter",
+        "status": "finished" if encounter.ended_at or encounter.kind != EncounterKind.INPATIENT else "in-progress",
+        "class": {"system": ACT_CODE_SYSTEM, "code": ACT_CODE[encounter.kind]},
+        "extension": [{"url": EXT_ENCOUNTER_KIND, "valueCode": encounter.kind}],
+        "subject": {"reference": patient_url},
+        "period": {
+            "start": encounter.started_at.isoformat(),
+            "end": encounter.ended_at.isoformat() if encounter.ended_at else None,
+        },
+        "serviceProvider": _organization_reference(encounter.institution, organization_url),
+    }
+    identifier = encounter.external_id or f"{encounter.institution.code}-{encounter.pk}"
+    resource["identifier"] = [{"system": ENCOUNTER_ID_SYSTEM, "value": identifier}]
+    if encounter.chief_complaint:
+        resource["reasonCode"] = [{"text": encounter.chief_complaint}]
+    if diagnoses:
+        resource["diagnosis"] = [
+            {"condition": {"reference": resource_url("condition", d.pk)}, "rank": 1 if d.is_primary else 2} for d in diagnoses
+        ]
+    return _drop_none(resource)
+
+
+def condition_resource(diagnosis, encounter: Encounter, patient_url: str, encounter_url: str) -> dict:
+    return {
+        "resourceType": "Condition",
+        "category": [{"coding": [{"system": CONDITION_CATEGORY_SYSTEM, "code": "encounter-diagnosis"}]}],
+        "code": {"coding": [{"system": ICD10_SYSTEM, "code": diagnosis.code, "display": diagnosis.description}]},
+        "subject": {"reference": patient_url},
+        "encounter": {"reference": encounter_url},
+        "recordedDate": encounter.started_at.isoformat(),
+    }
+
+
+def medication_request_resource(prescription, encounter: Encounter, patient_url: str, encounter_url: str) -> dict:
+    resource = {
+        "resourceType": "MedicationRequest",
+        "status": "completed",
+        "intent": "order",
+        "medicationCodeableConcept": {
+            "text": prescription.drug_name,
+            **({"coding": [{"system": DRUG_SYSTEM, "code": prescription.drug_code}]} if prescription.drug_code else {}),
+        },
+        "subject": {"reference": patient_url},
+        "encounter": {"reference": encounter_url},
+        "authoredOn": encounter.started_at.isoformat(),
+        "dosageInstruction": [
+            {"text": " ".join(filter(None, [prescription.dose, prescription.frequency])) or prescription.drug_name}
+        ],
+    }
+    if prescription.days:
+        resource["dispenseRequest"] = {
+            "expectedSupplyDuration": {"value": prescription.days, "unit": "d", "system": UCUM_SYSTEM, "code": "d"}
+        }
+    return resource
+
+
+def observation_resource(observation, patient_url: str, encounter_url: str) -> dict:
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY_SYSTEM, "code": OBSERVATION_CATEGORY[observation.kind]}]}],
+        "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": observation.code}], "text": observation.name},
+        "subject": {"reference": patient_url},
+        "encounter": {"reference": encounter_url},
+        "effectiveDateTime": observation.observed_at.isoformat(),
+        "valueQuantity": {"value": float(observation.value), "unit": observation.unit or None},
+    }
+    reference_range = {}
+    if observation.reference_low is not None:
+        reference_range["low"] = {"value": float(observation.reference_low), "unit": observation.unit or None}
+    if observation.reference_high is not None:
+        reference_range["high"] = {"value": float(observation.reference_high), "unit": observation.unit or None}
+    if reference_range:
+        resource["referenceRange"] = [reference_range]
+    return _drop_none(resource)
+
+
+def charge_item_resource(item, patient_url: str, encounter_url: str) -> dict:
+    """A ChargeItem: ``priceOverride`` is the line's amount, the unit price and catalogue in extensions."""
+    return {
+        "resourceType": "ChargeItem",
+        "status": "billable",
+        "extension": [
+            {"url": EXT_UNIT_PRICE, "valueMoney": _money(item.unit_price)},
+            {"url": EXT_CATEGORY, "valueCode": item.category},
+            {"url": EXT_CATALOGUE_CLASS, "valueCode": item.catalogue_class},
+        ],
+        "code": {"coding": [{"system": CHARGE_ITEM_SYSTEM, "code": item.item_code, "display": item.name}]},
+        "subject": {"reference": patient_url},
+        "context": {"reference": encounter_url},
+        "quantity": {"value": float(item.quantity)},
+        "priceOverride": _money(item.amount),
+    }
+
+
+def encounter_entries(encounter: Encounter, patient_url: str, *, organization_url: str | None = None) -> list[tuple[str, dict]]:
+    """``[(fullUrl, resource)]`` of a visit: the Encounter, then its Conditions, MedicationRequests, Observations, ChargeItems."""
+    encounter_url = resource_url("encounter", encounter.pk)
+    diagnoses = list(encounter.diagnoses.all())
+    entries = [(encounter_url, encounter_resource(encounter, patient_url, diagnoses, organization_url=organization_url))]
+    entries += [
+        (resource_url("condition", d.pk), condition_resource(d, encounter, patient_url, encounter_url)) for d in diagnoses
+    ]
+    entries += [
+        (resource_url("medication", p.pk), medication_request_resource(p, encounter, patient_url, encounter_url))
+        for p in encounter.prescriptions.all()
+    ]
+    entries += [
+        (resource_url("observation", o.pk), observation_resource(o, patient_url, encounter_url))
+        for o in encounter.observations.all()
+    ]
+    entries += [
+        (resource_url("charge", c.pk), charge_item_resource(c, patient_url, encounter_url)) for c in encounter.charge_items.all()
+    ]
+    return entries
 
 
 def export_bundle(patient: Patient, *, include_identifiers: bool, encounters=None, as_transaction: bool = False) -> dict:
-    """The patient's record as a Bundle; validated against the FHIR model before it is returned."""
-    patient_url = _ref("patient", patient.pk)
+    """The patient's record as a Bundle; validated against the FHIR model before it is returned.
+
+    The Bundle carries an identifier of its own, so a member system can forward it as an inbound
+    sync batch (whose batch ID is ``Bundle.identifier.value``).
+    """
+    patient_url = resource_url("patient", patient.pk)
     entries = [(patient_url, patient_resource(patient, include_identifiers))]
     if encounters is None:
         encounters = Encounter.objects.filter(patient=patient).select_related("institution")
     for encounter in encounters:
-        encounter_url = _ref("encounter", encounter.pk)
-        diagnoses = list(encounter.diagnoses.all())
-        entries.append((encounter_url, _encounter_resource(encounter, patient_url, diagnoses)))
-        for diagnosis in diagnoses:
-            entries.append(
-                (
-                    _ref("condition", diagnosis.pk),
-                    {
-                        "resourceType": "Condition",
-                        "category": [
-                            {
-                                "coding": [
-                                    {
-                                        "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                        "code": "encounter-diagnosis",
-                                    }
-                                ]
-                            }
-                        ],
-                        "code": {"coding": [{"system": ICD10_SYSTEM, "code": diagnosis.code, "display": diagnosis.description}]},
-                        "subject": {"reference": patient_url},
-                        "encounter": {"reference": encounter_url},
-                        "recordedDate": encounter.started_at.isoformat(),
-                    },
-                )
-            )
-        for prescription in encounter.prescriptions.all():
-            resource = {
-                "resourceType": "MedicationRequest",
-                "status": "completed",
-                "intent": "order",
-                "medicationCodeableConcept": {
-                    "text": prescription.drug_name,
-                    **(
-                        {"coding": [{"system": "urn:consortium:drug", "code": prescription.drug_code}]}
-                        if prescription.drug_code
-                        else {}
-                    ),
-                },
-                "subject": {"reference": patient_url},
-                "encounter": {"reference": encounter_url},
-                "authoredOn": encounter.started_at.isoformat(),
-                "dosageInstruction": [
-                    {"text": " ".join(filter(None, [prescription.dose, prescription.frequency])) or prescription.drug_name}
-                ],
-            }
-            if prescription.days:
-                resource["dispenseRequest"] = {
-                    "expectedSupplyDuration": {
-                        "value": prescription.days,
-                        "unit": "d",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "d",
-                    }
-                }
-            entries.append((_ref("medication", prescription.pk), resource))
-        for observation in encounter.observations.all():
-            resource = {
-                "resourceType": "Observation",
-                "status": "final",
-                "category": [
-                    {
-                        "coding": [
-                            {
-                                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                                "code": OBSERVATION_CATEGORY[observation.kind],
-                            }
-                        ]
-                    }
-                ],
-                "code": {"coding": [{"system": OBSERVATION_SYSTEM, "code": observation.code}], "text": observation.name},
-                "subject": {"reference": patient_url},
-                "encounter": {"reference": encounter_url},
-                "effectiveDateTime": observation.observed_at.isoformat(),
-                "valueQuantity": {"value": float(observation.value), "unit": observation.unit or None},
-            }
-            reference_range = {}
-            if observation.reference_low is not None:
-                reference_range["low"] = {"value": float(observation.reference_low), "unit": observation.unit or None}
-            if observation.reference_high is not None:
-                reference_range["high"] = {"value": float(observation.reference_high), "unit": observation.unit or None}
-            if reference_range:
-                resource["referenceRange"] = [reference_range]
-            entries.append((_ref("observation", observation.pk), _drop_none(resource)))
-        for item in encounter.charge_items.all():
-            entries.append(
-                (
-                    _ref("charge", item.pk),
-                    {
-                        "resourceType": "ChargeItem",
-                        "status": "billable",
-                        "extension": [
-                            {"url": EXT_UNIT_PRICE, "valueMoney": _money(item.unit_price)},
-                            {"url": EXT_CATEGORY, "valueCode": item.category},
-                            {"url": EXT_CATALOGUE_CLASS, "valueCode": item.catalogue_class},
-                        ],
-                        "code": {"coding": [{"system": CHARGE_ITEM_SYSTEM, "code": item.item_code, "display": item.name}]},
-                        "subject": {"reference": patient_url},
-                        "context": {"reference": encounter_url},
-                        "quantity": {"value": float(item.quantity)},
-                        "priceOverride": _money(item.amount),
-                    },
-                )
-            )
+        entries += encounter_entries(encounter, patient_url)
     bundle = {
         "resourceType": "Bundle",
+        "identifier": {"system": BUNDLE_ID_SYSTEM, "value": str(uuid.uuid4())},
         "type": "transaction" if as_transaction else "collection",
         "entry": [
             {"fullUrl": url, "resource": resource, **({"request": _request(resource)} if as_transaction else {})}
@@ -204,30 +251,6 @@ def _drop_none(value):
     if isinstance(value, list):
         return [_drop_none(v) for v in value]
     return value
-
-
-def _encounter_resource(encounter: Encounter, patient_url: str, diagnoses) -> dict:
-    resource = {
-        "resourceType": "Encounter",
-        "status": "finished" if encounter.ended_at or encounter.kind != EncounterKind.INPATIENT else "in-progress",
-        "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": ACT_CODE[encounter.kind]},
-        "extension": [{"url": EXT_ENCOUNTER_KIND, "valueCode": encounter.kind}],
-        "subject": {"reference": patient_url},
-        "period": {
-            "start": encounter.started_at.isoformat(),
-            "end": encounter.ended_at.isoformat() if encounter.ended_at else None,
-        },
-        "serviceProvider": {"identifier": {"system": INSTITUTION_SYSTEM, "value": encounter.institution.code}},
-    }
-    identifier = encounter.external_id or f"{encounter.institution.code}-{encounter.pk}"
-    resource["identifier"] = [{"system": ENCOUNTER_ID_SYSTEM, "value": identifier}]
-    if encounter.chief_complaint:
-        resource["reasonCode"] = [{"text": encounter.chief_complaint}]
-    if diagnoses:
-        resource["diagnosis"] = [
-            {"condition": {"reference": _ref("condition", d.pk)}, "rank": 1 if d.is_primary else 2} for d in diagnoses
-        ]
-    return _drop_none(resource)
 
 
 # --- import --------------------------------------------------------------------------------------

@@ -1,29 +1,30 @@
 """FHIR R4 messages for outbox events.
 
 Each event becomes a ``Bundle`` of type ``message``: a ``MessageHeader`` naming the event,
-then the resources it is about (Patient, Encounter, Condition, ChargeItem, ServiceRequest,
-Organization).  The message is built once when the event is dispatched and sent unchanged on
-every try, so a retried delivery carries exactly the same body.
+then the resources it is about (Patient, Encounter, Condition, MedicationRequest, Observation,
+ChargeItem, ServiceRequest, Organization).  Records' resources come from the records builders
+(``records/fhir.py``) in the one vocabulary (``records/fhir_vocabulary.py``), so a receiver reads
+them exactly as the records API writes them.  The message is built once when the event is
+dispatched and sent unchanged on every try, so a retried delivery carries exactly the same body.
 """
 
 import datetime
 import uuid
-from decimal import Decimal
 
 from django.apps import apps
 
-SYSTEM_BASE = "https://consortium.example.cn/fhir"
-RESIDENT_ID_SYSTEM = f"{SYSTEM_BASE}/sid/resident-id"
-INSURANCE_NUMBER_SYSTEM = f"{SYSTEM_BASE}/sid/insurance-number"
-INSTITUTION_SYSTEM = f"{SYSTEM_BASE}/sid/institution-code"
-EVENT_SYSTEM = f"{SYSTEM_BASE}/CodeSystem/event"
-ICD10_SYSTEM = "http://hl7.org/fhir/sid/icd-10"
-ENCOUNTER_CLASS = {
-    "outpatient": ("AMB", "ambulatory"),
-    "inpatient": ("IMP", "inpatient encounter"),
-    "follow_up": ("AMB", "ambulatory"),
-}
-SEX = {"M": "male", "F": "female", "U": "unknown"}
+from records import fhir as records_fhir
+from records.fhir_vocabulary import (
+    EVENT_SYSTEM,
+    EXT_REFERRAL_DIRECTION,
+    EXT_REFERRAL_STATUS,
+    MESSAGE_SOURCE,
+    OUTBOX_EVENT_SYSTEM,
+    REFERRAL_ID_SYSTEM,
+    SNOMED_SYSTEM,
+    aggregate_system,
+)
+
 REFERRAL_STATUS = {
     "draft": "draft",
     "submitted": "active",
@@ -51,128 +52,50 @@ def _urn() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
 
 
-def _money(value: Decimal) -> dict:
-    return {"value": float(value), "currency": "CNY"}
-
-
 def _drop_empty(resource: dict) -> dict:
     return {key: value for key, value in resource.items() if value not in (None, "", [], {})}
 
 
 class _Message:
+    """One message Bundle; the records builders make its Patient, Encounter, Condition and ChargeItem resources."""
+
     def __init__(self, event):
         self.event = event
         self.entries: list[dict] = []
-        self._refs: dict[tuple[str, int], str] = {}
+        self._urls: set[str] = set()
 
-    def add(self, key: tuple[str, int] | None, resource: dict) -> str:
-        if key is not None and key in self._refs:
-            return self._refs[key]
-        full_url = _urn()
-        self.entries.append({"fullUrl": full_url, "resource": _drop_empty(resource)})
-        if key is not None:
-            self._refs[key] = full_url
+    def add(self, full_url: str | None, resource) -> str:
+        """Add a resource once under ``full_url`` (a stable URN of its row); ``resource`` may be a callable."""
+        if full_url is not None and full_url in self._urls:
+            return full_url
+        full_url = full_url or _urn()
+        self._urls.add(full_url)
+        self.entries.append({"fullUrl": full_url, "resource": _drop_empty(resource() if callable(resource) else resource)})
         return full_url
 
     def organization(self, institution) -> str | None:
         if institution is None:
             return None
         return self.add(
-            ("Organization", institution.pk),
-            {
-                "resourceType": "Organization",
-                "identifier": [{"system": INSTITUTION_SYSTEM, "value": institution.code}],
-                "name": institution.name,
-            },
+            records_fhir.resource_url("institution", institution.pk), lambda: records_fhir.organization_resource(institution)
         )
 
     def patient(self, patient) -> str:
-        identifiers = []
-        if patient.resident_id:
-            identifiers.append({"system": RESIDENT_ID_SYSTEM, "value": patient.resident_id})
-        if patient.insurance_number:
-            identifiers.append({"system": INSURANCE_NUMBER_SYSTEM, "value": patient.insurance_number})
-        return self.add(
-            ("Patient", patient.pk),
-            {
-                "resourceType": "Patient",
-                "identifier": identifiers,
-                "name": [{"text": patient.name}],
-                "gender": SEX.get(patient.sex, "unknown"),
-                "birthDate": patient.birth_date.isoformat(),
-                "telecom": [{"system": "phone", "value": patient.phone}] if patient.phone else [],
-                "address": [{"text": patient.address}] if patient.address else [],
-                "managingOrganization": {"reference": self.organization(patient.home_institution)},
-            },
-        )
+        url = records_fhir.resource_url("patient", patient.pk)
+        if url not in self._urls:
+            organization_url = self.organization(patient.home_institution)
+            self.add(url, records_fhir.patient_resource(patient, True, organization_url=organization_url))
+        return url
 
     def encounter(self, encounter) -> str:
-        patient_ref = self.patient(encounter.patient)
-        org_ref = self.organization(encounter.institution)
-        code, display = ENCOUNTER_CLASS.get(encounter.kind, ("AMB", "ambulatory"))
-        encounter_ref = self.add(
-            ("Encounter", encounter.pk),
-            {
-                "resourceType": "Encounter",
-                "identifier": [
-                    {
-                        "system": f"{INSTITUTION_SYSTEM}/{encounter.institution.code}/encounter",
-                        "value": encounter.external_id or str(encounter.pk),
-                    }
-                ],
-                "status": "finished" if encounter.ended_at else "in-progress",
-                "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": code, "display": display},
-                "subject": {"reference": patient_ref},
-                "serviceProvider": {"reference": org_ref},
-                "period": _drop_empty({"start": _instant(encounter.started_at), "end": _instant(encounter.ended_at)}),
-                "reasonCode": [{"text": encounter.chief_complaint}] if encounter.chief_complaint else [],
-            },
-        )
-        for diagnosis in encounter.diagnoses.all():
-            self.add(
-                None,
-                {
-                    "resourceType": "Condition",
-                    "clinicalStatus": {
-                        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
-                    },
-                    "category": [
-                        {
-                            "coding": [
-                                {
-                                    "system": "http://terminology.hl7.org/CodeSystem/condition-category",
-                                    "code": "encounter-diagnosis",
-                                }
-                            ]
-                        }
-                    ],
-                    "code": {"coding": [{"system": ICD10_SYSTEM, "code": diagnosis.code, "display": diagnosis.description}]},
-                    "subject": {"reference": patient_ref},
-                    "encounter": {"reference": encounter_ref},
-                },
-            )
-        for item in encounter.charge_items.all():
-            self.add(
-                None,
-                {
-                    "resourceType": "ChargeItem",
-                    "status": "billable",
-                    "code": {
-                        "coding": [
-                            {"system": f"{SYSTEM_BASE}/CodeSystem/charge-item", "code": item.item_code, "display": item.name}
-                        ]
-                    },
-                    "subject": {"reference": patient_ref},
-                    "context": {"reference": encounter_ref},
-                    "quantity": {"value": float(item.quantity)},
-                    "priceOverride": _money(item.unit_price),
-                    "extension": [
-                        {"url": f"{SYSTEM_BASE}/StructureDefinition/catalogue-class", "valueCode": item.catalogue_class},
-                        {"url": f"{SYSTEM_BASE}/StructureDefinition/amount", "valueMoney": _money(item.amount)},
-                    ],
-                },
-            )
-        return encounter_ref
+        url = records_fhir.resource_url("encounter", encounter.pk)
+        if url in self._urls:
+            return url
+        patient_url = self.patient(encounter.patient)
+        organization_url = self.organization(encounter.institution)
+        for full_url, resource in records_fhir.encounter_entries(encounter, patient_url, organization_url=organization_url):
+            self.add(full_url, resource)
+        return url
 
     def referral(self, referral) -> str:
         patient_ref = self.patient(referral.patient)
@@ -180,24 +103,24 @@ class _Message:
         performer = self.organization(referral.to_institution)
         resource = {
             "resourceType": "ServiceRequest",
-            "identifier": [{"system": f"{SYSTEM_BASE}/sid/referral", "value": str(referral.pk)}],
+            "identifier": [{"system": REFERRAL_ID_SYSTEM, "value": str(referral.pk)}],
             "status": REFERRAL_STATUS.get(referral.status, "unknown"),
             "intent": "order",
-            "category": [{"coding": [{"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}]}],
+            "category": [{"coding": [{"system": SNOMED_SYSTEM, "code": "3457005", "display": "Patient referral"}]}],
             "priority": {"routine": "routine", "urgent": "urgent", "emergency": "stat"}.get(referral.urgency, "routine"),
             "subject": {"reference": patient_ref},
             "requester": {"reference": requester},
             "performer": [{"reference": performer}],
             "reasonCode": [{"text": referral.reason}] if referral.reason else [],
             "extension": [
-                {"url": f"{SYSTEM_BASE}/StructureDefinition/referral-direction", "valueCode": referral.direction},
-                {"url": f"{SYSTEM_BASE}/StructureDefinition/referral-status", "valueCode": referral.status},
+                {"url": EXT_REFERRAL_DIRECTION, "valueCode": referral.direction},
+                {"url": EXT_REFERRAL_STATUS, "valueCode": referral.status},
             ],
         }
         source_encounter = getattr(referral, "source_encounter", None)
         if source_encounter is not None:
             resource["encounter"] = {"reference": self.encounter(source_encounter)}
-        return self.add(("ServiceRequest", referral.pk), resource)
+        return self.add(records_fhir.resource_url("referral", referral.pk), resource)
 
     def basic(self) -> str:
         return self.add(
@@ -205,7 +128,7 @@ class _Message:
             {
                 "resourceType": "Basic",
                 "code": {"coding": [{"system": EVENT_SYSTEM, "code": self.event.event_type}]},
-                "identifier": [{"system": f"{SYSTEM_BASE}/sid/{self.event.aggregate_type}", "value": self.event.aggregate_id}],
+                "identifier": [{"system": aggregate_system(self.event.aggregate_type), "value": self.event.aggregate_id}],
             },
         )
 
@@ -217,7 +140,7 @@ class _Message:
                 {
                     "resourceType": "MessageHeader",
                     "eventCoding": {"system": EVENT_SYSTEM, "code": event.event_type},
-                    "source": {"name": "consortium", "endpoint": f"{SYSTEM_BASE}/outbox"},
+                    "source": {"name": "consortium", "endpoint": MESSAGE_SOURCE},
                     "sender": {"reference": self.organization(event.institution)} if event.institution_id else None,
                     "focus": [{"reference": ref} for ref in focus],
                 }
@@ -228,7 +151,7 @@ class _Message:
             "id": f"outbox-{event.pk}",
             "type": "message",
             "timestamp": _instant(event.created_at),
-            "identifier": {"system": f"{SYSTEM_BASE}/sid/outbox-event", "value": str(event.pk)},
+            "identifier": {"system": OUTBOX_EVENT_SYSTEM, "value": str(event.pk)},
             "entry": [header, *self.entries],
         }
 
@@ -251,7 +174,7 @@ def _preloading_querysets() -> dict[str, object]:
 
     return {
         "records.encounter": Encounter.objects.select_related("patient__home_institution", "institution").prefetch_related(
-            "diagnoses", "charge_items"
+            "diagnoses", "prescriptions", "observations", "charge_items"
         ),
         "referrals.referral": Referral.objects.select_related(
             "patient__home_institution",
@@ -259,7 +182,12 @@ def _preloading_querysets() -> dict[str, object]:
             "to_institution",
             "source_encounter__institution",
             "source_encounter__patient__home_institution",
-        ).prefetch_related("source_encounter__diagnoses", "source_encounter__charge_items"),
+        ).prefetch_related(
+            "source_encounter__diagnoses",
+            "source_encounter__prescriptions",
+            "source_encounter__observations",
+            "source_encounter__charge_items",
+        ),
     }
 
 

@@ -5,13 +5,15 @@ are read one at a time; the converted visits (much smaller than the resources) a
 references between entries are resolved, then written out as a plain visit batch, so landing
 is the same for both formats.
 
-Mapping: ``Encounter`` (``identifier[0].value`` → external_id, ``class`` AMB/IMP, ``period``,
-``subject`` → a ``Patient`` entry, ``reasonCode[0].text``); ``Patient`` (identifier systems for
-the resident ID and the insurance number, ``name``, ``gender``, ``birthDate``, ``telecom``,
-``address``); ``Condition`` (ICD-10 coding, ``encounter``); ``ChargeItem`` (``code``,
-``quantity``, ``priceOverride``, ``context`` → the encounter, and the extensions
-``catalogue-class`` and ``charge-category``).  ``transaction`` means all or nothing.  Errors name
-the entry index and the FHIR path.
+The vocabulary is the platform's one (``records/fhir_vocabulary.py``), so a Bundle the records API
+exports lands here as it is.  Mapping: ``Encounter`` (the identifier of the encounter system, else
+``identifier[0]``, → external_id; the encounter-kind extension, else ``class`` AMB/IMP; ``period``;
+``subject`` → a ``Patient`` entry; ``reasonCode[0].text``); ``Patient`` (identifier systems for the
+resident ID and the insurance number, the official ``name``, ``gender``, ``birthDate``, ``telecom``,
+``address`` text and district → village); ``Condition`` (ICD-10 coding, ``encounter``);
+``ChargeItem`` (``code``, ``quantity``, the unit-price, charge-category and catalogue-class
+extensions, ``priceOverride`` → the amount, checked against quantity × unit price, ``context`` →
+the encounter).  ``transaction`` means all or nothing.  Errors name the entry index and the FHIR path.
 """
 
 import json
@@ -19,13 +21,22 @@ import re
 
 from django.utils.translation import gettext as _
 
-from . import fhir
+from records.fhir_vocabulary import (
+    ENCOUNTER_ID_SYSTEM,
+    EXT_CATALOGUE_CLASS,
+    EXT_CATEGORY,
+    EXT_ENCOUNTER_KIND,
+    EXT_UNIT_PRICE,
+    ICD10_SYSTEM,
+    INSURANCE_SYSTEM,
+    KIND_OF_ACT_CODE,
+    RESIDENT_ID_SYSTEM,
+    SEX,
+)
+from records.models import EncounterKind
+
 from .ingest import BodyError, iter_body
 
-CATEGORY_URL = f"{fhir.SYSTEM_BASE}/StructureDefinition/charge-category"
-CLASS_URL = f"{fhir.SYSTEM_BASE}/StructureDefinition/catalogue-class"
-KIND = {"AMB": "outpatient", "IMP": "inpatient", "ACUTE": "inpatient", "NONAC": "inpatient", "HH": "follow_up"}
-GENDER = {"male": "M", "female": "F", "unknown": "U", "other": "U"}
 _SKIPPED = frozenset({"Organization", "Practitioner", "MessageHeader", "Provenance"})
 
 
@@ -57,10 +68,10 @@ def _str(resource, errors, entry, prefix, *path, required=False) -> str:
     return value
 
 
-def _extension(resource, url: str):
+def _extension(resource, url: str, kind: str = "valueCode"):
     for extension in _get(resource, "extension", default=[]) or []:
         if isinstance(extension, dict) and extension.get("url") == url:
-            return extension.get("valueCode")
+            return extension.get(kind)
     return None
 
 
@@ -68,21 +79,23 @@ def _patient(resource, errors, entry, prefix) -> dict:
     patient = {}
     for i, identifier in enumerate(_get(resource, "identifier", default=[]) or []):
         system = _get(identifier, "system")
-        if system == fhir.RESIDENT_ID_SYSTEM:
+        if system == RESIDENT_ID_SYSTEM:
             patient["resident_id"] = _str(identifier, errors, entry, f"{prefix}identifier[{i}].", "value", required=True)
-        elif system == fhir.INSURANCE_NUMBER_SYSTEM:
+        elif system == INSURANCE_SYSTEM:
             patient["insurance_number"] = _str(identifier, errors, entry, f"{prefix}identifier[{i}].", "value", required=True)
-    name = _get(resource, "name", 0)
+    names = _get(resource, "name", default=[])
+    names = [n for n in names if isinstance(n, dict)] if isinstance(names, list) else []
+    name = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
     if isinstance(name, dict):
         text = name.get("text") or (name.get("family", "") + "".join(name.get("given", []) or []))
         if text:
             patient["name"] = str(text)
     gender = _get(resource, "gender")
     if gender is not None:
-        if gender not in GENDER:
+        if gender not in SEX:
             errors.append(_error(entry, f"{prefix}gender", "invalid", _("Use male, female, other or unknown.")))
         else:
-            patient["sex"] = GENDER[gender]
+            patient["sex"] = SEX[gender]
     if _get(resource, "birthDate") is not None:
         patient["birth_date"] = _str(resource, errors, entry, prefix, "birthDate")
     for telecom in _get(resource, "telecom", default=[]) or []:
@@ -92,18 +105,39 @@ def _patient(resource, errors, entry, prefix) -> dict:
     address = _get(resource, "address", 0, "text")
     if isinstance(address, str):
         patient["address"] = address
+    village = _get(resource, "address", 0, "district")
+    if isinstance(village, str):
+        patient["village"] = village
     return patient
 
 
 def _encounter(resource, errors, entry, prefix) -> tuple[dict, str]:
-    visit = {"external_id": _str(resource, errors, entry, prefix, "identifier", 0, "value", required=True)}
+    identifiers = _get(resource, "identifier", default=[]) or []
+    own = next(
+        (i for i, x in enumerate(identifiers) if isinstance(x, dict) and x.get("system") == ENCOUNTER_ID_SYSTEM),
+        0,
+    )
+    visit = {"external_id": _str(resource, errors, entry, prefix, "identifier", own, "value", required=True)}
+    kind = _extension(resource, EXT_ENCOUNTER_KIND)
     klass = _get(resource, "class")
     code = _get(klass, "code") if isinstance(klass, dict) else _get(klass, 0, "coding", 0, "code")
-    if code is not None:
-        if code not in KIND:
+    if kind is not None:
+        if kind not in EncounterKind.values:
+            errors.append(
+                _error(
+                    entry,
+                    f"{prefix}extension",
+                    "invalid",
+                    _("Use one of: %(values)s.") % {"values": ", ".join(EncounterKind.values)},
+                )
+            )
+        else:
+            visit["kind"] = kind
+    elif code is not None:
+        if code not in KIND_OF_ACT_CODE:
             errors.append(_error(entry, f"{prefix}class.code", "invalid", _("Use AMB (outpatient) or IMP (inpatient).")))
         else:
-            visit["kind"] = KIND[code]
+            visit["kind"] = str(KIND_OF_ACT_CODE[code])
     visit["started_at"] = _str(resource, errors, entry, prefix, "period", "start", required=True)
     if _get(resource, "period", "end") is not None:
         visit["ended_at"] = _str(resource, errors, entry, prefix, "period", "end")
@@ -166,7 +200,7 @@ def convert(stream, *, max_errors: int = 100) -> tuple[dict, list[dict], list[di
             encounters.append((entry, [ref for ref in (full_url, local) if ref], visit, subject))
         elif resource_type == "Condition":
             codings = _get(resource, "code", "coding", default=[]) or []
-            coding = next((c for c in codings if isinstance(c, dict) and c.get("system") == fhir.ICD10_SYSTEM), None)
+            coding = next((c for c in codings if isinstance(c, dict) and c.get("system") == ICD10_SYSTEM), None)
             coding = coding or (codings[0] if codings and isinstance(codings[0], dict) else {})
             diagnosis = {"code": coding.get("code") or "", "description": coding.get("display") or ""}
             if not diagnosis["code"]:
@@ -177,16 +211,24 @@ def convert(stream, *, max_errors: int = 100) -> tuple[dict, list[dict], list[di
             item = {
                 "item_code": _str(resource, errors, entry, prefix, "code", "coding", 0, "code", required=True),
                 "name": _str(resource, errors, entry, prefix, "code", "coding", 0, "display", required=True),
-                "category": _extension(resource, CATEGORY_URL) or "",
-                "catalogue_class": _extension(resource, CLASS_URL) or "",
+                "category": _extension(resource, EXT_CATEGORY) or "",
+                "catalogue_class": _extension(resource, EXT_CATALOGUE_CLASS) or "",
                 "quantity": _number(resource, errors, entry, prefix, "quantity", "value"),
-                "unit_price": _number(resource, errors, entry, prefix, "priceOverride", "value"),
             }
-            for field_name, url in (("category", CATEGORY_URL), ("catalogue_class", CLASS_URL)):
+            for field_name, url in (("category", EXT_CATEGORY), ("catalogue_class", EXT_CATALOGUE_CLASS)):
                 if not item[field_name]:
                     errors.append(
                         _error(entry, f"{prefix}extension", "required", _("Give the extension %(url)s.") % {"url": url})
                     )
+            unit_price = _extension(resource, EXT_UNIT_PRICE, "valueMoney")
+            if not isinstance(unit_price, dict):
+                errors.append(
+                    _error(entry, f"{prefix}extension", "required", _("Give the extension %(url)s.") % {"url": EXT_UNIT_PRICE})
+                )
+            else:
+                item["unit_price"] = _number(unit_price, errors, entry, f"{prefix}extension.valueMoney.", "value")
+            if _get(resource, "priceOverride") is not None:
+                item["amount"] = _number(resource, errors, entry, prefix, "priceOverride", "value")
             ref = _str(resource, errors, entry, prefix, "context", "reference", required=True)
             charges.append((entry, ref, item))
         elif resource_type not in _SKIPPED:

@@ -331,13 +331,14 @@ def test_patients_are_matched_through_the_master_patient_index(chain, api):
 
 
 def fhir_bundle(rid: str, bundle_type="transaction", **overrides) -> dict:
-    base = "https://consortium.example.cn/fhir"
+    from records import fhir_vocabulary as fv
+
     entries = [
         {
             "fullUrl": "urn:uuid:p1",
             "resource": {
                 "resourceType": "Patient",
-                "identifier": [{"system": f"{base}/sid/resident-id", "value": rid}],
+                "identifier": [{"system": fv.RESIDENT_ID_SYSTEM, "value": rid}],
                 "name": [{"text": "钱七"}],
                 "gender": "male" if int(rid[16]) % 2 else "female",
             },
@@ -356,9 +357,7 @@ def fhir_bundle(rid: str, bundle_type="transaction", **overrides) -> dict:
         {
             "resource": {
                 "resourceType": "Condition",
-                "code": {
-                    "coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "J06.9", "display": "急性上呼吸道感染"}]
-                },
+                "code": {"coding": [{"system": fv.ICD10_SYSTEM, "code": "J06.9", "display": "急性上呼吸道感染"}]},
                 "encounter": {"reference": "urn:uuid:e1"},
             }
         },
@@ -367,11 +366,12 @@ def fhir_bundle(rid: str, bundle_type="transaction", **overrides) -> dict:
                 "resourceType": "ChargeItem",
                 "code": {"coding": [{"code": "XJ01", "display": "阿莫西林胶囊"}]},
                 "quantity": {"value": 2},
-                "priceOverride": {"value": 12.5, "currency": "CNY"},
+                "priceOverride": {"value": 25, "currency": "CNY"},
                 "context": {"reference": "urn:uuid:e1"},
                 "extension": [
-                    {"url": f"{base}/StructureDefinition/catalogue-class", "valueCode": "A"},
-                    {"url": f"{base}/StructureDefinition/charge-category", "valueCode": "drug"},
+                    {"url": fv.EXT_UNIT_PRICE, "valueMoney": {"value": 12.5, "currency": "CNY"}},
+                    {"url": fv.EXT_CATALOGUE_CLASS, "valueCode": "A"},
+                    {"url": fv.EXT_CATEGORY, "valueCode": "drug"},
                 ],
             }
         },
