@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from consortium import account
 from consortium import views as consortium_views
 
 from . import views
@@ -12,6 +13,29 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/two-factor/", account.two_factor, name="two-factor"),
+    path("account/password/", account.PasswordChangeView.as_view(), name="password-change"),
+    path(
+        "account/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_change_done.html"),
+        name="password-change-done",
+    ),
+    path("account/password-reset/", account.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "account/password-reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="registration/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path(
+        "account/password-reset/<uidb64>/<token>/",
+        account.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "account/password-reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="registration/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("institutions/", consortium_views.institution_list, name="institution-list"),
     path("institutions/<str:code>/", consortium_views.institution_detail, name="institution-detail"),

@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class ConsortiumConfig(AppConfig):
     name = "consortium"
     verbose_name = _("Consortium")
+
+    def ready(self):
+        from . import auth_events
+
+        auth_events.connect()
