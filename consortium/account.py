@@ -1,8 +1,7 @@
 """Account pages: password change, password reset by e-mail, and the TOTP second factor.
 
 Django's own views do the work; these subclasses only add the audit event each step writes
-(``auth.password_changed``, ``auth.password_reset_requested``, ``auth.password_reset``,
-``auth.totp_enrolled``, ``auth.second_factor``, ``auth.second_factor_failed``).  The TOTP secret is
+(:class:`consortium.auth_events.AuthAudit`).  The TOTP secret is
 shown on the enrolment page only, until the first code confirms it; it never enters a message or a log.
 """
 
@@ -21,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .auth_events import record_auth_event
+from .auth_events import AuthAudit, record_auth_event
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -30,7 +29,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record_auth_event("auth.password_changed", self.request, user=self.request.user)
+        record_auth_event(AuthAudit.PASSWORD_CHANGED, self.request, user=self.request.user)
         return response
 
 
@@ -43,7 +42,7 @@ class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form):
         response = super().form_valid(form)
         # Which address was typed is not recorded: only that a reset was asked for, and from where.
-        record_auth_event("auth.password_reset_requested", self.request)
+        record_auth_event(AuthAudit.PASSWORD_RESET_REQUESTED, self.request)
         return response
 
 
@@ -53,7 +52,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        record_auth_event("auth.password_reset", self.request, user=form.user)
+        record_auth_event(AuthAudit.PASSWORD_RESET, self.request, user=form.user)
         return response
 
 
@@ -94,12 +93,12 @@ def two_factor(request):
             if enrolling:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
-                record_auth_event("auth.totp_enrolled", request, user=request.user)
+                record_auth_event(AuthAudit.TOTP_ENROLLED, request, user=request.user)
             request.session.cycle_key()
             otp_login(request, device)
-            record_auth_event("auth.second_factor", request, user=request.user)
+            record_auth_event(AuthAudit.SECOND_FACTOR, request, user=request.user)
             return HttpResponseRedirect(_safe_next(request))
-        record_auth_event("auth.second_factor_failed", request, user=request.user)
+        record_auth_event(AuthAudit.SECOND_FACTOR_FAILED, request, user=request.user)
         form.add_error("token", _("This code is not valid. Wait for the next code and try again."))
     context = {"form": form, "enrolling": enrolling, "next": _safe_next(request)}
     if enrolling:

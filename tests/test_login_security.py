@@ -32,12 +32,12 @@ def test_wrong_passwords_lock_the_account_and_the_right_one_is_refused_after(cha
     locked = attempt(client, "clinician", TEST_PASSWORD)
     assert locked.status_code == 429
     assert "_auth_user_id" not in client.session
-    failed = AuditEvent.objects.filter(action="auth.login_failed")
+    failed = AuditEvent.objects.filter(action="consortium.login_failed")
     assert failed.count() == 6  # five wrong passwords and the right one, refused while locked
     event = failed.first()
     assert event.detail["ip"] == "10.1.2.3" and event.detail["user_agent"] == "probe/1.0"
     assert event.detail["username"] == "clinician" and "wrong-password" not in str(event.detail)
-    assert AuditEvent.objects.filter(action="auth.locked_out").exists()
+    assert AuditEvent.objects.filter(action="consortium.locked_out").exists()
     # From another address the account stays locked: the lockout is per account too.
     assert attempt(client, "clinician", TEST_PASSWORD, ip="10.9.9.9").status_code == 429
 
@@ -56,10 +56,10 @@ def test_sign_in_rotates_the_session_and_is_audited_with_sign_out(chain, client)
     response = attempt(client, "clerk", TEST_PASSWORD)
     assert response.status_code == 302
     assert client.cookies["sessionid"].value != "attacker-fixed-session-key"
-    login = AuditEvent.objects.get(action="auth.login")
+    login = AuditEvent.objects.get(action="consortium.login")
     assert login.actor == chain["staff"]["clerk"].user and login.detail["ip"] == "10.1.2.3"
     client.post(reverse("logout"))
-    assert AuditEvent.objects.filter(action="auth.logout", actor=chain["staff"]["clerk"].user).exists()
+    assert AuditEvent.objects.filter(action="consortium.logout", actor=chain["staff"]["clerk"].user).exists()
 
 
 def test_idle_session_is_signed_out(chain, client, settings):
@@ -71,7 +71,7 @@ def test_idle_session_is_signed_out(chain, client, settings):
     session.save()
     response = client.get(reverse("records:patient-search"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
-    assert AuditEvent.objects.get(action="auth.logout").detail["reason"] == "idle"
+    assert AuditEvent.objects.get(action="consortium.logout").detail["reason"] == "idle"
 
 
 def test_session_ends_at_its_absolute_lifetime_however_active(chain, client, settings):
@@ -83,7 +83,7 @@ def test_session_ends_at_its_absolute_lifetime_however_active(chain, client, set
     session.save()
     response = client.get(reverse("records:patient-search"))
     assert response.status_code == 302
-    assert AuditEvent.objects.get(action="auth.logout").detail["reason"] == "expired"
+    assert AuditEvent.objects.get(action="consortium.logout").detail["reason"] == "expired"
 
 
 def test_password_change_is_audited(chain, client):
@@ -96,7 +96,7 @@ def test_password_change_is_audited(chain, client):
     user = chain["staff"]["clerk"].user
     user.refresh_from_db()
     assert check_password("Feng-yang-2026!", user.password)
-    assert AuditEvent.objects.filter(action="auth.password_changed", actor=user).exists()
+    assert AuditEvent.objects.filter(action="consortium.password_changed", actor=user).exists()
 
 
 def test_password_reset_by_email(chain, client):
@@ -114,8 +114,8 @@ def test_password_reset_by_email(chain, client):
     assert done.status_code == 302
     user.refresh_from_db()
     assert check_password("New-pass-for-clerk-9", user.password)
-    assert AuditEvent.objects.filter(action="auth.password_reset_requested").exists()
-    assert AuditEvent.objects.filter(action="auth.password_reset", actor=user).exists()
+    assert AuditEvent.objects.filter(action="consortium.password_reset_requested").exists()
+    assert AuditEvent.objects.filter(action="consortium.password_reset", actor=user).exists()
     # An unknown address gets the same answer and no mail.
     assert client.post(reverse("password-reset"), {"email": "nobody@x.invalid"}).status_code == 302
     assert len(mail.outbox) == 1
@@ -143,7 +143,7 @@ def test_administrators_and_insurance_officers_need_a_totp_code(chain, client, s
     device.refresh_from_db()
     assert device.confirmed
     actions = set(AuditEvent.objects.filter(actor=staff.user).values_list("action", flat=True))
-    assert {"auth.totp_enrolled", "auth.second_factor", "auth.second_factor_failed"} <= actions
+    assert {"consortium.totp_enrolled", "consortium.second_factor", "consortium.second_factor_failed"} <= actions
 
 
 def test_clinic_staff_need_no_second_factor(chain, client, settings):
