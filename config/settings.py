@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "consortium.routing.PrimaryPinMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -151,7 +152,17 @@ def _databases() -> dict:
             # server connections: no named cursors held across them, no prepared statements.
             config["DISABLE_SERVER_SIDE_CURSORS"] = True
             config.setdefault("OPTIONS", {})["prepare_threshold"] = None
-    return {"default": config}
+    databases = {"default": config}
+    replica_url = os.environ.get("DATABASE_REPLICA_URL", "")
+    if replica_url:
+        # A streaming replica of the primary: dashboards, exports and lists read from it
+        # (consortium.routing).  Tests use the primary's test database for it.
+        replica = dj_database_url.parse(replica_url, conn_max_age=config.get("CONN_MAX_AGE", 0))
+        replica.update({key: config[key] for key in ("OPTIONS", "DISABLE_SERVER_SIDE_CURSORS") if key in config})
+        replica["CONN_HEALTH_CHECKS"] = True
+        replica["TEST"] = {"MIRROR": "default"}
+        databases["replica"] = replica
+    return databases
 
 
 #: ``transaction`` when a pooler such as PgBouncer hands a server connection out per transaction.
@@ -161,6 +172,8 @@ if DATABASE_POOL_MODE not in ("session", "transaction"):
 
 
 DATABASES = _databases()
+DATABASE_ROUTERS = ["consortium.routing.ReplicaRouter"]
+REPLICA_PIN_SECONDS = int(os.environ.get("REPLICA_PIN_SECONDS", "5"))  # reads on the primary after a browser's write
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "config.auth_backends.StaffModelBackend"]

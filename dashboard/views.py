@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from consortium import csv_export
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, institution_ids_for
+from consortium.routing import reads_from_replica
 from records.models import Patient
 
 from . import selectors, services
@@ -38,6 +39,7 @@ def _with_defaults(query, **extra):
 
 
 @login_required
+@reads_from_replica
 def dashboard(request):
     form = _filters(request)
     if not form.is_valid():
@@ -49,6 +51,7 @@ def dashboard(request):
 
 
 @login_required
+@reads_from_replica
 def chart_csv(request, code: str):
     chart = CHARTS_BY_CODE.get(code)
     if chart is None:
@@ -84,6 +87,7 @@ def _blank(value) -> str:
 
 
 @login_required
+@reads_from_replica
 def fund_transparency(request):
     if not can_anywhere(request.user, Action.VIEW_DASHBOARD):
         raise PermissionDenied
@@ -141,6 +145,7 @@ def _fund_csv(rows) -> HttpResponse:
 
 
 @login_required
+@reads_from_replica
 def warning_list(request):
     if not selectors.may_see_warnings(request.user):
         raise PermissionDenied

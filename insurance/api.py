@@ -3,6 +3,7 @@
 import django_filters
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
@@ -17,6 +18,7 @@ from consortium.csv_export import CsvRenderer
 from consortium.errors import Invalid, NotFound, NotPermitted
 from consortium.models import Institution
 from consortium.permissions import Action, scope
+from consortium.routing import reads_from_replica
 
 from . import selectors, services
 from . import settlement as settlement_module
@@ -113,6 +115,7 @@ class ClaimFilter(django_filters.FilterSet):
         fields = ["status", "period", "kind", "institution", "scheme", "batch"]
 
 
+@method_decorator(reads_from_replica, name="get")
 class ClaimListApi(generics.ListAPIView):
     """Claims in the caller's region and schemes."""
 
@@ -441,6 +444,7 @@ def _run_or_404(user, pk) -> ReconciliationRun:
     return run
 
 
+@method_decorator(reads_from_replica, name="get")
 class DiscrepancyListApi(generics.ListAPIView):
     serializer_class = DiscrepancySerializer
     filterset_class = DiscrepancyFilter
@@ -459,6 +463,7 @@ class _Echo:
         return value
 
 
+@method_decorator(reads_from_replica, name="get")
 class DiscrepancyCsvApi(APIView):
     """The run's discrepancies as CSV (UTF-8 with BOM, so spreadsheet programs read the Chinese).
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from consortium import storage
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
+from consortium.routing import reads_from_replica
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
 from records.models import AccessReason, Encounter
 from records.selectors import encounters_on
@@ -67,6 +68,7 @@ def queue(request):
 
 
 @login_required
+@reads_from_replica
 def referral_list(request):
     """Referrals sent by, and received by, the user's institution."""
     institution = own_institution(request.user, Action.VIEW_REFERRALS)
