@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from consortium import storage
 from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, institution_ids_for, scope, staff_of
@@ -336,7 +337,12 @@ def attachment_download(request, pk, attachment_id):
     attachment = get_object_or_404(order.attachments, pk=attachment_id)
     reason = "own_institution" if order.ordering_institution_id == _own_institution_id(request.user) else "diagnostic_order"
     log_patient_access(request.user, order.patient, request.path, reason)
-    response = FileResponse(attachment.file.open("rb"), content_type=attachment.content_type)
+    try:
+        stream = storage.open_stream(attachment.file.name)  # from the platform's store, whichever machine saved it
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(stream, content_type=attachment.content_type)
+    response["Content-Length"] = str(attachment.size)
     response["Content-Disposition"] = f'attachment; filename="{order.accession}-{attachment.pk}{attachment.file.name[-4:]}"'
     response["X-Content-Type-Options"] = "nosniff"
     return response
