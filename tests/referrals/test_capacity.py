@@ -7,6 +7,7 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
+from consortium.problems import status_of
 from referrals import services
 from referrals.models import ReferralSlot, ReferralStatus
 from tests.factories import DepartmentFactory
@@ -23,7 +24,7 @@ def test_full_slot_refuses_and_changes_nothing(setting):
     setting.take(first, "accept")
     with pytest.raises(services.SlotUnavailable) as error:
         setting.take(second, "accept")
-    assert error.value.field == "slot" and error.value.status_code == 409
+    assert error.value.field == "slot" and status_of(error.value) == 409
     second.refresh_from_db()
     setting.slot.refresh_from_db()
     assert (second.status, second.slot_id, setting.slot.booked) == (ReferralStatus.SUBMITTED, None, 1)

@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from consortium.models import AuditEvent, OutboxEvent
+from consortium.problems import status_of
 from referrals import services
 from referrals.models import Referral, ReferralEvent, ReferralStatus
 from referrals.transitions import TRANSITIONS, Act, Side
@@ -50,7 +51,7 @@ def test_illegal_transition_is_an_error_and_changes_nothing(setting, source, act
     events, outbox = ReferralEvent.objects.count(), OutboxEvent.objects.count()
     with pytest.raises(services.IllegalTransition) as error:
         setting.take(referral, act)
-    assert error.value.status_code == 409
+    assert status_of(error.value) == 409
     assert "cannot" in error.value.message or "不能" in error.value.message
     referral.refresh_from_db()
     assert referral.status == source
