@@ -20,7 +20,12 @@ class PatientRegistrationForm(forms.Form):
         label=_("Name (pinyin)"), max_length=128, required=False, help_text=_("Left empty, it is filled in from the name.")
     )
     resident_id = forms.CharField(label=_("Resident ID"), max_length=20, required=False)
-    sex = forms.ChoiceField(label=_("Sex"), choices=Sex.choices)
+    sex = forms.ChoiceField(
+        label=_("Sex"),
+        choices=[("", "—"), *Sex.choices],
+        required=False,
+        help_text=_("Left empty, it is taken from the resident ID."),
+    )
     birth_date = HtmlDateField(
         label=_("Birth date"),
         required=False,
@@ -39,9 +44,26 @@ class PatientRegistrationForm(forms.Form):
         if not self.is_bound:
             self.initial.setdefault("registration_key", uuid.uuid4().hex)
 
+    NOT_PATIENT_FIELDS = ("registration_key", "consents_to_sharing", "decision", "reason")
+
     def patient_data(self) -> dict:
-        data = {key: self.cleaned_data[key] for key in self.fields if key not in ("registration_key", "consents_to_sharing")}
-        return data
+        return {key: self.cleaned_data[key] for key in self.fields if key not in self.NOT_PATIENT_FIELDS}
+
+
+class PatientEditForm(PatientRegistrationForm):
+    """Corrections to a registered patient; a resident ID change needs a reason."""
+
+    reason = forms.CharField(
+        label=_("Reason for the change"),
+        max_length=200,
+        required=False,
+        help_text=_("Required when the resident ID changes."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["registration_key"]
+        del self.fields["consents_to_sharing"]
 
 
 class PatientSearchForm(forms.Form):

@@ -113,10 +113,32 @@ def _observation(o: Observation) -> dict:
     }
 
 
-def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
-    """Patients the user may read that match a name, pinyin, resident ID, insurance number or phone."""
-    from .access import readable_patients
+def _name_condition(text: str) -> Q:
+    """Name, insurance number, or pinyin: spaced (``liang feng``), joined (``liangfengjun``) or initials (``lfj``)."""
+    import re
+
     from .pinyin import compact
+
+    condition = Q(name__contains=text) | Q(insurance_number=text)
+    squeezed = compact(text)
+    if squeezed.isascii() and squeezed.isalpha():
+        letters = [re.escape(letter) for letter in squeezed]
+        # Joined pinyin: the typed letters in order, a space allowed between any two (a prefix of the name).
+        condition |= Q(name_pinyin__istartswith=text.lower()) | Q(name_pinyin__iregex="^" + " ?".join(letters))
+        if 2 <= len(squeezed) <= 4:
+            # Initials: one syllable per letter, the whole name.
+            condition |= Q(name_pinyin__iregex="^" + " ".join(f"{letter}[a-z]*" for letter in letters) + "$")
+    return condition
+
+
+def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
+    """Patients the user may read that match the query.
+
+    The query is a full resident ID, a phone or insurance number, or a name (characters, pinyin,
+    joined pinyin or initials) optionally with the last 4 to 6 digits of the resident ID or phone
+    (``梁 1234``, ``lfj 5678``): the digits alone find nothing, so a short number never lists strangers.
+    """
+    from .access import readable_patients
     from .resident_id import normalize
 
     query = (query or "").strip()
@@ -129,10 +151,15 @@ def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
     elif number.isdigit():
         condition = Q(phone_hash=identifier_hash("phone", number)) | Q(insurance_number=number)
     else:
-        condition = Q(name__contains=query) | Q(insurance_number=query)
-        squeezed = compact(query)
-        if squeezed.isascii():
-            condition |= Q(name_pinyin__startswith=query.lower()) | Q(name_pinyin__contains=squeezed)
+        words = query.replace("，", " ").replace(",", " ").split()
+        tails = [w.upper() for w in words if 4 <= len(w) <= 6 and w[:-1].isdigit() and (w[-1].isdigit() or w[-1] in "xX")]
+        names = [w for w in words if w.upper() not in tails]
+        if tails and names:
+            condition = _name_condition(" ".join(names))
+            for tail in tails:
+                condition &= Q(resident_id__endswith=tail) | Q(phone__endswith=tail)
+        else:
+            condition = _name_condition(query)
     return patients.filter(condition).order_by("name_pinyin", "pk")[:limit]
 
 
@@ -193,3 +220,20 @@ def open_notices(institution):
     from .models import HomeNotice
 
     return HomeNotice.objects.filter(institution=institution).select_related("patient", "from_institution", "break_glass")
+
+
+def patient_history(patient: Patient, limit: int = 50):
+    """Registration and corrections of a patient, newest first: who, when, which fields (never the values)."""
+    from consortium.models import AuditEvent
+
+    from .audit import RecordsAudit
+
+    return (
+        AuditEvent.objects.filter(
+            object_type="records.patient",
+            object_id=str(patient.pk),
+            action__in=[RecordsAudit.PATIENT_REGISTERED, RecordsAudit.PATIENT_UPDATED],
+        )
+        .select_related("actor__staff")
+        .order_by("-pk")[:limit]
+    )

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consortium import bulk
-from consortium.errors import Invalid
+from consortium.errors import Conflict, Invalid
 from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
@@ -71,8 +71,7 @@ def _clean_patient_data(data: dict) -> dict:
     errors: dict[str, list] = {}
     if not cleaned["name"]:
         errors.setdefault("name", []).append(_("Enter the patient's name."))
-    if cleaned.get("sex") not in ("M", "F", "U"):
-        errors.setdefault("sex", []).append(_("Choose the sex."))
+    sex_given = cleaned.get("sex") in ("M", "F", "U")
     if cleaned["phone"] and not (cleaned["phone"].isdigit() and 7 <= len(cleaned["phone"]) <= 15):
         errors.setdefault("phone", []).append(_("A phone number is 7 to 15 digits."))
     if cleaned["resident_id"]:
@@ -85,8 +84,12 @@ def _clean_patient_data(data: dict) -> dict:
                 cleaned["birth_date"] = parsed.birth_date
             elif cleaned["birth_date"] != parsed.birth_date:
                 errors.setdefault("birth_date", []).append(_("The birth date does not match the one in the resident ID."))
-            if cleaned.get("sex") in ("M", "F") and cleaned["sex"] != parsed.sex:
+            if not sex_given:
+                cleaned["sex"], sex_given = parsed.sex, True
+            elif cleaned["sex"] in ("M", "F") and cleaned["sex"] != parsed.sex:
                 errors.setdefault("sex", []).append(_("The sex does not match the one in the resident ID."))
+    if not sex_given:
+        errors.setdefault("sex", []).append(_("Choose the sex."))
     if cleaned.get("birth_date") is None:
         errors.setdefault("birth_date", []).append(_("Enter the birth date."))
     elif cleaned["birth_date"] > timezone.localdate():
@@ -98,14 +101,12 @@ def _clean_patient_data(data: dict) -> dict:
     return cleaned
 
 
-def _duplicate_errors(cleaned: dict) -> dict:
+def _duplicate_errors(cleaned: dict, exclude: int | None = None) -> dict:
     errors = {}
-    if (
-        cleaned["resident_id"]
-        and Patient.objects.filter(resident_id_hash=identifier_hash("resident_id", cleaned["resident_id"])).exists()
-    ):
+    others = Patient.objects.exclude(pk=exclude) if exclude else Patient.objects.all()
+    if cleaned["resident_id"] and others.filter(resident_id_hash=identifier_hash("resident_id", cleaned["resident_id"])).exists():
         errors["resident_id"] = [_("A patient with this resident ID is already registered.")]
-    if cleaned["insurance_number"] and Patient.objects.filter(insurance_number=cleaned["insurance_number"]).exists():
+    if cleaned["insurance_number"] and others.filter(insurance_number=cleaned["insurance_number"]).exists():
         errors["insurance_number"] = [_("A patient with this insurance number is already registered.")]
     return errors
 
@@ -127,13 +128,51 @@ def _registered_under(registration_key: str | None) -> Patient | None:
     return Patient.objects.filter(registration_key=registration_key).first() if registration_key else None
 
 
+class PossibleDuplicate(Conflict):
+    """Registration found a patient who may be the same person; the clerk decides before anything is saved.
+
+    ``candidate`` is the best existing match and ``score`` its similarity.
+    """
+
+    code = "possible_duplicate"
+
+    def __init__(self, candidate: Patient, score: float):
+        super().__init__(_("A patient who may be the same person is already registered."))
+        self.candidate = candidate
+        self.score = score
+
+
+class DuplicateCheck:
+    """What :func:`register_patient` does when the matcher finds a likely duplicate."""
+
+    ASK = "ask"  # refuse with PossibleDuplicate, so that the clerk can choose
+    REVIEW = "review"  # register, and queue the pair for the home institution's review
+
+
+def _likely_duplicate(cleaned: dict) -> MatchResult | None:
+    """The matcher's best candidate at or above the review threshold, for a registration without an exact identifier."""
+    result = match_patients([Incoming.of(cleaned)])[0]
+    if result.outcome in (Outcome.LINKED, Outcome.REVIEW) and result.patient is not None:
+        return result
+    return None
+
+
 def register_patient(
-    *, actor, institution: Institution, data: dict, consents_to_sharing: bool = False, registration_key: str | None = None
+    *,
+    actor,
+    institution: Institution,
+    data: dict,
+    consents_to_sharing: bool = False,
+    registration_key: str | None = None,
+    duplicates: str = DuplicateCheck.REVIEW,
 ) -> tuple[Patient, bool]:
     """Register a patient at ``institution``; returns (patient, created).
 
     Retrying with the same ``registration_key`` returns the patient created the first time.
-    A resident ID or insurance number that is already registered is a validation error.
+    A resident ID or insurance number that is already registered is a validation error. Otherwise
+    the matcher looks for the same person under other details (name, pinyin, birth date, sex,
+    village): with ``duplicates=ASK`` a likely match raises :class:`PossibleDuplicate` and nothing is
+    written; with ``REVIEW`` the patient is registered and the pair goes to the review queue.
     """
     require(actor, Action.REGISTER_PATIENT, institution)
     if (existing := _registered_under(registration_key)) is not None:
@@ -145,18 +184,25 @@ def register_patient(
         if (existing := _registered_under(registration_key)) is not None:
             return existing, False
         raise ValidationError(errors)
+    likely = _likely_duplicate(cleaned)
+    if likely is not None and duplicates == DuplicateCheck.ASK:
+        raise PossibleDuplicate(likely.patient, likely.score)
     try:
         with transaction.atomic():
             patient = Patient(home_institution=institution, registration_key=registration_key or None, **cleaned)
             patient.save()
             if consents_to_sharing:
                 _record_consent(actor=actor, patient=patient, granted=True, institution=institution, note="registration")
+            if likely is not None:
+                MatchReview.objects.get_or_create(
+                    patient=patient, candidate=likely.patient, defaults={"score": likely.score, "source": "registration"}
+                )
             record_audit_event(
                 actor=actor,
                 action=RecordsAudit.PATIENT_REGISTERED,
                 obj=patient,
                 institution=institution,
-                detail={"consents_to_sharing": consents_to_sharing},
+                detail={"consents_to_sharing": consents_to_sharing, "review_candidate": likely.patient.pk if likely else None},
             )
     except IntegrityError:
         # A concurrent retry with the same key or identifier won the race.
@@ -168,26 +214,40 @@ def register_patient(
     return patient, True
 
 
-def update_patient(*, actor, patient: Patient, data: dict) -> Patient:
+def update_patient(*, actor, patient: Patient, data: dict, reason: str = "") -> Patient:
+    """Correct a patient's details (audited with the names of the fields changed, never their values).
+
+    Changing the resident ID needs a ``reason`` and is re-checked for uniqueness, like a registration.
+    """
     require(actor, Action.REGISTER_PATIENT, patient.home_institution_id)
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
         merged = {key: getattr(patient, key) for key in PATIENT_FIELDS} | data
         cleaned = _clean_patient_data(merged)
         changed = sorted(key for key, value in cleaned.items() if getattr(patient, key) != value)
+        reason = (reason or "").strip()
+        if "resident_id" in changed and patient.resident_id and not reason:
+            raise ValidationError({"reason": [_("Give the reason for changing the resident ID.")]})
+        errors = _duplicate_errors(
+            {key: cleaned[key] if key in changed else "" for key in ("resident_id", "insurance_number")}, patient.pk
+        )
+        if errors:
+            raise ValidationError(errors)
+        if not changed:
+            return patient
         for key in changed:
             setattr(patient, key, cleaned[key])
         try:
             with transaction.atomic():
                 patient.save()
         except IntegrityError:
-            raise ValidationError(_duplicate_errors(cleaned)) from None
+            raise ValidationError(_duplicate_errors(cleaned, patient.pk)) from None
         record_audit_event(
             actor=actor,
             action=RecordsAudit.PATIENT_UPDATED,
             obj=patient,
             institution=patient.home_institution,
-            detail={"fields": changed},
+            detail={"fields": changed, "reason": reason},
         )
     return patient
 

@@ -8,6 +8,7 @@ urlpatterns = [
     path("patients/", views.patient_search, name="patient-search"),
     path("patients/new/", views.patient_register, name="patient-register"),
     path("patients/<int:pk>/", views.patient_detail, name="patient-detail"),
+    path("patients/<int:pk>/edit/", views.patient_edit, name="patient-edit"),
     path("patients/<int:pk>/consent/", views.patient_consent, name="patient-consent"),
     path("patients/<int:pk>/allergies/", views.patient_allergy, name="patient-allergy"),
     path("patients/<int:pk>/access-log/", views.patient_access_log, name="patient-access-log"),

@@ -14,7 +14,7 @@ from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
 from . import icd10, registry, selectors, services
-from .access import read_patient_or_404
+from .access import can_read_patient, read_patient_or_404
 from .forms import (
     AllergyForm,
     BreakGlassForm,
@@ -24,6 +24,7 @@ from .forms import (
     EncounterEditForm,
     EncounterForm,
     ObservationFormSet,
+    PatientEditForm,
     PatientRegistrationForm,
     PatientSearchForm,
     PrescriptionFormSet,
@@ -54,9 +55,18 @@ def patient_search(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def patient_register(request):
+    """Register a patient; a likely duplicate found by the matcher is shown before anything is saved.
+
+    The clerk then says "this is the same person" (open the existing record, or ask for access to
+    it) or "register anyway" (the new patient is saved and the pair goes to the review queue).
+    """
     institution = own_institution(request.user, Action.REGISTER_PATIENT)
     form = PatientRegistrationForm(request.POST or None)
+    candidate = None
+    decision = request.POST.get("decision", "")
     if request.method == "POST" and form.is_valid():
+        if decision == "same" and request.POST.get("candidate", "").isdigit():
+            return _open_same_person(request, int(request.POST["candidate"]))
         try:
             patient, created = services.register_patient(
                 actor=request.user,
@@ -64,14 +74,60 @@ def patient_register(request):
                 data=form.patient_data(),
                 consents_to_sharing=form.cleaned_data["consents_to_sharing"],
                 registration_key=form.cleaned_data["registration_key"] or None,
+                duplicates=services.DuplicateCheck.REVIEW if decision == "register" else services.DuplicateCheck.ASK,
             )
+        except services.PossibleDuplicate as duplicate:
+            candidate = duplicate.candidate
         except ValidationError as error:
             apply_service_error(form, error)
         else:
             if created:
                 messages.success(request, _("Patient registered."))
+                if decision == "register":
+                    messages.info(request, _("The possible duplicate was sent to the patient index review queue."))
             return redirect("records:patient-detail", pk=patient.pk)
-    return render(request, "records/patient_register.html", {"form": form, "institution": institution})
+    context = {"form": form, "institution": institution, "candidate": candidate}
+    return render(request, "records/patient_register.html", context)
+
+
+def _open_same_person(request, candidate_id: int):
+    """The clerk recognised an existing patient: open that record if the user may read it, else say how to."""
+    candidate = get_object_or_404(Patient.objects.select_related("home_institution"), pk=candidate_id)
+    if can_read_patient(request.user, candidate):
+        messages.success(request, _("The existing record is opened; nothing new was registered."))
+        return redirect("records:patient-detail", pk=candidate.pk)
+    messages.warning(
+        request,
+        _(
+            "This person is registered at %(institution)s. Ask the patient to consent to sharing there, "
+            "or open the record in an emergency."
+        )
+        % {"institution": candidate.home_institution.name},
+    )
+    return redirect("records:break-glass")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def patient_edit(request, pk):
+    """Correct a patient's details at their home institution; each change is audited and listed below."""
+    patient, _decision = read_patient_or_404(request.user, pk, request.path)
+    if not can(request.user, Action.REGISTER_PATIENT, patient.home_institution):
+        raise Http404
+    initial = {key: getattr(patient, key) for key in services.PATIENT_FIELDS}
+    form = PatientEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_patient(
+                actor=request.user, patient=patient, data=form.patient_data(), reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            apply_service_error(form, error)
+        else:
+            messages.success(request, _("Patient details saved."))
+            return redirect("records:patient-detail", pk=patient.pk)
+    context = {"patient": patient, "form": form, "history": selectors.patient_history(patient)}
+    return render(request, "records/patient_edit.html", context)
 
 
 @login_required

@@ -89,6 +89,8 @@ def expected_status(route: str, read: str, staff, patient) -> set[int]:
         return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.VIEW_ACCESS_LOG, Relation.OWN) else {404}
     if route.endswith("/consent/"):  # recorded by the home institution (POST only)
         return {302} if _home_is_own(staff, patient) and _table_has(staff, Action.REGISTER_PATIENT, Relation.OWN) else {404}
+    if route.endswith("/edit/"):  # corrections to the patient's details: the home institution's registrars
+        return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.REGISTER_PATIENT, Relation.OWN) else {404}
     if route.endswith("/household/"):  # the home clinic records the household's income band
         return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.RECORD_ENCOUNTER, Relation.OWN) else {404}
     if route.endswith(("/visits/new/", "/allergies/")):  # writes at the reader's own institution
