@@ -23,6 +23,6 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("records", "0003_home_notices_own_visits")]
+    dependencies = [("records", "0004_access_reason_diagnostic_order")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]
