@@ -35,7 +35,8 @@ class Action(StrEnum):
     VIEW_CLAIMS = "view_claims"
     ADJUDICATE_CLAIMS = "adjudicate_claims"
     CREATE_CLAIM = "create_claim"
-    REVIEW_RECONCILIATION = "review_reconciliation"
+    REVIEW_RECONCILIATION = "review_reconciliation"  # read reconciliations, explain a discrepancy
+    RESOLVE_RECONCILIATION = "resolve_reconciliation"  # run, resolve, close and reopen: the insurance office
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_SYNC_MONITOR = "view_sync_monitor"
     MANAGE_SYNC = "manage_sync"  # register endpoints, retry and replay deliveries
@@ -135,7 +136,9 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
     StaffRole.INSURANCE_OFFICER: {
-        Relation.INSURED_REGION: frozenset({A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS, A.REVIEW_RECONCILIATION}),
+        Relation.INSURED_REGION: frozenset(
+            {A.VIEW_INSTITUTION, A.VIEW_CLAIMS, A.ADJUDICATE_CLAIMS, A.REVIEW_RECONCILIATION, A.RESOLVE_RECONCILIATION}
+        ),
     },
     StaffRole.CONSORTIUM_ADMINISTRATOR: {
         Relation.ADMINISTERED: frozenset(

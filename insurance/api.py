@@ -533,8 +533,35 @@ class PeriodCloseSerializer(serializers.Serializer):
     period = serializers.CharField(max_length=7, validators=[period_validator])
 
 
+class PeriodReopenSerializer(PeriodCloseSerializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class PeriodReopenApi(IdempotentPostMixin, APIView):
+    """Reopen a period the calling office closed (with a reason; audited). 409 if it is not closed."""
+
+    @extend_schema(
+        request=PeriodReopenSerializer,
+        responses={200: PeriodReopenSerializer},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        serializer = PeriodReopenSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        institution = _institution_to_reconcile(request.user, data["institution"])
+        if institution is None:
+            raise Invalid(_("No such institution in your region."), field="institution", code="not_found")
+        services.reopen_period(institution=institution, period=data["period"], actor=request.user, reason=data["reason"])
+        return Response(data)
+
+
 class PeriodCloseApi(IdempotentPostMixin, APIView):
-    """Close an institution's period once no discrepancy is open; it is read-only afterwards."""
+    """Close the calling office's period of an institution: 409 while a claim of it is not adjudicated
+    (``unadjudicated_claims`` lists them) or a discrepancy of the office's runs is open. Read-only afterwards."""
 
     @extend_schema(
         request=PeriodCloseSerializer,

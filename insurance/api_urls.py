@@ -30,4 +30,5 @@ urlpatterns = [
     ),
     path("insurance/discrepancies/<int:pk>/", api.DiscrepancyUpdateApi.as_view(), name="api-insurance-discrepancy-update"),
     path("insurance/periods/close/", api.PeriodCloseApi.as_view(), name="api-insurance-period-close"),
+    path("insurance/periods/reopen/", api.PeriodReopenApi.as_view(), name="api-insurance-period-reopen"),
 ]

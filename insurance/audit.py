@@ -11,6 +11,7 @@ class InsuranceAudit(AuditAction):
     CLAIM_REVERSED = "insurance.claim_reversed"
     DISCREPANCY_UPDATED = "insurance.discrepancy_updated"
     PERIOD_CLOSED = "insurance.period_closed"
+    PERIOD_REOPENED = "insurance.period_reopened"
     POLICY_PUBLISHED = "insurance.policy_published"
     POLICY_VERSIONED = "insurance.policy_versioned"
     RECONCILIATION_RUN = "insurance.reconciliation_run"

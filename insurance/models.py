@@ -678,8 +678,16 @@ class Discrepancy(models.Model):
 
 
 class PeriodClose(models.Model):
-    """A closed reconciliation period of an institution: read-only from then on."""
+    """An insurance office's closed reconciliation period of an institution: read-only for it from then on.
 
+    Each office closes its own: another office's runs, discrepancies and close of the same
+    institution and period are untouched. Reopening (by the same office) deletes the row; the audit
+    log keeps both events.
+    """
+
+    office = models.ForeignKey(
+        InsuranceOffice, verbose_name=_("insurance office"), null=True, on_delete=models.PROTECT, related_name="+"
+    )
     institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
     period = models.CharField(_("period"), max_length=7, validators=[period_validator])
     closed_at = models.DateTimeField(_("closed at"), default=timezone.now)
@@ -691,7 +699,7 @@ class PeriodClose(models.Model):
         verbose_name = _("closed period")
         verbose_name_plural = _("closed periods")
         ordering = ["-period"]
-        constraints = [models.UniqueConstraint(fields=["institution", "period"], name="period_close_unique")]
+        constraints = [models.UniqueConstraint(fields=["office", "institution", "period"], name="period_close_unique_per_office")]
 
     def __str__(self):
         return f"{self.institution} {self.period}"

@@ -109,8 +109,15 @@ def institution_totals(runs: QuerySet[ReconciliationRun]) -> list[dict]:
     )
 
 
-def is_period_closed(institution_id: int, period: str) -> bool:
-    return PeriodClose.objects.filter(institution_id=institution_id, period=period).exists()
+def is_period_closed(institution_id: int, period: str, *, office=None, scheme_id: int | None = None) -> bool:
+    """Whether ``office`` closed the period (with ``scheme_id``: an office administering that scheme;
+    with neither: any office)."""
+    closes = PeriodClose.objects.filter(institution_id=institution_id, period=period)
+    if office is not None:
+        closes = closes.filter(office=office)
+    if scheme_id is not None:
+        closes = closes.filter(office__in=OfficeScheme.objects.filter(scheme_id=scheme_id).values("office_id"))
+    return closes.exists()
 
 
 def claimable_encounters(user, days: int = 90):

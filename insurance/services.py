@@ -33,6 +33,7 @@ from .models import (
     Discrepancy,
     DiscrepancyStatus,
     Enrolment,
+    OfficeScheme,
     PeriodClose,
     Policy,
     PolicyAssistanceRule,
@@ -45,7 +46,7 @@ from .models import (
 )
 from .registry import is_special_disease_patient
 from .selectors import is_period_closed
-from .transitions import CLAIM_TRANSITIONS, DISCREPANCY_TRANSITIONS, POLICY_TRANSITIONS
+from .transitions import CLAIM_TRANSITIONS, DISCREPANCY_TRANSITIONS, POLICY_TRANSITIONS, discrepancy_action
 
 #: Claims in these statuses may be reversed (a draft or submitted claim is still the institution's to withdraw).
 
@@ -62,12 +63,14 @@ def period_of(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m")
 
 
-def is_open_period(institution_id: int, period: str) -> bool:
-    return not is_period_closed(institution_id, period)
+def is_open_period(institution_id: int, period: str, *, office=None, scheme_id: int | None = None) -> bool:
+    return not is_period_closed(institution_id, period, office=office, scheme_id=scheme_id)
 
 
-def _require_open_period(institution_id: int, period: str) -> None:
-    if is_period_closed(institution_id, period):
+def _require_open_period(institution_id: int, period: str, *, office=None, scheme_id: int | None = None) -> None:
+    """Refuse a write into a closed period: ``office``'s close (reconciliation), or a close by an
+    office administering ``scheme_id`` (claims of that scheme), or any office's close."""
+    if is_period_closed(institution_id, period, office=office, scheme_id=scheme_id):
         raise Conflict(
             _("The period %(period)s is closed for this institution.") % {"period": period}, field="period", code="period_closed"
         )
@@ -239,7 +242,6 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
         patient = encounter.patient
         period = period_of(encounter.started_at)
         year = int(period[:4])
-        _require_open_period(institution.pk, period)
         if _has_open_claim(encounter):
             raise Conflict(_("This visit already has a claim; reverse it to correct it."), field="encounter", code="claim_exists")
         enrolment = Enrolment.objects.select_related("scheme").filter(patient=patient, year=year).first()
@@ -249,6 +251,7 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
                 field="encounter",
                 code="not_enrolled",
             )
+        _require_open_period(institution.pk, period, scheme_id=enrolment.scheme_id)
         policy = (
             Policy.objects.prefetch_related("level_rules", "illness_segments", "assistance_rules")
             .filter(scheme=enrolment.scheme, year=year, status=PolicyStatus.IN_FORCE)
@@ -356,7 +359,6 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
     """Put the institution's draft claims of a period into one new batch per scheme."""
     require(actor, Action.CREATE_CLAIM, institution)
     with transaction.atomic():
-        _require_open_period(institution.pk, period)
         drafts = list(
             Claim.objects.select_for_update()
             .filter(institution=institution, period=period, status=ClaimStatus.DRAFT)
@@ -364,6 +366,7 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
         )
         batches = []
         for scheme_id in sorted({c.scheme_id for c in drafts}):
+            _require_open_period(institution.pk, period, scheme_id=scheme_id)
             claims = [c for c in drafts if c.scheme_id == scheme_id]
             sequence = (
                 ClaimBatch.objects.filter(institution=institution, scheme_id=scheme_id, period=period).aggregate(
@@ -407,10 +410,11 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
 
 def submit_pending_claims() -> int:
     """Batch every institution's draft claims per period (run by Celery beat)."""
-    pending = Claim.objects.filter(status=ClaimStatus.DRAFT).values_list("institution_id", "period").distinct()
+    pending = Claim.objects.filter(status=ClaimStatus.DRAFT).values_list("institution_id", "period", "scheme_id").distinct()
     made = 0
-    for institution_id, period in list(pending):
-        if is_period_closed(institution_id, period):
+    closed = {(i, p) for i, p, scheme_id in pending if is_period_closed(i, p, scheme_id=scheme_id)}
+    for institution_id, period in sorted({(i, p) for i, p, _scheme in pending}):
+        if (institution_id, period) in closed:
             continue
         made += len(submit_claims(institution=Institution.objects.get(pk=institution_id), period=period, actor=SYSTEM))
     return made
@@ -546,7 +550,7 @@ def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
         if not reason.strip():
             raise Invalid(_("Give a reason for the reversal."), field="reason", code="required")
         period = period_of(timezone.now())
-        _require_open_period(claim.institution_id, period)
+        _require_open_period(claim.institution_id, period, scheme_id=claim.scheme_id)
         paid = claim.expected_payment
         accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
         if claim.status != ClaimStatus.REJECTED:
@@ -660,8 +664,27 @@ def readjudicate_claims(*, claims, actor, reason: str) -> list[tuple[Claim, Clai
 # --- settlement and reconciliation ----------------------------------------------------------------
 
 
+def _acting_office(actor, office=None):
+    """The insurance office ``actor`` acts for (``office`` itself for the platform's own runs).
+
+    Runs, discrepancies and closes belong to the office that made them: an actor of another
+    office, or no office at all, is refused.
+    """
+    if actor is SYSTEM and office is not None:
+        return office
+    own = selectors.office_of(actor)
+    if own is None or (office is not None and own.pk != office.pk):
+        raise NotPermitted(_("Only the insurance office that owns this reconciliation may do this."))
+    return own
+
+
 def store_settlement_file(*, office, period: str, upload, file_name: str, encoding: str, actor) -> SettlementFile:
-    """Parse and stage a settlement file in one transaction; any bad line refuses the whole file."""
+    """Parse and stage a settlement file in one transaction; any bad line refuses the whole file.
+
+    Refused as well (409, nothing stored): the same bytes again (code ``duplicate_file``, naming the
+    stored file), and a file with lines for an institution whose period the office has closed
+    (``period_closed``, naming the institutions).
+    """
     from .settlement import stage_settlement_file
 
     if actor is not SYSTEM and (office is None or selectors.office_of(actor) != office):
@@ -676,6 +699,33 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
             encoding=encoding,
             api_client=getattr(actor, "api_client", None),
         )
+        existing = (
+            SettlementFile.objects.filter(office=office, sha256=settlement.sha256)
+            .exclude(pk=settlement.pk)
+            .order_by("pk")
+            .first()
+        )
+        if existing is not None:
+            raise Conflict(
+                _("This file was uploaded before (file %(id)s); nothing was stored again.") % {"id": existing.pk},
+                field="file",
+                code="duplicate_file",
+                extra={"existing_file": existing.pk},
+            )
+        codes = settlement.lines.values("institution_code").distinct()
+        closed = sorted(
+            PeriodClose.objects.filter(office=office, period=period, institution__code__in=codes).values_list(
+                "institution__code", flat=True
+            )
+        )
+        if closed:
+            raise Conflict(
+                _("The period %(period)s is closed for %(codes)s; reopen it before uploading a file for it.")
+                % {"period": period, "codes": ", ".join(closed)},
+                field="period",
+                code="period_closed",
+                extra={"closed_institutions": closed},
+            )
         record_audit_event(
             actor=actor,
             action=InsuranceAudit.SETTLEMENT_UPLOADED,
@@ -692,13 +742,17 @@ def run_reconciliation(
 
     With ``settle_claims`` (the default) the claims move on in the same transaction: matched ones
     become reconciled, paid ones with a different amount settled. The benchmark times that step apart.
+
+    The run belongs to the file's office: only that office (or the platform's scheduled run)
+    starts it, and it supersedes only that office's earlier runs of the institution and period.
     """
-    require(actor, Action.REVIEW_RECONCILIATION, institution)
+    require(actor, Action.RESOLVE_RECONCILIATION, institution)
+    office = _acting_office(actor, settlement_file.office)
     period = settlement_file.period
     with transaction.atomic():
         Institution.objects.select_for_update().get(pk=institution.pk)
-        _require_open_period(institution.pk, period)
-        previous = ReconciliationRun.objects.filter(institution=institution, period=period)
+        _require_open_period(institution.pk, period, office=office)
+        previous = ReconciliationRun.objects.filter(office=office, institution=institution, period=period)
         Discrepancy.objects.filter(run__in=previous, status=DiscrepancyStatus.OPEN).update(
             status=DiscrepancyStatus.RESOLVED, note=_("Superseded by a later reconciliation run."), updated_at=timezone.now()
         )
@@ -723,10 +777,20 @@ def run_reconciliation(
 
 
 def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, actor) -> Discrepancy:
-    require(actor, Action.REVIEW_RECONCILIATION, discrepancy.run.institution_id)
+    """Explain, resolve or reopen a discrepancy (``discrepancy_action`` says who may make the move).
+
+    The institution's staff may explain (and withdraw an explanation); resolving, and reopening a
+    resolved one, is for the office that ran the reconciliation. Another office never touches it.
+    """
     with transaction.atomic():
         discrepancy = Discrepancy.objects.select_for_update().select_related("run").get(pk=discrepancy.pk)
-        _require_open_period(discrepancy.run.institution_id, discrepancy.run.period)
+        run = discrepancy.run
+        action = discrepancy_action(discrepancy.status, status)
+        require(actor, action, run.institution_id)
+        acting = selectors.office_of(actor) if actor is not SYSTEM else None
+        if (action == Action.RESOLVE_RECONCILIATION or acting is not None) and actor is not SYSTEM:
+            _acting_office(actor, run.office)
+        _require_open_period(run.institution_id, run.period, office=run.office)
         if status != discrepancy.status:
             _check_transition(DISCREPANCY_TRANSITIONS, discrepancy.status, status)
         if status in (DiscrepancyStatus.EXPLAINED, DiscrepancyStatus.RESOLVED) and not note.strip():
@@ -746,15 +810,39 @@ def update_discrepancy(*, discrepancy: Discrepancy, status: str, note: str, acto
     return discrepancy
 
 
-def close_period(*, institution: Institution, period: str, actor) -> PeriodClose:
-    """Close a reconciled period; refused while any discrepancy is open or nothing was reconciled."""
-    require(actor, Action.REVIEW_RECONCILIATION, institution)
+def close_period(*, institution: Institution, period: str, actor, office=None) -> PeriodClose:
+    """Close the acting office's reconciled period of an institution.
+
+    Refused (409) while nothing was reconciled, while a claim of the period in the office's schemes
+    is not adjudicated yet (``claims_not_adjudicated``, listing them), or while a discrepancy of the
+    office's runs is open. Other offices' runs and closes of the same period are not looked at.
+    """
+    require(actor, Action.RESOLVE_RECONCILIATION, institution)
+    office = _acting_office(actor, office)
     with transaction.atomic():
         Institution.objects.select_for_update().get(pk=institution.pk)
-        _require_open_period(institution.pk, period)
-        runs = ReconciliationRun.objects.filter(institution=institution, period=period, status=RunStatus.FINISHED)
+        _require_open_period(institution.pk, period, office=office)
+        runs = ReconciliationRun.objects.filter(office=office, institution=institution, period=period, status=RunStatus.FINISHED)
         if not runs.exists():
             raise Conflict(_("Nothing has been reconciled for this period yet."), field="period", code="period_not_reconciled")
+        waiting = list(
+            Claim.objects.filter(
+                institution=institution,
+                period=period,
+                scheme__in=OfficeScheme.objects.filter(office=office).values("scheme_id"),
+                status__in=[ClaimStatus.DRAFT, ClaimStatus.SUBMITTED],
+            )
+            .order_by("number")
+            .values_list("number", flat=True)[: MAX_LISTED + 1]
+        )
+        if waiting:
+            count = len(waiting) if len(waiting) <= MAX_LISTED else _unadjudicated_count(institution, period, office)
+            raise Conflict(
+                _("%(count)s claims of this period are not adjudicated yet; adjudicate them first.") % {"count": count},
+                field="period",
+                code="claims_not_adjudicated",
+                extra={"unadjudicated_claims": waiting[:MAX_LISTED], "unadjudicated_count": count},
+            )
         open_count = Discrepancy.objects.filter(run__in=runs, status=DiscrepancyStatus.OPEN).count()
         if open_count:
             raise Conflict(
@@ -766,7 +854,7 @@ def close_period(*, institution: Institution, period: str, actor) -> PeriodClose
         try:
             with transaction.atomic():
                 closed = PeriodClose.objects.create(
-                    institution=institution, period=period, closed_by=actor if getattr(actor, "pk", None) else None
+                    office=office, institution=institution, period=period, closed_by=actor if getattr(actor, "pk", None) else None
                 )
         except IntegrityError:
             raise Conflict(
@@ -780,6 +868,49 @@ def close_period(*, institution: Institution, period: str, actor) -> PeriodClose
             action=InsuranceAudit.PERIOD_CLOSED,
             obj=closed,
             institution=institution,
-            detail={"period": period, "paid": str(totals["paid"] or ZERO), "expected": str(totals["expected"] or ZERO)},
+            detail={
+                "period": period,
+                "office": office.pk,
+                "paid": str(totals["paid"] or ZERO),
+                "expected": str(totals["expected"] or ZERO),
+            },
         )
     return closed
+
+
+#: At most this many claim numbers are listed in a refusal; the count says how many there are.
+MAX_LISTED = 100
+
+
+def _unadjudicated_count(institution, period, office) -> int:
+    return Claim.objects.filter(
+        institution=institution,
+        period=period,
+        scheme__in=OfficeScheme.objects.filter(office=office).values("scheme_id"),
+        status__in=[ClaimStatus.DRAFT, ClaimStatus.SUBMITTED],
+    ).count()
+
+
+def reopen_period(*, institution: Institution, period: str, actor, reason: str, office=None) -> None:
+    """Reopen the acting office's closed period of an institution, with a reason, audited."""
+    require(actor, Action.RESOLVE_RECONCILIATION, institution)
+    office = _acting_office(actor, office)
+    if not reason.strip():
+        raise Invalid(_("Give a reason for reopening the period."), field="reason", code="required")
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=institution.pk)
+        closed = PeriodClose.objects.select_for_update().filter(office=office, institution=institution, period=period).first()
+        if closed is None:
+            raise Conflict(
+                _("The period %(period)s is not closed for this institution.") % {"period": period},
+                field="period",
+                code="period_not_closed",
+            )
+        record_audit_event(
+            actor=actor,
+            action=InsuranceAudit.PERIOD_REOPENED,
+            obj=closed,
+            institution=institution,
+            detail={"period": period, "office": office.pk, "reason": reason.strip(), "closed_at": closed.closed_at.isoformat()},
+        )
+        closed.delete()

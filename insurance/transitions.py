@@ -1,5 +1,7 @@
 """The state machines of insurance: claims, policy versions and reconciliation discrepancies."""
 
+from consortium.permissions import Action
+
 from .models import ClaimStatus, DiscrepancyStatus, PolicyStatus
 
 #: Allowed claim status changes; anything else is refused.
@@ -26,3 +28,15 @@ DISCREPANCY_TRANSITIONS: dict[str, frozenset[str]] = {
     DiscrepancyStatus.EXPLAINED: frozenset({DiscrepancyStatus.OPEN, DiscrepancyStatus.RESOLVED}),
     DiscrepancyStatus.RESOLVED: frozenset({DiscrepancyStatus.OPEN}),
 }
+
+
+def discrepancy_action(current: str, target: str) -> Action:
+    """The right a discrepancy move needs.
+
+    Resolving, and reopening a resolved discrepancy, decide the money: only the insurance office that
+    ran the reconciliation (``RESOLVE_RECONCILIATION``). Explaining (or withdrawing an explanation,
+    or editing its note) is open to whoever reviews the reconciliation, the institution's staff too.
+    """
+    if DiscrepancyStatus.RESOLVED in (current, target):
+        return Action.RESOLVE_RECONCILIATION
+    return Action.REVIEW_RECONCILIATION

@@ -138,7 +138,15 @@ def reconciliation_detail(request, pk):
         run, kind=kind if kind in DiscrepancyKind.values else None, status=status if status in DiscrepancyStatus.values else None
     )
     page = Paginator(discrepancies, 50).get_page(request.GET.get("page"))
-    closed = selectors.is_period_closed(run.institution_id, run.period)
+    closed = selectors.is_period_closed(run.institution_id, run.period, office=run.office)
+    office = selectors.office_of(request.user)
+    may_resolve = (
+        office is not None and office.pk == run.office_id and can(request.user, Action.RESOLVE_RECONCILIATION, run.institution)
+    )
+    # The institution's staff explain; only the office that ran the reconciliation resolves.
+    editable = (
+        DiscrepancyStatus.choices if may_resolve else [c for c in DiscrepancyStatus.choices if c[0] != DiscrepancyStatus.RESOLVED]
+    )
     return render(
         request,
         "insurance/reconciliation_detail.html",
@@ -151,6 +159,8 @@ def reconciliation_detail(request, pk):
             "kind": kind,
             "status": status,
             "closed": closed,
+            "may_resolve": may_resolve,
+            "editable_statuses": editable,
             "form": DiscrepancyForm(),
         },
     )

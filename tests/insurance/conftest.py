@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from consortium.models import ApiClient, ApiClientKind, InstitutionLevel
 from consortium.permissions import SYSTEM
 from insurance import services
-from insurance.models import Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
+from insurance.models import Claim, ClaimStatus, Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -99,3 +99,14 @@ def office_api(office_token):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {office_token[1]}")
     return api
+
+
+@pytest.fixture
+def adjudicated(chain, visit):
+    """Seven township claims of March 2026, submitted and adjudicated: six approved (340.00 each), one rejected."""
+    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
+    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
+    decisions = [services.Adjudication(c.number, ClaimStatus.APPROVED, None, []) for c in claims[:6]]
+    decisions.append(services.Adjudication(claims[6].number, ClaimStatus.REJECTED, None, ["R10"]))
+    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=SYSTEM)
+    return claims

@@ -8,9 +8,9 @@ from consortium.errors import Conflict, IllegalTransition, Invalid
 from consortium.models import AuditEvent, OutboxEvent
 from consortium.permissions import SYSTEM
 from insurance import services
-from insurance.models import Accumulator, Claim, ClaimKind, ClaimStatus, PeriodClose
+from insurance.models import Accumulator, Claim, ClaimKind, ClaimStatus, OfficeScheme, PeriodClose
 from referrals.models import Direction, Referral, ReferralStatus
-from tests.factories import PatientFactory
+from tests.factories import InsuranceOfficeFactory, PatientFactory
 
 from .conftest import at
 
@@ -98,8 +98,12 @@ def test_one_standing_claim_per_encounter(chain, visit):
     assert Claim.objects.count() == 1
 
 
-def test_closed_period_refuses_new_claims(chain, visit):
-    PeriodClose.objects.create(institution=chain["township"], period="2026-03")
+def test_closed_period_refuses_new_claims(chain, visit, scheme):
+    other = InsuranceOfficeFactory(region_code="420500")
+    PeriodClose.objects.create(office=other, institution=chain["township"], period="2026-03")
+    services.create_claim(encounter=visit(), actor=SYSTEM)  # the other office does not administer the scheme
+    OfficeScheme.objects.get_or_create(office=chain["office"], scheme=scheme)
+    PeriodClose.objects.create(office=chain["office"], institution=chain["township"], period="2026-03")
     with pytest.raises(Conflict) as excinfo:
         services.create_claim(encounter=visit(), actor=SYSTEM)
     assert excinfo.value.field == "period" and excinfo.value.code == "period_closed"

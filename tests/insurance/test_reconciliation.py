@@ -24,17 +24,6 @@ def upload(office, text, *, encoding="utf-8", name="settlement.csv", raw=None):
     )
 
 
-@pytest.fixture
-def adjudicated(chain, visit):
-    """Seven township claims of March 2026, submitted and adjudicated: six approved (340.00 each), one rejected."""
-    claims = [services.create_claim(encounter=visit(), actor=SYSTEM) for _ in range(7)]
-    services.submit_claims(institution=chain["township"], period="2026-03", actor=SYSTEM)
-    decisions = [services.Adjudication(c.number, ClaimStatus.APPROVED, None, []) for c in claims[:6]]
-    decisions.append(services.Adjudication(claims[6].number, ClaimStatus.REJECTED, None, ["R10"]))
-    services.adjudicate_claims(claims_queryset=Claim.objects.all(), decisions=decisions, actor=SYSTEM)
-    return claims
-
-
 def crafted_file(claims):
     c = [claim.number for claim in claims]
     return HEADER + "\n".join(
@@ -164,7 +153,7 @@ def test_rerun_supersedes_open_discrepancies_and_period_close(chain, adjudicated
     settlement = upload(chain["office"], crafted_file(adjudicated))
     first = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     with pytest.raises(Conflict):
-        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
+        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM, office=chain["office"])
     second = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     assert not first.discrepancies.filter(status=DiscrepancyStatus.OPEN).exists()
     open_items = list(second.discrepancies.filter(status=DiscrepancyStatus.OPEN))
@@ -173,13 +162,13 @@ def test_rerun_supersedes_open_discrepancies_and_period_close(chain, adjudicated
         services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.RESOLVED, note=" ", actor=SYSTEM)
     for item in open_items:
         services.update_discrepancy(discrepancy=item, status=DiscrepancyStatus.EXPLAINED, note="医保已确认", actor=SYSTEM)
-    services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
+    services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM, office=chain["office"])
     with pytest.raises(Conflict):
         services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.OPEN, note="", actor=SYSTEM)
     with pytest.raises(Conflict):
         services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     with pytest.raises(Conflict):
-        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM)
+        services.close_period(institution=chain["township"], period="2026-03", actor=SYSTEM, office=chain["office"])
 
 
 def test_nightly_task_reconciles_each_institution_once(chain, adjudicated):
