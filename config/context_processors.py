@@ -13,6 +13,7 @@ NAVIGATION = [
     ("sync-monitor", _("Sync monitor"), Action.VIEW_SYNC_MONITOR),
     ("insurance:claim-list", _("Claims"), Action.VIEW_CLAIMS),
     ("insurance:reconciliation-list", _("Reconciliation"), Action.REVIEW_RECONCILIATION),
+    ("insurance:fund-list", _("Consortium fund"), Action.VIEW_CLAIMS),
     ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
     *referral_navigation.NAVIGATION,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, fund_api
 
 urlpatterns = [
     path("insurance/claims/", api.ClaimListApi.as_view(), name="api-insurance-claim-list"),
@@ -29,6 +29,9 @@ urlpatterns = [
         name="api-insurance-discrepancies-csv",
     ),
     path("insurance/discrepancies/<int:pk>/", api.DiscrepancyUpdateApi.as_view(), name="api-insurance-discrepancy-update"),
+    path("insurance/funds/", fund_api.FundListApi.as_view(), name="api-insurance-funds"),
+    path("insurance/funds/<int:pk>/", fund_api.FundDetailApi.as_view(), name="api-insurance-fund"),
+    path("insurance/funds/<int:pk>/entries/", fund_api.FundEntriesApi.as_view(), name="api-insurance-fund-entries"),
     path("insurance/periods/close/", api.PeriodCloseApi.as_view(), name="api-insurance-period-close"),
     path("insurance/periods/reopen/", api.PeriodReopenApi.as_view(), name="api-insurance-period-reopen"),
 ]

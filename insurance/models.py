@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from consortium.models import ApiClient, Institution, InstitutionLevel, InsuranceOffice
+from consortium.models import ApiClient, Consortium, Institution, InstitutionLevel, InsuranceOffice
 from records.models import Encounter, Patient
 
 ZERO = Decimal("0.00")
@@ -722,3 +722,168 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self):
         return f"{self.owner} {self.key}"
+
+
+# --- the consortium fund (医保总额付费): budget, prepayments, settlements, clearing, surplus split -------
+
+
+class ConsortiumFund(models.Model):
+    """The global budget the insurer agreed with a consortium for one scheme year.
+
+    The numbers of the agreement live here; what happened to the money lives only in the
+    append-only ledger (``FundEntry``).
+    """
+
+    consortium = models.ForeignKey(Consortium, verbose_name=_("consortium"), on_delete=models.PROTECT, related_name="+")
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="funds")
+    year = models.PositiveSmallIntegerField(_("year"), validators=[MinValueValidator(2000), MaxValueValidator(2100)])
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
+    budget = money_field(_("budget"), validators=[MinValueValidator(Decimal("0.01"))])
+    overspend_tolerance = ratio_field(
+        _("reasonable overspend"),
+        default=Decimal("0.1000"),
+        help_text=_("The overspend up to this share of the budget counts as reasonable and is shared with the insurer."),
+    )
+    insurer_overspend_share = ratio_field(
+        _("insurer's share of a reasonable overspend"),
+        default=Decimal("0.5000"),
+        help_text=_("The share of the reasonable overspend the insurer bears, per the agreement."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("consortium fund")
+        verbose_name_plural = _("consortium funds")
+        ordering = ["-year", "consortium__code", "scheme__code"]
+        constraints = [models.UniqueConstraint(fields=["consortium", "scheme", "year"], name="fund_one_per_scheme_year")]
+
+    def __str__(self):
+        return f"{self.consortium} {self.scheme.code} {self.year}"
+
+
+class FundEntryKind(models.TextChoices):
+    BUDGET = "budget", _("Budget agreed")
+    PREPAYMENT = "prepayment", _("Monthly prepayment")
+    PROVISIONAL = "provisional", _("Monthly provisional settlement")
+    CLEARING = "clearing", _("Year-end clearing")
+    SURPLUS_SHARE = "surplus_share", _("Member's share of the surplus")
+    REVERSAL = "reversal", _("Reversal")
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Rows that are written once: bulk updates and deletes are refused."""
+
+    def update(self, **kwargs):
+        raise ValidationError(_("Posted ledger entries are never changed; post a reversal."))
+
+    def delete(self):
+        raise ValidationError(_("Posted ledger entries are never changed; post a reversal."))
+
+
+class FundEntry(models.Model):
+    """One posted entry of a fund's ledger; never updated or deleted — a correction is a reversal entry.
+
+    ``amount`` is money moving between the insurer and the consortium where the kind moves money
+    (prepayments, clearing balances, surplus shares), else the figure the entry records (the
+    budget, the fund paid to date of a provisional settlement). ``detail`` keeps the inputs and the
+    members' figures the entry was computed from.
+    """
+
+    fund = models.ForeignKey(ConsortiumFund, verbose_name=_("fund"), on_delete=models.PROTECT, related_name="entries")
+    sequence = models.PositiveIntegerField(_("sequence"))
+    kind = models.CharField(_("kind"), max_length=16, choices=FundEntryKind.choices)
+    period = models.CharField(_("period"), max_length=7, blank=True, validators=[period_validator])
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("member"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    amount = money_field(_("amount"))
+    reverses = models.OneToOneField(
+        "self", verbose_name=_("reverses"), null=True, blank=True, on_delete=models.PROTECT, related_name="reversal"
+    )
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    posted_at = models.DateTimeField(_("posted at"), default=timezone.now)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("posted by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("fund ledger entry")
+        verbose_name_plural = _("fund ledger entries")
+        ordering = ["fund", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["fund", "sequence"], name="fund_entry_sequence_unique"),
+            models.CheckConstraint(
+                condition=Q(kind="reversal", reverses__isnull=False) | (~Q(kind="reversal") & Q(reverses__isnull=True)),
+                name="fund_entry_reversal_has_original",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.fund_id}#{self.sequence} {self.kind} {self.amount}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None or not self._state.adding:
+            raise ValidationError(_("Posted ledger entries are never changed; post a reversal."))
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError(_("Posted ledger entries are never changed; post a reversal."))
+
+
+class PerformanceSnapshot(models.Model):
+    """Members' performance scores frozen for a fund's surplus split; never changed once taken."""
+
+    fund = models.ForeignKey(ConsortiumFund, verbose_name=_("fund"), on_delete=models.PROTECT, related_name="snapshots")
+    taken_at = models.DateTimeField(_("taken at"), default=timezone.now)
+    taken_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("taken by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("performance snapshot")
+        verbose_name_plural = _("performance snapshots")
+        ordering = ["fund", "-taken_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.fund} @ {self.taken_at:%Y-%m-%d}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("A frozen snapshot is never changed; take a new one."))
+        super().save(*args, **kwargs)
+
+
+class PerformanceScore(models.Model):
+    snapshot = models.ForeignKey(PerformanceSnapshot, verbose_name=_("snapshot"), on_delete=models.PROTECT, related_name="scores")
+    institution = models.ForeignKey(Institution, verbose_name=_("member"), on_delete=models.PROTECT, related_name="+")
+    score = models.DecimalField(
+        _("score"),
+        max_digits=7,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("performance score")
+        verbose_name_plural = _("performance scores")
+        ordering = ["snapshot", "institution__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["snapshot", "institution"], name="performance_score_unique"),
+            models.CheckConstraint(condition=Q(score__gte=0) & Q(score__lte=100), name="performance_score_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.institution_id}: {self.score}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ValidationError(_("A frozen snapshot is never changed; take a new one."))
+        super().save(*args, **kwargs)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import fund_views, views
 
 app_name = "insurance"
 
@@ -13,5 +13,8 @@ urlpatterns = [
     path("reconciliations/", views.reconciliation_list, name="reconciliation-list"),
     path("reconciliations/<int:pk>/", views.reconciliation_detail, name="reconciliation-detail"),
     path("reconciliations/<int:pk>/close/", views.period_close, name="period-close"),
+    path("funds/", fund_views.fund_list, name="fund-list"),
+    path("funds/<int:pk>/", fund_views.fund_detail, name="fund-detail"),
+    path("funds/<int:pk>/<slug:action>/", fund_views.fund_action, name="fund-action"),
     path("discrepancies/<int:pk>/", views.discrepancy_update, name="discrepancy-update"),
 ]
