@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0005_sync_models_move_to_sync_app'),
-        ('insurance', '0005_benefit_layers'),
+        ('insurance', '0006_period_close_per_office'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
