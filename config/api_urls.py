@@ -7,6 +7,7 @@ urlpatterns = [
     path("", include("records.api_urls")),
     path("", include("insurance.api_urls")),
     path("", include("referrals.api_urls")),
+    path("", include("chronic.api_urls")),
     path("", include("sync.api_urls")),
     path("", include("dashboard.api_urls")),
 ]

@@ -25,6 +25,9 @@ app.conf.beat_schedule = {
     "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
     "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
     "diagnostics-escalate-critical-values": {"task": "diagnostics.tasks.escalate_critical_values", "schedule": 60.0},
+    "chronic-screen-candidates": {"task": "chronic.tasks.screen_candidates", "schedule": crontab(hour=0, minute=40)},
+    "chronic-mark-missed-follow-ups": {"task": "chronic.tasks.mark_missed_follow_ups", "schedule": crontab(hour=0, minute=50)},
+    "chronic-return-discharged": {"task": "chronic.tasks.return_discharged_patients", "schedule": crontab(minute="*/15")},
     "dashboard-rollup-recent": {"task": "dashboard.tasks.rollup_indicators", "schedule": crontab(minute=20)},
     "dashboard-rollup-year": {
         "task": "dashboard.tasks.rollup_indicators",

@@ -1,5 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
+from chronic import navigation as chronic_navigation
 from consortium.navigation import nav_url
 from consortium.permissions import Action, can_anywhere, staff_of
 from dashboard import navigation as dashboard_navigation
@@ -18,6 +19,7 @@ NAVIGATION = [
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
     *referral_navigation.NAVIGATION,
     *diagnostics_navigation.NAVIGATION,
+    *chronic_navigation.NAVIGATION,
     *dashboard_navigation.NAVIGATION,
 ]
 

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "records",
     "referrals",
     "diagnostics",
+    "chronic",
     "insurance",
     "sync",
     "dashboard",

@@ -45,6 +45,7 @@ urlpatterns = [
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),
     path("diagnostics/", include("diagnostics.urls")),
+    path("chronic/", include("chronic.urls")),
     path("insurance/", include("insurance.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),

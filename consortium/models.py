@@ -200,6 +200,7 @@ class StaffRole(models.TextChoices):
     INSURANCE_OFFICER = "insurance_officer", _("Insurance officer")
     CONSORTIUM_ADMINISTRATOR = "consortium_administrator", _("Consortium administrator")
     DIAGNOSTIC_READER = "diagnostic_reader", _("Diagnostic reader")
+    PUBLIC_HEALTH_WORKER = "public_health_worker", _("Public health worker")
 
 
 class Staff(models.Model):
@@ -337,6 +338,7 @@ class OutboxEventType(models.TextChoices):
     DIAGNOSTIC_REPORT = "diag_report", _("Diagnostic report issued")
     CRITICAL_VALUE = "critical_value", _("Critical value changed")
     CONSULTATION = "consultation", _("Remote consultation changed")
+    CHRONIC = "chronic", _("Chronic care changed")
 
 
 class OutboxEvent(models.Model):

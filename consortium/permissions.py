@@ -49,6 +49,10 @@ class Action(StrEnum):
     RUN_DIAGNOSTIC_CENTRE = "run_diagnostic_centre"  # schedule, receive samples, reject orders, answer consultations
     ACKNOWLEDGE_CRITICAL = "acknowledge_critical"  # acknowledge and close critical values of the institution's orders
     CONFIGURE_DIAGNOSTICS = "configure_diagnostics"  # centres, services, readers, recognised items
+    VIEW_CHRONIC = "view_chronic"  # chronic-care panels and worklists (a team member sees their own team's)
+    RECORD_CHRONIC_FOLLOW_UP = "record_chronic_follow_up"
+    MANAGE_CHRONIC = "manage_chronic"  # review candidates, enrol, discharge; family-doctor teams and contracts
+    CONFIGURE_PROGRAMMES = "configure_programmes"  # chronic-disease programme versions of the consortium
 
 
 class Relation(StrEnum):
@@ -97,17 +101,31 @@ _HOSPITAL_OWN = {
     A.ACKNOWLEDGE_CRITICAL,
 }
 
+_CHRONIC_OVERSIGHT = {A.VIEW_CHRONIC, A.RECORD_CHRONIC_FOLLOW_UP, A.MANAGE_CHRONIC}
+
 MEMBER_SYSTEM_ROLE = "member_system"  # a member institution's own HIS, calling the API
 
 RULES: dict[str, dict[Relation, frozenset[Action]]] = {
     StaffRole.CLINIC_CLINICIAN: {
-        Relation.OWN: frozenset(_CLINIC_OWN | {A.START_REFERRAL, A.ORDER_DIAGNOSTICS, A.ACKNOWLEDGE_CRITICAL}),
+        # Chronic care: a clinician works on the panels of the teams they are on; the registry is the public-health worker's.
+        Relation.OWN: frozenset(
+            _CLINIC_OWN
+            | {A.START_REFERRAL, A.ORDER_DIAGNOSTICS, A.ACKNOWLEDGE_CRITICAL, A.VIEW_CHRONIC, A.RECORD_CHRONIC_FOLLOW_UP}
+        ),
         Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_SHARED_RECORD}),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION, A.VIEW_SHARED_RECORD}),
     },
     StaffRole.CLINIC_CLERK: {
         Relation.OWN: frozenset(_CLINIC_OWN | {A.REVIEW_RECONCILIATION}),
         Relation.SUPERVISED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF}),
+        Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
+    },
+    StaffRole.PUBLIC_HEALTH_WORKER: {
+        # The township's public-health worker runs the chronic registries of the centre and its village clinics.
+        Relation.OWN: frozenset(
+            _CHRONIC_OVERSIGHT | {A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_PATIENT, A.REGISTER_PATIENT, A.RECORD_ENCOUNTER}
+        ),
+        Relation.SUPERVISED: frozenset(_CHRONIC_OVERSIGHT | {A.VIEW_INSTITUTION, A.VIEW_STAFF, A.VIEW_SHARED_RECORD}),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
     StaffRole.REFERRAL_COORDINATOR: {
@@ -156,6 +174,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_CLAIMS,
                 A.VIEW_DIAGNOSTICS,
                 A.CONFIGURE_DIAGNOSTICS,
+                A.CONFIGURE_PROGRAMMES,
+                A.VIEW_CHRONIC,
             }
         ),
     },
@@ -172,6 +192,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.MANAGE_SYNC,
                 A.ORDER_DIAGNOSTICS,
                 A.VIEW_DIAGNOSTICS,
+                A.VIEW_CHRONIC,
+                A.RECORD_CHRONIC_FOLLOW_UP,
             }
         ),
     },

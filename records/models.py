@@ -247,6 +247,7 @@ class AccessReason(models.TextChoices):
     DIAGNOSTIC_ORDER = "diagnostic_order", _("Open diagnostic order")
     BREAK_GLASS = "break_glass", _("Break-glass")
     ADMINISTRATOR = "administrator", _("System administrator")
+    CARE_TEAM = "care_team", _("Chronic care (team or register)")
 
 
 class AccessLog(models.Model):

@@ -102,7 +102,9 @@ def create(request):
     patient, encounter, decision = _patient_and_encounter(request)
     if patient is None:
         return render(request, "referrals/choose_visit.html", {"encounters": encounters_on(institution)})
-    form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user)
+    # Another workflow may propose a referral by link (a chronic-care trigger): reason and urgency pre-filled.
+    initial = {key: request.GET[key][:2000] for key in ("reason", "urgency") if request.GET.get(key)}
+    form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             referral = services.create_referral(
