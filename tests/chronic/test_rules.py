@@ -119,7 +119,10 @@ def test_shipped_programmes_are_valid():
         ({"targets": []}, "targets"),
         ({"targets": [{"key": "heart_rate", "op": "<", "value": "100"}]}, "targets"),
         ({"risk_levels": [{"code": "low", "when": [], "visits_per_year": 3}]}, "risk_levels"),
-        ({"risk_levels": [{"code": "low", "when": [{"key": "sbp", "op": ">", "value": "1"}], "visits_per_year": 4}]}, "risk_levels"),
+        (
+            {"risk_levels": [{"code": "low", "when": [{"key": "sbp", "op": ">", "value": "1"}], "visits_per_year": 4}]},
+            "risk_levels",
+        ),
         ({"uncontrolled_recheck_days": 0}, "uncontrolled_recheck_days"),
         ({"consecutive_uncontrolled": 9}, "consecutive_uncontrolled"),
         ({"measurements": [{"key": "nonsense"}]}, "measurements"),

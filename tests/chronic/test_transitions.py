@@ -47,7 +47,9 @@ def take_enrolment(chronic, enrolment, act, actor=None):
 
 def enrolment_in(chronic, status) -> Enrolment:
     patient = chronic.patient()
-    enrolment = services.add_candidate(actor=chronic.public_health, patient=patient, programme=chronic.hypertension, institution=chronic.village)
+    enrolment = services.add_candidate(
+        actor=chronic.public_health, patient=patient, programme=chronic.hypertension, institution=chronic.village
+    )
     for act in ENROLMENT_PATHS[status]:
         take_enrolment(chronic, enrolment, act)
     return Enrolment.objects.get(pk=enrolment.pk)
@@ -127,7 +129,9 @@ def test_legal_transition(chronic, today, name, source, act):
     obj.refresh_from_db()
     assert obj.status == BY_NAME[name][1][(source, act)]
     assert AuditEvent.objects.count() >= audits + 1
-    events = OutboxEvent.objects.filter(event_type=OutboxEventType.CHRONIC, aggregate_id=str(obj.pk)).order_by("pk")
+    events = OutboxEvent.objects.filter(
+        event_type=OutboxEventType.CHRONIC, aggregate_type=obj._meta.label_lower, aggregate_id=str(obj.pk)
+    ).order_by("pk")
     assert OutboxEvent.objects.count() >= outbox + 1
     payload = events.last().payload
     assert "李四" not in str(payload)
