@@ -7,7 +7,6 @@ no names, resident IDs or phones leave in these resources.
 import uuid
 
 from records.fhir import INSTITUTION_SYSTEM
-from records.vitals import BY_LOINC
 
 from . import rules as R
 from .models import Contract, Enrolment, EnrolmentStatus, FollowUp
@@ -125,8 +124,8 @@ def follow_up_bundle(follow_up: FollowUp) -> dict:
     for key, value in follow_up.measurements.items():
         vital = defs.get(key)
         coding = (
-            [{"system": LOINC, "code": vital.loinc}]
-            if vital and vital.loinc in BY_LOINC
+            [{"system": LOINC, "code": vital.code}]
+            if vital and vital.code != vital.key  # a LOINC code (a programme's own measure without one keeps its key)
             else [{"system": PROGRAMME_SYSTEM, "code": key}]
         )
         entries.append(

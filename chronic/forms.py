@@ -123,14 +123,18 @@ class ProgrammeForm(forms.Form):
     inclusion_measurements = forms.CharField(
         label=_("Inclusion by measurement"),
         required=False,
-        help_text=_("Optional, all must hold at one visit, e.g. sbp >= 140, dbp >= 90"),
+        help_text=_("Optional, all must hold at one visit, e.g. bp_systolic >= 140, bp_diastolic >= 90"),
     )
     measurements = forms.CharField(
         label=_("Measurements"),
-        help_text=_("Keys of the follow-up's measurements, a * marks a required one, e.g. sbp*, dbp*, heart_rate, weight"),
+        help_text=_(
+            "Keys of the follow-up's measurements, a * marks a required one, e.g. bp_systolic*, bp_diastolic*, pulse, weight"
+        ),
     )
-    targets = forms.CharField(label=_("Control targets"), help_text=_("All must hold, e.g. sbp < 140, dbp < 90"))
-    danger = forms.CharField(label=_("Danger values"), required=False, help_text=_("Any one fires, e.g. sbp >= 180, dbp >= 110"))
+    targets = forms.CharField(label=_("Control targets"), help_text=_("All must hold, e.g. bp_systolic < 140, bp_diastolic < 90"))
+    danger = forms.CharField(
+        label=_("Danger values"), required=False, help_text=_("Any one fires, e.g. bp_systolic >= 180, bp_diastolic >= 110")
+    )
     risk_levels = forms.CharField(
         label=_("Risk levels"),
         widget=forms.Textarea(attrs={"rows": 4}),

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from consortium.models import Consortium, Institution, Staff
 from records.models import Encounter, Patient
@@ -52,7 +53,7 @@ class ProgrammeVersion(models.Model):
 
 
 class EnrolmentStatus(models.TextChoices):
-    CANDIDATE = "candidate", _("Candidate")
+    CANDIDATE = "candidate", pgettext_lazy("chronic", "Candidate")
     ENROLLED = "enrolled", _("Enrolled")
     DECLINED = "declined", _("Not enrolled")
     DISCHARGED = "discharged", _("Left the programme")
@@ -97,7 +98,7 @@ class TeamRole(models.TextChoices):
 
 class TeamMember(models.Model):
     team = models.ForeignKey(Team, verbose_name=_("team"), on_delete=models.CASCADE, related_name="members")
-    staff = models.ForeignKey(Staff, verbose_name=_("staff"), on_delete=models.CASCADE, related_name="chronic_teams")
+    staff = models.ForeignKey(Staff, verbose_name=_("staff member"), on_delete=models.CASCADE, related_name="chronic_teams")
     role = models.CharField(_("role in the team"), max_length=16, choices=TeamRole.choices)
 
     class Meta:
@@ -144,8 +145,8 @@ class Enrolment(models.Model):
     )
 
     class Meta:
-        verbose_name = _("enrolment")
-        verbose_name_plural = _("enrolments")
+        verbose_name = pgettext_lazy("chronic", "enrolment")
+        verbose_name_plural = pgettext_lazy("chronic", "enrolments")
         ordering = ["next_due_on", "pk"]
         constraints = [models.UniqueConstraint(fields=["patient", "programme"], name="enrolment_unique_patient_programme")]
         indexes = [
@@ -158,8 +159,8 @@ class Enrolment(models.Model):
 
 
 class FollowUpStatus(models.TextChoices):
-    DUE = "due", _("Due")
-    DONE = "done", _("Done")
+    DUE = "due", pgettext_lazy("follow-up", "Due")
+    DONE = "done", pgettext_lazy("follow-up", "Done")
     MISSED = "missed", _("Missed")
 
 
@@ -172,11 +173,13 @@ class FollowUpMethod(models.TextChoices):
 class FollowUp(models.Model):
     """One scheduled follow-up of an enrolment; done at the clinic or at home, it links the visit it was."""
 
-    enrolment = models.ForeignKey(Enrolment, verbose_name=_("enrolment"), on_delete=models.CASCADE, related_name="follow_ups")
+    enrolment = models.ForeignKey(
+        Enrolment, verbose_name=pgettext_lazy("chronic", "enrolment"), on_delete=models.CASCADE, related_name="follow_ups"
+    )
     version = models.ForeignKey(
         ProgrammeVersion, verbose_name=_("programme version"), on_delete=models.PROTECT, related_name="follow_ups"
     )
-    due_on = models.DateField(_("due on"))
+    due_on = models.DateField(pgettext_lazy("follow-up", "due on"))
     status = models.CharField(_("status"), max_length=8, choices=FollowUpStatus.choices, default=FollowUpStatus.DUE)
     done_on = models.DateField(_("done on"), null=True, blank=True)
     method = models.CharField(_("how"), max_length=8, choices=FollowUpMethod.choices, blank=True)

@@ -5,9 +5,9 @@ A programme version stores its rules as data (``ProgrammeVersion.rules``), so th
 
 1. **Inclusion** (:func:`code_matches`, :func:`meets_inclusion`): a diagnosis whose ICD-10 category
    falls in one of the programme's codes or ranges (``I10-I15``, ``E11``); optionally a visit whose
-   measurements all meet the inclusion conditions (``sbp >= 140, dbp >= 90``).
-2. **Control** (:func:`classify`): *danger* if any danger condition holds (``sbp >= 180``); otherwise
-   *controlled* if every target holds (``sbp < 140, dbp < 90``); otherwise *uncontrolled*.
+   measurements all meet the inclusion conditions (``bp_systolic >= 140, bp_diastolic >= 90``).
+2. **Control** (:func:`classify`): *danger* if any danger condition holds (``bp_systolic >= 180``); otherwise
+   *controlled* if every target holds (``bp_systolic < 140, bp_diastolic < 90``); otherwise *uncontrolled*.
 3. **Risk level** (:func:`risk_level`): the first level, in the programme's order, one of whose
    conditions holds; the last level has no conditions and catches the rest.
 4. **Schedule** (:func:`interval_days`, :func:`next_due`): a level's visits a year give its interval
@@ -18,7 +18,7 @@ A programme version stores its rules as data (``ProgrammeVersion.rules``), so th
 6. **Standardised management** (:func:`required_follow_ups`): the follow-ups due in the last year
    of enrolment, pro rata, at the national minimum of four a year.
 
-Worked example (hypertension, targets ``sbp < 140, dbp < 90``, danger ``sbp >= 180``, low risk 4 a
+Worked example (hypertension, targets ``bp_systolic < 140, bp_diastolic < 90``, danger ``bp_systolic >= 180``, low risk 4 a
 year, re-check 14 days): a follow-up on 1 March with 150/95 is *uncontrolled*, next due 15 March;
 on 15 March 132/84 is *controlled*, next due 14 June (91 days). Two uncontrolled in a row trigger
 a referral proposal; 186/100 once triggers it at once, as danger.
@@ -31,7 +31,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils.translation import gettext as _
 
-from records.vitals import VITALS, Vital
+from .measurements import MEASUREMENTS, Measurement
 
 CONTROLLED, UNCONTROLLED, DANGER = "controlled", "uncontrolled", "danger"
 TRIGGER_DANGER, TRIGGER_CONSECUTIVE = "danger", "consecutive"
@@ -77,14 +77,14 @@ class Condition:
 
 
 def parse_conditions(text: str) -> list[Condition]:
-    """``"sbp < 140, dbp < 90"`` -> conditions; ValueError naming the part that cannot be read."""
+    """``"bp_systolic < 140, bp_diastolic < 90"`` -> conditions; ValueError naming the part that cannot be read."""
     conditions = []
     for part in (text or "").replace("，", ",").split(","):
         if not part.strip():
             continue
         match = _CONDITION.match(part)
         if match is None:
-            raise ValueError(_("“%(part)s” is not a condition like “sbp < 140”.") % {"part": part.strip()})
+            raise ValueError(_("“%(part)s” is not a condition like “bp_systolic < 140”.") % {"part": part.strip()})
         conditions.append(Condition(match[1], match[2], Decimal(match[3])))
     return conditions
 
@@ -123,16 +123,17 @@ def code_matches(code: str, specs: list[str]) -> bool:
 # --- the rule data ------------------------------------------------------------------------------
 
 
-def measurement_defs(rules: dict) -> list[tuple[Vital, bool]]:
+def measurement_defs(rules: dict) -> list[tuple[Measurement, bool]]:
     """The measurements a follow-up records, with whether each is required; a programme may define its own."""
     defs = []
     for item in rules.get("measurements", []):
-        if item["key"] in VITALS and "unit" not in item:
-            vital = VITALS[item["key"]]
+        if item["key"] in MEASUREMENTS and "unit" not in item:
+            vital = MEASUREMENTS[item["key"]]
         else:
-            vital = Vital(
+            vital = Measurement(
                 item["key"],
                 item.get("loinc", "") or item["key"],
+                item.get("label", item["key"]),
                 item.get("label", item["key"]),
                 item.get("unit", ""),
                 Decimal(str(item["low"])),
@@ -171,7 +172,7 @@ def validate_rules(rules: dict) -> dict:
     if not defs:
         fail("measurements", _("Choose at least one measurement."))
     for key in [item.get("key") for item in rules.get("measurements", [])]:
-        if key not in VITALS and not any(v.key == key and v.unit for v, _r in defs):
+        if key not in MEASUREMENTS and not any(v.key == key and v.unit for v, _r in defs):
             fail("measurements", _("“%(key)s” is not a known measurement.") % {"key": key})
     for field in ("targets", "danger"):
         conditions = _conditions(rules, field)

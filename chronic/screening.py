@@ -15,9 +15,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from consortium.services import record_audit_event
-from records.vitals import VITALS
 
 from . import rules as R
+from .measurements import MEASUREMENTS
 from .models import Enrolment, EnrolmentSource, Programme, ProgrammeVersion
 
 
@@ -37,12 +37,12 @@ def _measurement_clause(version: ProgrammeVersion) -> tuple[str, list]:
     defs = {vital.key: vital for vital, _required in R.measurement_defs(version.rules)}
     parts, params = [], []
     for condition in conditions:
-        vital = defs.get(condition.key) or VITALS[condition.key]
+        vital = defs.get(condition.key) or MEASUREMENTS[condition.key]
         op = next(known for known in R.OPERATORS if known == condition.op)  # one of four literals, never input text
         parts.append(
             f"EXISTS (SELECT 1 FROM records_observation o WHERE o.encounter_id = e.id AND o.code = %s AND o.value {op} %s)"  # noqa: S608
         )
-        params += [vital.loinc, condition.value]
+        params += [vital.code, condition.value]
     return "(" + " AND ".join(parts) + ")", params
 
 

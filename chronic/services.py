@@ -21,9 +21,9 @@ from consortium.services import record_audit_event, record_outbox_event
 from records.access import can_read_patient
 from records.models import Encounter, EncounterKind, Patient
 from records.services import EncounterInput, record_encounter
-from records.vitals import BY_LOINC, observation_row, parse_vital
 
 from . import rules as R
+from .measurements import BY_CODE, observation_row, parse_value
 from .models import (
     Contract,
     ContractKind,
@@ -299,7 +299,7 @@ def _measurements(version: ProgrammeVersion, raw: dict, encounter: Encounter | N
     from_visit = {}
     if encounter is not None:
         for observation in encounter.observations.all():
-            vital = BY_LOINC.get(observation.code)
+            vital = BY_CODE.get(observation.code)
             from_visit[vital.key if vital else observation.code] = observation.value
     for vital, required in R.measurement_defs(version.rules):
         text = raw.get(vital.key)
@@ -310,7 +310,7 @@ def _measurements(version: ProgrammeVersion, raw: dict, encounter: Encounter | N
                 errors.setdefault(vital.key, []).append(_("%(name)s is needed for this follow-up.") % {"name": vital.label})
             continue
         try:
-            values[vital.key] = parse_vital(vital, text)
+            values[vital.key] = parse_value(vital, text)
         except ValueError as error:
             errors.setdefault(vital.key, []).append(str(error))
     unknown = sorted(set(raw) - {vital.key for vital, _required in R.measurement_defs(version.rules)})

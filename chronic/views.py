@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consortium.errors import ApplicationError
+from consortium.forms import apply_service_error
 from consortium.models import Staff
 from consortium.permissions import Action, can, can_anywhere, staff_of
 from records.access import log_patient_access, readable_patients
@@ -26,14 +27,12 @@ from records.models import AccessReason, Encounter
 from . import rules as R
 from . import selectors, services
 from .forms import ContractForm, EnrolForm, FollowUpForm, MissedForm, ProgrammeForm, ReasonForm, RenewForm, TeamForm
+from .measurements import MEASUREMENTS
 from .models import Contract, ContractStatus, EnrolmentStatus, FollowUp, FollowUpStatus
 
 
 def _apply_error(form, error: ApplicationError) -> None:
-    fields = error.errors or {error.field: [error.message]}
-    for field, messages_ in fields.items():
-        for message in messages_:
-            form.add_error(field if field in form.fields else None, message)
+    apply_service_error(form, error)
 
 
 def _log_read(request, patient) -> None:
@@ -435,5 +434,6 @@ def programme_edit(request, pk=None):
             "version": version,
             "used": bool(version and services.version_is_used(version)),
             "versions": programme.versions.all() if programme else [],
+            "measurement_keys": list(MEASUREMENTS),
         },
     )

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0006_public_health_worker_chronic_events'),
-        ('records', '0003_access_reason_care_team'),
+        ('records', '0004_access_reason_care_team'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -170,7 +170,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('role', models.CharField(choices=[('doctor', 'Family doctor'), ('village_doctor', 'Village doctor'), ('nurse', 'Nurse'), ('public_health', 'Public health worker')], max_length=16, verbose_name='role in the team')),
-                ('staff', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chronic_teams', to='consortium.staff', verbose_name='staff')),
+                ('staff', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chronic_teams', to='consortium.staff', verbose_name='staff member')),
                 ('team', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='chronic.team', verbose_name='team')),
             ],
             options={

@@ -72,9 +72,12 @@ class Chronic:
     def due(self, enrolment) -> FollowUp:
         return enrolment.follow_ups.get(status=FollowUpStatus.DUE)
 
-    def record(self, enrolment, sbp, dbp, actor=None, **kwargs) -> FollowUp:
+    def record(self, enrolment, bp_systolic, bp_diastolic, actor=None, **kwargs) -> FollowUp:
         return services.record_follow_up(
-            self.due(enrolment).pk, actor=actor or self.village_doctor, measurements={"sbp": sbp, "dbp": dbp}, **kwargs
+            self.due(enrolment).pk,
+            actor=actor or self.village_doctor,
+            measurements={"bp_systolic": bp_systolic, "bp_diastolic": bp_diastolic},
+            **kwargs,
         )
 
 

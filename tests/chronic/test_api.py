@@ -28,16 +28,22 @@ def test_a_member_system_reads_its_panel_and_posts_a_follow_up(chronic, his, tod
     assert row["enrolment"] == enrolment.pk and row["programme"] == "hypertension"
     assert "镇上患者" not in str(panel)
     due = row["due_follow_up"]
-    bad = his.post(f"/api/v1/chronic/follow-ups/{due}/", {"measurements": {"sbp": "abc", "dbp": "80"}}, format="json")
-    assert bad.status_code == 400 and "sbp" in bad.json()["errors"]
+    bad = his.post(
+        f"/api/v1/chronic/follow-ups/{due}/", {"measurements": {"bp_systolic": "abc", "bp_diastolic": "80"}}, format="json"
+    )
+    assert bad.status_code == 400 and "bp_systolic" in bad.json()["errors"]
     response = his.post(
-        f"/api/v1/chronic/follow-ups/{due}/", {"measurements": {"sbp": "188", "dbp": "104"}, "method": "home"}, format="json"
+        f"/api/v1/chronic/follow-ups/{due}/",
+        {"measurements": {"bp_systolic": "188", "bp_diastolic": "104"}, "method": "home"},
+        format="json",
     )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["control"], body["trigger"]) == ("danger", "danger")
     assert body["next_due_on"] == (today + datetime.timedelta(days=7)).isoformat()
-    again = his.post(f"/api/v1/chronic/follow-ups/{due}/", {"measurements": {"sbp": "130", "dbp": "80"}}, format="json")
+    again = his.post(
+        f"/api/v1/chronic/follow-ups/{due}/", {"measurements": {"bp_systolic": "130", "bp_diastolic": "80"}}, format="json"
+    )
     assert again.status_code == 409 and again.json()["code"] == "illegal_transition"
 
     bundle = his.get(f"/api/v1/chronic/follow-ups/{due}/").json()

@@ -56,7 +56,7 @@ def test_screening_never_re_adds_a_declined_or_enrolled_patient(chronic):
 
 
 def test_screening_by_measurement_inclusion(chronic):
-    rules = {**HYPERTENSION, "inclusion": {"codes": [], "measurements": [{"key": "sbp", "op": ">=", "value": "140"}]}}
+    rules = {**HYPERTENSION, "inclusion": {"codes": [], "measurements": [{"key": "bp_systolic", "op": ">=", "value": "140"}]}}
     services.save_programme_rules(actor=chronic.admin, programme_id=chronic.hypertension.pk, name="高血压", rules=rules)
     high, normal = chronic.patient(None, name="高"), chronic.patient(None, name="低")
     for patient, value in ((high, "152"), (normal, "128")):
@@ -106,7 +106,7 @@ def test_a_follow_up_records_the_visit_classifies_and_schedules(chronic, today, 
     enrolment = chronic.enrolled()
     done = chronic.record(enrolment, "132", "84")
     assert (done.status, done.control, done.trigger) == (FollowUpStatus.DONE, "controlled", "")
-    assert done.measurements == {"sbp": "132", "dbp": "84"}
+    assert done.measurements == {"bp_systolic": "132", "bp_diastolic": "84"}
     visit = done.encounter
     assert visit.kind == EncounterKind.FOLLOW_UP and visit.institution == chronic.village
     assert set(visit.observations.values_list("code", "value")) == {("8480-6", Decimal("132")), ("8462-4", Decimal("84"))}
@@ -137,13 +137,17 @@ def test_an_implausible_value_names_the_field_and_writes_nothing(chronic):
     due = chronic.due(enrolment)
     visits = Encounter.objects.count()
     with pytest.raises(Invalid) as error:
-        services.record_follow_up(due.pk, actor=chronic.village_doctor, measurements={"sbp": "1400", "dbp": "85"})
-    assert error.value.field == "sbp" and "1400" in error.value.message
+        services.record_follow_up(
+            due.pk, actor=chronic.village_doctor, measurements={"bp_systolic": "1400", "bp_diastolic": "85"}
+        )
+    assert error.value.field == "bp_systolic" and "1400" in error.value.message
     with pytest.raises(Invalid) as error:
-        services.record_follow_up(due.pk, actor=chronic.village_doctor, measurements={"sbp": "140"})
-    assert error.value.field == "dbp"
+        services.record_follow_up(due.pk, actor=chronic.village_doctor, measurements={"bp_systolic": "140"})
+    assert error.value.field == "bp_diastolic"
     with pytest.raises(Invalid) as error:
-        services.record_follow_up(due.pk, actor=chronic.village_doctor, measurements={"sbp": "140", "dbp": "80", "fbg": "6"})
+        services.record_follow_up(
+            due.pk, actor=chronic.village_doctor, measurements={"bp_systolic": "140", "bp_diastolic": "80", "fbg": "6"}
+        )
     assert error.value.field == "fbg"
     due.refresh_from_db()
     assert due.status == FollowUpStatus.DUE
@@ -158,7 +162,7 @@ def test_a_follow_up_visit_recorded_at_the_clinic_is_the_same_follow_up(chronic)
     visits = Encounter.objects.count()
     done = services.record_follow_up(chronic.due(enrolment).pk, actor=chronic.village_doctor, measurements={}, encounter=visit)
     assert done.encounter == visit and done.control == "controlled"
-    assert done.measurements == {"sbp": "128", "dbp": "82"}
+    assert done.measurements == {"bp_systolic": "128", "bp_diastolic": "82"}
     assert Encounter.objects.count() == visits
     # the visit cannot become a second follow-up
     with pytest.raises(Invalid) as error:
@@ -170,7 +174,10 @@ def test_a_new_version_does_not_rewrite_past_follow_ups(chronic):
     enrolment = chronic.enrolled()
     past = chronic.record(enrolment, "142", "85")
     assert past.control == "uncontrolled" and past.version.number == 1
-    looser = {**HYPERTENSION, "targets": [{"key": "sbp", "op": "<", "value": "150"}, {"key": "dbp", "op": "<", "value": "90"}]}
+    looser = {
+        **HYPERTENSION,
+        "targets": [{"key": "bp_systolic", "op": "<", "value": "150"}, {"key": "bp_diastolic", "op": "<", "value": "90"}],
+    }
     version = services.save_programme_rules(
         actor=chronic.admin, programme_id=chronic.hypertension.pk, name="高血压", rules=looser, note="老年患者目标放宽"
     )
@@ -342,7 +349,9 @@ def test_a_follow_up_for_a_future_day_or_before_enrolment_is_refused(chronic, to
     due = chronic.due(enrolment)
     for day, field in ((today + days(1), "done_on"), (today - days(3), "done_on")):
         with pytest.raises(Invalid) as error:
-            services.record_follow_up(due.pk, actor=chronic.village_doctor, measurements={"sbp": "130", "dbp": "80"}, done_on=day)
+            services.record_follow_up(
+                due.pk, actor=chronic.village_doctor, measurements={"bp_systolic": "130", "bp_diastolic": "80"}, done_on=day
+            )
         assert error.value.field == field
     assert FollowUp.objects.filter(status=FollowUpStatus.DONE).count() == 0
 

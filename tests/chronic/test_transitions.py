@@ -58,7 +58,7 @@ def enrolment_in(chronic, status) -> Enrolment:
 def take_follow_up(chronic, follow_up, act, actor=None):
     actor = actor or chronic.village_doctor
     if act == FollowUpAct.RECORD:
-        return services.record_follow_up(follow_up.pk, actor=actor, measurements={"sbp": "150", "dbp": "92"})
+        return services.record_follow_up(follow_up.pk, actor=actor, measurements={"bp_systolic": "150", "bp_diastolic": "92"})
     return services.mark_missed(follow_up.pk, actor=actor, note="电话未接通")
 
 

@@ -63,7 +63,7 @@ def test_one_form_records_an_uncontrolled_follow_up_and_proposes_the_referral(ch
     client.force_login(chronic.village_doctor)
     response = client.post(
         f"/chronic/follow-ups/{due.pk}/",
-        {"sbp": "158", "dbp": "96", "heart_rate": "80", "method": "clinic", "done_on": today.isoformat(), "note": ""},
+        {"bp_systolic": "158", "bp_diastolic": "96", "pulse": "80", "method": "clinic", "done_on": today.isoformat(), "note": ""},
     )
     assert response.status_code == 302 and response.url == f"/chronic/follow-ups/{due.pk}/result/"
     page = client.get(response.url).content.decode()
@@ -85,10 +85,11 @@ def test_a_bad_value_comes_back_on_its_field(chronic, client, today):
     due = chronic.due(chronic.enrolled())
     client.force_login(chronic.village_doctor)
     response = client.post(
-        f"/chronic/follow-ups/{due.pk}/", {"sbp": "1500", "dbp": "90", "method": "clinic", "done_on": today.isoformat()}
+        f"/chronic/follow-ups/{due.pk}/",
+        {"bp_systolic": "1500", "bp_diastolic": "90", "method": "clinic", "done_on": today.isoformat()},
     )
     assert response.status_code == 200
-    assert "1500" in str(response.context["form"].errors["sbp"])
+    assert "1500" in str(response.context["form"].errors["bp_systolic"])
     due.refresh_from_db()
     assert due.status == FollowUpStatus.DUE
 
@@ -143,17 +144,24 @@ def test_programme_pages_for_the_consortium_administrator(chronic, client):
     client.force_login(chronic.admin)
     page = client.get(f"/chronic/programmes/{chronic.hypertension.pk}/")
     form = page.context["form"]
-    data = {**form.initial, "targets": "sbp < 150, dbp < 90", "note": "放宽"}
+    data = {**form.initial, "targets": "bp_systolic < 150, bp_diastolic < 90", "note": "放宽"}
     chronic.enrolled()  # version 1 is now in use
     response = client.post(f"/chronic/programmes/{chronic.hypertension.pk}/", data)
     assert response.status_code == 302
     assert chronic.hypertension.versions.count() == 2
     assert services.current_version(chronic.hypertension).rules["targets"][0]["value"] == "150"
-    bad = client.post(f"/chronic/programmes/{chronic.hypertension.pk}/", {**data, "targets": "sbp less 150"})
-    assert bad.status_code == 200 and "sbp less 150" in str(bad.context["form"].errors["targets"])
+    bad = client.post(f"/chronic/programmes/{chronic.hypertension.pk}/", {**data, "targets": "bp_systolic less 150"})
+    assert bad.status_code == 200 and "bp_systolic less 150" in str(bad.context["form"].errors["targets"])
     new = client.post(
         "/chronic/programmes/new/",
-        {**data, "code": "copd", "name": "慢阻肺", "codes": "J44", "measurements": "sbp*, dbp*", "targets": "sbp < 140"},
+        {
+            **data,
+            "code": "copd",
+            "name": "慢阻肺",
+            "codes": "J44",
+            "measurements": "bp_systolic*, bp_diastolic*",
+            "targets": "bp_systolic < 140",
+        },
     )
     assert new.status_code == 302
     client.force_login(chronic.public_health)
