@@ -1,30 +1,21 @@
 """REST API of chronic care for member systems: read a team's panel, post a follow-up, read the FHIR views.
 
-Views parse input and call :mod:`chronic.services`; a refused rule comes back with its stable code
-and the field at fault.
+Views parse input and call :mod:`chronic.services`; a refused rule comes back as the platform's
+problem-details body (``consortium/problems.py``) with its stable code and the field at fault.
 """
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium.errors import ApplicationError, Conflict, NotFound, NotPermitted
+from consortium.errors import Invalid
 from records.models import Encounter
 
 from . import fhir, selectors, services
 from .models import FollowUpMethod, FollowUpStatus
-
-STATUS = {NotPermitted: 403, NotFound: 404, Conflict: 409}
-
-
-def _problem(error: ApplicationError) -> Response:
-    code = next((value for kind, value in STATUS.items() if isinstance(error, kind)), 400)
-    body = {"code": error.code, "detail": error.message}
-    if error.errors:
-        body["errors"] = error.errors
-    return Response(body, status=code)
 
 
 class PanelRowSerializer(serializers.Serializer):
@@ -87,19 +78,16 @@ class FollowUpApi(APIView):
         if values.get("encounter"):
             encounter = Encounter.objects.filter(pk=values["encounter"], patient_id=item.enrolment.patient_id).first()
             if encounter is None:
-                return Response({"code": "invalid", "errors": {"encounter": ["Unknown visit of this patient."]}}, status=400)
-        try:
-            done = services.record_follow_up(
-                item.pk,
-                actor=request.user,
-                measurements=values["measurements"],
-                method=values["method"],
-                done_on=values.get("done_on"),
-                note=values.get("note", ""),
-                encounter=encounter,
-            )
-        except ApplicationError as error:
-            return _problem(error)
+                raise Invalid(_("Link a follow-up visit of this patient that no other follow-up uses."), field="encounter")
+        done = services.record_follow_up(
+            item.pk,
+            actor=request.user,
+            measurements=values["measurements"],
+            method=values["method"],
+            done_on=values.get("done_on"),
+            note=values.get("note", ""),
+            encounter=encounter,
+        )
         done.enrolment.refresh_from_db()
         return Response(
             {

@@ -17,6 +17,7 @@ from django.utils import timezone
 from consortium.services import record_audit_event
 
 from . import rules as R
+from .audit import ChronicAudit
 from .measurements import MEASUREMENTS
 from .models import Enrolment, EnrolmentSource, Programme, ProgrammeVersion
 
@@ -108,7 +109,7 @@ def screen_candidates(now: datetime.datetime | None = None, programme_ids=None) 
                 count = max(cursor.rowcount, 0)
             record_audit_event(
                 actor=None,
-                action="chronic.screening",
+                action=ChronicAudit.SCREENING,
                 obj=version,
                 detail={"programme": version.programme.code, "version": version.number, "candidates": count},
             )

@@ -23,6 +23,7 @@ from records.models import Encounter, EncounterKind, Patient
 from records.services import EncounterInput, record_encounter
 
 from . import rules as R
+from .audit import ChronicAudit
 from .measurements import BY_CODE, observation_row, parse_value
 from .models import (
     Contract,
@@ -72,7 +73,7 @@ def _payload(obj, **extra) -> dict:
 
 
 def _record(*, actor, action: str, obj, institution, patient_id: int | None, detail: dict) -> None:
-    record_audit_event(actor=actor, action=f"chronic.{action}", obj=obj, institution=institution, detail=detail)
+    record_audit_event(actor=actor, action=ChronicAudit(f"chronic.{action}"), obj=obj, institution=institution, detail=detail)
     record_outbox_event(
         event_type=OutboxEventType.CHRONIC,
         obj=obj,
@@ -122,7 +123,9 @@ def create_programme(*, actor, consortium, code: str, name: str, rules: dict, no
         version = ProgrammeVersion.objects.create(
             programme=programme, number=1, rules=rules, note=note[:200], created_by=_user(actor)
         )
-        record_audit_event(actor=actor, action="chronic.programme_created", obj=version, detail={"programme": code, "version": 1})
+        record_audit_event(
+            actor=actor, action=ChronicAudit.PROGRAMME_CREATED, obj=version, detail={"programme": code, "version": 1}
+        )
     return programme
 
 
@@ -150,7 +153,10 @@ def save_programme_rules(*, actor, programme_id: int, name: str, rules: dict, no
             )
             action = "programme_versioned"
         record_audit_event(
-            actor=actor, action=f"chronic.{action}", obj=version, detail={"programme": programme.code, "version": version.number}
+            actor=actor,
+            action=ChronicAudit(f"chronic.{action}"),
+            obj=version,
+            detail={"programme": programme.code, "version": version.number},
         )
     return version
 
@@ -498,7 +504,7 @@ def note_referral_proposed(follow_up_id: int, *, actor) -> FollowUp:
             follow_up.save(update_fields=["referral_proposed"])
             record_audit_event(
                 actor=actor,
-                action="chronic.referral_proposed",
+                action=ChronicAudit.REFERRAL_PROPOSED,
                 obj=follow_up,
                 institution=follow_up.enrolment.institution,
                 detail={"trigger": follow_up.trigger, "encounter_id": follow_up.encounter_id},
@@ -590,7 +596,7 @@ def create_team(*, actor, institution: Institution, name: str, members: list[tup
         team = Team.objects.create(institution=institution, name=name)
         TeamMember.objects.bulk_create(TeamMember(team=team, staff=staff, role=role) for staff, role in members)
         record_audit_event(
-            actor=actor, action="chronic.team_created", obj=team, institution=institution, detail={"members": len(members)}
+            actor=actor, action=ChronicAudit.TEAM_CREATED, obj=team, institution=institution, detail={"members": len(members)}
         )
     return team
 
