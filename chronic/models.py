@@ -251,7 +251,7 @@ class Contract(models.Model):
     ends_on = models.DateField(_("ends on"))
     status = models.CharField(_("status"), max_length=8, choices=ContractStatus.choices, default=ContractStatus.SIGNED)
     signature_method = models.CharField(_("signature"), max_length=16, choices=SignatureMethod.choices)
-    signed_at = models.DateTimeField(_("signed at"), default=timezone.now)
+    signed_at = models.DateTimeField(pgettext_lazy("contract", "signed at"), default=timezone.now)
     signed_by_staff = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("witnessed by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('consortium', '0006_public_health_worker_chronic_events'),
-        ('records', '0004_access_reason_care_team'),
+        ('consortium', '0007_public_health_worker_chronic_events'),
+        ('records', '0005_access_reason_care_team'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
