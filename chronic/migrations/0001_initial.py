@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0007_public_health_worker_chronic_events'),
-        ('records', '0005_access_reason_care_team'),
+        ('records', '0006_access_reason_care_team'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

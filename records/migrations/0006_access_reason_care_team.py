@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0004_access_reason_diagnostic_order'),
+        ('records', '0005_surname_pinyin'),
     ]
 
     operations = [
