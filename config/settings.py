@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "csp",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -92,6 +93,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "consortium.routing.PrimaryPinMiddleware",
+    "consortium.headers.NoStoreMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -384,5 +387,47 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+
+# Content Security Policy (django-csp) on every response: scripts and styles from our own origin only
+# (every script is a vendored file; no template has inline code), no plug-ins, no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+#: The OpenAPI schema and its browsable docs: behind sign-in in production (on by default there).
+API_SCHEMA_REQUIRES_LOGIN = env_bool("API_SCHEMA_REQUIRES_LOGIN", PRODUCTION)
+
+
+def env_number(name: str, cast):
+    value = os.environ.get(name, "")
+    if value.strip() == "":
+        return None
+    try:
+        return cast(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+# Domain limits (README, "Domain limits"): each app reads the Django setting and keeps its own
+# default; the environment sets the setting when the variable is given.
+for _name, _cast in (
+    ("MPI_LINK_THRESHOLD", float),
+    ("MPI_REVIEW_THRESHOLD", float),
+    ("RECORDS_BREAK_GLASS_HOURS", float),
+    ("REFERRAL_ATTACHMENT_MAX_BYTES", int),
+    ("INSURANCE_SETTLEMENT_MAX_BYTES", int),
+):
+    if (_value := env_number(_name, _cast)) is not None:
+        globals()[_name] = _value
 
 HEALTHZ_WORKER_TIMEOUT = float(os.environ.get("HEALTHZ_WORKER_TIMEOUT", "1.0"))

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from consortium import account
 from consortium import views as consortium_views
+from consortium.api_auth import SchemaAccess
 
 from . import views
 
@@ -49,7 +50,11 @@ urlpatterns = [
     path("insurance/", include("insurance.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaAccess]), name="api-schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[SchemaAccess]),
+        name="api-docs",
+    ),
     path("api/v1/", include("config.api_urls")),
 ]

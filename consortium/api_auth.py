@@ -97,3 +97,12 @@ class ApiClientTokenScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "A per-client token issued in the admin (API clients); revocable.",
         }
+
+
+class SchemaAccess(permissions.BasePermission):
+    """The OpenAPI schema and docs: open in development, signed-in callers only with ``API_SCHEMA_REQUIRES_LOGIN``."""
+
+    def has_permission(self, request, view):
+        from django.conf import settings
+
+        return not settings.API_SCHEMA_REQUIRES_LOGIN or bool(request.user and request.user.is_authenticated)

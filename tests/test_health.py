@@ -18,7 +18,10 @@ def broker_down(monkeypatch):
 
 
 @pytest.mark.worker
-def test_healthz_all_up_with_a_real_worker(client, celery_worker_process):
+def test_healthz_all_up_with_a_real_worker(client, celery_worker_process, django_user_model):
+    anonymous = client.get("/healthz").json()
+    assert anonymous["worker"]["workers"] == 1 and celery_worker_process.hostname not in str(anonymous)
+    client.force_login(django_user_model.objects.create_user("ops"))
     response = client.get("/healthz")
     body = response.json()
     assert response.status_code == 200, body

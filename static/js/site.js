@@ -14,6 +14,13 @@
   document.addEventListener("click", function (event) {
     if (event.target.closest("[data-print]")) { window.print(); }
   });
+  // A filter <select data-autosubmit> submits its form when changed; a print view opens the print dialog.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-autosubmit]")) { event.target.form.submit(); }
+  });
+  if (document.body && document.body.hasAttribute("data-print-on-load")) {
+    window.addEventListener("load", function () { window.print(); });
+  }
 
   function focusFirstError() {
     var field = document.querySelector(".has-error input:not([type=hidden]), .has-error select, .has-error textarea, .errorlist ~ input, [aria-invalid=true]");
