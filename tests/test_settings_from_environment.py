@@ -23,6 +23,8 @@ CHECKS = {
     ),
     "DEFAULT_FROM_EMAIL": ("noreply@a.example", "s.DEFAULT_FROM_EMAIL", "noreply@a.example"),
     "DATABASE_URL": ("postgres://u:p@db.example:5433/cons", "s.DATABASES['default']['HOST']", "db.example"),
+    "DATABASE_REPLICA_URL": ("postgres://u:p@replica.example:5433/cons", "s.DATABASES['replica']['HOST']", "replica.example"),
+    "REPLICA_PIN_SECONDS": ("9", "s.REPLICA_PIN_SECONDS", 9),
     "DATABASE_POOL_MODE": ("transaction", "s.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS')", True),
     "REDIS_URL": ("redis://cache.example:6390/3", "s.CELERY_BROKER_URL", "redis://cache.example:6390/3"),
     "SECRET_KEY": ("s" * 60, "s.SECRET_KEY", "s" * 60),
