@@ -11,9 +11,20 @@ reason_code         (原因代码)       optional, up to 32 characters
 payment_reference   (支付流水号)     optional, up to 64 characters
 ==================  ==============  =====================================================
 
-Any bad line refuses the whole file: the answer lists each problem with its row (the header is
-row 1), field and reason. Valid lines go to PostgreSQL with COPY, or to SQLite with bulk inserts,
-streamed in chunks so a million-line file never sits in memory.
+Any bad line refuses the whole file: the answer lists each problem with its row (the record
+number as a spreadsheet shows it, the header is row 1, a quoted field over several lines is still
+one row), field and reason. The same verdict on SQLite and PostgreSQL, decided here before any
+database sees a value:
+
+* amounts: ASCII digits only, an optional leading ``-``, at most two decimals, either no grouping
+  (``1234.50``) or commas every three digits (``1,234.50``); no exponent, no full-width or other
+  digits, in CSV text and XLSX number cells alike (an XLSX ``12.345`` is refused, not rounded);
+* no field may hold a NUL or another control character;
+* XLSX rows may leave trailing optional cells empty; the data must be on the first sheet (a
+  header on another sheet is named), and a CSV must use commas (a ``;``, tab or ``|`` header is named).
+
+Valid lines go to PostgreSQL with COPY, or to SQLite with bulk inserts, streamed in chunks so a
+million-line file never sits in memory.
 """
 
 import codecs
@@ -22,6 +33,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -43,7 +55,9 @@ ALIASES = {
 }
 STATUS_ALIASES = {"paid": "paid", "rejected": "rejected", "已支付": "paid", "拒付": "rejected"}
 ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
-AMOUNT_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+AMOUNT_RE = re.compile(r"-?(?:[0-9]{1,12}|[0-9]{1,3}(?:,[0-9]{3}){1,3})(?:\.[0-9]{1,2})?", re.ASCII)
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\t\n\r]")
+OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_ERRORS = 200
 CHUNK_ROWS = 20000
@@ -141,23 +155,33 @@ def _decoded_lines(reader: _HashingReader, encoding: str) -> Iterator[str]:
 
 
 def _csv_rows(reader: _HashingReader, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(record number, cells): records, not physical lines, are counted."""
     rows = csv.reader(_decoded_lines(reader, encoding), strict=True)
+    number = 0
     while True:
         try:
             row = next(rows)
         except StopIteration:
             return
         except csv.Error as exc:
-            reason = _("This line is not valid CSV (%(error)s).") % {"error": exc}
-            raise SettlementFileErrors([{"row": rows.line_num, "field": "file", "reason": reason}]) from None
-        yield rows.line_num, row
+            reason = _("This record is not valid CSV (%(error)s).") % {"error": exc}
+            raise SettlementFileErrors([{"row": number + 1, "field": "file", "reason": reason}]) from None
+        number += 1
+        yield number, row
 
 
 def _xlsx_cell(value) -> str:
+    """A cell as the text a CSV would hold: numbers exactly as stored (never rounded here)."""
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, float):
-        return f"{value:.2f}" if value != int(value) else str(int(value))
+        if value != value or value in (float("inf"), float("-inf")):
+            return str(value)
+        return format(Decimal(repr(value)).normalize(), "f") if value != int(value) else str(int(value))
+    if isinstance(value, int):
+        return str(value)
     return str(value).strip()
 
 
@@ -170,21 +194,55 @@ def _xlsx_rows(reader: _HashingReader) -> Iterator[tuple[int, list[str]]]:
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
         raise SettlementFileErrors([{"row": 0, "field": "file", "reason": _("This is not a readable XLSX workbook.")}]) from None
     sheet = workbook.worksheets[0]
+    first = True
     for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
         cells = [_xlsx_cell(v) for v in values]
         while cells and cells[-1] == "":
             cells.pop()
+        if first:
+            first = False
+            if not _has_required(cells):
+                _refuse_other_sheet(workbook)
         yield number, cells
     workbook.close()
 
 
+def _has_required(cells: list[str]) -> bool:
+    names = {ALIASES.get(c.strip(), c.strip().lstrip("\ufeff").lower()) for c in cells}
+    return all(column in names for column in REQUIRED)
+
+
+def _refuse_other_sheet(workbook) -> None:
+    """The header is not on the first sheet: name the sheet where it is, if any."""
+    for other in workbook.worksheets[1:]:
+        for values in other.iter_rows(values_only=True, max_row=1):
+            if _has_required([_xlsx_cell(v) for v in values]):
+                reason = _("The data is on the sheet %(sheet)s; put it on the first sheet (%(first)s).") % {
+                    "sheet": other.title,
+                    "first": workbook.worksheets[0].title,
+                }
+                raise SettlementFileErrors([{"row": 1, "field": "file", "reason": reason, "code": "wrong_sheet"}])
+
+
 def _header(row: list[str]) -> tuple[list[str | None], list[dict]]:
+    if len(row) == 1:
+        for delimiter, label in OTHER_DELIMITERS.items():
+            if delimiter in row[0]:
+                reason = _("The columns are separated by %(delimiter)s; a settlement CSV separates them by commas.") % {
+                    "delimiter": label
+                }
+                return [], [{"row": 1, "field": "file", "reason": reason, "code": "wrong_delimiter"}]
     names = []
     for cell in row:
         name = cell.strip().lstrip("\ufeff").lower()
         names.append(ALIASES.get(cell.strip(), name if name in COLUMNS else None))
     errors = [
-        {"row": 1, "field": column, "reason": _("The column %(column)s is missing.") % {"column": column}}
+        {
+            "row": 1,
+            "field": column,
+            "reason": _("The column %(column)s is missing.") % {"column": column},
+            "code": "missing_column",
+        }
         for column in REQUIRED
         if column not in names
     ]
@@ -192,10 +250,19 @@ def _header(row: list[str]) -> tuple[list[str | None], list[dict]]:
 
 
 def _validate(number: int, values: dict, institutions: set[str], errors: list) -> tuple | None:
-    problems = []
+    problems = [
+        (name, _("Control characters (such as NUL or a line break) are not allowed in a field."))
+        for name, value in values.items()
+        if CONTROL_RE.search(value.strip(" "))
+    ]
+    if problems:
+        errors.extend(
+            {"row": number, "field": field, "reason": reason, "code": "control_character"} for field, reason in problems
+        )
+        return None
     claim_number = values.get("claim_number", "").strip()
     institution_code = values.get("institution_code", "").strip()
-    amount = values.get("paid_amount", "").strip().replace(",", "")
+    amount = values.get("paid_amount", "").strip()
     status = STATUS_ALIASES.get(values.get("payment_status", "").strip().lower())
     reason_code = values.get("reason_code", "").strip()
     reference = values.get("payment_reference", "").strip()
@@ -203,8 +270,12 @@ def _validate(number: int, values: dict, institutions: set[str], errors: list) -
         problems.append(("claim_number", _("A claim number is required (letters, digits, '-', '_' or '.', up to 64).")))
     if institution_code not in institutions:
         problems.append(("institution_code", _("Not an institution in this office's region.")))
-    if not AMOUNT_RE.match(amount):
-        problems.append(("paid_amount", _("Not an amount in yuan with at most two decimals.")))
+    if AMOUNT_RE.fullmatch(amount):
+        amount = amount.replace(",", "")
+    else:
+        problems.append(
+            ("paid_amount", _("Not an amount in yuan: ASCII digits, at most two decimals, commas only every three digits."))
+        )
     if status is None:
         problems.append(("payment_status", _("The payment status must be paid or rejected.")))
     if len(reason_code) > 32:
@@ -212,13 +283,18 @@ def _validate(number: int, values: dict, institutions: set[str], errors: list) -
     if len(reference) > 64:
         problems.append(("payment_reference", _("At most 64 characters.")))
     if problems:
-        errors.extend({"row": number, "field": field, "reason": reason} for field, reason in problems)
+        errors.extend({"row": number, "field": field, "reason": reason, "code": "invalid"} for field, reason in problems)
         return None
     return (number, claim_number, institution_code, amount, status, reason_code, reference)
 
 
-def _parsed_lines(rows: Iterator[tuple[int, list[str]]], institutions: set[str], errors: list) -> Iterator[tuple]:
-    """Valid lines as tuples; problems are appended to ``errors`` (counting past the cap)."""
+def _parsed_lines(
+    rows: Iterator[tuple[int, list[str]]], institutions: set[str], errors: list, *, pad_short: bool = False
+) -> Iterator[tuple]:
+    """Valid lines as tuples; problems are appended to ``errors`` (counting past the cap).
+
+    ``pad_short`` (XLSX): a row that ends before the last columns has them empty.
+    """
     try:
         first = next(rows)
     except StopIteration:
@@ -234,11 +310,14 @@ def _parsed_lines(rows: Iterator[tuple[int, list[str]]], institutions: set[str],
         if not any(cell.strip() for cell in row):
             continue
         seen_any = True
+        if pad_short and len(row) < width:
+            row = row + [""] * (width - len(row))
         if len(row) != width:
             errors.append(
                 {
                     "row": number,
                     "field": "row",
+                    "code": "column_count",
                     "reason": _("Expected %(expected)s columns, found %(found)s.") % {"expected": width, "found": len(row)},
                 }
             )
@@ -334,7 +413,7 @@ def stage_settlement_file(*, office, period: str, upload, file_name: str, encodi
     reader = _HashingReader(upload)
     rows = _xlsx_rows(reader) if file_format == FileFormat.XLSX else _csv_rows(reader, encoding)
     errors = _CappedErrors()
-    lines = _parsed_lines(rows, institutions, errors)
+    lines = _parsed_lines(rows, institutions, errors, pad_short=file_format == FileFormat.XLSX)
     write = _copy_lines if connection.vendor == "postgresql" else _insert_lines
     count = write(settlement.pk, lines)
     if errors:
