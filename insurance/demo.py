@@ -16,14 +16,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from consortium.errors import ApplicationError
-from consortium.models import Institution, InstitutionLevel, InsuranceOffice
+from consortium.models import Consortium, Institution, InstitutionLevel, InsuranceOffice
 from consortium.permissions import SYSTEM
 from records.models import ChargeItem, Encounter, EncounterKind, Patient
 
-from . import services
+from . import fund_services, services
+from .fund_selectors import members_of
 from .models import (
     AssistanceGroup,
+    ConsortiumFund,
     Enrolment,
+    FundEntryKind,
     OfficeScheme,
     Policy,
     PolicyAssistanceRule,
@@ -120,6 +123,42 @@ LAYER_CASES = [
         [("A", "service", "住院治疗", "6200.00"), ("B", "drug", "乙类药品", "1800.00")],
     ),
 ]
+
+
+#: The demo fund: the yearly budget of the URRBMI scheme for the consortium and its monthly prepayment.
+DEMO_FUND_BUDGET = Decimal("2400000.00")
+
+
+def _seed_fund(today: datetime.date) -> int:
+    """The consortium's fund for this year: prepayments and provisional settlements of the two months
+    before this one, and frozen performance scores (the page shows the dry-run clearing)."""
+    consortium = Consortium.objects.order_by("pk").first()
+    scheme = Scheme.objects.filter(code="URRBMI").first()
+    office = InsuranceOffice.objects.filter(code="YC-YB").first() or InsuranceOffice.objects.order_by("pk").first()
+    if consortium is None or scheme is None or office is None:
+        return 0
+    made = 0
+    fund = ConsortiumFund.objects.filter(consortium=consortium, scheme=scheme, year=today.year).first()
+    if fund is None:
+        fund = fund_services.create_fund(
+            consortium=consortium, scheme=scheme, year=today.year, office=office, budget=DEMO_FUND_BUDGET, actor=SYSTEM
+        )
+        made += 1
+    months = [m for m in (today.month - 2, today.month - 1) if m >= 1] or [1]
+    for month in months:
+        period = f"{today.year}-{month:02d}"
+        if not fund.entries.filter(kind=FundEntryKind.PREPAYMENT, period=period).exists():
+            fund_services.post_prepayment(fund=fund, period=period, amount=DEMO_FUND_BUDGET / 12, actor=SYSTEM)
+            made += 1
+        if not fund.entries.filter(kind=FundEntryKind.PROVISIONAL, period=period).exists():
+            fund_services.settle_month(fund=fund, period=period, actor=SYSTEM)
+            made += 1
+    if not fund.snapshots.exists():
+        members = members_of(fund)
+        scores = {m.pk: Decimal(max(60, 95 - 3 * index)) for index, m in enumerate(members)}
+        fund_services.freeze_performance(fund=fund, scores=scores, actor=SYSTEM, note="demo")
+        made += 1
+    return made
 
 
 def _layered_version(policy: Policy, layers: dict) -> bool:
@@ -247,4 +286,5 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
         except ApplicationError:
             continue
         created["claims"] += 1
+    created["fund entries"] = _seed_fund(today)
     return created
