@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pypinyin import lazy_pinyin
 
+from chronic.demo import seed_chronic
 from consortium.models import (
     ApiClient,
     ApiClientKind,
@@ -65,11 +66,33 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
         _seed_discharges(patients, institutions, today, report)
+        _seed_chronic_referral(seed_chronic(today, report), institutions, report)
         for name, count in seed_insurance_demo(today).items():
             report.add(name, count)
         _refresh_planner_statistics()
         seed_dashboard(today, report)
     return report
+
+
+def _seed_chronic_referral(enrolment, institutions, report: SeedReport) -> None:
+    """The chronic-care trigger the village doctor acted on: an upward referral from the follow-up visit."""
+    if enrolment is None:
+        return
+    from referrals import services
+
+    follow_up = enrolment._follow_up
+    doctor = Staff.objects.select_related("user").get(user__username="fengyang_doctor").user
+    department = Department.objects.get(institution=institutions["YC-CH01"], code="CARD")
+    values = ", ".join(f"{key} {value}" for key, value in follow_up.measurements.items())
+    services.create_referral(
+        actor=doctor,
+        patient=enrolment.patient,
+        to_department=department,
+        urgency=Urgency.URGENT,
+        reason=f"高血压连续两次随访控制不满意，最近一次 {follow_up.done_on:%Y-%m-%d}：{values}。",
+        source_encounter=follow_up.encounter,
+    )
+    report.add("referrals")
 
 
 def _refresh_planner_statistics() -> None:

@@ -91,6 +91,8 @@ DEMO_LOGINS = [
     ("mingfeng_doctor", "刘建华", "clinic_clinician", "YA-MF", "GP", {}),
     ("mingfeng_clerk", "王晓燕", "clinic_clerk", "YA-MF", None, {}),
     ("fengyang_doctor", "陈德明", "clinic_clinician", "YA-MF-FY", "GP", {}),
+    ("jiuzixi_doctor", "邓志荣", "clinic_clinician", "YA-MF-JZX", None, {}),
+    ("mingfeng_public_health", "李芳", "public_health_worker", "YA-MF", None, {}),
     ("guizhou_doctor", "向春梅", "clinic_clinician", "ZG-GZ", "GP", {}),
     ("city_coordinator", "李静", "referral_coordinator", "YC-CH01", None, {}),
     ("city_admin", "赵国庆", "hospital_administrator", "YC-CH01", None, {}),

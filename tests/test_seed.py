@@ -18,7 +18,7 @@ def snapshot() -> dict[str, int]:
     return {
         model._meta.label: model.objects.count()
         for model in apps.get_models()
-        if model._meta.app_label in {"consortium", "records", "referrals", "insurance", "auth"}
+        if model._meta.app_label in {"consortium", "records", "referrals", "chronic", "insurance", "auth"}
     }
 
 
