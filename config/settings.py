@@ -89,6 +89,8 @@ INSTALLED_APPS = [
     "config",
 ]
 
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -101,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "config.errors.ActionGetRedirectMiddleware",
     "consortium.sessions.SessionPolicyMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "consortium.sessions.SecondFactorMiddleware",

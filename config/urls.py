@@ -58,3 +58,7 @@ urlpatterns = [
     ),
     path("api/v1/", include("config.api_urls")),
 ]
+
+handler403 = "config.errors.permission_denied"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

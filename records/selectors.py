@@ -34,6 +34,28 @@ def encounters_on(institution, day: datetime.date | None = None) -> QuerySet[Enc
     )
 
 
+#: How far back a visit can still be referred from (the 转诊 button and the new-referral list).
+REFERRABLE_DAYS = 30
+
+
+def referrable_since() -> datetime.datetime:
+    """The start of the local day ``REFERRABLE_DAYS`` days ago."""
+    day = timezone.localdate() - datetime.timedelta(days=REFERRABLE_DAYS)
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def recent_encounters(institution, days: int = REFERRABLE_DAYS) -> QuerySet[Encounter]:
+    """The institution's visits of the last ``days`` local days, newest first (visits to refer from)."""
+    day = timezone.localdate() - datetime.timedelta(days=days)
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    return (
+        Encounter.objects.filter(institution=institution, started_at__gte=start)
+        .select_related("patient", "attending")
+        .prefetch_related("diagnoses")
+        .order_by("-started_at", "-pk")[:200]
+    )
+
+
 def recently_registered_patients(institution, limit: int = 10) -> QuerySet[Patient]:
     return Patient.objects.filter(home_institution=institution).order_by("-created_at", "-pk")[:limit]
 

@@ -146,6 +146,12 @@ def patient_detail(request, pk):
         "workflow_entries": registry.timeline_entries(request.user, patient) if decision.full else [],
         "allergies": patient.allergies.all() if decision.full else [],
         "may_record_visit": bool(staff and staff.institution and can(request.user, Action.RECORD_ENCOUNTER, staff.institution)),
+        "referrable_institution_id": (
+            staff.institution_id
+            if staff and staff.institution and can(request.user, Action.START_REFERRAL, staff.institution)
+            else None
+        ),
+        "referrable_since": selectors.referrable_since(),
         "may_manage": can(request.user, Action.REGISTER_PATIENT, home),
         "may_view_log": can(request.user, Action.VIEW_ACCESS_LOG, home),
         "consent_form": ConsentForm(initial={"granted": "yes" if patient.consents_to_sharing else "no"}),
@@ -306,7 +312,13 @@ def encounter_edit(request, pk):
     return render(
         request,
         "records/encounter_edit.html",
-        {"encounter": encounter, "form": form, "revisions": encounter.revisions.select_related("changed_by__staff")},
+        {
+            "encounter": encounter,
+            "form": form,
+            "revisions": encounter.revisions.select_related("changed_by__staff"),
+            "may_refer": can(request.user, Action.START_REFERRAL, encounter.institution)
+            and encounter.started_at >= selectors.referrable_since(),
+        },
     )
 
 

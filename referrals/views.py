@@ -16,7 +16,7 @@ from consortium.permissions import Action, can, own_institution, require, scope,
 from consortium.routing import reads_from_replica
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
 from records.models import AccessReason, Encounter
-from records.selectors import encounters_on
+from records.selectors import recent_encounters
 
 from . import selectors, services
 from .forms import (
@@ -101,7 +101,7 @@ def create(request):
     institution = own_institution(request.user, Action.START_REFERRAL)
     patient, encounter, decision = _patient_and_encounter(request)
     if patient is None:
-        return render(request, "referrals/choose_visit.html", {"encounters": encounters_on(institution)})
+        return render(request, "referrals/choose_visit.html", {"encounters": recent_encounters(institution)})
     # Another workflow may propose a referral by link (a chronic-care trigger): reason and urgency pre-filled.
     initial = {key: request.GET[key][:2000] for key in ("reason", "urgency") if request.GET.get(key)}
     form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)

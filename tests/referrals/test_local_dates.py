@@ -49,3 +49,22 @@ def test_todays_visits_to_refer_include_one_at_2am_beijing(setting, login):
     with frozen_at("2026-12-02T02:30+08:00"):
         page = client.get(reverse("referrals:create"))
     assert encounter in list(page.context["encounters"])
+
+
+def test_a_visit_of_last_week_is_referred_from_its_button(setting, login):
+    """The 转诊 button on the timeline and the visit page; the new-referral list holds the last 30 days."""
+    with frozen_at("2026-12-09T10:00+08:00"):
+        week_old = EncounterFactory(patient=setting.patient, institution=setting.township, started_at=BEIJING_2AM)
+        old = EncounterFactory(
+            patient=setting.patient, institution=setting.township, started_at=BEIJING_2AM - datetime.timedelta(days=40)
+        )
+        client = login(setting.staff["clinician"])
+        link = reverse("referrals:create") + f"?encounter={week_old.pk}"
+        timeline = client.get(reverse("records:patient-detail", args=[setting.patient.pk])).content.decode()
+        assert f'href="{link}"' in timeline
+        assert f"?encounter={old.pk}" not in timeline
+        visit_page = client.get(reverse("records:encounter-edit", args=[week_old.pk])).content.decode()
+        assert f'href="{link}"' in visit_page
+        listed = list(client.get(reverse("referrals:create")).context["encounters"])
+        assert week_old in listed and old not in listed
+        assert client.get(link).status_code == 200
