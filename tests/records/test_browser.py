@@ -45,7 +45,7 @@ def test_register_patient_and_record_visit(chain, page):
     page.fill("#id_started_at", datetime.datetime.now().strftime("%Y-%m-%dT%H:%M"))
     page.fill("#id_chief_complaint", "头晕乏力一周")
     page.fill("#icd10-search", "高血压")
-    page.wait_for_function("document.querySelectorAll('#icd10-options option').length > 0")
+    page.locator("#icd10-options option").first.wait_for(state="attached")
     assert page.locator("#icd10-options option[value='I10']").count() == 1
     page.fill("#id_dx-0-code", "I10")
     page.check("#id_dx-0-is_primary")
