@@ -32,6 +32,7 @@ urlpatterns = [
     path("insurance/funds/", fund_api.FundListApi.as_view(), name="api-insurance-funds"),
     path("insurance/funds/<int:pk>/", fund_api.FundDetailApi.as_view(), name="api-insurance-fund"),
     path("insurance/funds/<int:pk>/entries/", fund_api.FundEntriesApi.as_view(), name="api-insurance-fund-entries"),
+    path("insurance/out-of-county-files/", fund_api.OutOfCountyUploadApi.as_view(), name="api-insurance-out-of-county"),
     path("insurance/periods/close/", api.PeriodCloseApi.as_view(), name="api-insurance-period-close"),
     path("insurance/periods/reopen/", api.PeriodReopenApi.as_view(), name="api-insurance-period-reopen"),
 ]

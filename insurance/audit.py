@@ -16,6 +16,7 @@ class InsuranceAudit(AuditAction):
     FUND_ENTRY_REVERSED = "insurance.fund_entry_reversed"
     FUND_VIEWED = "insurance.fund_viewed"
     PERFORMANCE_FROZEN = "insurance.performance_frozen"
+    OUT_OF_COUNTY_LANDED = "insurance.out_of_county_landed"
     PERIOD_CLOSED = "insurance.period_closed"
     PERIOD_REOPENED = "insurance.period_reopened"
     POLICY_PUBLISHED = "insurance.policy_published"

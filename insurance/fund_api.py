@@ -1,11 +1,14 @@
-"""REST API of the consortium fund for insurance offices: read the fund and its ledger, post to it.
+"""REST API of the consortium fund for insurance offices: read the fund and its ledger, post to it;
+upload residents' visits outside the county (``out_of_county``).
 
 Posting takes an Idempotency-Key like the other insurer POSTs; the services check the office.
 """
 
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +17,8 @@ from consortium.errors import Invalid, NotFound
 from . import fund_selectors, fund_services
 from .idempotency import IdempotentPostMixin
 from .models import ConsortiumFund, FundEntry, period_validator
+from .out_of_county import land_out_of_county_file
+from .selectors import office_of
 
 
 class FundEntrySerializer(serializers.ModelSerializer):
@@ -106,3 +111,32 @@ class FundEntriesApi(IdempotentPostMixin, APIView):
                 raise Invalid(_("No such ledger entry."), field="sequence", code="not_found")
             entries = [fund_services.reverse_fund_entry(entry=target, actor=request.user, reason=data["reason"])]
         return Response(FundEntrySerializer(entries, many=True).data, status=status.HTTP_201_CREATED)
+
+
+class OutOfCountyUploadSerializer(serializers.Serializer):
+    file = serializers.FileField()
+
+
+class OutOfCountyUploadApi(IdempotentPostMixin, APIView):
+    """Upload the office's settlement data of county residents' visits outside the county (CSV)."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": OutOfCountyUploadSerializer},
+        responses={201: OpenApiTypes.OBJECT},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True)],
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+    def handle_post(self, request):
+        serializer = OutOfCountyUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        office = office_of(request.user)
+        if office is None:
+            raise Invalid(_("Only an insurance office can upload its out-of-county visits."), field="file", code="no_office")
+        upload = serializer.validated_data["file"]
+        landed = land_out_of_county_file(office=office, upload=upload.read(), file_name=upload.name, actor=request.user)
+        body = {"id": landed.pk, "lines": landed.line_count, "new_visits": landed.new_visits, "sha256": landed.sha256}
+        return Response(body, status=status.HTTP_201_CREATED)

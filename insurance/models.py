@@ -887,3 +887,59 @@ class PerformanceScore(models.Model):
         if not self._state.adding:
             raise ValidationError(_("A frozen snapshot is never changed; take a new one."))
         super().save(*args, **kwargs)
+
+
+# --- visits outside the county, from the insurer's settlement data ---------------------------------
+
+
+class OutOfCountyFile(models.Model):
+    """A file (or API upload) of an office: county residents' settled visits at institutions outside the county."""
+
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(_("file name"), max_length=200)
+    sha256 = models.CharField(max_length=64)
+    line_count = models.PositiveIntegerField(_("lines"), default=0)
+    new_visits = models.PositiveIntegerField(_("new visits"), default=0)
+    uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("out-of-county visit file")
+        verbose_name_plural = _("out-of-county visit files")
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self):
+        return self.file_name
+
+
+class OutOfCountyVisit(models.Model):
+    """One settled visit of a county resident outside the county, as the insurer reported it.
+
+    It feeds the indicators and the fund; it is never a clinical record: the patient link is the
+    insurance number matched to the MPI, nothing is written into the patient's record.
+    """
+
+    office = models.ForeignKey(InsuranceOffice, verbose_name=_("insurance office"), on_delete=models.PROTECT, related_name="+")
+    file = models.ForeignKey(OutOfCountyFile, verbose_name=_("file"), on_delete=models.PROTECT, related_name="visits")
+    settlement_number = models.CharField(_("settlement number"), max_length=64)
+    insurance_number = models.CharField(_("insurance number"), max_length=32)
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    scheme = models.ForeignKey(Scheme, verbose_name=_("scheme"), on_delete=models.PROTECT, related_name="+")
+    institution_name = models.CharField(_("institution"), max_length=200)
+    institution_region = models.CharField(_("region code"), max_length=6)
+    level = models.CharField(_("institution level"), max_length=32, choices=InstitutionLevel.choices)
+    inpatient = models.BooleanField(_("inpatient"), default=False)
+    visit_date = models.DateField(_("visit date"))
+    total = money_field(_("total charges"), validators=[MinValueValidator(ZERO)])
+    fund_paid = money_field(_("fund paid"), validators=[MinValueValidator(ZERO)])
+
+    class Meta:
+        verbose_name = _("out-of-county visit")
+        verbose_name_plural = _("out-of-county visits")
+        ordering = ["-visit_date", "pk"]
+        constraints = [models.UniqueConstraint(fields=["office", "settlement_number"], name="out_of_county_visit_unique")]
+        indexes = [models.Index(fields=["visit_date"], name="out_of_county_visit_date_idx")]
+
+    def __str__(self):
+        return self.settlement_number
