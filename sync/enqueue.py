@@ -102,6 +102,8 @@ def enqueue_dispatch() -> bool:
     yet, and when it does it clears the mark first and then dispatches every event committed so
     far.  So a seeding or an import that commits a thousand events queues one task, not a thousand.
     """
+    if project_celery_app().conf.task_always_eager:
+        return _enqueue("sync.tasks.sync_dispatch_outbox")  # runs inline: nothing waits, nothing to coalesce
     if not _mark_dispatch():
         return False
     if _enqueue("sync.tasks.sync_dispatch_outbox"):

@@ -116,3 +116,27 @@ def test_a_batch_uploaded_right_after_seeding_lands_within_ten_seconds(client):
     finally:
         worker.stop()
         empty_queues()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_eager_mode_a_dispatch_runs_whatever_mark_a_queued_one_left(chain, receiver, eager):
+    """Eager mode runs the task inline, so a mark left by a message nobody consumed cannot hold it back."""
+    from consortium.permissions import SYSTEM
+    from sync import endpoints
+    from sync.enqueue import _mark_dispatch
+    from sync.models import Delivery
+
+    from .conftest import write_encounter
+
+    empty_queues()
+    app.conf.task_always_eager = False
+    assert _mark_dispatch()  # a dispatch published earlier, still waiting for a worker
+    app.conf.task_always_eager = True
+    try:
+        endpoints.register_endpoint(
+            actor=SYSTEM, institution=chain["city"], name="HIS", url=receiver.url, events=["encounter"], secret="s" * 20
+        )
+        write_encounter(chain["township"])
+        assert Delivery.objects.get().status == "delivered"
+    finally:
+        empty_queues()
