@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("insurance.api_urls")),
     path("", include("referrals.api_urls")),
     path("", include("chronic.api_urls")),
+    path("", include("diagnostics.api_urls")),
     path("", include("sync.api_urls")),
     path("", include("dashboard.api_urls")),
 ]

@@ -27,6 +27,7 @@ from consortium.models import (
     hash_api_token,
 )
 from dashboard.demo import seed_dashboard
+from diagnostics.demo import seed_diagnostics_demo
 from insurance.demo import seed_insurance_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
@@ -67,6 +68,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         _seed_referrals(rng, patients, institutions, today, report)
         _seed_discharges(patients, institutions, today, report)
         _seed_chronic_referral(seed_chronic(today, report), institutions, report)
+        for name, count in seed_diagnostics_demo(today).items():
+            report.add(name, count)
         for name, count in seed_insurance_demo(today).items():
             report.add(name, count)
         _refresh_planner_statistics()

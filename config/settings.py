@@ -358,6 +358,9 @@ SPECTACULAR_SETTINGS = {
         "RunStatusEnum": "insurance.models.RunStatus",
         "DiscrepancyKindEnum": "insurance.models.DiscrepancyKind",
         "DiscrepancyStatusEnum": "insurance.models.DiscrepancyStatus",
+        "DiagnosticOrderStatusEnum": "diagnostics.models.OrderStatus",
+        "DiagnosticUrgencyEnum": "diagnostics.models.Urgency",
+        "SampleStatusEnum": "diagnostics.models.SampleStatus",
     },
 }
 

@@ -23,9 +23,14 @@ INDICATORS = {
     "discrepancy_rate": (_("Claim discrepancy rate"), PERCENT),
     "sync_lag_minutes": (_("Median sync lag (minutes)"), MINUTES),
     "satisfaction": (_("Patient satisfaction after referral (1–5)"), SCORE),
+    "dx_turnaround_hours": (_("Median hours from diagnostic order to report (p50)"), HOURS),
+    "dx_turnaround_p90_hours": (_("90th percentile hours from diagnostic order to report (p90)"), HOURS),
+    "dx_studies": (_("Diagnostic studies ordered"), COUNT),
+    "dx_critical_in_time": (_("Critical values acknowledged within target"), PERCENT),
+    "dx_recognition_rate": (_("Recognised prior results used"), PERCENT),
 }
 #: Indicators whose months without data count as zero (counts); the others stay empty.
-ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down"})
+ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down", "dx_studies"})
 
 
 @dataclass(frozen=True)
@@ -66,5 +71,20 @@ CHARTS = [
     Chart("discrepancies", _("Claim discrepancy rate"), "line", ("discrepancy_rate",), PERCENT),
     Chart("sync-lag", _("Sync lag"), "line", ("sync_lag_minutes",), MINUTES),
     Chart("satisfaction", _("Patient satisfaction after referral"), "line", ("satisfaction",), SCORE),
+    Chart(
+        "dx-turnaround",
+        _("Shared diagnostics: hours from order to report, p50 and p90"),
+        "line",
+        ("dx_turnaround_hours", "dx_turnaround_p90_hours"),
+        HOURS,
+    ),
+    Chart("dx-studies", _("Shared diagnostics: studies ordered"), "bar", ("dx_studies",), COUNT),
+    Chart(
+        "dx-quality",
+        _("Critical values acknowledged in time and recognised results used"),
+        "line",
+        ("dx_critical_in_time", "dx_recognition_rate"),
+        PERCENT,
+    ),
 ]
 CHARTS_BY_CODE = {chart.code: chart for chart in CHARTS}

@@ -37,6 +37,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from consortium.models import Consortium, InstitutionLevel, Membership
+from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
 from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, ReconciliationRun
 from records.models import Encounter
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
@@ -177,6 +178,29 @@ def _deliveries(window: Window) -> QuerySet:
     )
 
 
+def _reported_orders(window: Window) -> QuerySet:
+    """Diagnostic orders whose report was signed in the months (turnaround: order to first signed report)."""
+    return Order.objects.filter(window.datetime_range("reported_at"), status__in=REPORTED_STATUSES).annotate(
+        month=TruncMonth("reported_at")
+    )
+
+
+def _requested_orders(window: Window) -> QuerySet:
+    return (
+        Order.objects.filter(window.datetime_range("requested_at"))
+        .exclude(status=OrderStatus.CANCELLED)
+        .annotate(month=TruncMonth("requested_at"))
+    )
+
+
+def _critical_values(window: Window) -> QuerySet:
+    return CriticalValue.objects.filter(window.datetime_range("raised_at")).annotate(month=TruncMonth("raised_at"))
+
+
+def _recognition_decisions(window: Window) -> QuerySet:
+    return RecognitionDecision.objects.filter(window.datetime_range("decided_at")).annotate(month=TruncMonth("decided_at"))
+
+
 def _claims_of(rural: bool):
     return lambda window: _effective_claims(window).filter(patient__home_institution__is_rural=rural)
 
@@ -295,6 +319,54 @@ INDICATORS: list[Indicator] = [
         duration=_duration("delivered_at", "event__created_at"),
     ),
     Indicator(
+        "dx_turnaround_hours",
+        "median",
+        _reported_orders,
+        institution=(F("centre__institution"),),
+        township=township_of("ordering_institution"),
+        member=F("ordering_institution"),
+        duration=_duration("reported_at", "requested_at"),
+    ),
+    Indicator(
+        "dx_turnaround_p90_hours",
+        "p90",
+        _reported_orders,
+        institution=(F("centre__institution"),),
+        township=township_of("ordering_institution"),
+        member=F("ordering_institution"),
+        duration=_duration("reported_at", "requested_at"),
+    ),
+    Indicator(
+        "dx_studies",
+        "count",
+        _requested_orders,
+        institution=(F("centre__institution"), F("ordering_institution")),
+        township=township_of("ordering_institution"),
+        member=F("ordering_institution"),
+        numerator=Count("pk"),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "dx_critical_in_time",
+        "ratio",
+        _critical_values,
+        institution=(F("order__ordering_institution"),),
+        township=township_of("order__ordering_institution"),
+        member=F("order__ordering_institution"),
+        numerator=Count("pk", filter=Q(acknowledged_at__isnull=False, acknowledged_at__lte=F("ack_due_at"))),
+        denominator=Count("pk"),
+    ),
+    Indicator(
+        "dx_recognition_rate",
+        "ratio",
+        _recognition_decisions,
+        institution=(F("institution"),),
+        township=township_of("institution"),
+        member=F("institution"),
+        numerator=Count("pk", filter=Q(recognised=True)),
+        denominator=Count("pk"),
+    ),
+    Indicator(
         "satisfaction",
         "mean",
         _ratings,
@@ -309,7 +381,13 @@ INDICATORS: list[Indicator] = [
 ]
 #: Indicators derived from two others after the roll-up: code -> (numerator indicator, denominator indicator).
 DERIVED = {"up_down_ratio": ("referrals_up", "referrals_down")}
-DURATION_UNIT_SECONDS = {"decision_hours": 3600, "appointment_hours": 3600, "sync_lag_minutes": 60}
+DURATION_UNIT_SECONDS = {
+    "decision_hours": 3600,
+    "appointment_hours": 3600,
+    "sync_lag_minutes": 60,
+    "dx_turnaround_hours": 3600,
+    "dx_turnaround_p90_hours": 3600,
+}
 
 Key = tuple[str, int, datetime.date]  # (scope, scope_id, month)
 
@@ -333,7 +411,10 @@ def _seconds(value) -> float:
 
 
 def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[Decimal, Decimal]]:
-    """Median duration per (key, month) in one statement: the middle row(s) by ROW_NUMBER() over each group."""
+    """Median duration per (key, month) in one statement: the middle row(s) by ROW_NUMBER() over each group.
+
+    For a ``p90`` indicator the same statement takes the nearest-rank 90th percentile instead: the
+    first row whose rank reaches 90% of the group (``rn * 10 >= n * 9``)."""
     inner = (
         facts.annotate(_key=key, _dur=indicator.duration)
         .filter(_key__isnull=False, _dur__isnull=False)
@@ -341,6 +422,10 @@ def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[De
         .order_by()
     )
     sql, params = inner.query.sql_with_params()
+    if indicator.kind == "p90":
+        pick, rows = "MIN(v)", "rn * 10 >= n * 9"
+    else:
+        pick, rows = "AVG(v)", "rn IN ((n + 1) / 2, (n + 2) / 2)"
     statement = f"""
         WITH d AS ({sql}),
         r AS (
@@ -349,7 +434,7 @@ def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[De
                    COUNT(*) OVER (PARTITION BY "_key", "month") AS n
             FROM d
         )
-        SELECT k, m, AVG(v), MAX(n) FROM r WHERE rn IN ((n + 1) / 2, (n + 2) / 2) GROUP BY k, m
+        SELECT k, m, {pick}, MAX(n) FROM r WHERE {rows} GROUP BY k, m
     """  # noqa: S608 (the inner SQL is Django's own, with parameters)
     unit = DURATION_UNIT_SECONDS[indicator.code]
     with connection.cursor() as cursor:
@@ -360,11 +445,11 @@ def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[De
 
 
 def _aggregate(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[Decimal, Decimal]]:
-    return _medians(facts, key, indicator) if indicator.kind == "median" else _sums(facts, key, indicator)
+    return _medians(facts, key, indicator) if indicator.kind in ("median", "p90") else _sums(facts, key, indicator)
 
 
 def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | None:
-    if kind in ("count", "median"):
+    if kind in ("count", "median", "p90"):
         return quantize(numerator)
     return quantize(numerator / denominator) if denominator else None
 
