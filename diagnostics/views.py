@@ -358,12 +358,13 @@ def worklist(request, pk):
     modality = request.GET.get("modality", "")
     institution = request.GET.get("institution", "")
     rows = selectors.worklist(centre, modality=modality, institution_id=int(institution) if institution.isdigit() else None)
+    offered = set(centre.services.values_list("modality", flat=True))
     context = {
         "centre": centre,
         "page": Paginator(rows, 50).get_page(request.GET.get("page")),
         "modality": modality,
         "institution": institution,
-        "modalities": [(m, label) for m, label in Modality.choices if centre.services.filter(modality=m).exists()],
+        "modalities": [(m, label) for m, label in Modality.choices if m in offered],
         "institutions": centre.served_institutions.order_by("code"),
         "samples": selectors.incoming_samples(centre)[:100],
         "sample_form": SampleForm(),

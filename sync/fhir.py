@@ -122,6 +122,23 @@ class _Message:
             resource["encounter"] = {"reference": self.encounter(source_encounter)}
         return self.add(records_fhir.resource_url("referral", referral.pk), resource)
 
+    def diagnostic_order(self, order) -> list[str]:
+        """ServiceRequest, ImagingStudy, Observations and DiagnosticReport of a diagnostic order; the last is the focus."""
+        from diagnostics import fhir as diagnostics_fhir
+
+        def ref(kind: str, obj) -> str:
+            if kind == "Patient":
+                return self.patient(obj)
+            if kind == "Encounter":
+                return self.encounter(obj)
+            return self.organization(obj)
+
+        urls = [
+            self.add(f"{diagnostics_fhir.SYSTEM_BASE}/{resource['resourceType']}/{resource['id']}", resource)
+            for resource in diagnostics_fhir.order_resources(order, ref)
+        ]
+        return urls[-1:]
+
     def basic(self) -> str:
         return self.add(
             None,
@@ -215,6 +232,10 @@ def build_message(event, preloaded: dict | None = None) -> dict:
         focus = [message.encounter(obj)]
     elif obj is not None and label == "referrals.referral":
         focus = [message.referral(obj)]
+    elif obj is not None and label == "diagnostics.order":
+        focus = message.diagnostic_order(obj)
+    elif obj is not None and label == "diagnostics.criticalvalue":
+        focus = message.diagnostic_order(obj.order)
     else:
         focus = [message.basic()]
     return message.bundle(focus)

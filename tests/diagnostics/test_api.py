@@ -76,3 +76,18 @@ def test_another_institution_cannot_read_the_order(setting, client, chain):
     response = client.get(f"/api/v1/diagnostics/orders/{order.pk}/", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 404
     assert client.get("/api/v1/diagnostics/orders/", HTTP_AUTHORIZATION=f"Bearer {token}").json()["count"] == 0
+
+
+def test_the_outbox_message_of_a_report_carries_the_fhir_report(setting):
+    from consortium.models import OutboxEvent
+    from sync.fhir import build_message
+
+    order = setting.order(send=True)
+    services.claim_order(order.pk, actor=setting.radiologist)
+    services.sign_report(order.pk, actor=setting.radiologist, impression="未见异常")
+    event = OutboxEvent.objects.filter(event_type="diag_report", aggregate_id=str(order.pk)).get()
+    message = build_message(event)
+    kinds = [entry["resource"]["resourceType"] for entry in message["entry"]]
+    assert kinds[0] == "MessageHeader" and {"ServiceRequest", "ImagingStudy", "DiagnosticReport", "Patient"} <= set(kinds)
+    header = message["entry"][0]["resource"]
+    assert header["focus"][0]["reference"].endswith(f"DiagnosticReport/diag-report-{order.pk}")
