@@ -14,7 +14,7 @@ class FollowUpForm(forms.Form):
     """The programme's measurements (with units and plausible ranges), how and when, and a note."""
 
     method = forms.ChoiceField(label=_("How"), choices=FollowUpMethod.choices, initial=FollowUpMethod.CLINIC)
-    done_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}))
+    done_on = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     note = forms.CharField(label=_("Note"), required=False, max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, version, **kwargs):
@@ -72,8 +72,8 @@ class ContractForm(forms.Form):
         label=_("Other household members covered"), queryset=None, required=False, widget=forms.CheckboxSelectMultiple
     )
     package = forms.ChoiceField(label=_("Service package"), choices=ServicePackage.choices)
-    starts_on = forms.DateField(label=_("Starts on"), widget=forms.DateInput(attrs={"type": "date"}))
-    ends_on = forms.DateField(label=_("Ends on"), widget=forms.DateInput(attrs={"type": "date"}))
+    starts_on = forms.DateField(label=_("Starts on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    ends_on = forms.DateField(label=_("Ends on"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     signature_method = forms.ChoiceField(label=_("Signature"), choices=SignatureMethod.choices)
 
     def __init__(self, *args, patients, **kwargs):
@@ -88,7 +88,7 @@ class ContractForm(forms.Form):
 
 
 class RenewForm(forms.Form):
-    ends_on = forms.DateField(label=_("New end date"), widget=forms.DateInput(attrs={"type": "date"}))
+    ends_on = forms.DateField(label=_("New end date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     signature_method = forms.ChoiceField(label=_("Signature"), choices=SignatureMethod.choices)
 
 

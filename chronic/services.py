@@ -390,7 +390,7 @@ def record_follow_up(
         follow_up.control, follow_up.risk_level, follow_up.trigger = control, level, fired
         follow_up.note, follow_up.recorded_by, follow_up.recorded_at = note.strip()[:300], _user(actor), now
         follow_up.save()
-        next_on = max(R.next_due(version.rules, level, control, done_on), today + datetime.timedelta(days=1))
+        next_on = R.next_due(version.rules, level, control, done_on)  # a backdated follow-up may leave the next one due already
         FollowUp.objects.create(enrolment=enrolment, version=version, due_on=next_on)
         enrolment.version, enrolment.risk_level, enrolment.last_control, enrolment.next_due_on = version, level, control, next_on
         enrolment.save(update_fields=["version", "risk_level", "last_control", "next_due_on"])

@@ -126,7 +126,11 @@ def follow_up(request, pk):
 
 def referral_link(item: FollowUp) -> str:
     """The referral app's creation page, pre-filled: the visit (its snapshot has the measurements), reason, urgency."""
-    measured = ", ".join(f"{key} {value}" for key, value in item.measurements.items())
+    defs = {m.key: m for m, _required in R.measurement_defs(item.version.rules)}
+    measured = ", ".join(
+        f"{defs[key].name} {value} {defs[key].unit}".strip() if key in defs else f"{key} {value}"
+        for key, value in item.measurements.items()
+    )
     if item.trigger == R.TRIGGER_DANGER:
         reason = _("Danger value at the %(programme)s follow-up on %(date)s: %(values)s.")
     else:

@@ -74,7 +74,7 @@ def test_one_form_records_an_uncontrolled_follow_up_and_proposes_the_referral(ch
     query = parse_qs(target.query)
     due.refresh_from_db()
     assert query["encounter"] == [str(due.encounter_id)] and query["urgency"] == ["routine"]
-    assert "158" in query["reason"][0]
+    assert "收缩压 158 mmHg" in query["reason"][0]
     assert due.referral_proposed
     form = client.get(response.url)
     assert form.status_code == 200
