@@ -5,6 +5,8 @@ our own stand in front of the application; then it is that many hops from the ri
 ``X-Forwarded-For`` (a client can put anything at the left of that header, never at the right).
 """
 
+import contextvars
+
 from django.conf import settings
 
 USER_AGENT_LENGTH = 300
@@ -21,6 +23,27 @@ def client_ip(request) -> str:
 
 def user_agent(request) -> str:
     return (request.META.get("HTTP_USER_AGENT", "") or "")[:USER_AGENT_LENGTH]
+
+
+_current: contextvars.ContextVar = contextvars.ContextVar("consortium_request", default=None)
+
+
+class CurrentRequestMiddleware:
+    """Makes the request being answered known to the access log, whichever app writes the entry."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current.reset(token)
+
+
+def current_request():
+    return _current.get()
 
 
 def request_detail(request) -> dict:

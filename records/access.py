@@ -30,9 +30,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from consortium.permissions import Action, can, institution_ids_for, staff_of
+from consortium.request_info import client_ip, current_request, user_agent
 
 from . import registry
-from .models import AccessLog, AccessReason, BreakGlassAccess, Encounter, Patient
+from .models import AccessAction, AccessLog, AccessOutcome, AccessReason, BreakGlassAccess, Encounter, Patient
 
 #: How long a break-glass access lasts unless settings.RECORDS_BREAK_GLASS_HOURS says otherwise.
 DEFAULT_BREAK_GLASS_HOURS = 4
@@ -134,19 +135,90 @@ def readable_patients(user) -> QuerySet[Patient]:
     return Patient.objects.filter(condition)
 
 
-def log_patient_access(user, patient: Patient, path: str, reason: AccessReason | str, break_glass=None) -> AccessLog:
-    """Record one read; ``path`` is the URL path or API route, never a query string with identifiers."""
+def _entry(user, patient, path: str, reason, *, action=AccessAction.READ, outcome=AccessOutcome.ALLOWED, break_glass=None):
     staff = staff_of(user)
     api_client = getattr(user, "api_client", None)
-    return AccessLog.objects.create(
+    request = current_request()
+    return AccessLog(
         patient=patient,
         user=user if (user is not None and user.pk and api_client is None) else None,
         api_client=api_client,
         institution_id=staff.institution_id if staff else None,
         path=path[:300],
         reason=reason,
+        action=action,
+        outcome=outcome,
         break_glass=break_glass,
+        ip=client_ip(request)[:45] if request is not None else "",
+        user_agent=user_agent(request) if request is not None else "",
     )
+
+
+def log_patient_access(user, patient: Patient, path: str, reason: AccessReason | str, break_glass=None) -> AccessLog:
+    """Record one read; ``path`` is the URL path or API route, never a query string with identifiers.
+
+    The address and user agent come from the request being answered (``CurrentRequestMiddleware``).
+    """
+    entry = _entry(user, patient, path, reason, break_glass=break_glass)
+    entry.save()
+    return entry
+
+
+def log_denied_access(user, patient: Patient, path: str) -> AccessLog:
+    """A refused read of an existing patient (the caller still answers 404, as for a missing one)."""
+    entry = _entry(user, patient, path, AccessReason.DENIED, outcome=AccessOutcome.DENIED)
+    entry.save()
+    return entry
+
+
+def log_patient_list(user, patients, path: str, action: AccessAction = AccessAction.LIST) -> int:
+    """A list or search answer: one entry per patient shown, written in one statement (a few queries
+    in all decide each entry's reason, whatever the length of the list)."""
+    patients = list(patients)
+    if not patients:
+        return 0
+    reasons = _list_reasons(user, patients)
+    AccessLog.objects.bulk_create(_entry(user, patient, path, reasons[patient.pk], action=action) for patient in patients)
+    return len(patients)
+
+
+def _list_reasons(user, patients: list[Patient]) -> dict[int, str]:
+    """The reason of :func:`can_read_patient` for each listed patient, in the same order of rules, set-based."""
+    ids = [patient.pk for patient in patients]
+    if _is_superuser(user):
+        return dict.fromkeys(ids, AccessReason.ADMINISTRATOR)
+    staff = staff_of(user)
+    own = staff.institution_id if staff is not None else None
+    views_own = own is not None and can(user, Action.VIEW_PATIENT, own)
+    granted: dict[int, str] = {}
+    if views_own:
+        for grant in registry.access_grants():
+            for pk in Patient.objects.filter(pk__in=ids).filter(grant.patients_for(own)).values_list("pk", flat=True):
+                granted.setdefault(pk, grant.reason)
+    shared = institution_ids_for(user, Action.VIEW_SHARED_RECORD) or frozenset()
+    glass = set(
+        BreakGlassAccess.objects.filter(user=user, patient_id__in=ids, expires_at__gt=timezone.now()).values_list(
+            "patient_id", flat=True
+        )
+        if user is not None and user.pk
+        else ()
+    )
+    visited = set(Encounter.objects.filter(patient_id__in=ids, institution_id=own).values_list("patient_id", flat=True))
+    reasons = {}
+    for patient in patients:
+        if views_own and patient.home_institution_id == own:
+            reasons[patient.pk] = AccessReason.OWN_INSTITUTION
+        elif patient.pk in granted:
+            reasons[patient.pk] = granted[patient.pk]
+        elif patient.consents_to_sharing and patient.home_institution_id in shared:
+            reasons[patient.pk] = AccessReason.CONSENT
+        elif patient.pk in glass and patient.home_institution_id in shared:
+            reasons[patient.pk] = AccessReason.BREAK_GLASS
+        elif views_own and patient.pk in visited:
+            reasons[patient.pk] = AccessReason.OWN_VISITS
+        else:
+            reasons[patient.pk] = AccessReason.DENIED  # not readable: never listed by readable_patients
+    return reasons
 
 
 def read_patient_or_404(user, patient_id, path: str) -> tuple[Patient, AccessDecision]:
@@ -156,6 +228,7 @@ def read_patient_or_404(user, patient_id, path: str) -> tuple[Patient, AccessDec
         raise Http404
     decision = can_read_patient(user, patient)
     if not decision:
+        log_denied_access(user, patient, path)
         raise Http404
     log_patient_access(user, patient, path, decision.reason, decision.break_glass)
     return patient, decision

@@ -12,8 +12,8 @@ from consortium.pagination import BoundedLimitOffsetPagination
 from consortium.permissions import Action, can, own_institution
 
 from . import fhir, icd10, selectors, services
-from .access import read_patient_or_404, readable_patients
-from .models import Patient, Sex
+from .access import log_patient_list, read_patient_or_404, readable_patients
+from .models import AccessAction, Patient, Sex
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -84,6 +84,7 @@ class PatientListApi(APIView):
         )
         paginator = BoundedLimitOffsetPagination()
         page = paginator.paginate_queryset(patients, request, view=self)
+        log_patient_list(request.user, page, request.path, AccessAction.LIST)
         return paginator.get_paginated_response(PatientSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
@@ -117,7 +118,8 @@ class PatientSearchApi(APIView):
         """Search by name, pinyin, resident ID, insurance number or phone, sent in the body."""
         serializer = PatientSearchSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        patients = selectors.search_patients(request.user, serializer.validated_data["q"])
+        patients = list(selectors.search_patients(request.user, serializer.validated_data["q"]))
+        log_patient_list(request.user, patients, request.path, AccessAction.SEARCH)
         return Response(PatientSerializer(patients, many=True, context={"request": request}).data)
 
 

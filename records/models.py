@@ -248,10 +248,24 @@ class AccessReason(models.TextChoices):
     BREAK_GLASS = "break_glass", _("Break-glass")
     ADMINISTRATOR = "administrator", _("System administrator")
     CARE_TEAM = "care_team", _("Chronic care (team or register)")
+    DENIED = "denied", _("No access: refused")
+
+
+class AccessAction(models.TextChoices):
+    READ = "read", _("Read")
+    LIST = "list", _("Listed")
+    SEARCH = "search", _("Found by search")
+
+
+class AccessOutcome(models.TextChoices):
+    ALLOWED = "allowed", _("Allowed")
+    DENIED = "denied", _("Denied")
 
 
 class AccessLog(models.Model):
-    """One read of a patient's record: who, when, which patient, which path, why."""
+    """One access to a patient's record, as IHE ATNA records it: who (user or API client, their
+    institution), from where (address, user agent), what (patient, path, read / listed / found by
+    search), why (the access reason is the purpose of use) and the outcome (a refused read too)."""
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="access_logs")
@@ -266,6 +280,10 @@ class AccessLog(models.Model):
     )
     path = models.CharField(_("path"), max_length=300)
     reason = models.CharField(_("reason"), max_length=16, choices=AccessReason.choices)
+    action = models.CharField(_("action"), max_length=8, choices=AccessAction.choices, default=AccessAction.READ)
+    outcome = models.CharField(_("access outcome"), max_length=8, choices=AccessOutcome.choices, default=AccessOutcome.ALLOWED)
+    ip = models.CharField(_("client address"), max_length=45, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     break_glass = models.ForeignKey(
         "BreakGlassAccess", verbose_name=_("break-glass"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

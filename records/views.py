@@ -14,7 +14,7 @@ from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
 from . import icd10, registry, selectors, services
-from .access import can_read_patient, read_patient_or_404
+from .access import can_read_patient, log_patient_list, read_patient_or_404
 from .forms import (
     AllergyForm,
     BreakGlassForm,
@@ -29,7 +29,7 @@ from .forms import (
     PatientSearchForm,
     PrescriptionFormSet,
 )
-from .models import BreakGlassAccess, Encounter, HomeNotice, MatchReview, Patient, PatientMerge, identifier_hash
+from .models import AccessAction, BreakGlassAccess, Encounter, HomeNotice, MatchReview, Patient, PatientMerge, identifier_hash
 from .resident_id import normalize
 from .vitals import VitalsForm
 
@@ -41,7 +41,8 @@ def patient_search(request):
     form = PatientSearchForm(request.POST or None)
     results = []
     if form.is_valid():
-        results = selectors.search_patients(request.user, form.cleaned_data["q"])
+        results = list(selectors.search_patients(request.user, form.cleaned_data["q"]))
+        log_patient_list(request.user, results, request.path, AccessAction.SEARCH)
     context = {
         "form": form,
         "results": results,

@@ -72,9 +72,10 @@ def test_web_and_api_answer_404_when_denied_and_log_when_allowed(chain, patients
         response = client.get(url)
         assert response.status_code == (200 if expected else 404), url
         logged = AccessLog.objects.filter(patient=patient, path=url, user=chain["staff"][who].user)
-        assert logged.count() == (1 if expected else 0)
-        if expected:
-            assert logged.get().reason == expected
+        assert logged.count() == 1  # a refused read is logged too, as denied
+        entry = logged.get()
+        assert entry.reason == (expected or AccessReason.DENIED)
+        assert entry.outcome == ("allowed" if expected else "denied") and entry.ip == "127.0.0.1"
 
 
 def test_unknown_patient_looks_exactly_like_a_forbidden_one(chain, patients, login):
@@ -201,3 +202,32 @@ def test_identifiers_never_reach_application_logs(chain, patients, login, caplog
     client.get(reverse("api-patient-fhir", args=[patient.pk]))
     text = caplog.text
     assert patient.resident_id not in text and patient.name not in text
+
+
+def test_list_and_search_answers_log_every_patient_shown_with_address_and_user_agent(chain, patients, login):
+    clinician = chain["staff"]["clinician"]
+    client = login(clinician)
+    listed = client.get("/api/v1/patients/", {"limit": 100}, REMOTE_ADDR="10.0.0.7", HTTP_USER_AGENT="HIS-probe/2")
+    shown = {row["id"] for row in listed.json()["results"]}
+    assert shown == {patients["town"].pk, patients["village"].pk}
+    entries = AccessLog.objects.filter(action="list", user=clinician.user)
+    assert {e.patient_id for e in entries} == shown
+    assert {(e.ip, e.user_agent) for e in entries} == {("10.0.0.7", "HIS-probe/2")}
+    assert {e.patient_id: e.reason for e in entries} == {
+        patients["town"].pk: AccessReason.OWN_INSTITUTION,
+        patients["village"].pk: AccessReason.CONSENT,
+    }
+    client.post("/api/v1/patients/search/", {"q": patients["village"].name}, content_type="application/json")
+    assert AccessLog.objects.filter(action="search", patient=patients["village"]).count() == 1
+    client.post(reverse("records:patient-search"), {"q": patients["town"].name})
+    assert AccessLog.objects.filter(action="search", patient=patients["town"], path=reverse("records:patient-search")).exists()
+
+
+def test_a_refused_read_is_logged_as_denied_and_the_home_clinic_sees_it(chain, patients, login):
+    outsider = chain["staff"]["outsider"]
+    patient = patients["town"]
+    assert login(outsider).get(reverse("records:patient-detail", args=[patient.pk])).status_code == 404
+    entry = AccessLog.objects.get(patient=patient)
+    assert entry.outcome == "denied" and entry.reason == AccessReason.DENIED and entry.user == outsider.user
+    page = login(chain["staff"]["clerk"]).get(reverse("records:patient-access-log", args=[patient.pk]))
+    assert entry in list(page.context["entries"])
