@@ -140,3 +140,18 @@ def test_in_eager_mode_a_dispatch_runs_whatever_mark_a_queued_one_left(chain, re
         assert Delivery.objects.get().status == "delivered"
     finally:
         empty_queues()
+
+
+def test_a_web_process_can_publish_every_task_by_name(tmp_path):
+    """A process that is not a worker (gunicorn, runserver) has imported no tasks module of its own."""
+    from tests.test_settings import run_python
+
+    code = (
+        "import django; django.setup(); from consortium.tasking import project_celery_app; app = project_celery_app(); "
+        "names = ['sync.tasks.sync_dispatch_outbox', 'sync.tasks.sync_land_batch', 'sync.tasks.sync_deliver_endpoint', "
+        "'dashboard.tasks.rollup_indicators', 'insurance.tasks.reconcile_pending_files', "
+        "'referrals.tasks.escalate_overdue_referrals']; print(sorted(n for n in names if n not in app.tasks))"
+    )
+    result = run_python(code, tmp_path, STORAGE_URL="", S3_BUCKET="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
