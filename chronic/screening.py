@@ -63,15 +63,24 @@ def candidate_sql(
         "p.home_institution_id IN (SELECT m.institution_id FROM consortium_membership m WHERE m.consortium_id = %s"
         " AND m.agreement_start <= %s AND (m.agreement_end IS NULL OR m.agreement_end >= %s))"
     )
+    if measure_params:  # visits with a matching diagnosis or matching measurements
+        source_sql = " FROM records_encounter e JOIN records_patient p ON p.id = e.patient_id"
+        match_sql = f"(EXISTS (SELECT 1 FROM records_diagnosis d WHERE d.encounter_id = e.id AND {code_sql}) OR {measure_sql})"
+    else:  # by diagnosis only: read from the diagnoses in the code ranges, the cheapest way in
+        source_sql = (
+            " FROM records_diagnosis d JOIN records_encounter e ON e.id = d.encounter_id"
+            " JOIN records_patient p ON p.id = e.patient_id"
+        )
+        match_sql, measure_params = code_sql, []
     # Only fixed fragments and placeholders are joined here; every value is a parameter.
     sql = (
         "INSERT INTO chronic_enrolment (patient_id, programme_id, version_id, institution_id, status, source,"  # noqa: S608
         " source_encounter_id, risk_level, last_control, reason, medication_plan, found_at)"
         f" SELECT p.id, %s, %s, {target}, 'candidate', %s, MAX(e.id), '', '', '', '', %s"
-        " FROM records_encounter e JOIN records_patient p ON p.id = e.patient_id"
+        f"{source_sql}"
         " WHERE p.merged_into_id IS NULL"
         f" AND {members}"
-        f" AND (EXISTS (SELECT 1 FROM records_diagnosis d WHERE d.encounter_id = e.id AND {code_sql}) OR {measure_sql})"
+        f" AND {match_sql}"
         " AND NOT EXISTS (SELECT 1 FROM chronic_enrolment x WHERE x.patient_id = p.id AND x.programme_id = %s)"
         f"{extra}"
         " GROUP BY p.id, p.home_institution_id"

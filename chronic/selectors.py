@@ -89,7 +89,7 @@ def _rows(queryset: QuerySet) -> QuerySet:
     )
 
 
-def worklist(team: Team, today: datetime.date | None = None, limit: int = 200) -> Worklist:
+def worklist(team: Team, today: datetime.date | None = None, limit: int = 100) -> Worklist:
     """Who is overdue, due this week, and was missed this week, in the team's panel."""
     today = today or timezone.localdate()
     monday, sunday = week_bounds(today)

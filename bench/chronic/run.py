@@ -1,0 +1,230 @@
+"""Chronic care on PostgreSQL: screening a county vs one bare INSERT ... SELECT; a township's worklist vs a bare view.
+
+Seeds a dedicated database (``<db>_bench_chronic`` on the server named by DATABASE_URL): one
+consortium, a township with village clinics, P patients (N × 0.15) and N visits (default the issue's
+county: 2,000,000 visits, 300,000 patients), a diagnosis on every visit (about one in six hypertension,
+one in twelve type 2 diabetes, the rest a cold), set-based with ``INSERT ... SELECT generate_series``.
+
+Then, in the same run:
+
+* screening: ``chronic.screening.screen_candidates`` (both programmes, from an empty register) vs a
+  bare ``INSERT INTO ... SELECT DISTINCT patient_id`` over the same diagnoses and code ranges into an
+  unindexed table; then the re-run (idempotent: nobody added twice);
+* worklist: W enrolled patients (default 5,000) on one team, one due follow-up each spread over
+  ±60 days; p95 of the team member's ``GET /chronic/?team=`` (the full page: middleware, scoping,
+  three lists, template) vs p95 of a bare view running one SQL of the same rows, both through
+  Django's test client, R requests each (default 100).
+
+    DATABASE_URL=postgres://consortium_ci:consortium_ci@127.0.0.1:5432/h16_db .venv/bin/python bench/chronic/run.py
+    ... bench/chronic/run.py --n 200000 --worklist 5000 --requests 60     (the size run on the shared machine)
+
+Seeded rows are kept between runs (reloaded only when N changes); ``--drop`` removes the database.
+"""
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.common import use_bench_database  # noqa: E402
+
+VILLAGES = 20
+
+BASELINE_SQL = """
+    INSERT INTO bench_candidates (patient_id, programme)
+    SELECT DISTINCT e.patient_id, %s FROM records_diagnosis d JOIN records_encounter e ON e.id = d.encounter_id
+    WHERE substr(d.code, 1, 3) BETWEEN %s AND %s
+"""
+
+
+def seed(n: int) -> None:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from consortium.models import Consortium, Institution, InstitutionLevel, Membership
+    from records.models import Encounter, Patient
+
+    if Encounter.objects.count() == n:
+        return
+    patients = max(1000, int(n * 0.15))
+    print(f"seeding {n:,} visits, {patients:,} patients ...", flush=True)
+    started = time.perf_counter()
+    with transaction.atomic():
+        consortium, _ = Consortium.objects.get_or_create(code="BENCH", defaults={"name": "基准医联体", "region_code": "420500"})
+        town, _ = Institution.objects.get_or_create(
+            code="C-TOWN", defaults={"name": "基准镇", "level": InstitutionLevel.TOWNSHIP_HEALTH_CENTRE, "region_code": "420525"}
+        )
+        institutions = [town]
+        for v in range(VILLAGES):
+            village, _ = Institution.objects.get_or_create(
+                code=f"C-V{v:02d}",
+                defaults={
+                    "name": f"基准村{v}",
+                    "level": InstitutionLevel.VILLAGE_CLINIC,
+                    "region_code": "420525",
+                    "parent": town,
+                },
+            )
+            institutions.append(village)
+        for institution in institutions:
+            Membership.objects.get_or_create(
+                consortium=consortium, institution=institution, defaults={"agreement_start": datetime.date(2025, 1, 1)}
+            )
+        ids = [i.pk for i in institutions]
+        with connection.cursor() as cursor:
+            for table in ("chronic_followup", "chronic_enrolment", "records_diagnosis", "records_encounter", "records_patient"):
+                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+            now = timezone.now()
+            Patient.objects.bulk_create(
+                [
+                    Patient(
+                        home_institution_id=ids[i % len(ids)],
+                        name=f"基准{i}",
+                        name_pinyin=f"ji zhun {i}",
+                        sex="U",
+                        birth_date=datetime.date(1950, 1, 1) + datetime.timedelta(days=i % 15000),
+                        created_at=now,
+                    )
+                    for i in range(patients)
+                ],
+                batch_size=5000,
+            )
+            first_patient = Patient.objects.order_by("pk").values_list("pk", flat=True)[0]
+            cursor.execute(
+                """
+                INSERT INTO records_encounter
+                    (patient_id, institution_id, kind, started_at, chief_complaint, external_id, created_at)
+                SELECT p.id, p.home_institution_id, 'outpatient', %s - (g %% 700) * interval '1 day', '', '', now()
+                FROM generate_series(1, %s) g JOIN records_patient p ON p.id = %s + (g %% %s)
+                """,
+                [now, n, first_patient, patients],
+            )
+            cursor.execute(
+                """
+                INSERT INTO records_diagnosis (encounter_id, code, description, is_primary)
+                SELECT e.id, CASE WHEN e.id % 6 = 0 THEN 'I10' WHEN e.id % 12 = 1 THEN 'E11.9' ELSE 'J06.9' END, '', true
+                FROM records_encounter e
+                """
+            )
+            cursor.execute("ANALYZE")
+    print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def p95(samples: list[float]) -> float:
+    return statistics.quantiles(samples, n=20)[18] if len(samples) >= 20 else max(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "2000000")), help="visits (default 2,000,000)")
+    parser.add_argument("--worklist", type=int, default=5000, help="enrolled patients on the team (default 5,000)")
+    parser.add_argument("--requests", type=int, default=100, help="requests per side for the p95 (default 100)")
+    parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
+    args = parser.parse_args()
+    use_bench_database("chronic", args.drop)
+    os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-chronic-"))
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.utils import timezone
+
+    from chronic.defaults import PROGRAMMES
+    from chronic.models import Enrolment, FollowUp, Programme, ProgrammeVersion, Team, TeamMember, TeamRole
+    from chronic.screening import screen_candidates
+    from consortium.models import Consortium, Institution, Staff, StaffRole
+
+    call_command("migrate", verbosity=0)
+    seed(args.n)
+    consortium = Consortium.objects.get(code="BENCH")
+    for code, name, rules in PROGRAMMES:
+        programme, _ = Programme.objects.get_or_create(consortium=consortium, code=code, defaults={"name": name})
+        ProgrammeVersion.objects.get_or_create(programme=programme, number=1, defaults={"rules": rules})
+
+    # --- screening -------------------------------------------------------------------------------
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM chronic_followup")
+        cursor.execute("DELETE FROM chronic_enrolment")
+        cursor.execute("DROP TABLE IF EXISTS bench_candidates")
+        cursor.execute("CREATE TABLE bench_candidates (patient_id bigint, programme text)")
+        started = time.perf_counter()
+        cursor.execute(BASELINE_SQL, ["hypertension", "I10", "I15"])
+        cursor.execute(BASELINE_SQL, ["diabetes", "E11", "E11"])
+        baseline = time.perf_counter() - started
+        cursor.execute("SELECT count(*) FROM bench_candidates")
+        bare_rows = cursor.fetchone()[0]
+    started = time.perf_counter()
+    found = screen_candidates()
+    screening = time.perf_counter() - started
+    started = time.perf_counter()
+    again = screen_candidates()
+    rerun = time.perf_counter() - started
+    print(f"visits: {args.n:,}; patients: {max(1000, int(args.n * 0.15)):,}; diagnoses: {args.n:,}")
+    print(f"baseline   bare INSERT ... SELECT DISTINCT, both code ranges ({bare_rows:,} rows): {baseline:.2f} s")
+    print(f"screening  screen_candidates, both programmes ({sum(found.values()):,} candidates): {screening:.2f} s")
+    print(f"re-run     nothing new ({sum(again.values())} added): {rerun:.2f} s")
+    print(f"ratio      screening / baseline: {screening / baseline:.2f}x")
+    assert sum(found.values()) == bare_rows and sum(again.values()) == 0
+
+    # --- worklist --------------------------------------------------------------------------------
+    town = Institution.objects.get(code="C-TOWN")
+    team, _ = Team.objects.get_or_create(institution=town, name="基准团队")
+    user, _ = get_user_model().objects.get_or_create(username="bench_doctor")
+    staff, _ = Staff.objects.get_or_create(
+        user=user, defaults={"role": StaffRole.CLINIC_CLINICIAN, "institution": town, "display_name": "基准医生"}
+    )
+    TeamMember.objects.get_or_create(team=team, staff=staff, defaults={"role": TeamRole.DOCTOR})
+    today = timezone.localdate()
+    chosen = list(
+        Enrolment.objects.filter(programme__code="hypertension").order_by("pk").values_list("pk", flat=True)[: args.worklist]
+    )
+    Enrolment.objects.filter(pk__in=chosen).update(status="enrolled", team=team, enrolled_on=today - datetime.timedelta(days=200))
+    version = ProgrammeVersion.objects.get(programme__consortium=consortium, programme__code="hypertension")
+    FollowUp.objects.bulk_create(
+        [
+            FollowUp(enrolment_id=pk, version=version, due_on=today + datetime.timedelta(days=(i % 121) - 60))
+            for i, pk in enumerate(chosen)
+        ],
+        batch_size=5000,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    settings.ROOT_URLCONF = "bench.chronic.urls"
+    settings.ALLOWED_HOSTS = ["*"]
+    client = Client()
+    client.force_login(user)
+
+    def timed(url: str) -> list[float]:
+        for _ in range(5):
+            assert client.get(url).status_code == 200
+        samples = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            response = client.get(url)
+            samples.append(time.perf_counter() - started)
+            assert response.status_code == 200
+        return samples
+
+    page = timed(f"/chronic/?team={team.pk}")
+    bare = timed(f"/bench/bare/{team.pk}/")
+    print(f"worklist   team of {len(chosen):,} enrolled, {args.requests} requests each")
+    print(f"bare view  one SQL, same rows: p50 {statistics.median(bare) * 1000:.1f} ms, p95 {p95(bare) * 1000:.1f} ms")
+    print(f"page       GET /chronic/?team=: p50 {statistics.median(page) * 1000:.1f} ms, p95 {p95(page) * 1000:.1f} ms")
+    print(f"ratio      page p95 / bare p95: {p95(page) / p95(bare):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
