@@ -10,7 +10,14 @@ from consortium import selectors
 from consortium.models import StaffRole
 from consortium.permissions import staff_of
 from records.selectors import encounters_on, recently_registered_patients
-from referrals.selectors import referral_queue, referrals_sent_by
+from referrals.selectors import (
+    expected_arrivals,
+    follow_ups_due,
+    incoming_referrals,
+    overdue_decisions,
+    referral_queue,
+    referrals_sent_by,
+)
 
 from .health import health_report
 
@@ -23,6 +30,8 @@ def _home_context(user) -> dict:
     if role in (StaffRole.CLINIC_CLINICIAN, StaffRole.CLINIC_CLERK):
         return {
             "panel": "clinic",
+            "incoming": incoming_referrals(staff.institution),
+            "follow_ups": follow_ups_due(staff.institution),
             "todays_encounters": encounters_on(staff.institution),
             "recent_patients": recently_registered_patients(staff.institution),
             "referrals_sent": referrals_sent_by(staff.institution)[:10],
@@ -31,6 +40,8 @@ def _home_context(user) -> dict:
         return {
             "panel": "hospital",
             "queue": referral_queue(staff.institution)[:50],
+            "arrivals": expected_arrivals(staff.institution),
+            "overdue": overdue_decisions(staff.institution)[:50],
             "todays_encounters": encounters_on(staff.institution),
         }
     if role == StaffRole.CONSORTIUM_ADMINISTRATOR:

@@ -418,3 +418,53 @@ def patients_with_active_referral_q(institution_id: int) -> Q:
     return Q(referrals__status__in=ACTIVE) & (
         Q(referrals__from_institution_id=institution_id) | Q(referrals__to_institution_id=institution_id)
     )
+
+
+# --- worklists of the home pages -------------------------------------------------------------------
+
+
+def _local_day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetime]:
+    start = timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+    return start, start + datetime.timedelta(days=1)
+
+
+def incoming_referrals(institution, limit: int = 20) -> QuerySet[Referral]:
+    """Referrals sent to the institution that wait for it: decisions to take, patients coming (the clinic's inbox)."""
+    waiting = AWAITING_DECISION | {ReferralStatus.ACCEPTED}
+    return (
+        Referral.objects.filter(to_institution=institution, status__in=waiting)
+        .select_related(*_QUEUE_ROW)
+        .order_by("due_at", "pk")[:limit]
+    )
+
+
+def follow_ups_due(institution, today: datetime.date | None = None, limit: int = 50) -> dict[str, list]:
+    """The institution's open follow-up tasks: ``overdue`` (before today) and ``today``."""
+    today = today or timezone.localdate()
+    tasks = (
+        FollowUpTask.objects.filter(referral__to_institution=institution, status=FollowUpStatus.OPEN, due_on__lte=today)
+        .select_related("referral__patient")
+        .order_by("due_on", "pk")[:limit]
+    )
+    rows = list(tasks)
+    return {"overdue": [t for t in rows if t.due_on < today], "today": [t for t in rows if t.due_on == today]}
+
+
+def expected_arrivals(institution, day: datetime.date | None = None) -> QuerySet[Referral]:
+    """Accepted referrals whose appointment is on ``day`` (today by default) and whose patient has not arrived."""
+    start, end = _local_day_bounds(day or timezone.localdate())
+    return (
+        Referral.objects.filter(
+            to_institution=institution,
+            status=ReferralStatus.ACCEPTED,
+            appointment_at__gte=start,
+            appointment_at__lt=end,
+        )
+        .select_related(*_QUEUE_ROW)
+        .order_by("appointment_at", "pk")
+    )
+
+
+def overdue_decisions(institution, now: datetime.datetime | None = None) -> QuerySet[Referral]:
+    """Referrals waiting for the institution's decision past their due time."""
+    return referral_queue(institution).filter(due_at__lt=now or timezone.now())
