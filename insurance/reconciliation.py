@@ -5,11 +5,17 @@ The same statement runs on PostgreSQL and SQLite (3.39+ for FULL OUTER JOIN). Cl
 Claims in scope: adjudicated claims of the institution and period, of the schemes the office administers.
 
 * unknown_claim: a settlement line whose claim number matches no claim in scope;
-* missing_at_insurer: an approved claim with no settlement line (a platform-rejected claim without a line is *rejected*);
-* rejected: a line the insurer marked rejected;
+* missing_at_insurer: a claim with something to pay (approved amount above 0) and no settlement line;
+* rejected: a line the insurer marked rejected for a claim the platform expects paid;
 * duplicate_payment: a second or later paid line for the same claim (the difference is the whole line);
-* matched: the first paid line equals the expected payment (the approved amount);
+* matched: the first paid line equals the expected payment (the approved amount) — and agreement
+  that nothing is owed: a claim the platform rejected (expected 0) with no line or a rejected line;
 * amount_mismatch: otherwise, with difference = paid − expected.
+
+Totals add up row by row: the expected amount of a claim is carried by its first line only (a
+second line of the claim has no expected amount), and every row's difference is paid − expected,
+so expected + difference = paid per kind and overall. Re-running the same file gives the same
+rows: the classification reads the adjudicated amount, never the status a previous run set.
 """
 
 from django.db import connection
@@ -25,16 +31,16 @@ CLASSIFY_SQL = f"""
 INSERT INTO {Discrepancy._meta.db_table}
     (run_id, kind, claim_id, line_id, claim_number, expected_amount, paid_amount, difference, status, note)
 SELECT %(run)s, kind, claim_id, line_id, claim_number, expected, paid,
-       CASE WHEN kind = 'duplicate_payment' THEN paid ELSE ROUND(COALESCE(paid, 0) - COALESCE(expected, 0), 2) END,
+       ROUND(COALESCE(paid, 0) - COALESCE(expected, 0), 2),
        CASE WHEN kind = 'matched' THEN 'resolved' ELSE 'open' END,
        ''
 FROM (
     SELECT c.id AS claim_id, l.id AS line_id, COALESCE(c.number, l.claim_number) AS claim_number,
-           c.expected AS expected, l.paid_amount AS paid,
+           CASE WHEN l.rn > 1 THEN NULL ELSE c.expected END AS expected, l.paid_amount AS paid,
            CASE
                WHEN c.id IS NULL THEN 'unknown_claim'
-               WHEN l.id IS NULL THEN CASE WHEN c.status = 'rejected' THEN 'rejected' ELSE 'missing_at_insurer' END
-               WHEN l.payment_status = 'rejected' THEN 'rejected'
+               WHEN l.id IS NULL THEN CASE WHEN c.expected = 0 THEN 'matched' ELSE 'missing_at_insurer' END
+               WHEN l.payment_status = 'rejected' THEN CASE WHEN c.expected = 0 AND l.rn = 1 THEN 'matched' ELSE 'rejected' END
                WHEN l.rn > 1 THEN 'duplicate_payment'
                WHEN l.paid_amount = c.expected THEN 'matched'
                ELSE 'amount_mismatch'
@@ -93,7 +99,7 @@ def _statuses_that_may_become(target: str) -> tuple[str, ...]:
 
 
 def apply_claim_statuses(run) -> None:
-    """Matched claims (and platform-rejected ones the insurer also rejected) become reconciled; paid mismatches settled."""
+    """Matched claims (platform-rejected ones the insurer agrees on too) become reconciled; paid mismatches settled."""
     now = timezone.now()
     with connection.cursor() as cursor:
         for kind, status in (
@@ -106,8 +112,3 @@ def apply_claim_statuses(run) -> None:
                 from_statuses=", ".join(f"'{s}'" for s in _statuses_that_may_become(status)),
             )
             cursor.execute(sql, {"status": str(status), "run": run.pk, "kind": kind, "now": now})
-        cursor.execute(
-            f"UPDATE {Claim._meta.db_table} SET status = %s WHERE status = %s AND id IN "  # noqa: S608
-            f"(SELECT claim_id FROM {Discrepancy._meta.db_table} WHERE run_id = %s AND kind = 'rejected')",
-            [str(ClaimStatus.RECONCILED), str(ClaimStatus.REJECTED), run.pk],
-        )

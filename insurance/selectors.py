@@ -1,6 +1,7 @@
 """Reads of the insurance app, every one scoped through consortium.permissions."""
 
 import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
@@ -84,19 +85,30 @@ def runs_totals(run_ids) -> dict[int, list[dict]]:
     )
     totals: dict[int, list[dict]] = {}
     for row in rows:
-        totals.setdefault(row.pop("run_id"), []).append(row)
+        totals.setdefault(row.pop("run_id"), []).append(_to_fen(row))
     return totals
 
 
+_FEN = Decimal("0.01")
+
+
+def _to_fen(row: dict) -> dict:
+    """Sums to the fen: SQLite adds decimals as floats, so its sums carry binary noise below a fen."""
+    for key in ("expected", "paid", "difference"):
+        if row.get(key) is not None:
+            row[key] = Decimal(row[key]).quantize(_FEN, rounding=ROUND_HALF_UP)
+    return row
+
+
 def latest_runs(runs: QuerySet[ReconciliationRun]) -> QuerySet[ReconciliationRun]:
-    """The most recent run of each institution and period among ``runs``."""
-    latest_ids = runs.values("institution_id", "period").annotate(latest=Max("pk")).values("latest")
+    """The most recent run of each office, institution and period among ``runs`` (offices never supersede each other)."""
+    latest_ids = runs.values("office_id", "institution_id", "period").annotate(latest=Max("pk")).values("latest")
     return runs.filter(pk__in=latest_ids)
 
 
 def institution_totals(runs: QuerySet[ReconciliationRun]) -> list[dict]:
     """Per institution and period over the given runs: expected, paid and open discrepancies."""
-    return list(
+    rows = (
         Discrepancy.objects.filter(run__in=runs)
         .values("run__institution__code", "run__institution__name", "run__period")
         .annotate(
@@ -107,6 +119,7 @@ def institution_totals(runs: QuerySet[ReconciliationRun]) -> list[dict]:
         )
         .order_by("run__period", "run__institution__code")
     )
+    return [_to_fen(row) for row in rows]
 
 
 def is_period_closed(institution_id: int, period: str, *, office=None, scheme_id: int | None = None) -> bool:

@@ -150,12 +150,12 @@ def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_
     assert totals["missing_at_insurer"]["count"] == 2 and totals["amount_mismatch"]["difference"] == "-40.00"
     run_id = run.data["id"]
     (totals_row,) = office_api.get(reverse("api-insurance-reconciliation-totals"), {"period": "2026-03"}).data
-    assert (totals_row["institution"], totals_row["open"], totals_row["difference"]) == ("TOWN", 7, "-632.00")
+    assert (totals_row["institution"], totals_row["open"], totals_row["difference"]) == ("TOWN", 6, "-632.00")
     assert office_api.get(reverse("api-insurance-reconciliation", args=[run_id])).status_code == 200
     (listed,) = office_api.get(reverse("api-insurance-reconciliations")).data["results"]
     assert listed["id"] == run_id and listed["totals"] == run.data["totals"]
     listing = office_api.get(reverse("api-insurance-discrepancies", args=[run_id]), {"status": "open"}).data
-    assert listing["count"] == 7
+    assert listing["count"] == 6
     export = office_api.get(reverse("api-insurance-discrepancies-csv", args=[run_id]))
     text = b"".join(export.streaming_content).decode("utf-8-sig")
     assert text.splitlines()[0].startswith("kind,claim_number,row_number") and "duplicate_payment" in text
@@ -163,7 +163,7 @@ def test_upload_reconcile_export_and_close_through_the_api(chain, visit, office_
     close = reverse("api-insurance-period-close")
     refused = post(office_api, close, {"institution": "TOWN", "period": "2026-03"}, "close-1")
     body = problem(refused, 409, "discrepancies_open")
-    assert body["open_discrepancies"] == 7 and {e["field"] for e in body["errors"]} == {"period"}
+    assert body["open_discrepancies"] == 6 and {e["field"] for e in body["errors"]} == {"period"}
     for item in listing["results"]:
         url = reverse("api-insurance-discrepancy-update", args=[item["id"]])
         assert fields(post(office_api, url, {"status": "resolved", "note": ""}, f"d-{item['id']}-a"), 400, "required") == {"note"}

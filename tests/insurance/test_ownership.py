@@ -72,7 +72,7 @@ def test_two_offices_reconcile_one_institution_and_period_without_touching_each_
         settlement_file=upload(first, crafted_file(adjudicated)), institution=chain["township"], actor=a_user
     )
     a_open = set(a_run.discrepancies.filter(status=DiscrepancyStatus.OPEN).values_list("pk", flat=True))
-    assert len(a_open) == 7
+    assert len(a_open) == 6
     b_file = upload(second, crafted_file(adjudicated) + "\n")
     with pytest.raises(NotPermitted):
         services.run_reconciliation(settlement_file=b_file, institution=chain["township"], actor=a_user)

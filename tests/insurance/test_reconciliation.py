@@ -35,7 +35,7 @@ def crafted_file(claims):
             f"{c[3]},TOWN,340.00,paid,,P4",  # matched ...
             f"{c[3]},TOWN,340.00,paid,,P5",  # ... and paid twice: duplicate payment
             f"{c[4]},TOWN,0,rejected,X1,P6",  # rejected by the insurer
-            # c[5]: missing at insurer; c[6]: rejected at adjudication, no line
+            # c[5]: missing at insurer; c[6]: rejected at adjudication, no line (matched: nothing owed)
             "CITY-000001-1,CITY,10.00,paid,,P7",  # another institution: not in the township's run
         ]
     )
@@ -56,7 +56,7 @@ def test_every_discrepancy_type(chain, adjudicated):
         (c[3], "duplicate_payment", D("340.00"), "open"),
         (c[4], "rejected", D("-340.00"), "open"),
         (c[5], "missing_at_insurer", D("-340.00"), "open"),
-        (c[6], "rejected", D("0.00"), "open"),
+        (c[6], "matched", D("0.00"), "resolved"),  # rejected at adjudication, no line: both agree nothing is owed
     }
     statuses = dict(Claim.objects.filter(number__in=c).values_list("number", "status"))
     assert statuses[c[0]] == statuses[c[3]] == ClaimStatus.RECONCILED
@@ -157,7 +157,7 @@ def test_rerun_supersedes_open_discrepancies_and_period_close(chain, adjudicated
     second = services.run_reconciliation(settlement_file=settlement, institution=chain["township"], actor=SYSTEM)
     assert not first.discrepancies.filter(status=DiscrepancyStatus.OPEN).exists()
     open_items = list(second.discrepancies.filter(status=DiscrepancyStatus.OPEN))
-    assert len(open_items) == 7
+    assert len(open_items) == 6
     with pytest.raises(Invalid):
         services.update_discrepancy(discrepancy=open_items[0], status=DiscrepancyStatus.RESOLVED, note=" ", actor=SYSTEM)
     for item in open_items:
