@@ -4,6 +4,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from config.demo import seed_demo_consortium
 from config.demo_data import DEMO_LOGINS, DEMO_PASSWORD
@@ -72,7 +73,7 @@ def test_one_demo_login_per_role_with_the_documented_password(settings):
     seed_demo_consortium()
     roles = set()
     for username, *_rest in DEMO_LOGINS:
-        user = authenticate(username=username, password=DEMO_PASSWORD)
+        user = authenticate(RequestFactory().post("/login/"), username=username, password=DEMO_PASSWORD)
         assert user is not None, username
         roles.add(Staff.objects.get(user=user).role)
     assert roles == set(StaffRole.values)

@@ -212,6 +212,9 @@ CASES = {
     "referrals.services.start_treatment": lambda w: partial(referral_services.start_treatment, w.referral("arrived").pk),
     "referrals.services.submit_referral": lambda w: partial(referral_services.submit_referral, w.draft().pk),
     "insurance.services.adjudicate_claims": lambda w: _adjudicate(w),
+    "insurance.services.reopen_period": lambda w: partial(
+        insurance_services.reopen_period, institution=w.township, period="2026-03", reason="补录漏结算的一笔"
+    ),
     "insurance.services.close_period": lambda w: partial(
         insurance_services.close_period, institution=w.township, period="2026-03"
     ),

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from consortium.models import ApiClient, ApiClientKind, StaffRole
 from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, Relation, allowed_actions, relation_to, staff_of
-from tests.factories import EncounterFactory, PatientFactory
+from tests.factories import EncounterFactory, PatientFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,10 @@ def principals(chain):
     """Every role of the table, each at its natural institution, plus a member institution's own HIS."""
     staff = dict(chain["staff"])
     staff.pop("outsider")
+    present = {member.role for member in staff.values()}
+    for role in StaffRole.values:  # roles added by later apps (a centre's reader, a family doctor) too
+        if role not in present:
+            staff[role] = StaffFactory(user__username=f"matrix-{role}", institution=chain["city"], role=role)
     clients = {}
     for key, member in staff.items():
         api = APIClient()
