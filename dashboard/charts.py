@@ -28,6 +28,14 @@ INDICATORS = {
     "dx_studies": (_("Diagnostic studies ordered"), COUNT),
     "dx_critical_in_time": (_("Critical values acknowledged within target"), PERCENT),
     "dx_recognition_rate": (_("Recognised prior results used"), PERCENT),
+    "in_county_visit_rate": (_("In-county visit rate"), PERCENT),
+    "in_county_inpatient_rate": (_("In-county inpatient rate"), PERCENT),
+    "visits_in_county": (_("Residents' visits in the county"), COUNT),
+    "visits_out_of_county_members": (_("Residents' visits outside the county, at members"), COUNT),
+    "visits_out_of_county_insurer": (_("Residents' visits outside the county, from the insurer"), COUNT),
+    "admissions_in_county": (_("Residents' admissions in the county"), COUNT),
+    "admissions_out_of_county_members": (_("Residents' admissions outside the county, at members"), COUNT),
+    "admissions_out_of_county_insurer": (_("Residents' admissions outside the county, from the insurer"), COUNT),
 }
 #: Indicators whose months without data count as zero (counts); the others stay empty.
 ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down", "dx_studies"})
@@ -84,6 +92,13 @@ CHARTS = [
         _("Critical values acknowledged in time and recognised results used"),
         "line",
         ("dx_critical_in_time", "dx_recognition_rate"),
+        PERCENT,
+    ),
+    Chart(
+        "in-county",
+        _("In-county visit and inpatient rates"),
+        "line",
+        ("in_county_visit_rate", "in_county_inpatient_rate"),
         PERCENT,
     ),
 ]

@@ -38,8 +38,8 @@ from django.utils import timezone
 
 from consortium.models import Consortium, InstitutionLevel, Membership
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
-from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, ReconciliationRun
-from records.models import Encounter
+from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
+from records.models import Encounter, EncounterKind
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
 from sync.models import Delivery, DeliveryStatus
 
@@ -201,6 +201,42 @@ def _recognition_decisions(window: Window) -> QuerySet:
     return RecognitionDecision.objects.filter(window.datetime_range("decided_at")).annotate(month=TruncMonth("decided_at"))
 
 
+def _resident_encounters(window: Window, in_county: bool, inpatient: bool) -> QuerySet:
+    """Visits (or admissions) of residents at institutions inside (or outside) their home county."""
+    same = Q(institution__region_code=F("patient__home_institution__region_code"))
+    facts = _encounters(window).filter(same if in_county else ~same)
+    return facts.filter(kind=EncounterKind.INPATIENT) if inpatient else facts
+
+
+def _insurer_out_of_county(window: Window, inpatient: bool) -> QuerySet:
+    """Residents' visits outside the county from the insurer's settlement data (linked residents only)."""
+    facts = OutOfCountyVisit.objects.filter(
+        visit_date__gte=window.first, visit_date__lt=window.end, patient__isnull=False
+    ).annotate(month=TruncMonth("visit_date"))
+    return facts.filter(inpatient=True) if inpatient else facts
+
+
+def _county_indicators() -> list[Indicator]:
+    """The counts behind the in-county visit and inpatient rates, attributed to the resident's home institution."""
+    home = {
+        "institution": (F("patient__home_institution"),),
+        "township": township_of("patient__home_institution"),
+        "member": F("patient__home_institution"),
+        "numerator": Count("pk"),
+        "denominator": Count("pk"),
+    }
+    indicators = []
+    for inpatient, prefix in ((False, "visits"), (True, "admissions")):
+        indicators += [
+            Indicator(f"{prefix}_in_county", "count", lambda w, i=inpatient: _resident_encounters(w, True, i), **home),
+            Indicator(
+                f"{prefix}_out_of_county_members", "count", lambda w, i=inpatient: _resident_encounters(w, False, i), **home
+            ),
+            Indicator(f"{prefix}_out_of_county_insurer", "count", lambda w, i=inpatient: _insurer_out_of_county(w, i), **home),
+        ]
+    return indicators
+
+
 def _claims_of(rural: bool):
     return lambda window: _effective_claims(window).filter(patient__home_institution__is_rural=rural)
 
@@ -299,6 +335,7 @@ INDICATORS: list[Indicator] = [
         denominator=Count("pk"),
     ),
     *_claim_indicators(),
+    *_county_indicators(),
     Indicator(
         "discrepancy_rate",
         "ratio",
@@ -380,7 +417,18 @@ INDICATORS: list[Indicator] = [
     ),
 ]
 #: Indicators derived from two others after the roll-up: code -> (numerator indicator, denominator indicator).
-DERIVED = {"up_down_ratio": ("referrals_up", "referrals_down")}
+#: A derived value is the sum of its numerator indicators over the sum of its denominator indicators.
+DERIVED = {
+    "up_down_ratio": (("referrals_up",), ("referrals_down",)),
+    "in_county_visit_rate": (
+        ("visits_in_county",),
+        ("visits_in_county", "visits_out_of_county_members", "visits_out_of_county_insurer"),
+    ),
+    "in_county_inpatient_rate": (
+        ("admissions_in_county",),
+        ("admissions_in_county", "admissions_out_of_county_members", "admissions_out_of_county_insurer"),
+    ),
+}
 DURATION_UNIT_SECONDS = {
     "decision_hours": 3600,
     "appointment_hours": 3600,
@@ -486,11 +534,11 @@ def compute(first: datetime.date, last: datetime.date, today: datetime.date | No
                     "denominator": quantize(d),
                     "value": _value(indicator.kind, n, d),
                 }
-    for code, (up, down) in DERIVED.items():
-        keys = {key[1:] for key in results if key[0] in (up, down)}
+    for code, (ups, downs) in DERIVED.items():
+        keys = {key[1:] for key in results if key[0] in (*ups, *downs)}
         for scope, scope_id, month in keys:
-            n = results.get((up, scope, scope_id, month), {}).get("numerator", Decimal(0))
-            d = results.get((down, scope, scope_id, month), {}).get("numerator", Decimal(0))
+            n = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in ups), Decimal(0))
+            d = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in downs), Decimal(0))
             results[(code, scope, scope_id, month)] = {"numerator": n, "denominator": d, "value": _value("ratio", n, d)}
     return results
 
