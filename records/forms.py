@@ -9,7 +9,7 @@ from django.utils.translation import pgettext_lazy
 from consortium.errors import Invalid
 
 from . import icd10
-from .models import CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
+from .models import BreakGlassReason, CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
 from .widgets import HtmlDateField, HtmlDateTimeField
 
 
@@ -91,6 +91,7 @@ class AllergyForm(forms.Form):
 
 class BreakGlassForm(forms.Form):
     resident_id = forms.CharField(label=_("Resident ID"), max_length=20)
+    reason_code = forms.ChoiceField(label=_("Why"), choices=BreakGlassReason.choices)
     reason = forms.CharField(label=_("Clinical reason"), widget=forms.Textarea(attrs={"rows": 3}))
 
 

@@ -298,12 +298,22 @@ class AccessLog(models.Model):
         return f"read of patient {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class BreakGlassReason(models.TextChoices):
+    EMERGENCY = "emergency", _("Emergency treatment")
+    CONTINUING_CARE = "continuing_care", _("Continuing care of a patient under treatment here")
+    UNCONSCIOUS = "unconscious", _("Patient unable to consent (unconscious or confused)")
+    PUBLIC_HEALTH = "public_health", _("Public health emergency")
+
+
 class BreakGlassAccess(models.Model):
     """Emergency access to another institution's patient: a written reason, time-limited, flagged to the home institution."""
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="break_glass")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
     institution = models.ForeignKey(Institution, verbose_name=_("institution"), on_delete=models.PROTECT, related_name="+")
+    reason_code = models.CharField(
+        _("coded reason"), max_length=16, choices=BreakGlassReason.choices, default=BreakGlassReason.EMERGENCY
+    )
     reason = models.TextField(_("reason"))
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))

@@ -270,13 +270,31 @@ def record_consent(*, actor, patient: Patient, granted: bool, note: str = "") ->
 MIN_BREAK_GLASS_REASON = 10
 
 
-def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAccess:
-    """Open time-limited emergency access; the home institution sees it in its access log."""
-    reason = (reason or "").strip()
-    if len(reason) < MIN_BREAK_GLASS_REASON:
-        raise ValidationError(
-            {"reason": [_("Write the clinical reason (at least %(count)d characters).") % {"count": MIN_BREAK_GLASS_REASON}]}
-        )
+MIN_BREAK_GLASS_DISTINCT = 5  # different characters: "aaaaaaaaaa" or "1111111111" is no reason
+
+
+def check_break_glass_reason(reason_code: str, reason: str) -> str:
+    """A coded reason and a written one with real content; checked before any patient is looked up, so the
+    answer is the same whether or not the resident ID is registered."""
+    from .models import BreakGlassReason
+
+    reason = " ".join((reason or "").split())
+    errors: dict[str, list] = {}
+    if reason_code not in BreakGlassReason.values:
+        errors["reason_code"] = [_("Choose why the record must be opened.")]
+    letters = [ch for ch in reason if ch.isalnum()]
+    if len(reason) < MIN_BREAK_GLASS_REASON or len(set(letters)) < MIN_BREAK_GLASS_DISTINCT:
+        errors["reason"] = [
+            _("Write the clinical reason in words (at least %(count)d characters).") % {"count": MIN_BREAK_GLASS_REASON}
+        ]
+    if errors:
+        raise ValidationError(errors)
+    return reason
+
+
+def start_break_glass(*, actor, patient: Patient, reason: str, reason_code: str = "emergency") -> BreakGlassAccess:
+    """Open time-limited emergency access; the home institution is notified and sees it in its access log."""
+    reason = check_break_glass_reason(reason_code, reason)
     if not may_break_glass(actor, patient):
         raise PermissionDenied
     staff = staff_of(actor)
@@ -286,6 +304,7 @@ def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAcce
             patient=patient,
             user=actor,
             institution=staff.institution,
+            reason_code=reason_code,
             reason=reason,
             started_at=now,
             expires_at=now + break_glass_duration(),
@@ -299,6 +318,7 @@ def start_break_glass(*, actor, patient: Patient, reason: str) -> BreakGlassAcce
             detail={
                 "break_glass_id": grant.pk,
                 "from_institution": staff.institution.code,
+                "reason_code": reason_code,
                 "expires_at": grant.expires_at.isoformat(),
             },
         )

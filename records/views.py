@@ -333,15 +333,29 @@ def icd10_search(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def break_glass(request):
+    """Open only to clinical roles (those that read shared records somewhere); the reason is checked before
+    the resident ID is looked up, and an unknown ID and a patient out of reach get the same answer."""
+    if not can_anywhere(request.user, Action.VIEW_SHARED_RECORD):
+        raise Http404
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        try:
+            services.check_break_glass_reason(form.cleaned_data["reason_code"], form.cleaned_data["reason"])
+        except ValidationError as error:
+            apply_service_error(form, error)
+            return render(request, "records/break_glass.html", {"form": form})
         number = normalize(form.cleaned_data["resident_id"])
         patient = Patient.objects.filter(resident_id_hash=identifier_hash("resident_id", number)).first() if number else None
         if patient is None:
             form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
         else:
             try:
-                services.start_break_glass(actor=request.user, patient=patient, reason=form.cleaned_data["reason"])
+                services.start_break_glass(
+                    actor=request.user,
+                    patient=patient,
+                    reason=form.cleaned_data["reason"],
+                    reason_code=form.cleaned_data["reason_code"],
+                )
             except PermissionDenied:
                 form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
             except ValidationError as error:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from consortium.models import AuditEvent
 from records.access import can_read_patient, readable_patients
-from records.models import AccessLog, AccessReason, BreakGlassAccess
+from records.models import AccessLog, AccessReason, BreakGlassAccess, HomeNotice
 from records.services import start_break_glass
 from referrals.models import Direction, Referral, ReferralStatus
 from tests.factories import EncounterFactory
@@ -138,14 +138,20 @@ def test_break_glass_is_time_limited_audited_and_flagged(chain, patients, login)
     coordinator = chain["staff"]["coordinator"]
     patient = patients["town"]
     client = login(coordinator)
-    short = client.post(reverse("records:break-glass"), {"resident_id": patient.resident_id, "reason": "急"})
+    short = client.post(
+        reverse("records:break-glass"), {"resident_id": patient.resident_id, "reason_code": "emergency", "reason": "急"}
+    )
     assert short.status_code == 200 and "reason" in short.context["form"].errors
     assert not BreakGlassAccess.objects.exists()
     response = client.post(
-        reverse("records:break-glass"), {"resident_id": patient.resident_id, "reason": "急诊昏迷，需要查看既往用药和过敏史"}
+        reverse("records:break-glass"),
+        {"resident_id": patient.resident_id, "reason_code": "unconscious", "reason": "急诊昏迷，需要查看既往用药和过敏史"},
     )
     assert response.status_code == 302
     grant = BreakGlassAccess.objects.get()
+    assert grant.reason_code == "unconscious"
+    # The home clinic has a notice, as the message says.
+    assert HomeNotice.objects.filter(institution=chain["township"], kind="break_glass", break_glass=grant).exists()
     assert grant.expires_at - grant.started_at == datetime.timedelta(hours=4)
     page = client.get(reverse("records:patient-detail", args=[patient.pk]))
     assert page.status_code == 200
@@ -165,15 +171,43 @@ def test_break_glass_is_time_limited_audited_and_flagged(chain, patients, login)
     assert client.get(reverse("records:patient-detail", args=[patient.pk])).status_code == 404
 
 
-@pytest.mark.parametrize("who", ["outsider", "clerk", "hospital_admin", "insurance"])
-def test_break_glass_denied_outside_the_rules_without_existence_leak(chain, patients, login, who):
+@pytest.mark.parametrize("who", ["outsider", "clerk", "hospital_admin", "insurance", "consortium_admin"])
+def test_break_glass_is_open_to_clinical_roles_only(chain, patients, login, who):
     client = login(chain["staff"][who])
-    patient = patients["city"] if who == "clerk" else patients["town"]
-    response = client.post(reverse("records:break-glass"), {"resident_id": patient.resident_id, "reason": "急诊昏迷需要查看病历"})
-    unknown = client.post(reverse("records:break-glass"), {"resident_id": "11010519491231002X", "reason": "急诊昏迷需要查看病历"})
-    assert response.status_code == unknown.status_code == 200
-    assert response.context["form"].errors == unknown.context["form"].errors
+    assert client.get(reverse("records:break-glass")).status_code == 404
+    body = {"resident_id": patients["town"].resident_id, "reason_code": "emergency", "reason": "急诊昏迷需要查看病历"}
+    assert client.post(reverse("records:break-glass"), body).status_code == 404
     assert not BreakGlassAccess.objects.exists()
+
+
+@pytest.mark.parametrize("reason", ["急", "aaaaaaaaaa", "1111111111", "..........", "急急急急急急急急急急"])
+def test_break_glass_answers_the_same_whether_or_not_the_id_is_registered(chain, patients, login, reason):
+    client = login(chain["staff"]["coordinator"])
+    for good in (False, True):
+        text = "急诊昏迷需要查看病历" if good else reason
+        outcomes = []
+        for number in (patients["outsider"].resident_id, "11010519491231002X"):
+            answer = client.post(
+                reverse("records:break-glass"), {"resident_id": number, "reason_code": "emergency", "reason": text}
+            )
+            assert answer.status_code == 200
+            outcomes.append(answer.context["form"].errors)
+        assert outcomes[0] == outcomes[1]
+        assert ("reason" in outcomes[0]) is (not good)
+    assert not BreakGlassAccess.objects.exists()
+
+
+def test_break_glass_needs_a_coded_reason(chain, patients):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        start_break_glass(
+            actor=chain["staff"]["coordinator"].user,
+            patient=patients["town"],
+            reason="急诊昏迷需要查看病历",
+            reason_code="curiosity",
+        )
+    assert "reason_code" in info.value.message_dict
 
 
 def test_break_glass_service_refuses_without_rights(chain, patients):
