@@ -1,11 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from consortium import account
 from consortium import views as consortium_views
 from consortium.api_auth import SchemaAccess
+from consortium.api_schema_view import EnglishSchemaView
 
 from . import views
 
@@ -50,7 +51,7 @@ urlpatterns = [
     path("insurance/", include("insurance.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("admin/", admin.site.urls),
-    path("api/schema/", SpectacularAPIView.as_view(permission_classes=[SchemaAccess]), name="api-schema"),
+    path("api/schema/", EnglishSchemaView.as_view(permission_classes=[SchemaAccess]), name="api-schema"),
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", permission_classes=[SchemaAccess]),

@@ -197,3 +197,11 @@ def test_limit_and_offset_out_of_range_are_400_with_the_allowed_range(office_api
 
 def test_the_largest_page_is_allowed(office_api):
     assert office_api.get("/api/v1/insurance/claims/", {"limit": 500, "offset": 2**31 - 1}).status_code == 200
+
+
+def test_the_schema_is_english_and_the_same_whatever_the_language(office_api):
+    zh = office_api.get("/api/schema/", {"format": "json"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    en = office_api.get("/api/schema/", {"format": "json"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert zh.status_code == en.status_code == 200
+    assert zh.content == en.content
+    assert "请求" not in zh.content.decode()
