@@ -36,6 +36,8 @@ from django.db.models import (
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from chronic.models import FollowUp as ChronicFollowUp
+from chronic.models import FollowUpStatus as ChronicFollowUpStatus
 from consortium.models import Consortium, InstitutionLevel, Membership
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
 from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
@@ -265,6 +267,48 @@ def _claim_indicators() -> list[Indicator]:
     return indicators
 
 
+def _chronic_follow_ups(window: Window) -> QuerySet:
+    """Chronic-care follow-ups done in the months (chronic/): each judged controlled or not by its programme version."""
+    return ChronicFollowUp.objects.filter(
+        status=ChronicFollowUpStatus.DONE, done_on__gte=window.first, done_on__lt=window.end
+    ).annotate(month=TruncMonth("done_on"))
+
+
+def _chronic_indicators() -> list[Indicator]:
+    """Control rates (血压控制率 / 血糖控制率) as the share of the month's follow-ups that were controlled,
+    rural and urban patients side by side, and the referrals the programmes' triggers proposed."""
+    common = {
+        "institution": (F("enrolment__institution"),),
+        "township": township_of("enrolment__institution"),
+        "member": F("enrolment__institution"),
+        "denominator": Count("pk"),
+    }
+    indicators = []
+    for programme, code in (("hypertension", "bp_control_rate"), ("diabetes", "glucose_control_rate")):
+        for rural, suffix in ((True, "rural"), (False, "urban")):
+            indicators.append(
+                Indicator(
+                    f"{code}_{suffix}",
+                    "ratio",
+                    lambda w, p=programme, r=rural: _chronic_follow_ups(w).filter(
+                        enrolment__programme__code=p, enrolment__patient__home_institution__is_rural=r
+                    ),
+                    numerator=Count("pk", filter=Q(control="controlled")),
+                    **common,
+                )
+            )
+    indicators.append(
+        Indicator(
+            "chronic_referrals_triggered",
+            "count",
+            lambda w: _chronic_follow_ups(w).exclude(trigger=""),
+            numerator=Count("pk"),
+            **common,
+        )
+    )
+    return indicators
+
+
 INDICATORS: list[Indicator] = [
     Indicator(
         "primary_visit_share",
@@ -336,6 +380,7 @@ INDICATORS: list[Indicator] = [
     ),
     *_claim_indicators(),
     *_county_indicators(),
+    *_chronic_indicators(),
     Indicator(
         "discrepancy_rate",
         "ratio",

@@ -35,13 +35,17 @@ def test_consortium_administrator_sees_the_consortium_with_every_chart(chain, se
     response = client.get(reverse("dashboard:index"), {**PERIOD, "scope": scope("consortium", chain["consortium"])})
     assert response.status_code == 200
     charts = {chart["code"]: chart for chart in response.context["charts"]}
-    assert len(charts) == 14  # ten of the referral and insurance work, three of shared diagnostics, the in-county rates
+    assert (
+        len(charts) == 15
+    )  # ten of the referral and insurance work, three of shared diagnostics, the in-county rates, chronic care
     share = charts["primary-visits"]
     assert share["months"] == ["2026-09", "2026-10"]
     assert [point["value"] for point in share["series"][0]["points"]] == [60.0, 0.0]
     assert [point["value"] for point in charts["referrals"]["series"][1]["points"]] == [1.0, 0.0]  # a month without data is 0
     assert charts["satisfaction"]["series"][0]["points"][1]["value"] is None  # a mean without data stays empty
-    assert all(chart["has_data"] for code, chart in charts.items() if not code.startswith("dx-"))  # no diagnostics here
+    assert all(
+        chart["has_data"] for code, chart in charts.items() if not code.startswith(("dx-", "chronic-"))
+    )  # no diagnostics or chronic care here
     body = response.content.decode()
     assert 'src="/static/dashboard/vendor/chart.umd.min.js"' in body
     assert "http://" not in body.split("<main")[1] and "https://" not in body.split("<main")[1]
@@ -227,8 +231,8 @@ def test_stored_values_are_what_the_page_reads(chain, login):
     client = login(chain["staff"]["consortium_admin"])
     response = client.get(reverse("dashboard:index"), {"start": "2026-09", "end": "2026-09"})
     assert response.context["charts"][0]["series"][0]["points"][0]["value"] == 25.0
-    assert [chart["has_data"] for chart in response.context["charts"]] == [True] + [False] * 13
-    assert response.content.decode().count("该期间暂无数据。") == 13
+    assert [chart["has_data"] for chart in response.context["charts"]] == [True] + [False] * 14
+    assert response.content.decode().count("该期间暂无数据。") == 14
 
 
 def test_clinic_staff_record_household_income_with_form_errors_for_bad_input(chain, login):
