@@ -4,9 +4,13 @@ import pytest
 
 from config.demo import seed_demo_consortium
 from config.demo_data import DEMO_PASSWORD
+from dashboard.charts import CHARTS
 from tests.live import ARTIFACTS, browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+#: Every chart of the dashboard is drawn (diagnostics, chronic care and the county rates add theirs).
+ALL_DRAWN = f'body[data-charts-ready="{len(CHARTS)}"]'
 
 
 def _offline(page, live_url):
@@ -29,8 +33,8 @@ def test_demo_dashboard_draws_every_chart_offline(page, live_server):
     escaped = _offline(page, live_server.url)
     browser_login(page, "consortium_admin", DEMO_PASSWORD)
     page.goto("/dashboard/")
-    page.wait_for_selector('body[data-charts-ready="10"]')
-    assert page.locator("[data-drawn=true]").count() == 10
+    page.wait_for_selector(ALL_DRAWN)
+    assert page.locator("[data-drawn=true]").count() == len(CHARTS)
     assert page.locator("h1").inner_text() == "城乡均衡监测看板"
     # The primary-level visit chart has real points from the demo data.
     painted = page.evaluate(
@@ -51,7 +55,7 @@ def test_demo_dashboard_draws_every_chart_offline(page, live_server):
     assert download.value.suggested_filename.startswith("referrals-consortium-")
 
     page.select_option("#language-select", "en")
-    page.wait_for_selector('body[data-charts-ready="10"]')
+    page.wait_for_selector(ALL_DRAWN)
     assert page.locator("h1").inner_text() == "Equalization dashboard"
     page.screenshot(path=str(ARTIFACTS / "dashboard-demo-en.png"), full_page=True)
     assert escaped == []
