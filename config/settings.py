@@ -361,6 +361,7 @@ SPECTACULAR_SETTINGS = {
         "DiscrepancyStatusEnum": "insurance.models.DiscrepancyStatus",
         "DiagnosticOrderStatusEnum": "diagnostics.models.OrderStatus",
         "DiagnosticUrgencyEnum": "diagnostics.models.Urgency",
+        "ReferralUrgencyEnum": "referrals.models.Urgency",
         "SampleStatusEnum": "diagnostics.models.SampleStatus",
     },
 }
