@@ -2,13 +2,45 @@
 
 from dataclasses import dataclass
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
-PERCENT, HOURS, MINUTES, COUNT, SCORE, RATIO = "percent", "hours", "minutes", "count", "score", "ratio"
+PERCENT, HOURS, MINUTES, COUNT, SCORE, RATIO, YUAN = "percent", "hours", "minutes", "count", "score", "ratio", "yuan"
+
+#: The county indicators that come for all residents and split by rural and urban residents (``_rural``/``_urban``).
+COUNTY = {
+    "in_county_visit_rate": (_("In-county visit rate"), PERCENT),
+    "in_county_inpatient_rate": (_("In-county inpatient rate"), PERCENT),
+    "primary_visit_share": (_("Share of visits at primary level"), PERCENT),
+    "fund_in_county_share": (_("Share of the insurance fund spent in the county"), PERCENT),
+    "fund_primary_share": (_("Share of the insurance fund spent at primary level"), PERCENT),
+    "visits_in_county": (_("Residents' visits in the county"), COUNT),
+    "visits_out_of_county_members": (_("Residents' visits outside the county, at members"), COUNT),
+    "visits_out_of_county_insurer": (_("Residents' visits outside the county, from the insurer"), COUNT),
+    "admissions_in_county": (_("Residents' admissions in the county"), COUNT),
+    "admissions_out_of_county_members": (_("Residents' admissions outside the county, at members"), COUNT),
+    "admissions_out_of_county_insurer": (_("Residents' admissions outside the county, from the insurer"), COUNT),
+    "fund_in_county": (_("Insurance fund paid in the county"), YUAN),
+    "fund_out_of_county_members": (_("Insurance fund paid outside the county, at members"), YUAN),
+    "fund_out_of_county_insurer": (_("Insurance fund paid outside the county, from the insurer"), YUAN),
+    "fund_primary": (_("Insurance fund paid at primary level"), YUAN),
+}
+RURAL, URBAN = _("{indicator}, rural residents"), _("{indicator}, urban residents")
+
+
+def _split(indicators: dict) -> dict:
+    """Each indicator, then its rural and its urban residents' variant."""
+    split = {}
+    for code, (label, unit) in indicators.items():
+        split[code] = (label, unit)
+        split[f"{code}_rural"] = (format_lazy(RURAL, indicator=label), unit)
+        split[f"{code}_urban"] = (format_lazy(URBAN, indicator=label), unit)
+    return split
+
 
 #: indicator code -> (label, unit)
 INDICATORS = {
-    "primary_visit_share": (_("Share of visits at primary level"), PERCENT),
+    **_split(COUNTY),
     "referrals_up": (_("Upward referrals"), COUNT),
     "referrals_down": (_("Downward referrals"), COUNT),
     "up_down_ratio": (_("Upward to downward ratio"), RATIO),
@@ -33,14 +65,6 @@ INDICATORS = {
     "dx_studies": (_("Diagnostic studies ordered"), COUNT),
     "dx_critical_in_time": (_("Critical values acknowledged within target"), PERCENT),
     "dx_recognition_rate": (_("Recognised prior results used"), PERCENT),
-    "in_county_visit_rate": (_("In-county visit rate"), PERCENT),
-    "in_county_inpatient_rate": (_("In-county inpatient rate"), PERCENT),
-    "visits_in_county": (_("Residents' visits in the county"), COUNT),
-    "visits_out_of_county_members": (_("Residents' visits outside the county, at members"), COUNT),
-    "visits_out_of_county_insurer": (_("Residents' visits outside the county, from the insurer"), COUNT),
-    "admissions_in_county": (_("Residents' admissions in the county"), COUNT),
-    "admissions_out_of_county_members": (_("Residents' admissions outside the county, at members"), COUNT),
-    "admissions_out_of_county_insurer": (_("Residents' admissions outside the county, from the insurer"), COUNT),
 }
 #: Indicators whose months without data count as zero (counts); the others stay empty.
 ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down", "dx_studies"})
@@ -111,6 +135,20 @@ CHARTS = [
         _("In-county visit and inpatient rates"),
         "line",
         ("in_county_visit_rate", "in_county_inpatient_rate"),
+        PERCENT,
+    ),
+    Chart(
+        "in-county-split",
+        _("In-county visit rate, rural and urban residents"),
+        "bar",
+        ("in_county_visit_rate_rural", "in_county_visit_rate_urban"),
+        PERCENT,
+    ),
+    Chart(
+        "fund-in-county",
+        _("Insurance fund spent in the county and at primary level"),
+        "line",
+        ("fund_in_county_share", "fund_primary_share"),
         PERCENT,
     ),
 ]

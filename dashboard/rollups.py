@@ -33,7 +33,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from chronic.models import FollowUp as ChronicFollowUp
@@ -129,7 +129,7 @@ class Indicator:
     """One indicator: its facts, how they sum, and to which institution each fact is attributed."""
 
     code: str
-    kind: str  # "ratio" | "count" | "mean" | "median"
+    kind: str  # "ratio" | "count" | "sum" (of money, in yuan) | "mean" | "median" | "p90"
     facts: Callable[[Window], QuerySet]
     institution: tuple  # expressions giving the attributed institution id(s) for the institution scope
     township: object  # expression giving the township centre id
@@ -203,40 +203,125 @@ def _recognition_decisions(window: Window) -> QuerySet:
     return RecognitionDecision.objects.filter(window.datetime_range("decided_at")).annotate(month=TruncMonth("decided_at"))
 
 
-def _resident_encounters(window: Window, in_county: bool, inpatient: bool) -> QuerySet:
+#: The resident populations an indicator is split by: all residents, rural and urban (the home institution's flag).
+POPULATIONS = (("", None), ("_rural", True), ("_urban", False))
+
+
+def _of_population(facts: QuerySet, rural: bool | None, path: str = "patient__home_institution") -> QuerySet:
+    return facts if rural is None else facts.filter(**{f"{path}__is_rural": rural})
+
+
+def _resident_encounters(window: Window, in_county: bool, inpatient: bool, rural: bool | None = None) -> QuerySet:
     """Visits (or admissions) of residents at institutions inside (or outside) their home county."""
     same = Q(institution__region_code=F("patient__home_institution__region_code"))
-    facts = _encounters(window).filter(same if in_county else ~same)
+    facts = _of_population(_encounters(window).filter(same if in_county else ~same), rural)
     return facts.filter(kind=EncounterKind.INPATIENT) if inpatient else facts
 
 
-def _insurer_out_of_county(window: Window, inpatient: bool) -> QuerySet:
+def _insurer_out_of_county(window: Window, inpatient: bool, rural: bool | None = None) -> QuerySet:
     """Residents' visits outside the county from the insurer's settlement data (linked residents only)."""
     facts = OutOfCountyVisit.objects.filter(
         visit_date__gte=window.first, visit_date__lt=window.end, patient__isnull=False
     ).annotate(month=TruncMonth("visit_date"))
+    facts = _of_population(facts, rural)
     return facts.filter(inpatient=True) if inpatient else facts
 
 
+def _resident_claims(window: Window, rural: bool | None, where: Q) -> QuerySet:
+    return _of_population(_effective_claims(window).filter(where), rural)
+
+
+_IN_COUNTY_CLAIM = Q(institution__region_code=F("patient__home_institution__region_code"))
+#: What the basic insurance fund paid for a claim: the approved amount once adjudicated, else the calculated one.
+_FUND_PAID = Sum(Coalesce("approved_amount", "reimbursed"))
+
+
 def _county_indicators() -> list[Indicator]:
-    """The counts behind the in-county visit and inpatient rates, attributed to the resident's home institution."""
+    """The counts and fund amounts behind the county rates, attributed to the resident's home institution.
+
+    Each comes for all residents and for rural and urban residents (``_rural``/``_urban``)."""
     home = {
         "institution": (F("patient__home_institution"),),
         "township": township_of("patient__home_institution"),
         "member": F("patient__home_institution"),
-        "numerator": Count("pk"),
-        "denominator": Count("pk"),
     }
+    count = {**home, "numerator": Count("pk"), "denominator": Count("pk")}
     indicators = []
-    for inpatient, prefix in ((False, "visits"), (True, "admissions")):
+    for suffix, rural in POPULATIONS:
+        for inpatient, prefix in ((False, "visits"), (True, "admissions")):
+            indicators += [
+                Indicator(
+                    f"{prefix}_in_county{suffix}",
+                    "count",
+                    lambda w, i=inpatient, r=rural: _resident_encounters(w, True, i, r),
+                    **count,
+                ),
+                Indicator(
+                    f"{prefix}_out_of_county_members{suffix}",
+                    "count",
+                    lambda w, i=inpatient, r=rural: _resident_encounters(w, False, i, r),
+                    **count,
+                ),
+                Indicator(
+                    f"{prefix}_out_of_county_insurer{suffix}",
+                    "count",
+                    lambda w, i=inpatient, r=rural: _insurer_out_of_county(w, i, r),
+                    **count,
+                ),
+            ]
+        money = {**home, "numerator": _FUND_PAID, "denominator": Count("pk")}
         indicators += [
-            Indicator(f"{prefix}_in_county", "count", lambda w, i=inpatient: _resident_encounters(w, True, i), **home),
             Indicator(
-                f"{prefix}_out_of_county_members", "count", lambda w, i=inpatient: _resident_encounters(w, False, i), **home
+                f"fund_in_county{suffix}",
+                "sum",
+                lambda w, r=rural: _resident_claims(w, r, _IN_COUNTY_CLAIM),
+                **money,
             ),
-            Indicator(f"{prefix}_out_of_county_insurer", "count", lambda w, i=inpatient: _insurer_out_of_county(w, i), **home),
+            Indicator(
+                f"fund_out_of_county_members{suffix}",
+                "sum",
+                lambda w, r=rural: _resident_claims(w, r, ~_IN_COUNTY_CLAIM),
+                **money,
+            ),
+            Indicator(
+                f"fund_out_of_county_insurer{suffix}",
+                "sum",
+                lambda w, r=rural: _insurer_out_of_county(w, False, r),
+                **{**money, "numerator": Sum("fund_paid")},
+            ),
+            Indicator(
+                f"fund_primary{suffix}",
+                "sum",
+                lambda w, r=rural: _resident_claims(w, r, Q(level__in=PRIMARY)),
+                **money,
+            ),
+            Indicator(
+                f"primary_visit_share{suffix}",
+                "ratio",
+                lambda w, r=rural: _of_population(_encounters(w), r),
+                institution=(F("patient__home_institution"),),
+                township=township_of("patient__home_institution"),
+                member=F("institution"),
+                numerator=Count("pk", filter=Q(institution__level__in=PRIMARY)),
+                denominator=Count("pk"),
+            ),
         ]
     return indicators
+
+
+def _county_rates() -> dict:
+    """The derived county rates, for all, rural and urban residents: rate -> (numerators, denominators)."""
+    derived = {}
+    for suffix, _rural in POPULATIONS:
+        for rate, prefix in (("in_county_visit_rate", "visits"), ("in_county_inpatient_rate", "admissions")):
+            derived[f"{rate}{suffix}"] = (
+                (f"{prefix}_in_county{suffix}",),
+                tuple(f"{prefix}_{where}{suffix}" for where in ("in_county", "out_of_county_members", "out_of_county_insurer")),
+            )
+        spent = tuple(f"fund_{where}{suffix}" for where in ("in_county", "out_of_county_members", "out_of_county_insurer"))
+        derived[f"fund_in_county_share{suffix}"] = ((f"fund_in_county{suffix}",), spent)
+        derived[f"fund_primary_share{suffix}"] = ((f"fund_primary{suffix}",), spent)
+    return derived
 
 
 def _claims_of(rural: bool):
@@ -310,16 +395,6 @@ def _chronic_indicators() -> list[Indicator]:
 
 
 INDICATORS: list[Indicator] = [
-    Indicator(
-        "primary_visit_share",
-        "ratio",
-        _encounters,
-        institution=(F("patient__home_institution"),),
-        township=township_of("patient__home_institution"),
-        member=F("institution"),
-        numerator=Count("pk", filter=Q(institution__level__in=PRIMARY)),
-        denominator=Count("pk"),
-    ),
     Indicator(
         "referrals_up",
         "count",
@@ -465,14 +540,7 @@ INDICATORS: list[Indicator] = [
 #: A derived value is the sum of its numerator indicators over the sum of its denominator indicators.
 DERIVED = {
     "up_down_ratio": (("referrals_up",), ("referrals_down",)),
-    "in_county_visit_rate": (
-        ("visits_in_county",),
-        ("visits_in_county", "visits_out_of_county_members", "visits_out_of_county_insurer"),
-    ),
-    "in_county_inpatient_rate": (
-        ("admissions_in_county",),
-        ("admissions_in_county", "admissions_out_of_county_members", "admissions_out_of_county_insurer"),
-    ),
+    **_county_rates(),
 }
 DURATION_UNIT_SECONDS = {
     "decision_hours": 3600,
@@ -542,7 +610,7 @@ def _aggregate(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[
 
 
 def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | None:
-    if kind in ("count", "median", "p90"):
+    if kind in ("count", "sum", "median", "p90"):
         return quantize(numerator)
     return quantize(numerator / denominator) if denominator else None
 

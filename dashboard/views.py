@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from consortium import csv_export
 from consortium.forms import apply_service_error
@@ -15,6 +16,7 @@ from consortium.permissions import Action, can_anywhere, get_scoped_or_404, inst
 from consortium.routing import reads_from_replica
 from records.models import Patient
 
+from . import scorecard as county
 from . import selectors, services
 from .charts import CHARTS, CHARTS_BY_CODE
 from .forms import DashboardFilterForm, HouseholdForm, PeriodForm, default_period
@@ -80,6 +82,71 @@ def chart_csv(request, code: str):
                 ]
             )
     return response
+
+
+@login_required
+@reads_from_replica
+def scorecard(request):
+    """The national monitoring indicators over the chosen period, with their definitions; CSV for the county report."""
+    form = _filters(request)
+    if not form.is_valid():
+        return render(request, "dashboard/scorecard.html", {"form": form, "lines": []}, status=400)
+    scope, first, last = form.cleaned_data["scope"], form.cleaned_data["start"], form.cleaned_data["end"]
+    lines = county.scorecard(scope.kind, scope.id, first, last)
+    if request.GET.get("format") == "csv":
+        return _scorecard_csv(lines, scope, first, last)
+    query = f"scope={scope.value}&start={first:%Y-%m}&end={last:%Y-%m}"
+    context = {"form": form, "lines": lines, "scope": scope, "query": query, "first": first, "last": last}
+    return render(request, "dashboard/scorecard.html", context)
+
+
+UNIT_LABELS = {"percent": "%", "count": gettext_lazy("cases"), "yuan": gettext_lazy("yuan")}
+
+
+def _scorecard_csv(lines, scope, first, last) -> HttpResponse:
+    """The county report layout: one row per indicator, the period, numerator, denominator, value and the split."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="county-report-{scope.kind}-{scope.id}-{first:%Y%m}-{last:%Y%m}.csv"'
+    response.write("\ufeff")
+    writer = csv_export.writer(response)
+    writer.writerow(
+        [
+            _("Reporting unit"),
+            _("Reporting period"),
+            _("Indicator"),
+            _("Code"),
+            _("Numerator"),
+            _("Denominator"),
+            _("Value"),
+            _("Unit"),
+            _("Rural residents"),
+            _("Urban residents"),
+            _("Definition"),
+        ]
+    )
+    period = f"{first:%Y-%m}—{last:%Y-%m}"
+    for line in lines:
+        writer.writerow(
+            [
+                scope.label,
+                period,
+                line["label"],
+                line["code"],
+                _fixed(line["numerator"]),
+                _fixed(line["denominator"]),
+                _fixed(line["value"]),
+                str(UNIT_LABELS.get(line["unit"], "")),
+                _fixed(line["rural"]),
+                _fixed(line["urban"]),
+                line["definition"],
+            ]
+        )
+    return response
+
+
+def _fixed(value) -> str:
+    """A scorecard figure as written: two decimals, blank when there is no data."""
+    return "" if value is None else str(value)
 
 
 def _blank(value) -> str:

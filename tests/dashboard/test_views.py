@@ -35,9 +35,9 @@ def test_consortium_administrator_sees_the_consortium_with_every_chart(chain, se
     response = client.get(reverse("dashboard:index"), {**PERIOD, "scope": scope("consortium", chain["consortium"])})
     assert response.status_code == 200
     charts = {chart["code"]: chart for chart in response.context["charts"]}
-    assert (
-        len(charts) == 15
-    )  # ten of the referral and insurance work, three of shared diagnostics, the in-county rates, chronic care
+    # ten of the referral and insurance work, three of shared diagnostics, chronic care, and the county's three:
+    # the in-county rates, their rural/urban split, and the fund spent in the county and at primary level
+    assert len(charts) == 17
     share = charts["primary-visits"]
     assert share["months"] == ["2026-09", "2026-10"]
     assert [point["value"] for point in share["series"][0]["points"]] == [60.0, 0.0]
@@ -231,8 +231,9 @@ def test_stored_values_are_what_the_page_reads(chain, login):
     client = login(chain["staff"]["consortium_admin"])
     response = client.get(reverse("dashboard:index"), {"start": "2026-09", "end": "2026-09"})
     assert response.context["charts"][0]["series"][0]["points"][0]["value"] == 25.0
-    assert [chart["has_data"] for chart in response.context["charts"]] == [True] + [False] * 14
-    assert response.content.decode().count("该期间暂无数据。") == 14
+    others = len(response.context["charts"]) - 1
+    assert [chart["has_data"] for chart in response.context["charts"]] == [True] + [False] * others
+    assert response.content.decode().count("该期间暂无数据。") == others
 
 
 def test_clinic_staff_record_household_income_with_form_errors_for_bad_input(chain, login):
