@@ -21,6 +21,19 @@ class ChronicConfig(AppConfig):
 
     def ready(self):
         from records.models import AccessReason
-        from records.registry import register_access_grant
+        from records.registry import register_access_grant, register_patient_owned
+
+        from .models import Contract, Enrolment
 
         register_access_grant("chronic_team", reason=AccessReason.CARE_TEAM, patients_for=patients_of_care_teams_q)
+        # Enrolments (with their follow-ups) and contracts follow the patient through a merge and back.
+        register_patient_owned(
+            "chronic_enrolments", Enrolment, unique_with=("programme",), label=_("enrolments in the same programme")
+        )
+        register_patient_owned("chronic_contracts", Contract, field="holder")
+        register_patient_owned(
+            "chronic_contract_members",
+            Contract.members.through,
+            unique_with=("contract",),
+            label=_("places on the same family-doctor contract"),
+        )

@@ -8,8 +8,9 @@ class DiagnosticsConfig(AppConfig):
 
     def ready(self):
         from records.models import AccessReason
-        from records.registry import register_access_grant, register_patient_owned, register_timeline_source
+        from records.registry import register_access_grant, register_fhir_source, register_patient_owned, register_timeline_source
 
+        from .fhir import record_entries
         from .models import Consultation, Order
         from .selectors import patients_with_open_order_q, timeline_entries
 
@@ -18,3 +19,5 @@ class DiagnosticsConfig(AppConfig):
         register_patient_owned("diagnostic_orders", Order)
         register_patient_owned("consultations", Consultation)
         register_timeline_source("diagnostics", timeline_entries)
+        # A visit's orders travel with it in the patient's FHIR export.
+        register_fhir_source("diagnostics", record_entries)

@@ -192,8 +192,21 @@ def bundle(order: Order) -> dict:
     return {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [
-            {"fullUrl": f"{SYSTEM_BASE}/{r['resourceType']}/{r['id']}", "resource": r}
-            for r in order_resources(order, relative_ref)
-        ],
+        "entry": [{"fullUrl": full_url(r), "resource": r} for r in order_resources(order, relative_ref)],
     }
+
+
+def full_url(resource: dict) -> str:
+    """The entry URL of one of these resources in any Bundle; their relative references resolve against it."""
+    return f"{SYSTEM_BASE}/{resource['resourceType']}/{resource['id']}"
+
+
+def record_entries(encounters, ref: Callable) -> list[tuple[str, dict]]:
+    """The orders of the exported visits, for the patient's record export (``records.registry`` FHIR source)."""
+    orders = (
+        Order.objects.filter(encounter__in=[encounter.pk for encounter in encounters])
+        .select_related("service", "centre__institution", "ordering_institution", "patient", "encounter")
+        .prefetch_related("attachments", "samples")
+        .order_by("requested_at", "pk")
+    )
+    return [(full_url(resource), resource) for order in orders for resource in order_resources(order, ref)]

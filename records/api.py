@@ -144,7 +144,10 @@ class PatientFhirExportApi(APIView):
         responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT},
     )
     def get(self, request, pk):
-        """The patient's record as a FHIR R4 Bundle: Patient, Encounter, Condition, MedicationRequest, Observation, ChargeItem."""
+        """The patient's record as a FHIR R4 Bundle: Patient, Encounter, Condition, MedicationRequest, Observation, ChargeItem.
+
+        The exported visits' diagnostic orders come with them: ServiceRequest, ImagingStudy, Observation, DiagnosticReport.
+        """
         patient, decision = read_patient_or_404(request.user, pk, request.path)
         bundle = fhir.export_bundle(
             patient,

@@ -2,8 +2,12 @@
 
 Resources are validated with ``fhir.resources.R4B`` (FHIR 4.3, the R4 line: the resources used
 here, Patient, Encounter, Condition, MedicationRequest, Observation and ChargeItem, have the R4
-shape).  The import takes a transaction (or collection) Bundle from another system and answers
-per entry: created, matched or rejected with a reason.
+shape). The workflows above records add their rows of the exported visits through
+``records.registry.register_fhir_source`` (diagnostics: ServiceRequest, ImagingStudy, Observation,
+DiagnosticReport), with an Organization entry for each institution they reference.
+
+The import takes a transaction (or collection) Bundle from another system and answers per entry:
+created, matched or rejected with a reason.
 """
 
 import uuid
@@ -18,7 +22,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from consortium.errors import Invalid
 
-from . import services
+from . import registry, services
 from .fhir_vocabulary import (
     ACT_CODE,
     ACT_CODE_SYSTEM,
@@ -226,8 +230,20 @@ def export_bundle(patient: Patient, *, include_identifiers: bool, encounters=Non
     entries = [(patient_url, patient_resource(patient, include_identifiers))]
     if encounters is None:
         encounters = Encounter.objects.filter(patient=patient).select_related("institution")
+    encounters = list(encounters)
     for encounter in encounters:
         entries += encounter_entries(encounter, patient_url)
+    organizations: dict[str, dict] = {}
+
+    def ref(kind: str, obj) -> str:
+        if kind == "Organization":
+            url = resource_url("institution", obj.pk)
+            organizations.setdefault(url, organization_resource(obj))
+            return url
+        return resource_url(kind.lower(), obj.pk)
+
+    entries += registry.fhir_entries(encounters, ref)
+    entries += organizations.items()
     bundle = {
         "resourceType": "Bundle",
         "identifier": {"system": BUNDLE_ID_SYSTEM, "value": str(uuid.uuid4())},

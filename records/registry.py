@@ -6,9 +6,16 @@ Records sits below the clinical workflows and never imports them; it learns of t
   active referral, an open diagnostic order) registers a function ``institution_id -> Q`` over
   :class:`records.models.Patient`, with the access reason it is logged under;
 * patient-owned rows: models whose rows follow a patient through a merge and back through an
-  unmerge (a referral belongs to whoever the patient turns out to be);
+  unmerge (a referral belongs to whoever the patient turns out to be), by the foreign key that names
+  the patient; rows that may exist once per patient and something else (one enrolment per programme)
+  name that something, and a merge that would put two on one patient is refused;
 * timeline sources: a workflow whose results belong on the patient's shared timeline (a signed
-  diagnostic report) registers ``(user, patient) -> [TimelineEntry]``; it decides what the viewer may see.
+  diagnostic report) registers ``(user, patient) -> [TimelineEntry]``; it decides what the viewer may see;
+* FHIR sources: a workflow whose rows belong in the patient's FHIR export (a diagnostic order's
+  ServiceRequest, ImagingStudy, Observations and DiagnosticReport) registers
+  ``(encounters, ref) -> [(fullUrl, resource)]`` for the rows of the exported visits (a visit the
+  viewer may not see takes its orders with it); ``ref(kind, obj)`` gives the reference of a
+  ``"Patient"``, ``"Encounter"`` or ``"Organization"`` inside the Bundle.
 """
 
 import datetime
@@ -36,8 +43,22 @@ class TimelineEntry:
 
 
 _access_grants: dict[str, AccessGrant] = {}
-_patient_owned: dict[str, type[Model]] = {}
+
+
+@dataclass(frozen=True)
+class PatientOwned:
+    model: type[Model]
+    field: str = "patient"
+    unique_with: tuple[str, ...] = ()
+    label: object = None  # what a refused merge calls these rows (lazy translated); the model's plural name if None
+
+    def __str__(self):
+        return str(self.model._meta.verbose_name_plural if self.label is None else self.label)
+
+
+_patient_owned: dict[str, PatientOwned] = {}
 _timeline_sources: dict[str, Callable] = {}
+_fhir_sources: dict[str, Callable] = {}
 
 
 def register_access_grant(name: str, *, reason: str, patients_for: Callable[[int], Q]) -> None:
@@ -49,12 +70,19 @@ def access_grants() -> list[AccessGrant]:
     return list(_access_grants.values())
 
 
-def register_patient_owned(key: str, model: type[Model]) -> None:
-    """Rows of ``model`` (with a ``patient`` foreign key) move with the patient on merge and unmerge."""
-    _patient_owned[key] = model
+def register_patient_owned(
+    key: str, model: type[Model], *, field: str = "patient", unique_with: tuple[str, ...] = (), label=None
+) -> None:
+    """Rows of ``model`` move with the patient on merge and unmerge.
+
+    ``field`` is the foreign key to the patient (``holder`` of a contract, ``patient`` of the rows of a
+    many-to-many table); ``unique_with`` the other fields of a uniqueness the model keeps per patient;
+    ``label`` (lazy translated) names those rows in the error of a merge refused for them.
+    """
+    _patient_owned[key] = PatientOwned(model, field, tuple(unique_with), label)
 
 
-def patient_owned_models() -> dict[str, type[Model]]:
+def patient_owned() -> dict[str, PatientOwned]:
     return dict(_patient_owned)
 
 
@@ -67,3 +95,13 @@ def timeline_entries(user, patient) -> list[TimelineEntry]:
     """Every registered source's entries for the patient, newest first."""
     entries = [entry for source in _timeline_sources.values() for entry in source(user, patient)]
     return sorted(entries, key=lambda entry: entry.at, reverse=True)
+
+
+def register_fhir_source(name: str, entries_for: Callable) -> None:
+    """``entries_for(encounters, ref)`` returns ``[(fullUrl, resource)]`` of the workflow's rows of those visits."""
+    _fhir_sources[name] = entries_for
+
+
+def fhir_entries(encounters, ref: Callable) -> list[tuple[str, dict]]:
+    """Every registered source's entries for the exported visits, in registration order."""
+    return [entry for source in _fhir_sources.values() for entry in source(encounters, ref)]

@@ -830,21 +830,35 @@ def match_batch_patients(
     return BatchPatientMatches(matched, errors, len(ids))
 
 
-def _movable_models() -> dict:
+def _movable_models() -> dict[str, registry.PatientOwned]:
     from .models import Allergy
 
-    return {"encounters": Encounter, "allergies": Allergy, "identifiers": PatientIdentifier, **registry.patient_owned_models()}
+    own = {"encounters": Encounter, "allergies": Allergy, "identifiers": PatientIdentifier}
+    return {**{key: registry.PatientOwned(model) for key, model in own.items()}, **registry.patient_owned()}
 
 
 def _movable_rows(patient: Patient) -> dict[str, list[int]]:
     return {
-        key: list(model.objects.filter(patient=patient).values_list("pk", flat=True)) for key, model in _movable_models().items()
+        key: list(owned.model.objects.filter(**{owned.field: patient}).values_list("pk", flat=True))
+        for key, owned in _movable_models().items()
     }
 
 
+def _merge_conflicts(survivor: Patient, duplicate: Patient) -> list[str]:
+    """The kinds of rows both patients hold that may exist only once per patient (one enrolment per programme)."""
+    conflicts = []
+    for owned in _movable_models().values():
+        if not owned.unique_with:
+            continue
+        kept = set(owned.model.objects.filter(**{owned.field: survivor}).values_list(*owned.unique_with))
+        if kept and kept & set(owned.model.objects.filter(**{owned.field: duplicate}).values_list(*owned.unique_with)):
+            conflicts.append(str(owned))
+    return conflicts
+
+
 def _move(rows: dict[str, list[int]], to_patient_id: int) -> None:
-    for key, model in _movable_models().items():
-        model.objects.filter(pk__in=rows.get(key, [])).update(patient_id=to_patient_id)
+    for key, owned in _movable_models().items():
+        owned.model.objects.filter(pk__in=rows.get(key, [])).update(**{f"{owned.field}_id": to_patient_id})
 
 
 def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMerge:
@@ -861,6 +875,16 @@ def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMe
             raise ValidationError({"duplicate": [_("One of these patients has already been merged.")]})
         if survivor.resident_id_hash and duplicate.resident_id_hash and survivor.resident_id_hash != duplicate.resident_id_hash:
             raise ValidationError({"duplicate": [_("These patients have different resident IDs and cannot be the same person.")]})
+        conflicts = _merge_conflicts(survivor, duplicate)
+        if conflicts:
+            raise ValidationError(
+                {
+                    "duplicate": [
+                        _("Both patients have %(rows)s that can exist only once per patient; end or correct one of them first.")
+                        % {"rows": ", ".join(conflicts)}
+                    ]
+                }
+            )
         moved = _movable_rows(duplicate)
         _move(moved, survivor.pk)
         duplicate.merged_into = survivor
