@@ -335,6 +335,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Request bodies are JSON; an upload view names MultiPartParser itself (the schema follows).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "consortium.api_schema.AutoSchema",
     # One error contract: RFC 9457 problem details with a stable code (consortium/problems.py).
     "EXCEPTION_HANDLER": "consortium.problems.exception_handler",
@@ -351,6 +353,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request components, so a file field is `format: binary` in a request body (a code
+    # generator then sends a file) while read-only fields stay out of what a client must send.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags from the path after /api/v1/ ("insurance_claims_list", tag "insurance").
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Distinct names for choice sets that share a field name ("status", "kind") across apps.
     "ENUM_NAME_OVERRIDES": {
         "ClaimStatusEnum": "insurance.models.ClaimStatus",

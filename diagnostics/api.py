@@ -5,7 +5,7 @@ refusals come back as problem details through the one exception handler."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -190,7 +190,7 @@ class OrderDetailApi(generics.RetrieveAPIView):
 class OrderAttachmentApi(APIView):
     """Upload one device file (DICOM, ECG PDF/PNG/XML), checked against the order; optionally send."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": DiagnosticUploadSerializer}, responses={201: DiagnosticAttachmentSerializer})
     def post(self, request, pk):

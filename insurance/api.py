@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -243,7 +243,7 @@ class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
     """The office's settlement files; POST uploads one (multipart: file, period, encoding)."""
 
     serializer_class = SettlementFileSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
     def get_queryset(self):
         return selectors.settlement_files_of(self.request.user).order_by("-pk")
@@ -474,6 +474,7 @@ class DiscrepancyCsvApi(APIView):
     renderer_classes = [CsvRenderer, JSONRenderer]
 
     @extend_schema(
+        operation_id="insurance_reconciliations_discrepancies_csv",
         responses={(200, "text/csv"): OpenApiTypes.BINARY},
         parameters=[
             OpenApiParameter("kind", str, enum=DiscrepancyKind.values, description="Only discrepancies of this kind."),

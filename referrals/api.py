@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -357,7 +357,7 @@ class AttachmentApi(_ActionApi):
     """Upload a PDF, PNG or JPEG (type taken from the content) to a referral before its decision."""
 
     input_serializer = UploadSerializer
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
     def call(self, referral, data, user):
         return services.add_attachment(referral.pk, actor=user, upload=data["file"])
