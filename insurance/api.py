@@ -475,7 +475,8 @@ class DiscrepancyCsvApi(APIView):
 
     @extend_schema(
         operation_id="insurance_reconciliations_discrepancies_csv",
-        responses={(200, "text/csv"): OpenApiTypes.BINARY},
+        # Text, not binary: a generated client hands the CSV over as a string.
+        responses={(200, "text/csv"): OpenApiTypes.STR},
         parameters=[
             OpenApiParameter("kind", str, enum=DiscrepancyKind.values, description="Only discrepancies of this kind."),
             OpenApiParameter("status", str, enum=DiscrepancyStatus.values, description="Only discrepancies in this status."),
