@@ -28,6 +28,7 @@ from .models import (
     Enrolment,
     FundEntryKind,
     OfficeScheme,
+    OutOfCountyFile,
     Policy,
     PolicyAssistanceRule,
     PolicyIllnessSegment,
@@ -35,6 +36,7 @@ from .models import (
     PolicyStatus,
     Scheme,
 )
+from .out_of_county import COLUMNS, land_out_of_county_file
 
 #: scheme -> level -> (deductible, ratio, ratio without referral, annual ceiling)
 DEMO_TERMS = {
@@ -237,6 +239,42 @@ def _layer_cases(today: datetime.date) -> int:
     return made
 
 
+#: Hospitals outside the county where the demo's residents were treated (name, region, level).
+DEMO_OUTSIDE = [
+    ("华中科技大学同济医学院附属协和医院", "420102", InstitutionLevel.CITY_HOSPITAL),
+    ("湖北省人民医院", "420106", InstitutionLevel.CITY_HOSPITAL),
+    ("宜都市第一人民医院", "420581", InstitutionLevel.COUNTY_HOSPITAL),
+]
+DEMO_OUTSIDE_FILE = "demo-out-of-county.csv"
+
+
+def _seed_out_of_county(today: datetime.date) -> int:
+    """Visits outside the county for one in seven rural residents, landed the way an office uploads them."""
+    office = InsuranceOffice.objects.filter(code="YC-YB").first() or InsuranceOffice.objects.order_by("pk").first()
+    if office is None or OutOfCountyFile.objects.filter(office=office, file_name=DEMO_OUTSIDE_FILE).exists():
+        return 0
+    residents = list(
+        Enrolment.objects.filter(year=today.year, scheme__code="URRBMI")
+        .order_by("patient_id")
+        .values_list("insurance_number", flat=True)
+    )[::7]
+    lines = [",".join(COLUMNS)]
+    for index, number in enumerate(residents):
+        name, region, level = DEMO_OUTSIDE[index % len(DEMO_OUTSIDE)]
+        month = index % max(1, today.month - 1) + 1
+        inpatient = index % 9 == 0
+        total = Decimal(6000 + 173 * index) if inpatient else Decimal(120 + 23 * index)
+        fund_paid = (total * Decimal("0.45") if inpatient else total * Decimal("0.30")).quantize(Decimal("0.01"))
+        lines.append(
+            f"YB{today.year}{index:06d},{number},URRBMI,{name},{region},{level},"
+            f"{'inpatient' if inpatient else 'outpatient'},{today.year}-{month:02d}-{index % 27 + 1:02d},{total:.2f},{fund_paid}"
+        )
+    if len(lines) == 1:
+        return 0
+    landed = land_out_of_county_file(office=office, upload="\n".join(lines).encode(), file_name=DEMO_OUTSIDE_FILE, actor=SYSTEM)
+    return landed.new_visits
+
+
 def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     today = today or timezone.localdate()
     created = {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
@@ -286,5 +324,6 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
         except ApplicationError:
             continue
         created["claims"] += 1
+    created["visits outside the county"] = _seed_out_of_county(today)
     created["fund entries"] = _seed_fund(today)
     return created

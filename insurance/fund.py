@@ -4,13 +4,15 @@ Monthly provisional settlement (``provisional``), for month m of the year:
 
 1. budget to date = budget × m / 12 *;
 2. fund paid to date = what basic insurance paid for claims at member institutions up to month m
-   (effective claims: the approved amount once adjudicated, else the calculated one);
+   (effective claims: the approved amount once adjudicated, else the calculated one), plus what it
+   paid for the consortium's residents outside the county (the office's settlement data): a global
+   budget covers the residents wherever they are treated;
 3. balance = budget to date − fund paid to date (positive: under budget so far);
-4. each member's share of the fund paid = its paid amount / fund paid to date (four places).
+4. each member's share of what was paid at members = its paid amount / the members' total (four places).
 
 Year-end clearing (``clearing``):
 
-1. fund paid = the whole year's figure (as step 2 above);
+1. fund paid = the whole year's figure (as step 2 above: at members and outside the county);
 2. surplus = max(0, budget − fund paid) — kept by the consortium (结余留用);
 3. overspend = max(0, fund paid − budget); its reasonable part = min(overspend, budget × tolerance) *;
    the insurer bears the reasonable part × its share *, the consortium the rest (合理超支分担);
@@ -64,19 +66,23 @@ class Provisional:
     budget_to_date: Decimal
     fund_paid: Decimal
     balance: Decimal
-    shares: dict  # member -> share of the fund paid (four places)
+    shares: dict  # member -> share of what was paid at members (four places)
+    outside_paid: Decimal = ZERO  # paid for the residents outside the county
 
 
-def provisional(budget: Decimal, month: int, member_paid: dict) -> Provisional:
+def provisional(budget: Decimal, month: int, member_paid: dict, outside_paid: Decimal = ZERO) -> Provisional:
     if not 1 <= month <= 12:
         raise ValueError("month must be 1..12")
+    if outside_paid < 0:
+        raise ValueError("outside_paid must not be negative")
     budget_to_date = to_fen(budget * month / 12)
-    fund_paid = sum(member_paid.values(), ZERO)
+    at_members = sum(member_paid.values(), ZERO)
+    fund_paid = at_members + outside_paid
     shares = {
-        k: (v / fund_paid).quantize(FOUR, rounding=ROUND_HALF_UP) if fund_paid else Decimal("0.0000")
+        k: (v / at_members).quantize(FOUR, rounding=ROUND_HALF_UP) if at_members else Decimal("0.0000")
         for k, v in member_paid.items()
     }
-    return Provisional(month, budget_to_date, fund_paid, budget_to_date - fund_paid, shares)
+    return Provisional(month, budget_to_date, fund_paid, budget_to_date - fund_paid, shares, outside_paid)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Reads of the consortium fund: members, what the fund paid, the ledger, the supervision signals."""
 
+import datetime
 from decimal import Decimal
 
 from django.db.models import Count, Exists, OuterRef, Q, Sum
@@ -9,7 +10,7 @@ from consortium.models import Institution, Membership, MembershipRole
 from consortium.permissions import Action, can
 from referrals.models import Direction, Referral, ReferralStatus
 
-from .models import Claim, ClaimKind, ClaimStatus, ConsortiumFund, FundEntry, FundEntryKind
+from .models import Claim, ClaimKind, ClaimStatus, ConsortiumFund, FundEntry, FundEntryKind, OutOfCountyVisit
 
 ZERO = Decimal("0.00")
 
@@ -59,6 +60,25 @@ def member_paid(fund: ConsortiumFund, through: str) -> dict[int, Decimal]:
         .order_by()
     )
     return {row["institution"]: Decimal(row["paid"] or ZERO).quantize(ZERO) for row in rows}
+
+
+def outside_paid(fund: ConsortiumFund, through: str) -> Decimal:
+    """What the fund's office paid for the consortium's residents outside the county, January to ``through``.
+
+    The office's own settlement data (``OutOfCountyVisit``) of the fund's scheme, for residents whose
+    home institution is a member; the global budget covers them wherever they were treated.
+    """
+    year, month = int(through[:4]), int(through[5:7])
+    end = datetime.date(year + (month == 12), month % 12 + 1, 1)
+    ids = Membership.objects.filter(consortium=fund.consortium_id).values("institution_id")
+    total = OutOfCountyVisit.objects.filter(
+        office=fund.office_id,
+        scheme=fund.scheme_id,
+        patient__home_institution__in=ids,
+        visit_date__gte=datetime.date(fund.year, 1, 1),
+        visit_date__lt=end,
+    ).aggregate(s=Sum("fund_paid"))["s"]
+    return Decimal(total or ZERO).quantize(ZERO)
 
 
 def prepaid_total(fund: ConsortiumFund, through: str) -> Decimal:

@@ -18,7 +18,7 @@ from consortium.services import record_audit_event
 
 from . import fund as arithmetic
 from .audit import InsuranceAudit
-from .fund_selectors import lead_institution, member_paid, members_of, prepaid_total
+from .fund_selectors import lead_institution, member_paid, members_of, outside_paid, prepaid_total
 from .models import ConsortiumFund, FundEntry, FundEntryKind, PerformanceScore, PerformanceSnapshot, Scheme
 from .selectors import office_of
 
@@ -159,12 +159,13 @@ def settle_month(*, fund: ConsortiumFund, period: str, actor) -> FundEntry:
                 code="settlement_exists",
             )
         paid = member_paid(fund, period)
-        result = arithmetic.provisional(fund.budget, month, paid)
+        result = arithmetic.provisional(fund.budget, month, paid, outside_paid(fund, period))
         prepaid = prepaid_total(fund, period)
         detail = {
             "month": month,
             "budget_to_date": str(result.budget_to_date),
             "fund_paid": str(result.fund_paid),
+            "outside_paid": str(result.outside_paid),
             "balance": str(result.balance),
             "prepaid_to_date": str(prepaid),
             "members": {str(k): {"paid": str(paid[k]), "share": str(result.shares[k])} for k in sorted(paid)},
@@ -207,9 +208,10 @@ def freeze_performance(*, fund: ConsortiumFund, scores: dict, actor, note: str =
 def clearing_of(fund: ConsortiumFund, snapshot: PerformanceSnapshot | None):
     """The year-end figures and the surplus split as they stand now (no write)."""
     paid = member_paid(fund, f"{fund.year}-12")
+    outside = outside_paid(fund, f"{fund.year}-12")
     result = arithmetic.clearing(
         fund.budget,
-        sum(paid.values(), ZERO),
+        sum(paid.values(), ZERO) + outside,
         prepaid_total(fund, f"{fund.year}-12"),
         fund.overspend_tolerance,
         fund.insurer_overspend_share,
@@ -256,6 +258,7 @@ def clear_year(*, fund: ConsortiumFund, actor, snapshot: PerformanceSnapshot | N
             **result.as_detail(),
             "snapshot": getattr(snapshot, "pk", None),
             "members_paid": {str(k): str(v) for k, v in sorted(paid.items())},
+            "outside_paid": str(result.fund_paid - sum(paid.values(), ZERO)),
         }
         entries = [
             _post(

@@ -7,19 +7,24 @@ The services decide who may do what; these views translate forms and errors.
 
 from decimal import Decimal, InvalidOperation
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consortium.errors import ApplicationError, Invalid, NotPermitted
+from consortium.forms import apply_service_error
 from consortium.permissions import Action, can
 
 from . import fund_selectors, fund_services
 from .fund_selectors import funds_visible_to, lead_institution
-from .models import ConsortiumFund, FundEntry
+from .models import ConsortiumFund, FundEntry, OutOfCountyFile
+from .out_of_county import COLUMNS, land_out_of_county_file
+from .selectors import office_of
 
 SIGN_LABELS = {
     "admissions_down_cost_up": _("Admissions are falling while the cost per admission rises."),
@@ -38,7 +43,7 @@ def _fund_or_404(user, pk) -> ConsortiumFund:
 @login_required
 def fund_list(request):
     funds = funds_visible_to(request.user)
-    return render(request, "insurance/fund_list.html", {"funds": funds})
+    return render(request, "insurance/fund_list.html", {"funds": funds, "is_office": office_of(request.user) is not None})
 
 
 @login_required
@@ -58,6 +63,7 @@ def fund_detail(request, pk):
         "split": [(members.get(k), v) for k, v in sorted(shares.items())],
         "members": list(members.values()),
         "paid_by_member": fund_selectors.member_paid(fund, through),
+        "outside_paid": fund_selectors.outside_paid(fund, f"{fund.year}-12"),
         "latest": latest,
         "latest_members": [
             (members.get(int(k)), v) for k, v in sorted((latest.detail.get("members", {}) if latest else {}).items())
@@ -118,3 +124,42 @@ def fund_action(request, pk, action):
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in (error.errors or {}).items() if isinstance(v, list))
         messages.error(request, f"{error.message} {details}".strip())
     return redirect("insurance:fund-detail", pk=fund.pk)
+
+
+class OutOfCountyUploadForm(forms.Form):
+    file = forms.FileField(label=_("Settlement data of visits outside the county (CSV, UTF-8)"))
+
+
+@login_required
+def out_of_county(request):
+    """The insurance officer's page: upload the office's out-of-county visits, see the files landed so far."""
+    office = office_of(request.user)
+    if office is None:
+        raise PermissionDenied
+    form = OutOfCountyUploadForm(request.POST or None, request.FILES or None)
+    row_errors = []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            landed = land_out_of_county_file(office=office, upload=upload.read(), file_name=upload.name, actor=request.user)
+        except ApplicationError as error:
+            row_errors = error.errors.get("rows", []) if isinstance(error.errors, dict) else []
+            if row_errors:
+                form.add_error("file", error.message)  # the rows are listed below the form, each with its field
+            else:
+                apply_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("%(lines)s lines checked, %(new)s new visits landed (lines already landed are kept as they were).")
+                % {"lines": landed.line_count, "new": landed.new_visits},
+            )
+            return redirect("insurance:out-of-county")
+    context = {
+        "form": form,
+        "row_errors": row_errors,
+        "files": OutOfCountyFile.objects.filter(office=office)[:50],
+        "columns": ",".join(COLUMNS),
+        "office": office,
+    }
+    return render(request, "insurance/out_of_county.html", context, status=400 if request.method == "POST" else 200)

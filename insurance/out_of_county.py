@@ -2,7 +2,9 @@
 
 An office uploads a CSV (UTF-8, with or without BOM) with the header
 ``settlement_number,insurance_number,scheme,institution_name,institution_region,level,kind,visit_date,total,fund_paid``.
-Every line is checked first; any bad line refuses the whole file with the row and field named.
+Every line is checked first; any bad line refuses the whole file with the record number and field named
+(amounts and control characters by the settlement files' rules: ASCII digits, at most two decimals,
+no exponent, no NUL or other control character).
 Good files land set-based (one ``bulk_create`` with ``ignore_conflicts`` on the office's settlement
 number), so the same file twice — or an overlapping later file — changes nothing it already has.
 Residents are linked by insurance number to the MPI for the indicators; no clinical record is made.
@@ -12,12 +14,13 @@ import csv
 import datetime
 import hashlib
 import io
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from consortium.errors import Invalid, NotPermitted
+from consortium.errors import Invalid, NotPermitted, TooLarge
 from consortium.models import InstitutionLevel
 from consortium.permissions import SYSTEM
 from consortium.services import record_audit_event
@@ -26,6 +29,7 @@ from records.models import Patient
 from .audit import InsuranceAudit
 from .models import OutOfCountyFile, OutOfCountyVisit, Scheme
 from .selectors import office_of
+from .settlement import AMOUNT_RE, CONTROL_RE
 
 COLUMNS = [
     "settlement_number",
@@ -40,16 +44,19 @@ COLUMNS = [
     "fund_paid",
 ]
 MAX_ROWS = 200_000
+MAX_BYTES = 64 * 1024 * 1024
 
 
-def _money(value: str):
-    try:
-        amount = Decimal(value)
-    except (InvalidOperation, TypeError):
+def _money(value: str) -> Decimal | None:
+    """An amount in yuan as the settlement files write it, not negative; None when it is not one."""
+    if not AMOUNT_RE.fullmatch(value) or value.startswith("-"):
         return None
-    if amount < 0 or amount != amount.quantize(Decimal("0.01")):
-        return None
-    return amount
+    return Decimal(value.replace(",", ""))
+
+
+AMOUNT_RULE = gettext_lazy(
+    "Not an amount in yuan: ASCII digits, at most two decimals, commas only every three digits, not negative."
+)
 
 
 def parse(text: str, schemes: dict[str, int]) -> tuple[list[dict], list[dict]]:
@@ -70,7 +77,13 @@ def parse(text: str, schemes: dict[str, int]) -> tuple[list[dict], list[dict]]:
         cells = dict(zip(COLUMNS, (cell.strip() for cell in raw), strict=True))
 
         def bad(field, reason, number=number):
-            errors.append({"row": number, "field": field, "reason": reason})
+            errors.append({"row": number, "field": field, "reason": str(reason)})
+
+        controlled = [field for field, value in cells.items() if CONTROL_RE.search(value)]
+        for field in controlled:
+            bad(field, _("Control characters (such as NUL or a line break) are not allowed in a field."))
+        if controlled:
+            continue
 
         for field in ("settlement_number", "insurance_number", "institution_name"):
             if not cells[field] or len(cells[field]) > (
@@ -95,9 +108,9 @@ def parse(text: str, schemes: dict[str, int]) -> tuple[list[dict], list[dict]]:
             bad("visit_date", _("A date is written YYYY-MM-DD."))
         total, fund_paid = _money(cells["total"]), _money(cells["fund_paid"])
         if total is None:
-            bad("total", _("An amount in yuan with at most two decimals, not negative."))
+            bad("total", AMOUNT_RULE)
         if fund_paid is None:
-            bad("fund_paid", _("An amount in yuan with at most two decimals, not negative."))
+            bad("fund_paid", AMOUNT_RULE)
         elif total is not None and fund_paid > total:
             bad("fund_paid", _("The fund cannot pay more than the total."))
         rows.append({**cells, "visit_date": visit_date, "total": total, "fund_paid": fund_paid})
@@ -110,6 +123,10 @@ def land_out_of_county_file(*, office, upload: bytes, file_name: str, actor) -> 
     """Check and land one file of the office in one transaction; refuse it whole on any bad line."""
     if actor is not SYSTEM and office_of(actor) != office:
         raise NotPermitted(_("Only the insurance office itself can upload its out-of-county visits."))
+    if len(upload) > MAX_BYTES:
+        raise TooLarge(
+            _("The file is larger than %(mb)s MB; split it by month.") % {"mb": MAX_BYTES // (1024 * 1024)}, field="file"
+        )
     try:
         text = upload.decode("utf-8-sig")
     except UnicodeDecodeError:

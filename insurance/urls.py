@@ -15,6 +15,7 @@ urlpatterns = [
     path("reconciliations/<int:pk>/close/", views.period_close, name="period-close"),
     path("funds/", fund_views.fund_list, name="fund-list"),
     path("funds/<int:pk>/", fund_views.fund_detail, name="fund-detail"),
+    path("out-of-county/", fund_views.out_of_county, name="out-of-county"),
     path("funds/<int:pk>/<slug:action>/", fund_views.fund_action, name="fund-action"),
     path("discrepancies/<int:pk>/", views.discrepancy_update, name="discrepancy-update"),
 ]

@@ -316,3 +316,44 @@ def test_fund_api_for_the_insurer(chain, visit, fund, office_api):
         url, {"kind": "reversal", "sequence": 2, "reason": "录入错误"}, format="json", HTTP_IDEMPOTENCY_KEY="r1"
     )
     assert reversal.status_code == 201 and reversal.data[0]["amount"] == "-1000.00" and reversal.data[0]["reverses"] == 2
+
+
+# --- residents treated outside the county ------------------------------------------------------
+
+
+def test_provisional_counts_what_was_paid_outside_the_county():
+    result = provisional(D("1200000.00"), 2, {1: D("120000.00"), 2: D("60000.00")}, D("30000.00"))
+    assert (result.fund_paid, result.outside_paid, result.balance) == (D("210000.00"), D("30000.00"), D("-10000.00"))
+    assert result.shares == {1: D("0.6667"), 2: D("0.3333")}  # the members' shares of what was paid at members
+    with pytest.raises(ValueError):
+        provisional(D("1.00"), 1, {}, D("-0.01"))
+
+
+def test_the_fund_covers_its_residents_outside_the_county(chain, scheme, visit, fund, insurer):
+    from insurance.out_of_county import COLUMNS, land_out_of_county_file
+    from tests.factories import InsuranceOfficeFactory, PatientFactory
+
+    claims_at(visit, chain, ["500.00"], month=1)  # at the township: 340.00
+    resident = PatientFactory(home_institution=chain["village"], insurance_number="H420525000555")
+    PatientFactory(home_institution=chain["outsider"], insurance_number="H360722000001")
+    header = ",".join(COLUMNS)
+    lines = [
+        "S-1,H420525000555,URRBMI,武汉协和医院,420102,city_hospital,inpatient,2026-01-20,5000.00,2500.00",
+        "S-2,H420525000555,URRBMI,武汉协和医院,420102,city_hospital,outpatient,2026-03-02,300.00,120.00",
+        "S-3,H420525000555,URRBMI,武汉协和医院,420102,city_hospital,outpatient,2025-12-30,300.00,99.00",  # last year
+        "S-4,H360722000001,URRBMI,武汉协和医院,420102,city_hospital,outpatient,2026-01-05,300.00,77.00",  # not a resident
+    ]
+    land_out_of_county_file(office=chain["office"], upload="\n".join([header, *lines]).encode(), file_name="a.csv", actor=SYSTEM)
+    other_office = InsuranceOfficeFactory()
+    land_out_of_county_file(
+        office=other_office,
+        upload=f"{header}\nS-9,H420525000555,URRBMI,某医院,420102,city_hospital,outpatient,2026-01-09,100.00,55.00\n".encode(),
+        file_name="b.csv",
+        actor=SYSTEM,
+    )  # another office's data is not this fund's
+    assert resident.pk
+    january = fund_services.settle_month(fund=fund, period="2026-01", actor=insurer)
+    assert (january.amount, january.detail["outside_paid"]) == (D("2840.00"), "2500.00")
+    assert january.detail["balance"] == "-1840.00"  # budget to January 1,000.00
+    result, _shares, _snapshot = fund_services.preview_clearing(fund=fund, actor=chain["staff"]["consortium_admin"].user)
+    assert result.fund_paid == D("2960.00")  # 340 at members + 2,500 + 120 outside

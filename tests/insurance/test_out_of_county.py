@@ -44,6 +44,15 @@ def test_landing_is_idempotent_and_links_residents_without_records(chain, scheme
         ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,-1,0", "total"),
         ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,10.00,11.00", "fund_paid"),
         ("S-1,H1,URRBMI,医院,420102", "line"),
+        # amounts by the settlement files' rules: no full-width or Arabic-Indic digits, no exponent,
+        # no misplaced grouping, at most two decimals
+        ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,１２.３０,5.00", "total"),
+        ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,١٢,5.00", "total"),
+        ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,1e3,5.00", "total"),
+        ('S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,"1,23.06",5.00', "total"),
+        ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,10.00,5.001", "fund_paid"),
+        ("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,NaN,5.00", "total"),
+        ("S-1\x00,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,10.00,5.00", "settlement_number"),
     ],
 )
 def test_a_bad_line_refuses_the_file_naming_row_and_field(chain, scheme, line, field):
@@ -89,3 +98,51 @@ def test_upload_through_the_api(chain, scheme, office_api):
         url, {"file": SimpleUploadedFile("v.csv", b"nope\n", "text/csv")}, format="multipart", HTTP_IDEMPOTENCY_KEY="o2"
     )
     assert bad.status_code == 400 and OutOfCountyVisit.objects.count() == 1
+
+
+def test_a_line_break_inside_a_quoted_field_is_refused_and_rows_are_records_not_lines(chain, scheme):
+    data = body(
+        'S-1,H1,URRBMI,"武汉协和医院\n西院",420102,city_hospital,inpatient,2026-03-04,"1,800.00",900.00',
+        "S-2,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,10.00,",
+    )
+    with pytest.raises(Invalid) as refused:
+        land_out_of_county_file(office=chain["office"], upload=data, file_name="m.csv", actor=SYSTEM)
+    # the name spans two physical lines but is one record: the next record is 3, not 4
+    assert [(e["row"], e["field"]) for e in refused.value.errors["rows"]] == [(2, "institution_name"), (3, "fund_paid")]
+
+
+def test_an_oversized_file_is_refused_before_parsing(chain, scheme, monkeypatch):
+    from consortium.errors import TooLarge
+    from insurance import out_of_county
+
+    monkeypatch.setattr(out_of_county, "MAX_BYTES", 100)
+    with pytest.raises(TooLarge) as refused:
+        land_out_of_county_file(office=chain["office"], upload=b"x" * 101, file_name="big.csv", actor=SYSTEM)
+    assert refused.value.field == "file"
+
+
+def test_the_officer_uploads_on_the_web_and_sees_bad_lines_by_record(chain, scheme, login):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client = login(chain["staff"]["insurance"])
+    url = reverse("insurance:out-of-county")
+    page = client.get(url)
+    assert page.status_code == 200 and HEADER in page.content.decode()
+    bad = body("S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,1e3,5.00")
+    response = client.post(url, {"file": SimpleUploadedFile("bad.csv", bad, "text/csv")}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response.context["form"].errors["file"]
+    assert [(e["row"], e["field"]) for e in response.context["row_errors"]] == [(2, "total")]
+    assert 'id="row-errors"' in response.content.decode()
+    assert not OutOfCountyFile.objects.exists()
+    good = body('S-1,H1,URRBMI,医院,420102,city_hospital,inpatient,2026-03-04,"1,000.00",500.00')
+    response = client.post(url, {"file": SimpleUploadedFile("good.csv", good, "text/csv")}, follow=True)
+    assert response.redirect_chain[-1][0] == url
+    assert OutOfCountyVisit.objects.get().total == 1000
+    assert "good.csv" in response.content.decode()
+    assert client.post(url, {}).status_code == 400  # no file: a form error on the field
+
+
+def test_only_insurance_officers_open_the_upload_page(chain, login):
+    for who in ("clerk", "consortium_admin", "coordinator"):
+        assert login(chain["staff"][who]).get(reverse("insurance:out-of-county")).status_code == 403
