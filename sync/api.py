@@ -1,11 +1,13 @@
 """REST API of the sync subsystem: batch upload and status, endpoints, deliveries, the monitor."""
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.errors import Invalid
 from consortium.models import Institution
 from consortium.permissions import Action, get_scoped_or_404, require
 from consortium.problems import ProblemSerializer
@@ -109,6 +111,30 @@ class BatchUploadDocSerializer(serializers.Serializer):
     visits = VisitDocSerializer(many=True)
 
 
+def _request_body(raw) -> tuple[object, int | None]:
+    """The upload's body stream and its declared length (``None``: not declared).
+
+    Django reads a request without ``Content-Length`` as empty.  A chunked upload has none, so it
+    is read from the server's own input stream when the server says that stream ends with the body
+    (``wsgi.input_terminated``, set by gunicorn, which decodes the chunks); otherwise the body
+    could not be delimited and the client is asked for a length instead of being told its batch
+    is empty.  ``receive_batch`` enforces SYNC_MAX_BATCH_BYTES on the bytes read either way.
+    """
+    declared = raw.META.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in raw.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not declared and chunked:
+        if raw.META.get("wsgi.input_terminated"):
+            return raw.META["wsgi.input"], None
+        raise Invalid(
+            _("This server cannot read a chunked body; send the batch with a Content-Length header."),
+            code="length_required",
+        )
+    try:
+        return raw, int(declared or 0)
+    except ValueError:
+        return raw, None
+
+
 class BatchListApi(APIView):
     """Upload a batch of visits, or list recent batches."""
 
@@ -119,6 +145,10 @@ class BatchListApi(APIView):
             200: OpenApiResponse(InboundBatchSerializer, description="This batch ID was uploaded before; nothing changed."),
             400: OpenApiResponse(
                 ProblemSerializer, description="Malformed JSON, wrong types or unknown fields: errors name row and field."
+            ),
+            409: OpenApiResponse(
+                ProblemSerializer,
+                description="This batch ID was uploaded before with a different body (code batch_id_reused); nothing changed.",
             ),
             413: OpenApiResponse(
                 ProblemSerializer, description="The body is larger than SYNC_MAX_BATCH_BYTES (default 256 MiB)."
@@ -132,12 +162,8 @@ class BatchListApi(APIView):
         ),
     )
     def post(self, request):
-        raw = request._request
-        try:
-            content_length = int(raw.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            content_length = None
-        batch, created = batches.receive_batch(actor=request.user, stream=raw, content_length=content_length)
+        stream, content_length = _request_body(request._request)
+        batch, created = batches.receive_batch(actor=request.user, stream=stream, content_length=content_length)
         data = InboundBatchSerializer(batch).data
         headers = {"Location": data["status_url"]}
         return Response(data, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)

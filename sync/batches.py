@@ -11,18 +11,19 @@ written twice.
 """
 
 import datetime
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium import bulk, storage
-from consortium.errors import Invalid, TooLarge
+from consortium.errors import Conflict, Invalid, TooLarge
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
 from consortium.services import record_audit_event
@@ -61,6 +62,23 @@ class BatchRejected(Invalid):
         super().__init__(_("The batch was not accepted; nothing was stored."), errors=errors)
 
 
+class BatchIdReused(Conflict):
+    """The batch ID was uploaded before with a different body (409; the first batch's ``batch`` id in the problem)."""
+
+    code = "batch_id_reused"
+
+    def __init__(self, batch: InboundBatch):
+        super().__init__(
+            _(
+                "Batch ID %(batch_id)s was uploaded before with a different body; nothing was stored. "
+                "Give a new batch its own batch ID, or resend the first body unchanged."
+            )
+            % {"batch_id": batch.client_batch_id},
+            field="batch_id",
+            extra={"batch": batch.pk, "batch_id": batch.client_batch_id},
+        )
+
+
 def _spool_dir() -> Path:
     """Scratch space of the receiving request only: its files are stored or removed before the answer."""
     path = Path(settings.VAR_DIR) / "sync" / "inbound"
@@ -68,9 +86,11 @@ def _spool_dir() -> Path:
     return path
 
 
-def _spool(stream, limit: int) -> tuple[Path, int]:
+def _spool(stream, limit: int) -> tuple[Path, int, str]:
+    """Copy the body to a scratch file; returns its path, size and SHA-256 (hex) of the bytes as sent."""
     path = _spool_dir() / f"upload-{uuid.uuid4().hex}.json"
     size = 0
+    digest = hashlib.sha256()
     with path.open("wb") as out:
         while True:
             chunk = stream.read(1 << 16)
@@ -81,8 +101,19 @@ def _spool(stream, limit: int) -> tuple[Path, int]:
                 out.close()
                 path.unlink(missing_ok=True)
                 raise BatchTooLarge(limit)
+            digest.update(chunk)
             out.write(chunk)
-    return path, size
+    return path, size, digest.hexdigest()
+
+
+def _same_batch(existing: InboundBatch, digest: str) -> InboundBatch:
+    """A batch ID seen before: the first batch when the body is the same, else :class:`BatchIdReused`.
+
+    Batches received before bodies were fingerprinted (empty ``body_sha256``) are taken as the same.
+    """
+    if existing.body_sha256 and existing.body_sha256 != digest:
+        raise BatchIdReused(existing)
+    return existing
 
 
 def _scan(path: Path) -> tuple[dict, int, list[dict]]:
@@ -153,13 +184,15 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
     """Store an uploaded batch and queue it for landing; returns ``(batch, created)``.
 
     The body is streamed to a scratch file (never held in memory), checked for shape in one
-    streaming pass and streamed on to the storage.  Uploading a batch ID again returns the first
-    batch untouched.
+    streaming pass and streamed on to the storage.  Uploading a batch ID again with the same body
+    returns the first batch untouched, also when both uploads arrive at once (the unique constraint
+    on institution and batch ID decides, the loser answers with the winner's batch); the same batch
+    ID with a different body raises :class:`BatchIdReused`.
     """
     limit = sync_setting("SYNC_MAX_BATCH_BYTES")
     if content_length is not None and content_length > limit:
         raise BatchTooLarge(limit)
-    path, size = _spool(stream, limit)
+    path, size, digest = _spool(stream, limit)
     stored = ""
     try:
         if fhir_inbound.looks_like_bundle(path):
@@ -182,34 +215,20 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
         institution = _batch_institution(actor, header)
         existing = InboundBatch.objects.filter(institution=institution, client_batch_id=batch_id).first()
         if existing is not None:
-            return existing, False
+            return _same_batch(existing, digest), False
         # Stored before the transaction, so that no lock is held while the body travels.
         with path.open("rb") as body:
             stored = storage.save_stream(f"sync/inbound/{institution.pk}/batch-{uuid.uuid4().hex}.json", body)
-        with transaction.atomic():
+        try:
+            batch = _create_batch(actor, institution, batch_id, header, stored, size, rows, digest)
+        except IntegrityError:
+            # A concurrent upload of this batch ID committed first: answer with its batch.
+            storage.delete(stored)
+            stored = ""
             existing = InboundBatch.objects.filter(institution=institution, client_batch_id=batch_id).first()
-            if existing is not None:
-                storage.delete(stored)
-                return existing, False
-            api_client = getattr(actor, "api_client", None)
-            batch = InboundBatch.objects.create(
-                institution=institution,
-                client_batch_id=batch_id,
-                api_client=api_client,
-                submitted_by=None if api_client else actor,
-                all_or_nothing=header.get("all_or_nothing", False),
-                body_path=stored,
-                body_bytes=size,
-                rows_total=rows,
-            )
-            record_audit_event(
-                actor=actor,
-                action=SyncAudit.BATCH_RECEIVED,
-                obj=batch,
-                institution=institution,
-                detail={"batch_id": batch_id, "rows": rows, "bytes": size},
-            )
-            transaction.on_commit(lambda: _enqueue_batch(batch.pk), robust=True)
+            if existing is None:
+                raise
+            return _same_batch(existing, digest), False
         stored = ""
         return batch, True
     except BaseException:
@@ -217,6 +236,31 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
         raise
     finally:
         path.unlink(missing_ok=True)
+
+
+def _create_batch(actor, institution, batch_id: str, header: dict, stored: str, size: int, rows: int, digest: str):
+    with transaction.atomic():
+        api_client = getattr(actor, "api_client", None)
+        batch = InboundBatch.objects.create(
+            institution=institution,
+            client_batch_id=batch_id,
+            api_client=api_client,
+            submitted_by=None if api_client else actor,
+            all_or_nothing=header.get("all_or_nothing", False),
+            body_path=stored,
+            body_bytes=size,
+            body_sha256=digest,
+            rows_total=rows,
+        )
+        record_audit_event(
+            actor=actor,
+            action=SyncAudit.BATCH_RECEIVED,
+            obj=batch,
+            institution=institution,
+            detail={"batch_id": batch_id, "rows": rows, "bytes": size},
+        )
+        transaction.on_commit(lambda: _enqueue_batch(batch.pk), robust=True)
+    return batch
 
 
 def _convert_bundle(path: Path) -> Path:

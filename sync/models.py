@@ -115,6 +115,8 @@ class InboundBatch(models.Model):
     all_or_nothing = models.BooleanField(_("all or nothing"), default=False)
     body_path = models.CharField(_("stored body"), max_length=300, editable=False)
     body_bytes = models.BigIntegerField(_("body size (bytes)"), default=0)
+    #: SHA-256 of the body as uploaded: the same batch ID with another body is refused (409).
+    body_sha256 = models.CharField(_("body SHA-256"), max_length=64, blank=True, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=InboundBatchStatus.choices, default=InboundBatchStatus.RECEIVED)
     lease_until = models.DateTimeField(_("leased until"), null=True, blank=True)
     received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)

@@ -107,6 +107,83 @@ class WorkerProcess:
             self._log.close()
 
 
+class GunicornProcess:
+    """The WSGI app served by gunicorn on 127.0.0.1 (real worker processes) against the test database."""
+
+    def __init__(self, workers: int = 2, extra_env: dict | None = None):
+        self.workers = workers
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen | None = None
+        self.log_path = ARTIFACTS / f"gunicorn-{os.getpid()}-{time.monotonic_ns()}.log"
+
+    def start(self, timeout: float = 120.0) -> "GunicornProcess":
+        import socket
+        import urllib.error
+        import urllib.request
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_current_connection(),
+            "CELERY_TASK_ALWAYS_EAGER": "1",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "IDENTIFIER_HASH_KEY": settings.IDENTIFIER_HASH_KEY,
+            **self.extra_env,
+        }
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "config.wsgi",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--timeout",
+                "60",
+                "--no-control-socket",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"gunicorn exited early, see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/login/", timeout=5):  # noqa: S310  (loopback)
+                    return self
+            except urllib.error.HTTPError:
+                return self  # answering at all is up
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"gunicorn did not answer within {timeout}s, see {self.log_path}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real worker process consuming from the configured broker against the test database."""

@@ -16,7 +16,8 @@ def test_sync_models_move_to_their_app_without_moving_a_row():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("consortium", "0004_delivery_lease_token")]
+    # sync's own later migrations change the tables again: step back to the last one the move knew.
+    before = [("consortium", "0004_delivery_lease_token"), ("sync", "0002_batch_bodies_to_storage")]
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
     executor.migrate(before)
