@@ -37,3 +37,9 @@ class ChronicConfig(AppConfig):
             unique_with=("contract",),
             label=_("places on the same family-doctor contract"),
         )
+
+        from consortium.documents import register_document_kind
+
+        from . import documents
+
+        register_document_kind(documents.FAMILY_DOCTOR_CONTRACT, label=documents.LABEL, load=documents.load_contract)

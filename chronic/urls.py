@@ -18,6 +18,7 @@ urlpatterns = [
     path("teams/<int:pk>/", views.team_panel, name="team"),
     path("teams/<int:pk>/contracts/new/", views.contract_new, name="contract-new"),
     path("contracts/<int:pk>/", views.contract_detail, name="contract"),
+    path("contracts/<int:pk>/print/", views.contract_print, name="contract-print"),
     path("programmes/", views.programme_list, name="programmes"),
     path("programmes/new/", views.programme_edit, name="programme-new"),
     path("programmes/<int:pk>/", views.programme_edit, name="programme-edit"),

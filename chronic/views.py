@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium.documents import paper_size, print_context
 from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.models import Staff
@@ -24,8 +25,8 @@ from consortium.permissions import Action, can, can_anywhere, staff_of
 from records.access import log_patient_access, readable_patients
 from records.models import AccessReason, Encounter
 
+from . import documents, selectors, services
 from . import rules as R
-from . import selectors, services
 from .forms import ContractForm, EnrolForm, FollowUpForm, MissedForm, ProgrammeForm, ReasonForm, RenewForm, TeamForm
 from .measurements import MEASUREMENTS
 from .models import Contract, ContractStatus, EnrolmentStatus, FollowUp, FollowUpStatus
@@ -337,6 +338,23 @@ def contract_new(request, pk):
             messages.success(request, _("Contract signed."))
             return redirect("chronic:contract", pk=contract.pk)
     return render(request, "chronic/contract_new.html", {"form": form, "team": team})
+
+
+@login_required
+def contract_print(request, pk):
+    """The contract as the paper both parties sign, with its verification code."""
+    contract = get_object_or_404(Contract.objects.select_related("team__institution", "holder", "renewed_from"), pk=pk)
+    selectors.team_or_404(request.user, contract.team_id)
+    _log_read(request, contract.holder)
+    issuer = contract.team.institution
+    context = {
+        **print_context(request, documents.contract_document(contract), obj=contract, institution=issuer),
+        "contract": contract,
+        "members": contract.members.all(),
+        "issuer": issuer,
+        "paper": paper_size(request, "a4"),
+    }
+    return render(request, "chronic/contract_print.html", context)
 
 
 @login_required

@@ -8,12 +8,16 @@
 * :class:`ActionGetRedirectMiddleware`: a browser's GET on a URL that only takes POST (an action,
   opened from the address bar or a bookmark) goes to the page of the object the action belongs to
   (which applies its own access rule); programs and the API keep the plain 405.
+* :class:`FriendlyNotFoundMiddleware`: with DEBUG on (the demo, ``make demo``), Django answers a 404
+  with its technical page (URL patterns, the exception text) instead of ``handler404``; a clinic user
+  trying the demo must see the same page as in production, break-glass hint included.
 """
 
 import re
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import Resolver404, resolve
 from django.utils.translation import gettext as _
@@ -85,3 +89,29 @@ class ActionGetRedirectMiddleware:
                 messages.info(request, _("That address runs an action from a form; here is the page it belongs to."))
             return HttpResponseRedirect(candidate)
         return response
+
+
+class FriendlyNotFoundMiddleware:
+    """Under DEBUG, a page's 404 (raised by a view, or an address that matches no URL) is the site's own page.
+
+    With DEBUG off this does nothing: ``handler404`` already renders the same page.  The API keeps its
+    problem-details answers, static files their plain 404.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    @staticmethod
+    def _applies(request) -> bool:
+        return settings.DEBUG and not request.path.startswith(("/api/", "/" + settings.STATIC_URL.lstrip("/")))
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code == 404 and getattr(request, "resolver_match", None) is None and self._applies(request):
+            return page_not_found(request)  # no URL matched: Django's technical "URLconf" page otherwise
+        return response
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, Http404) and self._applies(request):
+            return page_not_found(request, exception)
+        return None

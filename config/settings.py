@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "config.errors.ActionGetRedirectMiddleware",
+    "config.errors.FriendlyNotFoundMiddleware",
     "consortium.sessions.SessionPolicyMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "consortium.sessions.SecondFactorMiddleware",
@@ -382,6 +383,25 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "consortium@localhost"
 # Keyed hash for exact lookup of resident IDs and phones without storing them in the clear
 # in an index; separate from SECRET_KEY so that rotating sessions does not break lookups.
 IDENTIFIER_HASH_KEY = os.environ.get("IDENTIFIER_HASH_KEY", "") or SECRET_KEY
+
+
+def _document_signing_key() -> str:
+    """Key of printed documents' verification links (consortium/documents.py); never SECRET_KEY, so
+    rotating sessions does not void printed forms.  Development keeps a generated one under var/;
+    production must set it (``check --deploy`` warns, printing refuses)."""
+    key = os.environ.get("DOCUMENT_SIGNING_KEY", "")
+    if key or PRODUCTION:
+        return key
+    key_file = VAR_DIR / "document_signing_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+DOCUMENT_SIGNING_KEY = _document_signing_key()
+#: The public address printed in verification QR codes (e.g. https://consortium.example.org); the request's host if empty.
+DOCUMENT_VERIFY_BASE_URL = os.environ.get("DOCUMENT_VERIFY_BASE_URL", "")
 
 LOGGING = {
     "version": 1,

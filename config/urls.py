@@ -43,6 +43,7 @@ urlpatterns = [
     path("institutions/<str:code>/", consortium_views.institution_detail, name="institution-detail"),
     path("institutions/<str:code>/staff/", consortium_views.institution_staff, name="institution-staff"),
     path("memberships/", consortium_views.membership_list, name="membership-list"),
+    path("verify/<slug:kind>/<str:number>/", consortium_views.verify_document, name="verify-document"),
     path("sync/", include("sync.urls")),
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),

@@ -7,6 +7,6 @@ class ConsortiumConfig(AppConfig):
     verbose_name = _("Consortium")
 
     def ready(self):
-        from . import auth_events
+        from . import auth_events, documents  # noqa: F401  (documents registers its deploy check)
 
         auth_events.connect()

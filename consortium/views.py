@@ -3,7 +3,7 @@
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from . import selectors
+from . import documents, selectors
 from .models import Institution
 from .permissions import Action, get_scoped_or_404
 
@@ -32,3 +32,11 @@ def institution_staff(request, code):
 @login_required
 def membership_list(request):
     return render(request, "consortium/membership_list.html", {"memberships": selectors.memberships_visible_to(request.user)})
+
+
+def verify_document(request, kind, number):
+    """Public (no sign-in): does a printed copy match the record?  Shows a masked name only."""
+    result = documents.verify(kind, number, request.GET.get("v"), request.GET.get("f", ""), request.GET.get("s", ""))
+    response = render(request, "documents/verify.html", {"result": result})
+    response["X-Robots-Tag"] = "noindex"
+    return response

@@ -21,3 +21,9 @@ class DiagnosticsConfig(AppConfig):
         register_timeline_source("diagnostics", timeline_entries)
         # A visit's orders travel with it in the patient's FHIR export.
         register_fhir_source("diagnostics", record_entries)
+
+        from consortium.documents import register_document_kind
+
+        from . import documents
+
+        register_document_kind(documents.DIAGNOSTIC_REPORT, label=documents.LABEL, load=documents.load_report)

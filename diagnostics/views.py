@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consortium import storage
+from consortium.documents import paper_size, print_context
 from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, institution_ids_for, scope, staff_of
@@ -19,7 +20,7 @@ from records.access import log_patient_access
 from records.models import Encounter
 from records.selectors import encounters_on
 
-from . import catalogue, consultations, critical, recognition, selectors, services
+from . import catalogue, consultations, critical, documents, recognition, selectors, services
 from .forms import (
     AcknowledgeForm,
     AmendForm,
@@ -221,7 +222,14 @@ def order_print(request, pk):
         request.path,
         "own_institution" if order.ordering_institution_id == _own_institution_id(request.user) else "diagnostic_order",
     )
-    return render(request, "diagnostics/order_print.html", {"order": order, "version": version})
+    context = {
+        **print_context(request, documents.report_document(order, version), obj=order, institution=order.centre.institution),
+        "order": order,
+        "version": version,
+        "issuer": order.centre.institution,
+        "paper": paper_size(request, "a4"),
+    }
+    return render(request, "diagnostics/order_print.html", context)
 
 
 def _take(request, order, act: str, form):

@@ -9,6 +9,7 @@ urlpatterns = [
     path("claims/new/", views.claim_create, name="claim-create"),
     path("claims/submit/", views.batch_submit, name="batch-submit"),
     path("claims/<str:number>/", views.claim_detail, name="claim-detail"),
+    path("claims/<str:number>/statement/", views.claim_statement, name="claim-statement"),
     path("claims/<str:number>/correct/", views.claim_correct, name="claim-correct"),
     path("reconciliations/", views.reconciliation_list, name="reconciliation-list"),
     path("reconciliations/<int:pk>/", views.reconciliation_detail, name="reconciliation-detail"),

@@ -9,12 +9,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from consortium.documents import paper_size, print_context
 from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.models import Institution
 from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
 
-from . import selectors, services
+from . import documents, selectors, services
 from .calculator import BENEFIT_LABELS, STEP_LABELS
 from .forms import ClaimCreateForm, CorrectClaimForm, DiscrepancyForm, SubmitBatchForm
 from .models import REVERSIBLE, ClaimStatus, Discrepancy, DiscrepancyKind, DiscrepancyStatus
@@ -98,6 +99,20 @@ def claim_detail(request, number):
         "correct_form": CorrectClaimForm(),
     }
     return render(request, "insurance/claim_detail.html", context)
+
+
+@login_required
+def claim_statement(request, number):
+    """The final statement for the patient: institution header, amounts, signature lines and a verification code."""
+    claim = get_scoped_or_404(selectors.claims_visible_to(request.user), request.user, Action.VIEW_CLAIMS, number=number)
+    context = {
+        **print_context(request, documents.claim_statement(claim), obj=claim, institution=claim.institution),
+        "claim": claim,
+        "lines": claim.lines.all(),
+        "issuer": claim.institution,
+        "paper": paper_size(request, "a4"),
+    }
+    return render(request, "insurance/claim_statement.html", context)
 
 
 @login_required

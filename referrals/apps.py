@@ -14,13 +14,19 @@ class ReferralsConfig(AppConfig):
     verbose_name = _("Referrals")
 
     def ready(self):
+        from consortium.documents import register_document_kind
         from consortium.models import Department
         from records.models import AccessReason
         from records.registry import register_access_grant, register_patient_owned
 
+        from . import documents
         from .models import Referral
         from .selectors import patients_with_active_referral_q
 
+        register_document_kind(documents.REFERRAL_FORM, label=documents.LABELS["referral"], load=documents.load_referral_form)
+        register_document_kind(
+            documents.APPOINTMENT_SLIP, label=documents.LABELS["appointment"], load=documents.load_appointment_slip
+        )
         register_access_grant("referral", reason=AccessReason.REFERRAL, patients_for=patients_with_active_referral_q)
         register_patient_owned("referrals", Referral)
 

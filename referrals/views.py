@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consortium import storage
+from consortium.documents import paper_size, print_context
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from consortium.routing import reads_from_replica
@@ -18,7 +19,7 @@ from records.access import can_read_patient, log_patient_access, read_patient_or
 from records.models import AccessReason, Encounter
 from records.selectors import recent_encounters
 
-from . import selectors, services
+from . import documents, selectors, services
 from .forms import (
     AcceptForm,
     AttachmentForm,
@@ -183,6 +184,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
     can_attach = referral.status in ATTACHABLE and can(request.user, Action.START_REFERRAL, referral.from_institution_id)
     return {
         "referral": referral,
+        "appointment_statuses": documents.APPOINTMENT_STATUSES,
         "attachment_form": bound.get("attachment") or (AttachmentForm() if can_attach else None),
         "events": selectors.referral_timeline(referral),
         "attachments": referral.attachments.all(),
@@ -209,6 +211,43 @@ def detail(request, pk):
     decision = can_read_patient(request.user, referral.patient)
     log_patient_access(request.user, referral.patient, request.path, decision.reason or AccessReason.REFERRAL)
     return render(request, "referrals/detail.html", _detail_context(request, referral))
+
+
+def _print_context(request, referral, document, *, issuer, default_paper):
+    decision = can_read_patient(request.user, referral.patient)
+    log_patient_access(request.user, referral.patient, request.path, decision.reason or AccessReason.REFERRAL)
+    return {
+        **print_context(request, document, obj=referral, institution=issuer),
+        "referral": referral,
+        "patient": referral.patient,
+        "issuer": issuer,
+        "paper": paper_size(request, default_paper),
+    }
+
+
+@login_required
+def print_referral(request, pk):
+    """The referral form (转诊单) as a final document, for either direction, with its verification code."""
+    referral = _visible_referral(request.user, pk)
+    if referral.status == ReferralStatus.DRAFT:
+        raise Http404
+    context = _print_context(
+        request, referral, documents.referral_form(referral), issuer=referral.from_institution, default_paper="a4"
+    )
+    context["tasks"] = referral.follow_up_tasks.all()
+    return render(request, "referrals/print_referral.html", context)
+
+
+@login_required
+def print_appointment(request, pk):
+    """The appointment slip (预约单) the patient takes to the receiving hospital."""
+    referral = _visible_referral(request.user, pk)
+    if referral.appointment_at is None or referral.status not in documents.APPOINTMENT_STATUSES:
+        raise Http404
+    context = _print_context(
+        request, referral, documents.appointment_slip(referral), issuer=referral.to_institution, default_paper="a5"
+    )
+    return render(request, "referrals/print_appointment.html", context)
 
 
 @login_required

@@ -59,3 +59,23 @@ def test_500_page_needs_nothing_from_the_database():
     request = RequestFactory().get("/")
     response = errors.server_error(request)
     assert response.status_code == 500 and "出错" in response.content.decode()
+
+
+@pytest.mark.parametrize(("language", "text"), [("zh-hans", "此患者未在您的机构建档"), ("en", "This patient is not registered")])
+def test_with_debug_on_as_in_the_demo_the_404_is_still_the_friendly_page(chain, login, settings, language, text):
+    settings.DEBUG = True
+    patient = PatientFactory(home_institution=chain["outsider"])
+    client = login(chain["staff"]["clinician"])
+    response = client.get(reverse("records:patient-detail", args=[patient.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    page = response.content.decode()
+    assert response.status_code == 404 and text in page and reverse("records:break-glass") in page
+    assert "URLconf" not in page and "Traceback" not in page and "Http404" not in page and patient.name not in page
+    unknown = client.get("/records/no-such-page/", HTTP_ACCEPT_LANGUAGE=language)
+    assert unknown.status_code == 404 and 'class="mainnav"' in unknown.content.decode()
+    assert "URLconf" not in unknown.content.decode()
+
+
+def test_with_debug_on_the_api_keeps_its_problem_details(chain, login, settings):
+    settings.DEBUG = True
+    response = login(chain["staff"]["clinician"]).get("/api/v1/patients/999999/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("application/problem+json")

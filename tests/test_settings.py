@@ -25,6 +25,7 @@ VARIABLES = (
     "CONSORTIUM_ENV",
     "TIME_ZONE",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
+    "DOCUMENT_SIGNING_KEY",
 )
 
 
@@ -98,6 +99,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
             "CONSORTIUM_ENV": "production",
             "SECRET_KEY": "k3y-" + "v" * 60 + "-not-a-demo-secret-7f1c2e",
             "ALLOWED_HOSTS": "consortium.example.org",
+            "DOCUMENT_SIGNING_KEY": "d0c-" + "s" * 40 + "-printed-forms",
         },
         capture_output=True,
         text=True,
