@@ -65,6 +65,12 @@ INDICATORS = {
     "dx_studies": (_("Diagnostic studies ordered"), COUNT),
     "dx_critical_in_time": (_("Critical values acknowledged within target"), PERCENT),
     "dx_recognition_rate": (_("Recognised prior results used"), PERCENT),
+    "dx_township_coverage": (_("Township centres served by the shared centres"), PERCENT),
+    "dx_township_coverage_imaging": (_("Township centres served by an imaging centre"), PERCENT),
+    "dx_township_coverage_ecg": (_("Township centres served by an ECG centre"), PERCENT),
+    "dx_township_coverage_lab": (_("Township centres served by a laboratory centre"), PERCENT),
+    "dx_township_coverage_pathology": (_("Township centres served by a pathology centre"), PERCENT),
+    "dx_township_coverage_consultation": (_("Township centres served by remote consultation"), PERCENT),
 }
 #: Indicators whose months without data count as zero (counts); the others stay empty.
 ZERO_WHEN_MISSING = frozenset({"referrals_up", "referrals_down", "dx_studies"})
@@ -128,6 +134,19 @@ CHARTS = [
         _("Critical values acknowledged in time and recognised results used"),
         "line",
         ("dx_critical_in_time", "dx_recognition_rate"),
+        PERCENT,
+    ),
+    Chart(
+        "dx-coverage",
+        _("Shared diagnostics: township centres served, by centre kind"),
+        "line",
+        (
+            "dx_township_coverage_imaging",
+            "dx_township_coverage_ecg",
+            "dx_township_coverage_lab",
+            "dx_township_coverage_pathology",
+            "dx_township_coverage_consultation",
+        ),
         PERCENT,
     ),
     Chart(

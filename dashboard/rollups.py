@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from chronic.models import FollowUp as ChronicFollowUp
 from chronic.models import FollowUpStatus as ChronicFollowUpStatus
-from consortium.models import Consortium, InstitutionLevel, Membership
+from consortium.models import Consortium, Institution, InstitutionLevel, Membership
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
 from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
 from records.models import Encounter, EncounterKind
@@ -647,12 +647,50 @@ def compute(first: datetime.date, last: datetime.date, today: datetime.date | No
                     "denominator": quantize(d),
                     "value": _value(indicator.kind, n, d),
                 }
+    results.update(township_coverage(window, consortia))
     for code, (ups, downs) in DERIVED.items():
         keys = {key[1:] for key in results if key[0] in (*ups, *downs)}
         for scope, scope_id, month in keys:
             n = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in ups), Decimal(0))
             d = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in downs), Decimal(0))
             results[(code, scope, scope_id, month)] = {"numerator": n, "denominator": d, "value": _value("ratio", n, d)}
+    return results
+
+
+def township_coverage(window: Window, consortia: dict[int, frozenset]) -> dict[tuple, dict]:
+    """The share of a consortium's township health centres served by its shared centres in each month.
+
+    A township is served in a month when it, or a village clinic under it, ordered at least one study
+    (not cancelled) from a shared centre of that kind; ``dx_township_coverage`` counts any kind. One
+    DISTINCT query over the month's orders; the denominator is the consortium's member townships.
+    """
+    townships = {
+        c: frozenset(
+            Institution.objects.filter(pk__in=members, level=InstitutionLevel.TOWNSHIP_HEALTH_CENTRE).values_list("pk", flat=True)
+        )
+        for c, members in consortia.items()
+    }
+    served: dict[tuple[int, str, datetime.date], set[int]] = {}
+    rows = (
+        _requested_orders(window)
+        .annotate(_township=township_of("ordering_institution"))
+        .filter(_township__isnull=False)
+        .values_list("centre__consortium", "centre__kind", "month", "_township")
+        .distinct()
+        .order_by()
+    )
+    for consortium_id, kind, month, township in rows:
+        if township in townships.get(consortium_id, ()):
+            for code in ("dx_township_coverage", f"dx_township_coverage_{kind}"):
+                served.setdefault((consortium_id, code, month_key(month)), set()).add(township)
+    results = {}
+    for (consortium_id, code, month), ids in served.items():
+        n, d = Decimal(len(ids)), Decimal(len(townships[consortium_id]))
+        results[(code, ScopeKind.CONSORTIUM, consortium_id, month)] = {
+            "numerator": quantize(n),
+            "denominator": quantize(d),
+            "value": _value("ratio", n, d),
+        }
     return results
 
 

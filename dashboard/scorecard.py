@@ -86,6 +86,14 @@ LINES = [
         _("Follow-ups of enrolled diabetes patients with the blood glucose under the target."),
     ),
     Line("dx_studies", _("Diagnostic studies ordered from the shared centres in the period."), ("dx_studies",)),
+    Line(
+        "dx_township_coverage",
+        _(
+            "Member township health centres that (or whose village clinics) ordered at least one study from a shared "
+            "centre in the month, over all member township centres; over a period, the mean of the months."
+        ),
+        ("dx_township_coverage",),
+    ),
     _by_population(
         "reimbursement_ratio",
         _("Reimbursement ratio"),

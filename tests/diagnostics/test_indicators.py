@@ -58,3 +58,21 @@ def test_township_coverage_counts_served_townships(setting):
     imaging = rows["Imaging centre"]
     assert (imaging["covered"], imaging["townships"]) == (1, 1)
     assert rows["Pathology centre"]["covered"] == 0
+
+
+def test_township_coverage_by_centre_kind_rolls_up_per_month(setting):
+    from consortium.models import Institution, InstitutionLevel, Membership
+
+    setting.order(attachments=[setting.dicom(n=1)], send=True)
+    setting.lab_order()
+    today = timezone.localdate()
+    month = today.replace(day=1)
+    results = compute(today, today)
+    members = Membership.objects.filter(consortium=setting.consortium).values("institution")
+    townships = Institution.objects.filter(pk__in=members, level=InstitutionLevel.TOWNSHIP_HEALTH_CENTRE).count()
+    key = ("consortium", setting.consortium.pk, month)
+    for code in ("dx_township_coverage", "dx_township_coverage_imaging", "dx_township_coverage_lab"):
+        row = results[(code, *key)]
+        assert (row["numerator"], row["denominator"]) == (Decimal(1), Decimal(townships))
+        assert row["value"] == (Decimal(1) / townships).quantize(Decimal("0.0001"))
+    assert ("dx_township_coverage_ecg", *key) not in results  # no ECG study ordered: no figure, not a zero
