@@ -12,6 +12,8 @@ NAVIGATION = [
     ("institution-list", _("Institutions"), Action.VIEW_INSTITUTION),
     ("membership-list", _("Memberships"), Action.VIEW_MEMBERSHIPS),
     ("sync-monitor", _("Sync monitor"), Action.VIEW_SYNC_MONITOR),
+    ("machine-access", _("Machine access"), Action.MANAGE_MACHINE_ACCESS),
+    ("machine-access", _("Machine access"), Action.REQUEST_MACHINE_ACCESS),
     ("insurance:claim-list", _("Claims"), Action.VIEW_CLAIMS),
     ("insurance:reconciliation-list", _("Reconciliation"), Action.REVIEW_RECONCILIATION),
     ("insurance:fund-list", _("Consortium fund"), Action.VIEW_CLAIMS),
@@ -29,5 +31,9 @@ def navigation(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    links = [(nav_url(name), label) for name, label, action in NAVIGATION if can_anywhere(user, action)]
+    links = []
+    for name, label, action in NAVIGATION:
+        url = nav_url(name)
+        if can_anywhere(user, action) and all(url != seen for seen, _label in links):
+            links.append((url, label))
     return {"current_staff": staff_of(user), "nav_links": referral_navigation.with_unread_count(links, user)}

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
-from consortium import account
+from consortium import account, machine_views
 from consortium import views as consortium_views
 from consortium.api_auth import SchemaAccess
 from consortium.api_schema_view import EnglishSchemaView
@@ -44,6 +44,12 @@ urlpatterns = [
     path("institutions/<str:code>/staff/", consortium_views.institution_staff, name="institution-staff"),
     path("memberships/", consortium_views.membership_list, name="membership-list"),
     path("verify/<slug:kind>/<str:number>/", consortium_views.verify_document, name="verify-document"),
+    path("machine-access/", machine_views.machine_access, name="machine-access"),
+    path("machine-access/tokens/new/", machine_views.token_new, name="machine-access-token-new"),
+    path("machine-access/tokens/<int:pk>/rotate/", machine_views.token_rotate, name="machine-access-token-rotate"),
+    path("machine-access/tokens/<int:pk>/revoke/", machine_views.token_revoke, name="machine-access-token-revoke"),
+    path("machine-access/requests/<int:pk>/approve/", machine_views.request_approve, name="machine-access-request-approve"),
+    path("machine-access/requests/<int:pk>/reject/", machine_views.request_reject, name="machine-access-request-reject"),
     path("sync/", include("sync.urls")),
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),

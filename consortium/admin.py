@@ -1,8 +1,16 @@
-from django.contrib import admin, messages
-from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
+from django.contrib import admin
 
-from .models import ApiClient, AuditEvent, Consortium, Department, Institution, InsuranceOffice, Membership, Staff
+from .models import (
+    ApiClient,
+    AuditEvent,
+    Consortium,
+    Department,
+    Institution,
+    InsuranceOffice,
+    MachineAccessRequest,
+    Membership,
+    Staff,
+)
 from .permissions import Action, scope
 
 
@@ -79,26 +87,37 @@ class StaffAdmin(ScopedAdmin):
     autocomplete_fields = ["user", "institution", "department"]
 
 
+class ReadOnlyAdmin(ScopedAdmin):
+    """Shown, never written here: changes go through the services, with their checks, approval and audit."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(ApiClient)
-class ApiClientAdmin(ScopedAdmin):
+class ApiClientAdmin(ReadOnlyAdmin):
+    """API clients are issued, rotated and revoked on the machine-access pages (``consortium.tokens``), not here."""
+
     scope_action = Action.MANAGE_STAFF
-    list_display = ["name", "kind", "institution", "insurance_office", "token_prefix", "created_at", "last_used_at", "revoked_at"]
+    list_display = ["name", "kind", "institution", "insurance_office", "token_prefix", "created_at", "expires_at"]
+    list_display += ["last_used_at", "revoked_at"]
     list_filter = ["kind"]
-    readonly_fields = ["token_prefix", "created_at", "last_used_at", "revoked_at"]
-    actions = ["revoke"]
+    readonly_fields = [f.name for f in ApiClient._meta.fields if f.name not in ("token_hash", "previous_token_hash")]
+    exclude = ["token_hash", "previous_token_hash"]
 
-    def save_model(self, request, obj, form, change):
-        if not change:
-            token = obj.issue_token()
-            messages.warning(
-                request, _("API token for %(name)s (shown once, store it now): %(token)s") % {"name": obj.name, "token": token}
-            )
-        super().save_model(request, obj, form, change)
 
-    @admin.action(description=_("Revoke the selected API clients' tokens"))
-    def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        messages.success(request, _("%(count)d token(s) revoked.") % {"count": count})
+@admin.register(MachineAccessRequest)
+class MachineAccessRequestAdmin(ReadOnlyAdmin):
+    scope_action = Action.REQUEST_MACHINE_ACCESS
+    list_display = ["pk", "kind", "status", "institution", "insurance_office", "requested_by", "requested_at", "decided_by"]
+    list_filter = ["kind", "status"]
+    readonly_fields = [f.name for f in MachineAccessRequest._meta.fields]
 
 
 @admin.register(AuditEvent)

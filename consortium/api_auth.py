@@ -69,12 +69,15 @@ class ApiClientTokenAuthentication(authentication.BaseAuthentication):
             token = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(_("The token contains invalid characters.")) from None
+        digest = hash_api_token(token)
+        now = timezone.now()
         client = (
-            ApiClient.objects.select_related("institution", "insurance_office").filter(token_hash=hash_api_token(token)).first()
+            ApiClient.objects.select_related("institution", "insurance_office")
+            .filter(Q(token_hash=digest) | Q(previous_token_hash=digest, previous_token_valid_until__gt=now))
+            .first()
         )
         if client is None or not client.is_active:
-            raise exceptions.AuthenticationFailed(_("Unknown or revoked API token."))
-        now = timezone.now()
+            raise exceptions.AuthenticationFailed(_("Unknown, expired or revoked API token."))
         if client.last_used_at is None or now - client.last_used_at >= LAST_USED_RESOLUTION:
             # At most one write a minute per client: a read-heavy client does not contend for the
             # database's write lock (SQLite) on every request.
@@ -95,7 +98,7 @@ class ApiClientTokenScheme(OpenApiAuthenticationExtension):
         return {
             "type": "http",
             "scheme": "bearer",
-            "description": "A per-client token issued in the admin (API clients); revocable.",
+            "description": "A per-client token issued on the machine-access page; it expires, rotates and is revocable.",
         }
 
 

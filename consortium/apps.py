@@ -7,6 +7,7 @@ class ConsortiumConfig(AppConfig):
     verbose_name = _("Consortium")
 
     def ready(self):
-        from . import auth_events, documents  # noqa: F401  (documents registers its deploy check)
+        from . import auth_events, documents, tokens  # noqa: F401  (documents registers its deploy check)
 
         auth_events.connect()
+        tokens.register_changes()

@@ -15,3 +15,15 @@ class AuditAction(StrEnum):
 def all_audit_actions() -> list[AuditAction]:
     """Every member of every app's enumeration (the subclasses imported so far)."""
     return [member for subclass in AuditAction.__subclasses__() for member in subclass]
+
+
+class ConsortiumAudit(AuditAction):
+    """The kernel's own actions: machine credentials and the approvals of changes to them."""
+
+    API_TOKEN_ISSUED = "consortium.api_token_issued"
+    API_TOKEN_ROTATED = "consortium.api_token_rotated"
+    API_TOKEN_REVOKED = "consortium.api_token_revoked"
+    MACHINE_ACCESS_REQUESTED = "consortium.machine_access_requested"
+    MACHINE_ACCESS_APPROVED = "consortium.machine_access_approved"
+    MACHINE_ACCESS_REJECTED = "consortium.machine_access_rejected"
+    MACHINE_ACCESS_WITHDRAWN = "consortium.machine_access_withdrawn"

@@ -1,5 +1,6 @@
 """The consortium domain: institutions, the consortium and its memberships, staff and API clients."""
 
+import datetime
 import hashlib
 import secrets
 
@@ -254,11 +255,36 @@ class ApiClientKind(models.TextChoices):
 
 
 def hash_api_token(token: str) -> str:
+    """Tokens are 256 random bits, so one SHA-256 pass is enough: nothing to guess from the hash."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: Defaults of the token settings (``API_TOKEN_LIFETIME_DAYS``, ``API_TOKEN_ROTATION_OVERLAP_HOURS``).
+DEFAULT_TOKEN_LIFETIME_DAYS = 365
+DEFAULT_TOKEN_ROTATION_OVERLAP_HOURS = 24
+
+
+def token_lifetime() -> datetime.timedelta:
+    return datetime.timedelta(days=float(getattr(settings, "API_TOKEN_LIFETIME_DAYS", DEFAULT_TOKEN_LIFETIME_DAYS)))
+
+
+def token_rotation_overlap() -> datetime.timedelta:
+    hours = getattr(settings, "API_TOKEN_ROTATION_OVERLAP_HOURS", DEFAULT_TOKEN_ROTATION_OVERLAP_HOURS)
+    return datetime.timedelta(hours=float(hours))
+
+
+def default_token_expiry() -> datetime.datetime:
+    return timezone.now() + token_lifetime()
+
+
 class ApiClient(models.Model):
-    """A machine client of the API, holding a revocable bearer token (only its hash is stored)."""
+    """A machine client of the API, holding a bearer token: only its hash is stored, it expires and rotates.
+
+    Issued, rotated and revoked only through ``consortium.tokens`` (the admin shows clients read-only).
+    After a rotation the previous token keeps working until ``previous_token_valid_until`` (the
+    overlap, ``API_TOKEN_ROTATION_OVERLAP_HOURS``, 0 revokes it at once), so a member system can
+    switch without an outage.
+    """
 
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=32, choices=ApiClientKind.choices)
@@ -276,12 +302,17 @@ class ApiClient(models.Model):
     token_prefix = models.CharField(_("token prefix"), max_length=8, editable=False)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), default=default_token_expiry)
+    rotated_at = models.DateTimeField(_("rotated at"), null=True, blank=True, editable=False)
+    previous_token_hash = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    previous_token_valid_until = models.DateTimeField(_("previous token valid until"), null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("API client")
         verbose_name_plural = _("API clients")
+        ordering = ["name", "pk"]
         constraints = [
             models.CheckConstraint(
                 name="api_client_owner_matches_kind",
@@ -295,7 +326,24 @@ class ApiClient(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+    @property
+    def is_expired(self) -> bool:
+        return self.revoked_at is None and self.expires_at is not None and self.expires_at <= timezone.now()
+
+    @property
+    def previous_token_active(self) -> bool:
+        return bool(
+            self.revoked_at is None
+            and self.previous_token_hash
+            and self.previous_token_valid_until
+            and self.previous_token_valid_until > timezone.now()
+        )
+
+    @property
+    def owner(self):
+        return self.institution or self.insurance_office
 
     def issue_token(self) -> str:
         """Set a fresh token and return it; it is shown once and only its hash is kept."""
@@ -368,3 +416,72 @@ class OutboxEvent(models.Model):
 
     def __str__(self):
         return f"{self.event_type} {self.aggregate_type}#{self.aggregate_id}"
+
+
+class MachineAccessKind(models.TextChoices):
+    """Changes to machine access: API tokens (kernel) and push endpoints (``sync`` executes those)."""
+
+    TOKEN_CREATE = "token_create", _("Issue an API token")
+    TOKEN_ROTATE = "token_rotate", _("Rotate an API token")
+    TOKEN_REVOKE = "token_revoke", _("Revoke an API token")
+    ENDPOINT_REGISTER = "endpoint_register", _("Register a push endpoint")
+    ENDPOINT_CHANGE = "endpoint_change", _("Change a push endpoint")
+    ENDPOINT_DEACTIVATE = "endpoint_deactivate", _("Deactivate a push endpoint")
+
+
+class MachineAccessStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting for approval")
+    APPROVED = "approved", _("Approved and carried out")
+    REJECTED = "rejected", _("Rejected")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+
+
+class MachineAccessRequest(models.Model):
+    """A consortium administrator's change to a member's tokens or endpoints, carried out only when a
+    second administrator approves it (``consortium.approvals``).  ``payload`` holds the change's
+    inputs (name, URL, events), never a token or a signing secret."""
+
+    kind = models.CharField(_("change"), max_length=32, choices=MachineAccessKind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=MachineAccessStatus.choices, default=MachineAccessStatus.PENDING
+    )
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    insurance_office = models.ForeignKey(
+        InsuranceOffice, verbose_name=_("insurance office"), null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        ApiClient, verbose_name=_("API client"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    #: The sync endpoint a change is about, or the one an approved registration created (sync is a higher floor).
+    endpoint_id = models.BigIntegerField(_("endpoint"), null=True, blank=True)
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    reason = models.TextField(_("reason"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        verbose_name = _("machine access request")
+        verbose_name_plural = _("machine access requests")
+        ordering = ["-requested_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                name="machine_access_request_has_owner",
+                condition=Q(institution__isnull=False) | Q(insurance_office__isnull=False),
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def owner(self):
+        return self.institution or self.insurance_office

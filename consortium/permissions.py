@@ -39,7 +39,9 @@ class Action(StrEnum):
     RESOLVE_RECONCILIATION = "resolve_reconciliation"  # run, resolve, close and reopen: the insurance office
     VIEW_DASHBOARD = "view_dashboard"
     VIEW_SYNC_MONITOR = "view_sync_monitor"
-    MANAGE_SYNC = "manage_sync"  # register endpoints, retry and replay deliveries
+    MANAGE_SYNC = "manage_sync"  # retry and replay deliveries
+    MANAGE_MACHINE_ACCESS = "manage_machine_access"  # API tokens and push endpoints: the institution's own administrator
+    REQUEST_MACHINE_ACCESS = "request_machine_access"  # the same, carried out only on a second administrator's approval
     VIEW_IDENTIFIERS = "view_identifiers"  # unmasked resident IDs and phones
     MANAGE_PATIENT_INDEX = "manage_patient_index"  # match review, merge and unmerge
     VIEW_ACCESS_LOG = "view_access_log"  # who read this institution's patients
@@ -136,7 +138,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
         Relation.OWN: frozenset(
             _HOSPITAL_OWN
             | {A.MANAGE_STAFF, A.VIEW_SYNC_MONITOR, A.MANAGE_SYNC, A.VIEW_DASHBOARD, A.VIEW_ACCESS_LOG, A.REVIEW_RECONCILIATION}
-            | {A.CONFIGURE_DIAGNOSTICS}
+            | {A.CONFIGURE_DIAGNOSTICS, A.MANAGE_MACHINE_ACCESS}
         ),
         Relation.PEER: frozenset({A.VIEW_INSTITUTION}),
     },
@@ -169,6 +171,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_DASHBOARD,
                 A.VIEW_SYNC_MONITOR,
                 A.MANAGE_SYNC,
+                A.REQUEST_MACHINE_ACCESS,
                 A.VIEW_REFERRALS,
                 A.CONFIGURE_REFERRALS,
                 A.VIEW_CLAIMS,

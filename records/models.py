@@ -255,6 +255,7 @@ class AccessAction(models.TextChoices):
     READ = "read", _("Read")
     LIST = "list", _("Listed")
     SEARCH = "search", _("Found by search")
+    PUSH = "push", _("Pushed to a member system")
 
 
 class AccessOutcome(models.TextChoices):

@@ -2,19 +2,43 @@
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import generics, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.errors import Invalid
 from consortium.models import Institution
-from consortium.permissions import Action, get_scoped_or_404, require
+from consortium.permissions import Action, can_anywhere, get_scoped_or_404
 from consortium.problems import ProblemSerializer
 
 from . import batches, deliveries, endpoints, selectors
 from .conf import sync_setting
 from .models import Delivery, Endpoint, InboundBatch
+
+
+class MonitorsSync(permissions.IsAuthenticated):
+    """The monitor, endpoints and deliveries: a role that monitors sync nowhere is refused (403), not shown an empty list."""
+
+    message = gettext_lazy("Your role does not monitor sync.")
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and can_anywhere(request.user, Action.VIEW_SYNC_MONITOR)
+
+
+class SeesBatches(permissions.IsAuthenticated):
+    """Batch lists: for those who upload visits or monitor sync somewhere; others get 403."""
+
+    message = gettext_lazy("Your role neither uploads visit batches nor monitors sync.")
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        if request.method != "GET":
+            return True  # the upload checks the sender's right itself
+        user = request.user
+        return can_anywhere(user, Action.RECORD_ENCOUNTER) or can_anywhere(user, Action.VIEW_SYNC_MONITOR)
 
 
 class BatchRowErrorSerializer(serializers.Serializer):
@@ -138,6 +162,8 @@ def _request_body(raw) -> tuple[object, int | None]:
 class BatchListApi(APIView):
     """Upload a batch of visits, or list recent batches."""
 
+    permission_classes = [SeesBatches]
+
     @extend_schema(
         request={"application/json": BatchUploadDocSerializer},
         responses={
@@ -178,6 +204,7 @@ class BatchDetailApi(generics.RetrieveAPIView):
     """The status of one batch: received, processing, landed (with counts) or failed (with the reason)."""
 
     serializer_class = InboundBatchSerializer
+    permission_classes = [SeesBatches]
 
     def get_queryset(self):
         return selectors.batches_for(self.request.user)
@@ -200,6 +227,8 @@ class SyncEndpointSerializer(serializers.ModelSerializer):
 class EndpointListApi(APIView):
     """Hospital endpoints that receive pushed events."""
 
+    permission_classes = [MonitorsSync]
+
     @extend_schema(responses=SyncEndpointSerializer(many=True))
     def get(self, request):
         return Response(SyncEndpointSerializer(selectors.endpoints_visible_to(request.user), many=True).data)
@@ -214,7 +243,6 @@ class EndpointListApi(APIView):
         serializer = SyncEndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        require(request.user, Action.MANAGE_SYNC, data["institution"])
         endpoint = endpoints.register_endpoint(
             actor=request.user,
             institution=data["institution"],
@@ -277,6 +305,7 @@ class DeliveryListApi(generics.ListAPIView):
     """Deliveries the caller may monitor; filter with ?status=pending|delivered|dead."""
 
     serializer_class = SyncDeliverySerializer
+    permission_classes = [MonitorsSync]
     filterset_fields = ["status", "endpoint"]
 
     def get_queryset(self):
@@ -332,6 +361,8 @@ class MonitorRowSerializer(serializers.Serializer):
 
 class MonitorApi(APIView):
     """Per institution: last successful sync, backlog, failures; plus the failing deliveries."""
+
+    permission_classes = [MonitorsSync]
 
     @extend_schema(
         responses=inline_serializer(

@@ -11,6 +11,8 @@ class SyncConfig(AppConfig):
     def ready(self):
         from consortium.services import on_outbox_committed
 
+        from . import endpoints
         from .enqueue import enqueue_dispatch
 
         on_outbox_committed(enqueue_dispatch)
+        endpoints.register_changes()

@@ -10,6 +10,7 @@ class SyncAudit(AuditAction):
     BATCH_RECEIVED = "sync.batch_received"
     DELIVERY_REPLAYED = "sync.delivery_replayed"
     DELIVERY_RETRIED = "sync.delivery_retried"
+    ENDPOINT_CHANGED = "sync.endpoint_changed"
     ENDPOINT_DEACTIVATED = "sync.endpoint_deactivated"
     ENDPOINT_REGISTERED = "sync.endpoint_registered"
     ENDPOINT_REPLAYED_DEAD = "sync.endpoint_replayed_dead"

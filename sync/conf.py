@@ -19,6 +19,9 @@ DEFAULTS = {
     "SYNC_PARALLEL_POSTS": 4,  # concurrent POSTs of one task (different patients, never one lane twice)
     "SYNC_ENDPOINT_CONCURRENCY": 2,  # tasks working one endpoint at a time
     "SYNC_TASK_BUDGET_SECONDS": 30.0,  # then a task hands over to a fresh one
+    # Hosts pushed to over plain http and at loopback/private addresses: development and tests only
+    # (comma-separated, e.g. "127.0.0.1"); empty in production (sync/destinations.py).
+    "SYNC_DEVELOPMENT_HOSTS": "",
     # Inbound batches.
     "SYNC_MAX_BATCH_BYTES": 256 * 1024 * 1024,  # bodies above this answer 413
     "SYNC_INGEST_CHUNK": 5000,  # visits landed per chunk

@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from consortium.permissions import Action, require
 from consortium.services import record_audit_event
+from records.access import log_push_disclosures
 
 from .audit import SyncAudit
 from .conf import sync_setting
@@ -103,6 +104,19 @@ def _apply_failure(delivery: Delivery, result: PostResult, now) -> None:
         delivery.next_attempt_at = now + datetime.timedelta(seconds=backoff_seconds(delivery.attempts))
 
 
+def _log_disclosures(delivered: list[int]) -> None:
+    """Each delivered push is a disclosure of the patient's data to the receiving institution (access log)."""
+    rows = (
+        Delivery.objects.filter(pk__in=delivered, event__patient_id__isnull=False)
+        .values_list("event__patient_id", "endpoint__institution_id", "endpoint_id", "basis")
+        .order_by("pk")
+    )
+    log_push_disclosures(
+        (patient_id, institution_id, f"sync/endpoints/{endpoint_id}", basis)
+        for patient_id, institution_id, endpoint_id, basis in rows
+    )
+
+
 def record_delivery_attempts(results: dict[int, PostResult]) -> int:
     """Record the outcome of a round of POSTs in one transaction: delivered, back-off, or dead-lettered.
 
@@ -121,6 +135,7 @@ def record_delivery_attempts(results: dict[int, PostResult]) -> int:
         for pk in pending:
             if results[pk].ok:
                 succeeded.setdefault(results[pk].status_code, []).append(pk)
+        _log_disclosures([pk for pks in succeeded.values() for pk in pks])
         for status_code, pks in succeeded.items():
             Delivery.objects.filter(pk__in=pks).update(
                 status=DeliveryStatus.DELIVERED,

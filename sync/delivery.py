@@ -12,10 +12,11 @@ Headers sent with every push:
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 SIGNATURE_HEADER = "X-Consortium-Signature"
@@ -44,38 +45,54 @@ class PostResult:
     error: str
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the checked address; the Host header still names the endpoint's host."""
+
+    def __init__(self, host, port, *, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to the checked address, the certificate verified against the endpoint's host name (SNI too)."""
+
+    def __init__(self, host, port, *, address, timeout):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def post(*, url: str, secret: str, event_type: str, idempotency_key: str, body: bytes, timeout: float) -> PostResult:
-    """POST once; any 2xx is success, everything else (status, timeout, refused) is a failure to retry."""
+def post(*, destination, secret: str, event_type: str, idempotency_key: str, body: bytes, timeout: float) -> PostResult:
+    """POST once to a checked destination (``destinations.check_url``); redirects are never followed.
+
+    Any 2xx is success, everything else (status, timeout, refused connection) is a failure to retry.
+    """
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310  (the endpoint URL is validated to http/https at registration)
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/fhir+json; charset=utf-8",
-            IDEMPOTENCY_HEADER: idempotency_key,
-            EVENT_HEADER: event_type,
-            TIMESTAMP_HEADER: timestamp,
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-            "User-Agent": "consortium-sync/1",
-        },
-    )
+    kind = _PinnedHTTPSConnection if destination.scheme == "https" else _PinnedHTTPConnection
+    connection = kind(destination.host, destination.port, address=destination.address, timeout=timeout)
+    headers = {
+        "Content-Type": "application/fhir+json; charset=utf-8",
+        IDEMPOTENCY_HEADER: idempotency_key,
+        EVENT_HEADER: event_type,
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(secret, timestamp, body),
+        "User-Agent": "consortium-sync/1",
+    }
     try:
-        with _opener.open(request, timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        return PostResult(False, exc.code, f"HTTP {exc.code} {exc.reason}"[:500])
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return PostResult(False, None, f"{type(exc).__name__}: {reason}"[:500])
+        connection.request("POST", destination.path, body=body, headers=headers)
+        response = connection.getresponse()
+        status, reason = response.status, response.reason
+        response.read(64 * 1024)
+    except (http.client.HTTPException, TimeoutError, OSError) as exc:
+        return PostResult(False, None, f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        connection.close()
     if 200 <= status < 300:
         return PostResult(True, status, "")
-    return PostResult(False, status, f"HTTP {status}")
+    return PostResult(False, status, f"HTTP {status} {reason}".strip()[:500])

@@ -2,6 +2,13 @@
 
 Who receives what: party events go to the institutions party to them; encounter events go to the
 source institution's own endpoints and, with the patient's consent, to peer members of its consortia.
+Each delivery records its *basis* (the access reason of records that lets the receiver read it: own
+institution, own visits, referral, consent), logged with the push as a disclosure once delivered, and
+whether the receiver is the patient's home institution: only that one gets the resident ID, phone
+and address (``fhir.minimise``), as only it reads them unmasked on the platform.
+
+The active endpoints are read locked, so a deactivation committing meanwhile either comes first (the
+endpoint gets nothing more) or waits for this round and then cancels what it created.
 """
 
 import datetime
@@ -10,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consortium.models import Membership, OutboxEvent, OutboxEventType
-from records.models import Patient
+from records.models import AccessReason, Patient
 
 from . import fhir
 from .models import Delivery, Endpoint
@@ -27,8 +34,10 @@ def _peer_ids(institution_id: int, on: datetime.date) -> frozenset[int]:
     return frozenset(Membership.objects.co_members_of(institution_id, on).values_list("institution_id", flat=True))
 
 
-def _consenting(patient_ids: set[int]) -> frozenset[int]:
-    return frozenset(Patient.objects.filter(pk__in=patient_ids, consents_to_sharing=True).values_list("pk", flat=True))
+def _patients(patient_ids: set[int]) -> dict[int, tuple[int, bool]]:
+    """``{patient id: (home institution id, consents to sharing)}``."""
+    rows = Patient.objects.filter(pk__in=patient_ids).values_list("pk", "home_institution_id", "consents_to_sharing")
+    return {pk: (home, consents) for pk, home, consents in rows}
 
 
 #: Events that go to the institutions party to them (``fhir.parties_of``) rather than by consent.
@@ -36,9 +45,9 @@ PARTY_EVENTS = frozenset({OutboxEventType.REFERRAL, OutboxEventType.DISCHARGE})
 
 
 def _recipients(
-    event: OutboxEvent, endpoints: list[Endpoint], peers: dict, consenting: frozenset[int], about: dict
-) -> list[Endpoint]:
-    """Endpoints that may learn about ``event``.
+    event: OutboxEvent, endpoints: list[Endpoint], peers: dict, patients: dict, about: dict
+) -> list[tuple[Endpoint, str]]:
+    """Endpoints that may learn about ``event``, each with the basis on which it may.
 
     Referral and discharge events go to the institutions party to them.  Encounter events go
     to the source institution's own endpoints, and to peer members of its consortia only when
@@ -47,20 +56,26 @@ def _recipients(
     subscribed = [endpoint for endpoint in endpoints if event.event_type in endpoint.events]
     if not subscribed:
         return []
+    home, consents = patients.get(event.patient_id, (None, False))
+
+    def basis(endpoint: Endpoint, otherwise: str) -> str:
+        return AccessReason.OWN_INSTITUTION if home is not None and endpoint.institution_id == home else otherwise
+
     if event.event_type in PARTY_EVENTS:
         parties = fhir.parties_of(event, about)
         if parties is not None:
-            return [endpoint for endpoint in subscribed if endpoint.institution_id in parties]
+            return [(e, basis(e, AccessReason.REFERRAL)) for e in subscribed if e.institution_id in parties]
     if event.institution_id is None:
         return []
     if event.institution_id not in peers:
         peers[event.institution_id] = _peer_ids(event.institution_id, timezone.localdate())
-    shared = event.patient_id in consenting
-    return [
-        endpoint
-        for endpoint in subscribed
-        if endpoint.institution_id == event.institution_id or (shared and endpoint.institution_id in peers[event.institution_id])
-    ]
+    recipients = []
+    for endpoint in subscribed:
+        if endpoint.institution_id == event.institution_id:
+            recipients.append((endpoint, basis(endpoint, AccessReason.OWN_VISITS)))
+        elif consents and endpoint.institution_id in peers[event.institution_id]:
+            recipients.append((endpoint, basis(endpoint, AccessReason.CONSENT)))
+    return recipients
 
 
 def dispatch_pending_events(*, limit: int = 500) -> set[int]:
@@ -84,13 +99,13 @@ def dispatch_round(*, limit: int = 500) -> tuple[int, set[int]]:
         )
         if not events:
             return 0, lanes
-        endpoints = list(Endpoint.objects.filter(is_active=True))
-        consenting = _consenting({event.patient_id for event in events if event.patient_id is not None})
+        endpoints = list(Endpoint.objects.select_for_update().filter(is_active=True).order_by("pk"))
+        patients = _patients({event.patient_id for event in events if event.patient_id is not None})
         peers: dict[int, frozenset[int]] = {}
         now = timezone.now()
         deliveries = []
         about = fhir.preload([event for event in events if event.event_type in PARTY_EVENTS])
-        routed = [(event, _recipients(event, endpoints, peers, consenting, about)) for event in events]
+        routed = [(event, _recipients(event, endpoints, peers, patients, about)) for event in events]
         about.update(fhir.preload([event for event, recipients in routed if recipients and fhir.key_of(event) not in about]))
         for event, recipients in routed:
             event.dispatched_at = now
@@ -98,8 +113,18 @@ def dispatch_round(*, limit: int = 500) -> tuple[int, set[int]]:
                 continue
             event.fhir = fhir.build_message(event, about)
             lane = lane_for(event)
-            for endpoint in recipients:
-                deliveries.append(Delivery(event=event, endpoint=endpoint, lane=lane, next_attempt_at=now, created_at=now))
+            for endpoint, basis in recipients:
+                deliveries.append(
+                    Delivery(
+                        event=event,
+                        endpoint=endpoint,
+                        lane=lane,
+                        basis=basis,
+                        with_identifiers=basis == AccessReason.OWN_INSTITUTION,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
                 lanes.add(endpoint.pk)
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
         OutboxEvent.objects.bulk_update(events, ["dispatched_at", "fhir"], batch_size=500)

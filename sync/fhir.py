@@ -21,6 +21,7 @@ from records.fhir_vocabulary import (
     MESSAGE_SOURCE,
     OUTBOX_EVENT_SYSTEM,
     REFERRAL_ID_SYSTEM,
+    RESIDENT_ID_SYSTEM,
     SNOMED_SYSTEM,
     aggregate_system,
 )
@@ -249,3 +250,27 @@ def parties_of(event, preloaded: dict | None = None) -> set[int] | None:
     ids = {getattr(obj, name, None) for name in ("from_institution_id", "to_institution_id", "institution_id")}
     ids.discard(None)
     return ids or None
+
+
+def minimise(message: dict, *, identifiers: bool) -> dict:
+    """The message as a receiver without the right to the patient's identifiers may see it.
+
+    Resident ID, phone and address go only to the patient's home institution (the one institution
+    that reads them unmasked on the platform); for every other receiver they are taken out of each
+    Patient resource.  The result depends on the message alone, so a retry sends the same bytes.
+    """
+    if identifiers:
+        return message
+    entries = []
+    for entry in message.get("entry", []):
+        resource = entry.get("resource") or {}
+        if resource.get("resourceType") == "Patient":
+            resource = {key: value for key, value in resource.items() if key not in ("telecom", "address")}
+            kept = [item for item in resource.get("identifier", []) if item.get("system") != RESIDENT_ID_SYSTEM]
+            if kept:
+                resource["identifier"] = kept
+            else:
+                resource.pop("identifier", None)
+            entry = {**entry, "resource": resource}
+        entries.append(entry)
+    return {**message, "entry": entries} if "entry" in message else message

@@ -15,6 +15,18 @@ class EndpointForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
     )
 
+    reason = forms.CharField(
+        label=_("Reason (for the approving administrator)"), required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
     def __init__(self, *args, institutions, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["institution"].queryset = institutions
+
+
+class EndpointChangeForm(EndpointForm):
+    """Change an endpoint's name, URL or events (its institution stays)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, institutions=Institution.objects.none(), **kwargs)
+        del self.fields["institution"]

@@ -30,6 +30,7 @@ class Endpoint(models.Model):
     events = models.JSONField(_("events"), default=list)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    deactivated_at = models.DateTimeField(_("deactivated at"), null=True, blank=True)
 
     class Meta:
         db_table = "consortium_endpoint"
@@ -46,6 +47,7 @@ class DeliveryStatus(models.TextChoices):
     PENDING = "pending", _("Pending")
     DELIVERED = "delivered", _("Delivered")
     DEAD = "dead", _("Dead-lettered")
+    CANCELLED = "cancelled", _("Cancelled (endpoint deactivated)")
 
 
 class Delivery(models.Model):
@@ -60,6 +62,11 @@ class Delivery(models.Model):
     event = models.ForeignKey(OutboxEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries")
     lane = models.CharField(_("lane"), max_length=100)
+    #: Why the receiving institution may learn this (an access reason of records: own institution,
+    #: own visits, consent, referral); written to the access log as the push's purpose when delivered.
+    basis = models.CharField(_("disclosure basis"), max_length=16, blank=True)
+    #: Resident ID, phone and address go only to the patient's home institution; others get them masked.
+    with_identifiers = models.BooleanField(_("with identifiers"), default=False)
     idempotency_key = models.UUIDField(_("idempotency key"), default=uuid.uuid4, unique=True, editable=False)
     status = models.CharField(_("status"), max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)

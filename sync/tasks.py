@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from consortium.tasking import project_celery_app
 
-from . import batches, deliveries, dispatch, selectors
+from . import batches, deliveries, dispatch, selectors, sending
 from .conf import sync_setting
-from .delivery import PostResult, canonical_body, post
 from .enqueue import enqueue_batch, enqueue_endpoint, release_dispatch
 
 logger = logging.getLogger(__name__)
@@ -45,17 +44,6 @@ def sync_dispatch_outbox():
     _start_endpoints(endpoints)
 
 
-def _post(delivery) -> PostResult:
-    return post(
-        url=delivery.endpoint.url,
-        secret=delivery.endpoint.secret,
-        event_type=delivery.event.event_type,
-        idempotency_key=str(delivery.idempotency_key),
-        body=canonical_body(delivery.event.fhir or {}),
-        timeout=sync_setting("SYNC_DELIVERY_TIMEOUT"),
-    )
-
-
 @shared_task
 def sync_deliver_endpoint(endpoint_id: int):
     """Push an endpoint's due deliveries: claim lane heads, POST them in parallel, record, repeat.
@@ -76,7 +64,7 @@ def sync_deliver_endpoint(endpoint_id: int):
                 if when is not None:
                     enqueue_endpoint(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
                 return
-            results = dict(zip((d.pk for d in batch), pool.map(_post, batch), strict=True))
+            results = sending.send_round(pool, endpoint_id, batch)
             deliveries.record_delivery_attempts(results)
             for pk, result in results.items():
                 if not result.ok:

@@ -10,11 +10,15 @@ from django.utils.translation import gettext_lazy as _
 
 from .models import Delivery, DeliveryStatus, InboundBatch, InboundBatchStatus
 
-#: Allowed delivery transitions: retry keeps a delivery pending, replay revives a dead or delivered one.
+#: Allowed delivery transitions: retry keeps a delivery pending, replay revives a dead or delivered one;
+#: deactivating the endpoint cancels its pending deliveries for good.
 DELIVERY_TRANSITIONS: dict[str, frozenset[str]] = {
-    DeliveryStatus.PENDING: frozenset({DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.DEAD}),
+    DeliveryStatus.PENDING: frozenset(
+        {DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.CANCELLED}
+    ),
     DeliveryStatus.DEAD: frozenset({DeliveryStatus.PENDING}),
     DeliveryStatus.DELIVERED: frozenset({DeliveryStatus.PENDING}),
+    DeliveryStatus.CANCELLED: frozenset(),
 }
 
 

@@ -1,4 +1,5 @@
 import datetime
+import os
 
 import pytest
 from django.core.cache import cache
@@ -13,6 +14,11 @@ from .factories import (
     MembershipFactory,
     StaffFactory,
 )
+
+# The tests' HTTP receivers listen on 127.0.0.1: name it explicitly as a development host, for this
+# process and the worker processes it starts (sync/destinations.py); every other internal address
+# stays refused.  A run can give its own list in the environment.
+os.environ.setdefault("SYNC_DEVELOPMENT_HOSTS", "127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from consortium.models import AuditEvent, Department
+from consortium import approvals as consortium_approvals
+from consortium import tokens as consortium_tokens
+from consortium.models import ApiClient, AuditEvent, Department, MachineAccessRequest
 from consortium.permissions import SYSTEM
 from dashboard import services as dashboard_services
 from insurance import services as insurance_services
@@ -41,6 +43,8 @@ SERVICE_MODULES = [
     "referrals.services",
     "insurance.services",
     "dashboard.services",
+    "consortium.tokens",
+    "consortium.approvals",
     "sync.endpoints",
     "sync.deliveries",
     "sync.batches",
@@ -48,6 +52,9 @@ SERVICE_MODULES = [
 
 #: Public functions taking an ``actor`` that are not actions of their own, with the reason.
 NOT_ACTIONS = {
+    "consortium.approvals.may_manage": "a predicate of the machine-access rule; it writes nothing",
+    "consortium.approvals.may_request": "a predicate of the machine-access rule; it writes nothing",
+    "consortium.approvals.require_manage": "the check the token and endpoint services call first; it writes nothing",
     "referrals.services.may_take": "a predicate the pages use to show buttons; it writes nothing",
     "referrals.services.take": "dispatches to the transition services by name; each has its own case",
     "dashboard.services.recompute_expenditure_warnings": "the nightly recomputation, run by beat as the platform",
@@ -103,6 +110,21 @@ class World(Setting):
 
     def endpoint(self):
         return Endpoint.objects.create(institution=self.city, name="HIS", url="https://his.example.org/fhir", secret="s" * 32)
+
+    def api_client(self):
+        client = ApiClient(name="HIS", kind="member_system", institution=self.city)
+        client.issue_token()
+        client.save()
+        return client
+
+    def access_request(self):
+        return MachineAccessRequest.objects.create(
+            kind="token_create",
+            institution=self.city,
+            payload={"name": "HIS"},
+            reason="新接口上线",
+            requested_by=self.chain["staff"]["consortium_admin"].user,
+        )
 
     def delivery(self, status="pending"):
         from consortium.models import OutboxEvent
@@ -248,6 +270,25 @@ CASES = {
         patient=w.patient,
         income_band="under_10k",
         annual_income=Decimal("8000.00"),
+    ),
+    "consortium.tokens.create_api_token": lambda w: partial(consortium_tokens.create_api_token, name="HIS", institution=w.city),
+    "consortium.tokens.rotate_api_token": lambda w: partial(consortium_tokens.rotate_api_token, api_client=w.api_client()),
+    "consortium.tokens.revoke_api_token": lambda w: partial(consortium_tokens.revoke_api_token, api_client=w.api_client()),
+    "consortium.approvals.request_machine_access": lambda w: partial(
+        consortium_approvals.request_machine_access,
+        kind="token_create",
+        institution=w.city,
+        payload={"name": "HIS"},
+        reason="新接口上线",
+    ),
+    "consortium.approvals.approve_machine_access": lambda w: partial(
+        consortium_approvals.approve_machine_access, request=w.access_request()
+    ),
+    "consortium.approvals.reject_machine_access": lambda w: partial(
+        consortium_approvals.reject_machine_access, request=w.access_request(), note="不需要"
+    ),
+    "sync.endpoints.change_endpoint": lambda w: partial(
+        sync_endpoints.change_endpoint, endpoint=w.endpoint(), changes={"name": "HIS 2"}
     ),
     "sync.endpoints.deactivate_endpoint": lambda w: partial(sync_endpoints.deactivate_endpoint, endpoint=w.endpoint()),
     "sync.endpoints.register_endpoint": lambda w: partial(

@@ -56,7 +56,10 @@ def test_clinic_staff_and_outsiders_cannot_see_or_act(chain, failing, login):
         client = login(chain["staff"][name])
         assert client.get(reverse("sync-monitor")).status_code == 403
         assert client.post(reverse("sync-delivery-replay", args=[failing.pk])).status_code == 404
-        assert client.get("/api/v1/sync/monitor/").json()["institutions"] == []
+        for url in ("/api/v1/sync/monitor/", "/api/v1/sync/deliveries/", "/api/v1/sync/endpoints/"):
+            problem(client.get(url), 403)
+    problem(login(chain["staff"]["insurance"]).get("/api/v1/sync/batches/"), 403)
+    assert login(chain["staff"]["clinician"]).get("/api/v1/sync/batches/").status_code == 200  # clinics upload batches
 
 
 def test_monitor_api_reports_per_institution(chain, failing, login):
@@ -116,13 +119,12 @@ def test_endpoint_registration_rejects_bad_input(chain, login, payload, field):
 
 def test_only_hospitals_register_endpoints_and_only_their_own(chain, login):
     payload = {"institution": "TOWN", "name": "HIS", "url": "http://127.0.0.1:9/", "events": ["encounter"]}
-    assert (
-        login(chain["staff"]["consortium_admin"])
-        .post("/api/v1/sync/endpoints/", payload, content_type="application/json")
-        .status_code
-        == 400
-    )
+    hospital_admin = login(chain["staff"]["hospital_admin"])
+    assert problem(hospital_admin.post("/api/v1/sync/endpoints/", payload, content_type="application/json"), 403)
     payload["institution"] = "CITY"
+    # A consortium administrator registers nothing directly: a second administrator must approve a request.
+    refused = login(chain["staff"]["consortium_admin"]).post("/api/v1/sync/endpoints/", payload, content_type="application/json")
+    assert problem(refused, 403, "approval_required")
     assert (
         login(chain["staff"]["clinician"]).post("/api/v1/sync/endpoints/", payload, content_type="application/json").status_code
         == 403

@@ -32,9 +32,10 @@ def test_every_status_has_a_row_and_is_reachable(machine):
 
 def test_the_tables_are_the_documented_ones():
     assert {source: set(targets) for source, targets in DELIVERY_TRANSITIONS.items()} == {
-        "pending": {"pending", "delivered", "dead"},
+        "pending": {"pending", "delivered", "dead", "cancelled"},
         "dead": {"pending"},
         "delivered": {"pending"},
+        "cancelled": set(),
     }
     assert {source: set(targets) for source, targets in BATCH_TRANSITIONS.items()} == {
         "received": {"processing", "failed"},
