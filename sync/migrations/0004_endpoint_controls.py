@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0002_batch_bodies_to_storage'),
+        ('sync', '0003_batch_body_digest'),
     ]
 
     operations = [
