@@ -32,7 +32,10 @@ class PanelRowSerializer(serializers.Serializer):
 
 
 class TeamPanelApi(APIView):
-    @extend_schema(responses=PanelRowSerializer(many=True), summary="A family-doctor team's enrolled patients")
+    @extend_schema(
+        responses=inline_serializer("TeamPanel", {"team": serializers.IntegerField(), "results": PanelRowSerializer(many=True)}),
+        summary="A family-doctor team's enrolled patients",
+    )
     def get(self, request, pk):
         team = selectors.team_or_404(request.user, pk)
         rows = list(selectors.panel(team)[:2000])

@@ -6,7 +6,7 @@ component (see ``consortium.problems``), unless the view already documents that 
 
 * 400 when the operation reads a body or query parameters (validation, limit/offset out of range);
 * 401 and 403 when it needs authentication;
-* 404 when its path names an object;
+* 404 when its path names an object, or it writes (a body may name an object that is not there);
 * 409 and 422 for writes (a clash with the current state; content refused item by item, or an
   Idempotency-Key reused with another body).
 """
@@ -37,7 +37,7 @@ class AutoSchema(SpectacularAutoSchema):
             statuses.append("400")
         if not any(isinstance(permission, AllowAny) for permission in self.view.get_permissions()):
             statuses += ["401", "403"]
-        if "{" in self.path:
+        if "{" in self.path or self.method in WRITE_METHODS:
             statuses.append("404")
         if self.method in WRITE_METHODS:
             statuses += ["409", "422"]

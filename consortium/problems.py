@@ -62,6 +62,7 @@ TITLES = {
     415: _("This content type is not supported."),
     422: _("The content was refused."),
     429: _("Too many requests."),
+    500: _("The server failed to answer; the error was logged."),
 }
 
 
@@ -211,3 +212,50 @@ def exception_handler(exc, context) -> Response | None:
         request.accepted_renderer = ProblemRenderer()
         request.accepted_media_type = MEDIA_TYPE
     return Response(body, status=status, headers=headers, content_type=MEDIA_TYPE)
+
+
+API_PREFIX = "/api/v1/"
+CODES_BY_STATUS = {
+    400: "invalid",
+    401: "not_authenticated",
+    403: "permission_denied",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "too_large",
+    415: "unsupported_media_type",
+    500: "server_error",
+}
+
+
+class ApiProblemMiddleware:
+    """Refusals the DRF handler never sees are problem details too under ``/api/v1/``.
+
+    A path whose parameter does not match its converter (``/insurance/funds/abc/``) is a 404 of
+    Django's URL resolver, a CSRF refusal is Django's 403 page, an unexpected exception Django's 500
+    page: under the API prefix each becomes an ``application/problem+json`` body with the same
+    status (nothing of the original page is passed on).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code < 400
+            or not request.path.startswith(API_PREFIX)
+            or response.get("Content-Type", "").split(";")[0].strip() in (MEDIA_TYPE, "application/json")
+        ):
+            return response
+        from django.http import JsonResponse
+
+        status = response.status_code
+        code = CODES_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid")
+        replaced = JsonResponse(
+            problem(status, code), status=status, content_type=MEDIA_TYPE, json_dumps_params={"ensure_ascii": False}
+        )
+        for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+            if header in response:
+                replaced[header] = response[header]
+        return replaced

@@ -206,7 +206,9 @@ class OrderAttachmentApi(APIView):
 class OrderFhirApi(APIView):
     """The order as FHIR R4: ServiceRequest, ImagingStudy (metadata), Observations and DiagnosticReport."""
 
-    @extend_schema(responses={200: {"type": "object", "description": "A FHIR R4 Bundle of type collection."}})
+    @extend_schema(
+        responses={(200, "application/fhir+json"): {"type": "object", "description": "A FHIR R4 Bundle of type collection."}}
+    )
     def get(self, request, pk):
         order = get_object_or_404(selectors.visible_orders(request.user), pk=pk)
         _log(request, order)

@@ -31,7 +31,6 @@ from .models import (
     Discrepancy,
     DiscrepancyKind,
     DiscrepancyStatus,
-    FileFormat,
     ReconciliationRun,
     SettlementFile,
     period_validator,
@@ -294,12 +293,11 @@ class SettlementFileDownloadApi(APIView):
             stream = storage.open_stream(settlement.original.name)
         except FileNotFoundError:
             raise NotFound(_("No such settlement file of your office.")) from None
-        content_type = (
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-            if settlement.file_format == FileFormat.XLSX
-            else "text/csv"
+        # The bytes as uploaded, whatever their format (the file's file_format says CSV or XLSX): one
+        # media type, so the schema and a generated client treat the answer as a file.
+        response = FileResponse(
+            stream, content_type="application/octet-stream", as_attachment=True, filename=settlement.file_name
         )
-        response = FileResponse(stream, content_type=content_type, as_attachment=True, filename=settlement.file_name)
         response["X-Content-Type-Options"] = "nosniff"
         return response
 

@@ -69,6 +69,9 @@ class PatientSearchSerializer(serializers.Serializer):
 
 
 class PatientListApi(APIView):
+    # Names the paginator so the schema documents GET as the page it returns (count/next/previous/results).
+    pagination_class = BoundedLimitOffsetPagination
+
     @extend_schema(responses=PatientSerializer(many=True))
     def get(self, request):
         """The patients the caller may read, newest first, paginated (limit/offset); search with POST patients/search/."""
@@ -82,7 +85,7 @@ class PatientListApi(APIView):
             .select_related("home_institution")
             .order_by("-created_at", "-pk")
         )
-        paginator = BoundedLimitOffsetPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(patients, request, view=self)
         log_patient_list(request.user, page, request.path, AccessAction.LIST)
         return paginator.get_paginated_response(PatientSerializer(page, many=True, context={"request": request}).data)
@@ -155,7 +158,7 @@ class PatientFhirExportApi(APIView):
             encounters=selectors.timeline(request.user, patient, decision),
             as_transaction=request.query_params.get("type") == "transaction",
         )
-        return Response(bundle)
+        return Response(bundle, content_type="application/fhir+json")
 
 
 class FhirImportApi(APIView):

@@ -67,7 +67,7 @@ class FollowUpTaskSerializer(serializers.ModelSerializer):
 class ReferralListSerializer(serializers.ModelSerializer):
     from_institution = serializers.SlugRelatedField(slug_field="code", read_only=True)
     to_institution = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    to_department = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    to_department = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
     patient_name = serializers.CharField(source="patient.name", read_only=True)
     status = serializers.CharField(read_only=True, help_text=_("One of the statuses of the transition table."))
 

@@ -146,3 +146,40 @@ def test_a_json_endpoint_refuses_a_form_body_with_a_problem(db):
     assert response.status_code == 415
     assert response["Content-Type"].startswith(MEDIA_TYPE)
     assert response.json()["code"] == "unsupported_media_type"
+
+
+def test_the_patient_list_is_documented_as_its_page(schema):
+    operation = schema["paths"]["/api/v1/patients/"]["get"]
+    page = _resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    assert {"count", "next", "previous", "results"} <= set(page["properties"])
+    assert {"limit", "offset"} <= {p["name"] for p in operation["parameters"]}
+
+
+def test_every_write_documents_a_404_for_an_object_its_body_names(schema):
+    for path, method, operation in _operations(schema):
+        if method == "post":
+            assert "404" in operation["responses"], path
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/api/v1/insurance/funds/abc/", 404, "not_found"),
+        ("get", "/api/v1/insurance/reconciliations/1x/discrepancies/", 404, "not_found"),
+        ("get", "/api/v1/no-such-endpoint/", 404, "not_found"),
+        ("post", "/api/v1/insurance/settlement-files/abc/", 404, "not_found"),
+    ],
+)
+def test_a_refusal_outside_drf_is_a_problem_too(db, method, path, status, code):
+    api = APIClient()
+    api.force_authenticate(get_user_model().objects.create(username="lost", is_staff=True))
+    response = getattr(api, method)(path, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == status
+    assert response["Content-Type"] == MEDIA_TYPE
+    body = response.json()
+    assert body["code"] == code and body["status"] == status and body["errors"] == [] and body["title"] == "Not found."
+
+
+def test_pages_outside_the_api_keep_their_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
