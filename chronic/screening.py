@@ -58,39 +58,40 @@ def candidate_sql(
     target = "%s" if institution_id else "p.home_institution_id"
     extra, extra_params = "", []
     if patient_id is not None:
-        extra, extra_params = " AND p.id = %s", [patient_id]
+        extra, extra_params = " AND e.patient_id = %s", [patient_id]
     members = (
         "p.home_institution_id IN (SELECT m.institution_id FROM consortium_membership m WHERE m.consortium_id = %s"
         " AND m.agreement_start <= %s AND (m.agreement_end IS NULL OR m.agreement_end >= %s))"
     )
     if measure_params:  # visits with a matching diagnosis or matching measurements
-        source_sql = " FROM records_encounter e JOIN records_patient p ON p.id = e.patient_id"
+        source_sql = " FROM records_encounter e"
         match_sql = f"(EXISTS (SELECT 1 FROM records_diagnosis d WHERE d.encounter_id = e.id AND {code_sql}) OR {measure_sql})"  # noqa: S608 (placeholders only)
     else:  # by diagnosis only: read from the diagnoses in the code ranges, the cheapest way in
-        source_sql = (
-            " FROM records_diagnosis d JOIN records_encounter e ON e.id = d.encounter_id"
-            " JOIN records_patient p ON p.id = e.patient_id"
-        )
+        source_sql = " FROM records_diagnosis d JOIN records_encounter e ON e.id = d.encounter_id"
         match_sql, measure_params = code_sql, []
-    # Only fixed fragments and placeholders are joined here; every value is a parameter.
+    # The matching visits are reduced to one row per patient (with the latest visit) before anything
+    # else is looked up, so the patient, membership and register checks run once per patient, not
+    # once per matching visit. Only fixed fragments and placeholders are joined here; every value is a parameter.
     sql = (
         "INSERT INTO chronic_enrolment (patient_id, programme_id, version_id, institution_id, status, source,"  # noqa: S608
         " source_encounter_id, risk_level, last_control, reason, medication_plan, found_at)"
-        f" SELECT p.id, %s, %s, {target}, 'candidate', %s, MAX(e.id), '', '', '', '', %s"
+        f" SELECT p.id, %s, %s, {target}, 'candidate', %s, found.last_visit, '', '', '', '', %s"
+        " FROM (SELECT e.patient_id, MAX(e.id) AS last_visit"
         f"{source_sql}"
+        f" WHERE {match_sql}"
+        f"{extra}"
+        " GROUP BY e.patient_id) found"
+        " JOIN records_patient p ON p.id = found.patient_id"
         " WHERE p.merged_into_id IS NULL"
         f" AND {members}"
-        f" AND {match_sql}"
         " AND NOT EXISTS (SELECT 1 FROM chronic_enrolment x WHERE x.patient_id = p.id AND x.programme_id = %s)"
-        f"{extra}"
-        " GROUP BY p.id, p.home_institution_id"
         " ON CONFLICT (patient_id, programme_id) DO NOTHING"
     )
     params = [version.programme_id, version.pk]
     if institution_id:
         params.append(institution_id)
-    params += [source, now, version.programme.consortium_id, today, today, *code_params, *measure_params]
-    params += [version.programme_id, *extra_params]
+    params += [source, now, *code_params, *measure_params, *extra_params]
+    params += [version.programme.consortium_id, today, today, version.programme_id]
     return sql, params
 
 

@@ -15,7 +15,17 @@ from django.utils import timezone
 from consortium.models import StaffRole
 from consortium.permissions import Action, institution_ids_for, staff_of
 
-from .models import Contract, ContractStatus, Enrolment, EnrolmentStatus, FollowUp, FollowUpStatus, Programme, Team
+from .models import (
+    Contract,
+    ContractStatus,
+    Enrolment,
+    EnrolmentStatus,
+    FollowUp,
+    FollowUpStatus,
+    Programme,
+    Team,
+    TeamMember,
+)
 
 
 def _institution_condition(user, field: str) -> Q | None:
@@ -56,6 +66,13 @@ def team_or_404(user, team_id) -> Team:
     return team
 
 
+def team_ids_of(staff) -> set[int]:
+    """The teams the staff member is on."""
+    if staff is None or staff.pk is None:
+        return set()
+    return set(TeamMember.objects.filter(staff=staff).values_list("team_id", flat=True))
+
+
 def week_bounds(today: datetime.date) -> tuple[datetime.date, datetime.date]:
     """Monday and Sunday of ``today``'s week."""
     monday = today - datetime.timedelta(days=today.weekday())
@@ -64,33 +81,25 @@ def week_bounds(today: datetime.date) -> tuple[datetime.date, datetime.date]:
 
 @dataclass
 class Worklist:
-    overdue: list[FollowUp]
-    due: list[FollowUp]
-    missed: list[FollowUp]
+    """The week's sections as plain rows (``WORKLIST_ROW_FIELDS``), rendered by ``chronic_tables.follow_up_list``."""
+
+    overdue: list[dict]
+    due: list[dict]
+    missed: list[dict]
+
+
+WORKLIST_ROW_FIELDS = (
+    "id", "due_on", "status", "enrolment__patient__name", "enrolment__patient__village", "enrolment__programme__name",
+    "enrolment__last_control",
+)  # fmt: skip
 
 
 def _rows(queryset: QuerySet) -> QuerySet:
-    return queryset.select_related("enrolment__patient", "enrolment__programme").only(
-        "pk",
-        "due_on",
-        "status",
-        "recorded_at",
-        "enrolment__id",
-        "enrolment__team_id",
-        "enrolment__risk_level",
-        "enrolment__last_control",
-        "enrolment__patient__id",
-        "enrolment__patient__name",
-        "enrolment__patient__village",
-        "enrolment__patient__sex",
-        "enrolment__patient__birth_date",
-        "enrolment__programme__name",
-        "enrolment__programme__code",
-    )
+    return queryset.values(*WORKLIST_ROW_FIELDS)
 
 
 def worklist(team: Team, today: datetime.date | None = None, limit: int = 100) -> Worklist:
-    """Who is overdue, due this week, and was missed this week, in the team's panel."""
+    """Who is overdue, due this week, and was missed this week, in the team's panel (up to ``limit`` each)."""
     today = today or timezone.localdate()
     monday, sunday = week_bounds(today)
     base = FollowUp.objects.filter(enrolment__team=team, enrolment__status=EnrolmentStatus.ENROLLED)

@@ -47,11 +47,13 @@ def home(request):
         raise PermissionDenied
     teams = list(selectors.visible_teams(request.user).order_by("institution__code", "name"))
     team = None
-    if request.GET.get("team", "").isdigit():
-        team = selectors.team_or_404(request.user, request.GET["team"])
+    if request.GET.get("team", "").isdigit():  # one of the teams the user sees, as team_or_404 would find it
+        team = next((t for t in teams if t.pk == int(request.GET["team"])), None)
+        if team is None:
+            raise Http404
     elif teams:
-        staff = staff_of(request.user)
-        team = next((t for t in teams if staff and t.members.filter(staff=staff).exists()), teams[0])
+        mine = selectors.team_ids_of(staff_of(request.user))
+        team = next((t for t in teams if t.pk in mine), teams[0])
     work = selectors.worklist(team) if team else None
     return render(
         request,

@@ -22,6 +22,7 @@ from django.db.models import (
     BigIntegerField,
     Case,
     Count,
+    DateField,
     DurationField,
     Exists,
     ExpressionWrapper,
@@ -29,6 +30,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
     When,
@@ -36,12 +38,18 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
+from chronic.models import Contract as ChronicContract
+from chronic.models import ContractStatus as ChronicContractStatus
+from chronic.models import Enrolment as ChronicEnrolment
+from chronic.models import EnrolmentStatus as ChronicEnrolmentStatus
 from chronic.models import FollowUp as ChronicFollowUp
+from chronic.models import FollowUpMethod as ChronicFollowUpMethod
 from chronic.models import FollowUpStatus as ChronicFollowUpStatus
+from chronic.rules import NATIONAL_MINIMUM_VISITS
 from consortium.models import Consortium, Institution, InstitutionLevel, Membership
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
 from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
-from records.models import Encounter, EncounterKind
+from records.models import Encounter, EncounterKind, Patient
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
 from sync.models import Delivery, DeliveryStatus
 
@@ -137,6 +145,9 @@ class Indicator:
     numerator: object = None
     denominator: object = None
     duration: object = None  # for medians: an expression giving a duration
+    #: A state at the end of each month (enrolled, standardised, covered) rather than events in it:
+    #: ``facts`` is called once per month with that month's window and annotates ``month`` itself.
+    snapshot: bool = False
 
 
 def _encounters(window: Window) -> QuerySet:
@@ -359,27 +370,139 @@ def _chronic_follow_ups(window: Window) -> QuerySet:
     ).annotate(month=TruncMonth("done_on"))
 
 
+def _last_chronic_follow_ups(window: Window) -> QuerySet:
+    """Of each enrolment's follow-ups done in a month, the last one (latest date, then the latest recorded)."""
+    later = (
+        ChronicFollowUp.objects.filter(enrolment=OuterRef("enrolment"), status=ChronicFollowUpStatus.DONE)
+        .annotate(done_month=TruncMonth("done_on"))
+        .filter(done_month=OuterRef("month"))
+        .filter(Q(done_on__gt=OuterRef("done_on")) | Q(done_on=OuterRef("done_on"), pk__gt=OuterRef("pk")))
+    )
+    return _chronic_follow_ups(window).exclude(Exists(later))
+
+
+def as_of(window: Window) -> datetime.date:
+    """The day a snapshot of a month is taken: its last day, or today for the current month."""
+    return min(window.end - datetime.timedelta(days=1), window.today)
+
+
+def _snapshot_month(window: Window, facts: QuerySet) -> QuerySet:
+    return facts.annotate(month=Value(window.first, output_field=DateField()))
+
+
+def _enrolled(window: Window) -> QuerySet:
+    """Enrolments on a register at the end of the month: enrolled by then, and not left the programme before it ended."""
+    day = as_of(window)
+    after = window.aware(day + datetime.timedelta(days=1))
+    on_register = Q(status=ChronicEnrolmentStatus.ENROLLED) | Q(status=ChronicEnrolmentStatus.DISCHARGED, decided_at__gte=after)
+    return _snapshot_month(window, ChronicEnrolment.objects.filter(on_register, enrolled_on__lte=day))
+
+
+def follow_up_thresholds(minimum: int = NATIONAL_MINIMUM_VISITS) -> list[tuple[int, int]]:
+    """``(days enrolled, follow-ups required)`` steps of ``chronic.rules.required_follow_ups``, the highest first.
+
+    The rule is ``min(365, days) * minimum // 365``: it reaches ``k`` once the enrolment is
+    ``ceil(k * 365 / minimum)`` days old.
+    """
+    return [(-(-k * 365 // minimum), k) for k in range(minimum, 0, -1)]
+
+
+def required_follow_ups_case(day: datetime.date, minimum: int = NATIONAL_MINIMUM_VISITS):
+    """``chronic.rules.required_follow_ups(enrolled_on, day)`` as a SQL expression of ``enrolled_on`` (a CASE of the steps)."""
+    whens = [
+        When(enrolled_on__lte=day - datetime.timedelta(days=days), then=Value(k)) for days, k in follow_up_thresholds(minimum)
+    ]
+    return Case(*whens, default=Value(0), output_field=BigIntegerField())
+
+
+def _standardised(window: Window) -> QuerySet:
+    """Enrolments at the month's end with their face-to-face follow-ups in the year up to it and the number required."""
+    day = as_of(window)
+    done = (
+        ChronicFollowUp.objects.filter(
+            enrolment=OuterRef("pk"),
+            status=ChronicFollowUpStatus.DONE,
+            method__in=[ChronicFollowUpMethod.CLINIC, ChronicFollowUpMethod.HOME],
+            done_on__gt=day - datetime.timedelta(days=365),
+            done_on__lte=day,
+        )
+        .values("enrolment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return _enrolled(window).annotate(
+        done_in_year=Coalesce(Subquery(done, output_field=BigIntegerField()), Value(0)),
+        required=required_follow_ups_case(day),
+    )
+
+
+def _residents(window: Window) -> QuerySet:
+    """Registered residents at the month's end, each flagged when a family-doctor contract in force covers them."""
+    day = as_of(window)
+    covering = ChronicContract.members.through.objects.filter(
+        patient=OuterRef("pk"), contract__starts_on__lte=day, contract__ends_on__gt=day
+    ).exclude(contract__status=ChronicContractStatus.ENDED)
+    residents = Patient.objects.filter(merged_into__isnull=True, created_at__lt=window.aware(day + datetime.timedelta(days=1)))
+    return _snapshot_month(window, residents).annotate(covered=Exists(covering))
+
+
+def _completed_chronic_referral():
+    """An upward referral sent from the follow-up's visit (the one-click proposal) that has been completed."""
+    return Exists(
+        Referral.objects.filter(source_encounter=OuterRef("encounter"), direction=Direction.UP, status=ReferralStatus.COMPLETED)
+    )
+
+
 def _chronic_indicators() -> list[Indicator]:
-    """Control rates (血压控制率 / 血糖控制率) as the share of the month's follow-ups that were controlled,
-    rural and urban patients side by side, and the referrals the programmes' triggers proposed."""
+    """Chronic care (chronic/): per programme, the enrolled patients, the standardised management rate
+    (规范管理率) and the control rate (血压控制率 / 血糖控制率, by each patient's last follow-up of the month),
+    rural and urban patients side by side; the referrals the triggers proposed and those completed;
+    family-doctor contract coverage of the registered residents. docs/INDICATORS.md gives the formulas."""
     common = {
         "institution": (F("enrolment__institution"),),
         "township": township_of("enrolment__institution"),
         "member": F("enrolment__institution"),
         "denominator": Count("pk"),
     }
+    enrolment = {
+        "institution": (F("institution"),),
+        "township": township_of("institution"),
+        "member": F("institution"),
+        "denominator": Count("pk"),
+        "snapshot": True,
+    }
     indicators = []
-    for programme, code in (("hypertension", "bp_control_rate"), ("diabetes", "glucose_control_rate")):
+    for programme, prefix in (("hypertension", "bp"), ("diabetes", "glucose")):
+        indicators.append(
+            Indicator(
+                f"{programme}_enrolled",
+                "count",
+                lambda w, p=programme: _enrolled(w).filter(programme__code=p),
+                numerator=Count("pk"),
+                **enrolment,
+            )
+        )
         for rural, suffix in ((True, "rural"), (False, "urban")):
             indicators.append(
                 Indicator(
-                    f"{code}_{suffix}",
+                    f"{prefix}_control_rate_{suffix}",
                     "ratio",
-                    lambda w, p=programme, r=rural: _chronic_follow_ups(w).filter(
+                    lambda w, p=programme, r=rural: _last_chronic_follow_ups(w).filter(
                         enrolment__programme__code=p, enrolment__patient__home_institution__is_rural=r
                     ),
                     numerator=Count("pk", filter=Q(control="controlled")),
                     **common,
+                )
+            )
+            indicators.append(
+                Indicator(
+                    f"{prefix}_standardised_rate_{suffix}",
+                    "ratio",
+                    lambda w, p=programme, r=rural: _standardised(w).filter(
+                        programme__code=p, patient__home_institution__is_rural=r
+                    ),
+                    numerator=Count("pk", filter=Q(done_in_year__gte=F("required"))),
+                    **enrolment,
                 )
             )
     indicators.append(
@@ -391,6 +514,29 @@ def _chronic_indicators() -> list[Indicator]:
             **common,
         )
     )
+    indicators.append(
+        Indicator(
+            "chronic_referrals_completed",
+            "count",
+            lambda w: _chronic_follow_ups(w).exclude(trigger="").filter(_completed_chronic_referral()),
+            numerator=Count("pk"),
+            **common,
+        )
+    )
+    for rural, suffix in ((True, "rural"), (False, "urban")):
+        indicators.append(
+            Indicator(
+                f"contract_coverage_{suffix}",
+                "ratio",
+                lambda w, r=rural: _residents(w).filter(home_institution__is_rural=r),
+                institution=(F("home_institution"),),
+                township=township_of("home_institution"),
+                member=F("home_institution"),
+                numerator=Count("pk", filter=Q(covered=True)),
+                denominator=Count("pk"),
+                snapshot=True,
+            )
+        )
     return indicators
 
 
@@ -615,6 +761,23 @@ def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | Non
     return quantize(numerator / denominator) if denominator else None
 
 
+def _scope_groups(indicator: Indicator, facts: QuerySet, consortia: dict) -> dict[str, dict[tuple, tuple[Decimal, Decimal]]]:
+    """The indicator's (numerator, denominator) per scope, (scope id, month), from its facts."""
+    groups: dict[str, dict[tuple, tuple[Decimal, Decimal]]] = {ScopeKind.INSTITUTION: {}}
+    for expression in indicator.institution:
+        for key, (n, d) in _aggregate(facts, expression, indicator).items():
+            before = groups[ScopeKind.INSTITUTION].get(key, (Decimal(0), Decimal(0)))
+            groups[ScopeKind.INSTITUTION][key] = (before[0] + n, before[1] + d)
+    groups[ScopeKind.TOWNSHIP] = _aggregate(facts, indicator.township, indicator)
+    groups[ScopeKind.CONSORTIUM] = {}
+    for consortium_id, members in consortia.items():
+        member_facts = facts.annotate(_member=indicator.member).filter(_member__in=members)
+        groups[ScopeKind.CONSORTIUM].update(
+            _aggregate(member_facts, Value(consortium_id, output_field=BigIntegerField()), indicator)
+        )
+    return groups
+
+
 def compute(first: datetime.date, last: datetime.date, today: datetime.date | None = None) -> dict[tuple, dict]:
     """Every indicator for every scope and month from ``first``'s month to ``last``'s month.
 
@@ -627,19 +790,15 @@ def compute(first: datetime.date, last: datetime.date, today: datetime.date | No
     }
     results: dict[tuple, dict] = {}
     for indicator in INDICATORS:
-        facts = indicator.facts(window)
-        groups: dict[str, dict[tuple, tuple[Decimal, Decimal]]] = {ScopeKind.INSTITUTION: {}}
-        for expression in indicator.institution:
-            for key, (n, d) in _aggregate(facts, expression, indicator).items():
-                before = groups[ScopeKind.INSTITUTION].get(key, (Decimal(0), Decimal(0)))
-                groups[ScopeKind.INSTITUTION][key] = (before[0] + n, before[1] + d)
-        groups[ScopeKind.TOWNSHIP] = _aggregate(facts, indicator.township, indicator)
-        groups[ScopeKind.CONSORTIUM] = {}
-        for consortium_id, members in consortia.items():
-            member_facts = facts.annotate(_member=indicator.member).filter(_member__in=members)
-            groups[ScopeKind.CONSORTIUM].update(
-                _aggregate(member_facts, Value(consortium_id, output_field=BigIntegerField()), indicator)
-            )
+        if indicator.snapshot:  # one state per month: the facts of each month's window
+            months = [m for m in months_between(window.first, window.end - datetime.timedelta(days=1)) if m <= window.today]
+            groups: dict[str, dict[tuple, tuple[Decimal, Decimal]]] = {}
+            for month in months:
+                facts = indicator.facts(Window(month, next_month(month), window.today))
+                for scope, values in _scope_groups(indicator, facts, consortia).items():
+                    groups.setdefault(scope, {}).update(values)
+        else:
+            groups = _scope_groups(indicator, indicator.facts(window), consortia)
         for scope, values in groups.items():
             for (scope_id, month), (n, d) in values.items():
                 results[(indicator.code, scope, scope_id, month)] = {

@@ -78,12 +78,18 @@ LINES = [
     _by_population(
         "bp_control_rate",
         _("Blood pressure control rate"),
-        _("Follow-ups of enrolled hypertension patients with the blood pressure under the target."),
+        _(
+            "Enrolled hypertension patients followed up in the month whose last follow-up of the month had the "
+            "blood pressure under the target, over those followed up (summed over the months of the period)."
+        ),
     ),
     _by_population(
         "glucose_control_rate",
         _("Blood glucose control rate"),
-        _("Follow-ups of enrolled diabetes patients with the blood glucose under the target."),
+        _(
+            "Enrolled diabetes patients followed up in the month whose last follow-up of the month had the "
+            "blood glucose under the target, over those followed up (summed over the months of the period)."
+        ),
     ),
     Line("dx_studies", _("Diagnostic studies ordered from the shared centres in the period."), ("dx_studies",)),
     Line(

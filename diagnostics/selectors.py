@@ -6,7 +6,10 @@ only the centres they read for, so a radiologist does not browse the ECG centre'
 Anything else is a 404 (:func:`order_or_404`).
 """
 
-from django.db.models import Q, QuerySet
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value
 from django.http import Http404
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -90,6 +93,72 @@ def centre_or_404(user, pk) -> Centre:
     if centre is None:
         raise Http404
     return centre
+
+
+def worklist_centre_or_404(user, pk) -> Centre:
+    """The centre for its worklist page in one query, with ``is_reader``: whether the user reads for it.
+
+    A reader's centres are those they read for, so the condition and the flag are one join; anyone
+    else may open the centres of their hospital and is a reader there only by a Reader row.
+    """
+    staff = staff_of(user)
+    centres = Centre.objects.filter(pk=pk, is_active=True)
+    if staff is not None and staff.role == StaffRole.DIAGNOSTIC_READER and not user.is_superuser:
+        centre = centres.filter(readers__staff=staff, readers__is_active=True).annotate(is_reader=Value(True)).first()
+    else:
+        reads = Reader.objects.filter(centre=OuterRef("pk"), staff=staff, is_active=True) if staff else Reader.objects.none()
+        centre = centres_for(user).filter(pk=pk).annotate(is_reader=Exists(reads)).first()
+    if centre is None:
+        raise Http404
+    return centre
+
+
+#: How long a process may reuse a centre's filter choices (modalities it offers, institutions it serves), seconds.
+WORKLIST_CHOICES_TTL = 60
+
+
+def worklist_choices(centre: Centre) -> tuple[list[str], list[tuple[int, str]]]:
+    """The modalities the centre offers and ``(id, name)`` of the institutions it serves, for the worklist's filter.
+
+    They change when an administrator edits the centre, a few times a year; the worklist is the
+    centre's busiest page, so they are cached for a minute.
+    """
+    return cache.get_or_set(
+        f"diagnostics:worklist-choices:{centre.pk}",
+        lambda: (
+            sorted(set(centre.services.values_list("modality", flat=True))),
+            list(centre.served_institutions.order_by("code").values_list("pk", "name")),
+        ),
+        WORKLIST_CHOICES_TTL,
+    )
+
+
+WORKLIST_ROW_FIELDS = (
+    "id", "accession", "urgency", "due_at", "status", "service__name", "ordering_institution__name",
+    "claimed_by__staff__display_name",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class WorklistPage:
+    rows: list[dict]
+    number: int
+    has_next: bool
+
+
+def worklist_page(
+    centre: Centre, *, modality: str = "", institution_id: int | None = None, page: str | None = None, per_page: int = 50
+) -> WorklistPage:
+    """One page of the worklist as plain rows, read with one query (one row more than the page tells
+    whether a next page exists, instead of counting the whole worklist)."""
+    number = int(page) if page and page.isdigit() and int(page) > 0 else 1
+    start = (number - 1) * per_page
+    rows = list(
+        worklist(centre, modality=modality, institution_id=institution_id).values(*WORKLIST_ROW_FIELDS)[
+            start : start + per_page + 1
+        ]
+    )
+    return WorklistPage(rows[:per_page], number, len(rows) > per_page)
 
 
 def worklist(

@@ -362,21 +362,26 @@ def attachment_download(request, pk, attachment_id):
 @login_required
 @require_GET
 def worklist(request, pk):
-    centre = selectors.centre_or_404(request.user, pk)
+    centre = selectors.worklist_centre_or_404(request.user, pk)
     modality = request.GET.get("modality", "")
     institution = request.GET.get("institution", "")
-    rows = selectors.worklist(centre, modality=modality, institution_id=int(institution) if institution.isdigit() else None)
-    offered = set(centre.services.values_list("modality", flat=True))
+    offered, served = selectors.worklist_choices(centre)
+    labels = dict(Modality.choices)
     context = {
         "centre": centre,
-        "page": Paginator(rows, 50).get_page(request.GET.get("page")),
+        "page": selectors.worklist_page(
+            centre,
+            modality=modality,
+            institution_id=int(institution) if institution.isdigit() else None,
+            page=request.GET.get("page"),
+        ),
         "modality": modality,
         "institution": institution,
-        "modalities": [(m, label) for m, label in Modality.choices if m in offered],
-        "institutions": centre.served_institutions.order_by("code"),
+        "modalities": [(m, labels.get(m, m)) for m in offered],
+        "institutions": served,
         "samples": selectors.incoming_samples(centre)[:100],
         "sample_form": SampleForm(),
-        "is_reader": Reader.objects.filter(centre=centre, staff=staff_of(request.user), is_active=True).exists(),
+        "is_reader": centre.is_reader,
     }
     return render(request, "diagnostics/worklist.html", context)
 

@@ -13,7 +13,7 @@ Then, in the same run:
 * worklist: W enrolled patients (default 5,000) on one team, one due follow-up each spread over
   ±60 days; p95 of the team member's ``GET /chronic/?team=`` (the full page: middleware, scoping,
   three lists, template) vs p95 of a bare view running one SQL of the same rows, both through
-  Django's test client, R requests each (default 100).
+  Django's test client, R requests each (default 100), interleaved.
 
     DATABASE_URL=postgres://consortium_ci:consortium_ci@127.0.0.1:5432/h16_db .venv/bin/python bench/chronic/run.py
     ... bench/chronic/run.py --n 200000 --worklist 5000 --requests 60     (the size run on the shared machine)
@@ -207,19 +207,21 @@ def main():
     client = Client()
     client.force_login(user)
 
-    def timed(url: str) -> list[float]:
-        for _ in range(5):
-            assert client.get(url).status_code == 200
-        samples = []
+    def timed(urls: list[str]) -> list[list[float]]:
+        """R requests to each URL, interleaved, so both sides see the same machine (it is shared and noisy)."""
+        for url in urls:
+            for _ in range(5):
+                assert client.get(url).status_code == 200
+        samples: list[list[float]] = [[] for _url in urls]
         for _ in range(args.requests):
-            started = time.perf_counter()
-            response = client.get(url)
-            samples.append(time.perf_counter() - started)
-            assert response.status_code == 200
+            for times, url in zip(samples, urls, strict=True):
+                started = time.perf_counter()
+                response = client.get(url)
+                times.append(time.perf_counter() - started)
+                assert response.status_code == 200
         return samples
 
-    page = timed(f"/chronic/?team={team.pk}")
-    bare = timed(f"/bench/bare/{team.pk}/")
+    page, bare = timed([f"/chronic/?team={team.pk}", f"/bench/bare/{team.pk}/"])
     print(f"worklist   team of {len(chosen):,} enrolled, {args.requests} requests each")
     print(f"bare view  one SQL, same rows: p50 {statistics.median(bare) * 1000:.1f} ms, p95 {p95(bare) * 1000:.1f} ms")
     print(f"page       GET /chronic/?team=: p50 {statistics.median(page) * 1000:.1f} ms, p95 {p95(page) * 1000:.1f} ms")

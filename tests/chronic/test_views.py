@@ -50,9 +50,9 @@ def test_overdue_due_and_missed_sections(chronic, client, now):
     client.force_login(chronic.village_doctor)
     response = client.get("/chronic/")
     work = response.context["work"]
-    assert [f.enrolment.patient.name for f in work.overdue] == ["逾期者"]
-    assert "本周者" in [f.enrolment.patient.name for f in work.due]
-    assert [f.enrolment.patient.name for f in work.missed] == ["失访者"]
+    assert [f["enrolment__patient__name"] for f in work.overdue] == ["逾期者"]
+    assert "本周者" in [f["enrolment__patient__name"] for f in work.due]
+    assert [f["enrolment__patient__name"] for f in work.missed] == ["失访者"]
     assert overdue.pk
 
 

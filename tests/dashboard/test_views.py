@@ -35,9 +35,10 @@ def test_consortium_administrator_sees_the_consortium_with_every_chart(chain, se
     response = client.get(reverse("dashboard:index"), {**PERIOD, "scope": scope("consortium", chain["consortium"])})
     assert response.status_code == 200
     charts = {chart["code"]: chart for chart in response.context["charts"]}
-    # ten of the referral and insurance work, four of shared diagnostics, chronic care, and the county's three:
+    # ten of the referral and insurance work, four of shared diagnostics, five of chronic care (control,
+    # standardised management, enrolled, trigger referrals, contract coverage), and the county's three:
     # the in-county rates, their rural/urban split, and the fund spent in the county and at primary level
-    assert len(charts) == 18
+    assert len(charts) == 22
     share = charts["primary-visits"]
     assert share["months"] == ["2026-09", "2026-10"]
     assert [point["value"] for point in share["series"][0]["points"]] == [60.0, 0.0]
