@@ -364,6 +364,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ClaimStatusEnum": "insurance.models.ClaimStatus",
         "ClaimKindEnum": "insurance.models.ClaimKind",
+        "AppealKindEnum": "insurance.models.AppealKind",
         "BatchStatusEnum": "insurance.models.BatchStatus",
         "RunStatusEnum": "insurance.models.RunStatus",
         "DiscrepancyKindEnum": "insurance.models.DiscrepancyKind",

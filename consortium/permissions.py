@@ -197,6 +197,8 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_DIAGNOSTICS,
                 A.VIEW_CHRONIC,
                 A.RECORD_CHRONIC_FOLLOW_UP,
+                A.VIEW_CLAIMS,  # its institution's claims: submitted by the HIS (insurance API), appealed
+                A.CREATE_CLAIM,
             }
         ),
     },

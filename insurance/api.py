@@ -1,8 +1,13 @@
 """REST API for insurance offices: claims, batches, adjudication, settlement files, reconciliation."""
 
+from decimal import Decimal
+
 import django_filters
+from django import forms
+from django.db.models import Q
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +30,7 @@ from . import settlement as settlement_module
 from .idempotency import IdempotentPostMixin
 from .models import (
     Claim,
+    ClaimAppeal,
     ClaimBatch,
     ClaimLine,
     ClaimStatus,
@@ -39,9 +45,66 @@ from .settlement import ENCODINGS
 
 
 class ClaimLineSerializer(serializers.ModelSerializer):
+    sequence = serializers.IntegerField(read_only=True, help_text="The line's number in the claim, from 1.")
+    payable = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        read_only=True,
+        help_text="The line's share of the claimed payment (the lines sum to the claim's reimbursed amount).",
+    )
+    approved_amount = serializers.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        read_only=True,
+        allow_null=True,
+        help_text="The approved part of the line's claimed payment once adjudicated (the lines sum to the claim's).",
+    )
+    reason_code = serializers.CharField(read_only=True, help_text="Why the line was approved below its claim (a reason code).")
+
     class Meta:
         model = ClaimLine
-        fields = ["item_code", "name", "catalogue_class", "amount", "class_self_pay", "eligible"]
+        fields = [
+            "sequence",
+            "item_code",
+            "name",
+            "catalogue_class",
+            "amount",
+            "class_self_pay",
+            "eligible",
+            "payable",
+            "approved_amount",
+            "reason_code",
+        ]
+
+
+class UpdatedSinceFilter(django_filters.Filter):
+    """``updated_since``: an ISO 8601 date-time with its offset (``2026-03-01T00:00:00+08:00``); rows changed since."""
+
+    field_class = forms.CharField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("lookup_expr", "gte")
+        kwargs.setdefault(
+            "help_text",
+            "Only rows changed at or after this moment: an ISO 8601 date-time with its UTC offset, "
+            "e.g. 2026-03-01T00:00:00+08:00.",
+        )
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        return super().filter(qs, parse_aware_datetime(value, "updated_since"))
+
+
+def parse_aware_datetime(value: str, name: str):
+    """An ISO 8601 date-time with an offset, or a 400 problem naming the parameter."""
+    moment = parse_datetime(value) if value.isascii() else None
+    if moment is None or moment.tzinfo is None:
+        raise Invalid(
+            _("Give a date-time with its UTC offset, e.g. 2026-03-01T00:00:00+08:00."), field=name, code="invalid_datetime"
+        )
+    return moment
 
 
 class ClaimSerializer(serializers.ModelSerializer):
@@ -50,6 +113,7 @@ class ClaimSerializer(serializers.ModelSerializer):
     batch = serializers.CharField(source="batch.number", allow_null=True, default=None)
     reverses = serializers.CharField(source="reverses.number", allow_null=True, default=None)
     policy_version = serializers.IntegerField(source="policy.version")
+    policy_year = serializers.IntegerField(source="policy.year")
     visit_date = serializers.SerializerMethodField(
         help_text="The visit's date in the consortium's local time zone (Asia/Shanghai), YYYY-MM-DD; "
         "date-time fields carry their UTC offset (+08:00)."
@@ -64,6 +128,7 @@ class ClaimSerializer(serializers.ModelSerializer):
             "status",
             "institution",
             "scheme",
+            "policy_year",
             "policy_version",
             "insurance_number",
             "period",
@@ -90,6 +155,7 @@ class ClaimSerializer(serializers.ModelSerializer):
             "created_at",
             "submitted_at",
             "adjudicated_at",
+            "updated_at",
         ]
 
     @extend_schema_field(OpenApiTypes.DATE)
@@ -97,21 +163,69 @@ class ClaimSerializer(serializers.ModelSerializer):
         return timezone.localtime(claim.encounter.started_at).date().isoformat()
 
 
+class DiagnosisSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="ICD-10 code")
+    description = serializers.CharField()
+    is_primary = serializers.BooleanField()
+
+
+class ReferralReferenceSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    from_institution = serializers.CharField(source="from_institution.code")
+    to_institution = serializers.CharField(source="to_institution.code")
+    submitted_at = serializers.DateTimeField(allow_null=True)
+
+
+class ServiceSerializer(serializers.Serializer):
+    """What the office adjudicates: the visit behind the claim."""
+
+    kind = serializers.CharField(source="encounter.kind", help_text="outpatient, inpatient or follow_up")
+    start = serializers.DateTimeField(source="encounter.started_at")
+    end = serializers.DateTimeField(source="encounter.ended_at", allow_null=True)
+    diagnoses = DiagnosisSerializer(source="encounter.diagnoses.all", many=True)
+    referral = ReferralReferenceSerializer(allow_null=True)
+
+
+class ClaimAppealSerializer(serializers.ModelSerializer):
+    claim = serializers.CharField(source="claim.number")
+
+    class Meta:
+        model = ClaimAppeal
+        fields = [
+            "id",
+            "claim",
+            "kind",
+            "reason",
+            "previous_status",
+            "previous_approved_amount",
+            "previous_reason_codes",
+            "opened_at",
+            "decided_at",
+            "decided_status",
+            "decided_amount",
+        ]
+
+
 class ClaimDetailSerializer(ClaimSerializer):
+    """A claim with what its adjudication needs: the service (dates, diagnoses, referral), lines and appeals."""
+
     lines = ClaimLineSerializer(many=True, read_only=True)
+    service = ServiceSerializer(source="*", read_only=True)
+    appeals = ClaimAppealSerializer(many=True, read_only=True)
 
     class Meta(ClaimSerializer.Meta):
-        fields = [*ClaimSerializer.Meta.fields, "steps", "lines"]
+        fields = [*ClaimSerializer.Meta.fields, "service", "steps", "lines", "appeals"]
 
 
 class ClaimFilter(django_filters.FilterSet):
     institution = django_filters.CharFilter(field_name="institution__code")
     scheme = django_filters.CharFilter(field_name="scheme__code")
     batch = django_filters.CharFilter(field_name="batch__number")
+    updated_since = UpdatedSinceFilter(field_name="updated_at")
 
     class Meta:
         model = Claim
-        fields = ["status", "period", "kind", "institution", "scheme", "batch"]
+        fields = ["status", "period", "kind", "institution", "scheme", "batch", "updated_since"]
 
 
 @method_decorator(reads_from_replica, name="get")
@@ -130,7 +244,9 @@ class ClaimDetailApi(generics.RetrieveAPIView):
     lookup_field = "number"
 
     def get_queryset(self):
-        return selectors.claims_visible_to(self.request.user).prefetch_related("lines")
+        return selectors.claims_visible_to(self.request.user).prefetch_related(
+            "lines", "appeals", "encounter__diagnoses", "referral__from_institution", "referral__to_institution"
+        )
 
 
 class BatchSerializer(serializers.ModelSerializer):
@@ -184,11 +300,36 @@ class BatchDetailApi(generics.RetrieveAPIView):
         return selectors.batches_visible_to(self.request.user)
 
 
+class LineAdjudicationSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField(min_value=1, max_value=32767, help_text="The claim line's number (from 1).")
+    approved_amount = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0"))
+    reason_code = serializers.CharField(
+        max_length=16, required=False, allow_blank=True, default="", help_text="Required when below the line's claimed payment."
+    )
+
+
 class AdjudicationItemSerializer(serializers.Serializer):
     claim_number = serializers.CharField(max_length=64)
-    outcome = serializers.ChoiceField(choices=[ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED])
+    outcome = serializers.ChoiceField(
+        choices=[ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED],
+        required=False,
+        allow_null=True,
+        help_text="Required without lines; with lines it is derived from them (and must agree if given).",
+    )
     approved_amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False, allow_null=True)
-    reason_codes = serializers.ListField(child=serializers.CharField(max_length=32), required=False, default=list, max_length=10)
+    reason_codes = serializers.ListField(
+        child=serializers.CharField(max_length=16),
+        required=False,
+        default=list,
+        max_length=10,
+        help_text="Codes of the reason value set (GET /api/v1/insurance/reason-codes/).",
+    )
+    lines = LineAdjudicationSerializer(
+        many=True,
+        required=False,
+        max_length=1000,
+        help_text="Per-line decisions; lines not named are approved at their claimed payment.",
+    )
 
 
 class AdjudicationSerializer(serializers.Serializer):
@@ -212,9 +353,13 @@ class AdjudicationApi(IdempotentPostMixin, APIView):
         decisions = [
             services.Adjudication(
                 claim_number=item["claim_number"],
-                outcome=item["outcome"],
+                outcome=item.get("outcome"),
                 approved_amount=item.get("approved_amount"),
                 reason_codes=item.get("reason_codes", []),
+                lines=tuple(
+                    services.LineDecision(line["sequence"], line["approved_amount"], line.get("reason_code", ""))
+                    for line in item.get("lines", [])
+                ),
             )
             for item in serializer.validated_data["results"]
         ]
@@ -229,19 +374,52 @@ class AdjudicationApi(IdempotentPostMixin, APIView):
 class SettlementFileSerializer(serializers.ModelSerializer):
     class Meta:
         model = SettlementFile
-        fields = ["id", "period", "file_name", "file_format", "encoding", "sha256", "line_count", "uploaded_at"]
+        fields = [
+            "id",
+            "period",
+            "file_name",
+            "file_format",
+            "encoding",
+            "sha256",
+            "line_count",
+            "control_total",
+            "control_count",
+            "uploaded_at",
+        ]
+
+
+CONTROL_TOTAL_RE = r"^-?[0-9]{1,14}(\.[0-9]{1,2})?$"
 
 
 class SettlementUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     period = serializers.CharField(max_length=7, validators=[period_validator])
     encoding = serializers.ChoiceField(choices=sorted(ENCODINGS), default="utf-8")
+    control_total = serializers.RegexField(
+        CONTROL_TOTAL_RE,
+        max_length=18,
+        required=False,
+        help_text="The sum of every line's amount, in yuan with at most two decimals (ASCII digits); checked on upload.",
+    )
+    control_count = serializers.IntegerField(
+        min_value=0, max_value=100_000_000, required=False, help_text="The number of lines in the file; checked on upload."
+    )
+
+
+class SettlementFileFilter(django_filters.FilterSet):
+    period = django_filters.CharFilter(field_name="period")
+    updated_since = UpdatedSinceFilter(field_name="uploaded_at")
+
+    class Meta:
+        model = SettlementFile
+        fields = ["period", "updated_since"]
 
 
 class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
-    """The office's settlement files; POST uploads one (multipart: file, period, encoding)."""
+    """The office's settlement files; POST uploads one (multipart: file, period, encoding, control_total, control_count)."""
 
     serializer_class = SettlementFileSerializer
+    filterset_class = SettlementFileFilter
     parser_classes = [MultiPartParser]
 
     def get_queryset(self):
@@ -270,6 +448,10 @@ class SettlementFileListApi(IdempotentPostMixin, generics.ListAPIView):
             file_name=upload.name,
             encoding=serializer.validated_data["encoding"],
             actor=request.user,
+            control_total=Decimal(serializer.validated_data["control_total"])
+            if "control_total" in serializer.validated_data
+            else None,
+            control_count=serializer.validated_data.get("control_count"),
         )
         return Response(SettlementFileSerializer(settlement).data, status=status.HTTP_201_CREATED)
 
@@ -421,13 +603,24 @@ class DiscrepancySerializer(serializers.ModelSerializer):
         ]
 
 
+class DiscrepancyUpdatedSinceFilter(UpdatedSinceFilter):
+    """A discrepancy changes when someone explains or resolves it; until then, when its run was made."""
+
+    def filter(self, qs, value):
+        if value in (None, ""):
+            return qs
+        moment = parse_aware_datetime(value, "updated_since")
+        return qs.filter(Q(updated_at__gte=moment) | Q(updated_at__isnull=True, run__started_at__gte=moment))
+
+
 class DiscrepancyFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=DiscrepancyKind.choices)
     status = django_filters.ChoiceFilter(choices=DiscrepancyStatus.choices)
+    updated_since = DiscrepancyUpdatedSinceFilter(field_name="updated_at")
 
     class Meta:
         model = Discrepancy
-        fields = ["kind", "status"]
+        fields = ["kind", "status", "updated_since"]
 
 
 def _institution_to_reconcile(user, code: str) -> Institution | None:

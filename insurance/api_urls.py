@@ -1,10 +1,15 @@
 from django.urls import path
 
-from . import api, fund_api
+from . import api, fund_api, payer_api
 
 urlpatterns = [
     path("insurance/claims/", api.ClaimListApi.as_view(), name="api-insurance-claim-list"),
+    path("insurance/claims/submissions/", payer_api.HisClaimSubmissionApi.as_view(), name="api-insurance-his-claims"),
     path("insurance/claims/<str:number>/", api.ClaimDetailApi.as_view(), name="api-insurance-claim-detail"),
+    path("insurance/claims/<str:number>/appeal/", payer_api.ClaimAppealApi.as_view(), name="api-insurance-claim-appeal"),
+    path("insurance/claims/<str:number>/fhir/", payer_api.ClaimResponseFhirApi.as_view(), name="api-insurance-claim-fhir"),
+    path("insurance/reason-codes/", payer_api.ReasonCodeListApi.as_view(), name="api-insurance-reason-codes"),
+    path("insurance/eligibility/", payer_api.EligibilityApi.as_view(), name="api-insurance-eligibility"),
     path("insurance/batches/", api.BatchListApi.as_view(), name="api-insurance-batch-list"),
     path("insurance/batches/<str:number>/", api.BatchDetailApi.as_view(), name="api-insurance-batch-detail"),
     path("insurance/adjudications/", api.AdjudicationApi.as_view(), name="api-insurance-adjudications"),
@@ -14,6 +19,16 @@ urlpatterns = [
         "insurance/settlement-files/<int:pk>/file/",
         api.SettlementFileDownloadApi.as_view(),
         name="api-insurance-settlement-file-download",
+    ),
+    path(
+        "insurance/settlement-files/<int:pk>/lines/",
+        payer_api.SettlementLineListApi.as_view(),
+        name="api-insurance-settlement-lines",
+    ),
+    path(
+        "insurance/settlement-files/<int:pk>/fhir/",
+        payer_api.PaymentReconciliationFhirApi.as_view(),
+        name="api-insurance-settlement-fhir",
     ),
     path("insurance/reconciliations/", api.ReconciliationListApi.as_view(), name="api-insurance-reconciliations"),
     path("insurance/reconciliations/totals/", api.ReconciliationTotalsApi.as_view(), name="api-insurance-reconciliation-totals"),

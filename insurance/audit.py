@@ -5,6 +5,10 @@ from consortium.audit import AuditAction
 
 class InsuranceAudit(AuditAction):
     BATCH_SUBMITTED = "insurance.batch_submitted"
+    CLAIM_APPEALED = "insurance.claim_appealed"
+    CLAIM_REOPENED = "insurance.claim_reopened"
+    CLAIMS_SUBMITTED_BY_HIS = "insurance.claims_submitted_by_his"
+    ELIGIBILITY_CHECKED = "insurance.eligibility_checked"
     CLAIM_ADJUDICATED = "insurance.claim_adjudicated"
     CLAIM_CREATED = "insurance.claim_created"
     CLAIM_READJUDICATED = "insurance.claim_readjudicated"
@@ -21,5 +25,6 @@ class InsuranceAudit(AuditAction):
     PERIOD_REOPENED = "insurance.period_reopened"
     POLICY_PUBLISHED = "insurance.policy_published"
     POLICY_VERSIONED = "insurance.policy_versioned"
+    REASON_CODE_ADDED = "insurance.reason_code_added"
     RECONCILIATION_RUN = "insurance.reconciliation_run"
     SETTLEMENT_UPLOADED = "insurance.settlement_uploaded"

@@ -37,6 +37,7 @@ from .models import (
     Scheme,
 )
 from .out_of_county import COLUMNS, land_out_of_county_file
+from .reason_codes import ensure_platform_reason_codes
 
 #: scheme -> level -> (deductible, ratio, ratio without referral, annual ceiling)
 DEMO_TERMS = {
@@ -279,6 +280,7 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     today = today or timezone.localdate()
     created = {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
     with transaction.atomic():
+        created["reason codes"] = ensure_platform_reason_codes()
         schemes = {code: Scheme.objects.get_or_create(code=code, defaults={"name": code})[0] for code in DEMO_TERMS}
         for year in (today.year - 1, today.year):
             for code, levels in DEMO_TERMS.items():

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from consortium.models import ApiClient, Consortium, Institution, InstitutionLevel, InsuranceOffice
@@ -366,11 +367,14 @@ class ClaimStatus(models.TextChoices):
     APPROVED = "approved", _("Approved")
     PARTLY_APPROVED = "partly_approved", _("Partly approved")
     REJECTED = "rejected", _("Rejected")
+    APPEALED = "appealed", _("Under appeal")
     SETTLED = "settled", _("Settled")
     RECONCILED = "reconciled", _("Reconciled")
 
 
 ADJUDICATED = frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED})
+#: Claims waiting for the office's decision: a period does not close while one is left.
+AWAITING_ADJUDICATION = frozenset({ClaimStatus.DRAFT, ClaimStatus.SUBMITTED, ClaimStatus.APPEALED})
 #: Claims that may be reversed, and that a settlement file reconciles.
 REVERSIBLE = ADJUDICATED | {ClaimStatus.SETTLED, ClaimStatus.RECONCILED}
 
@@ -468,6 +472,18 @@ class Claim(models.Model):
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     adjudicated_at = models.DateTimeField(_("adjudicated at"), null=True, blank=True)
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    referral = models.ForeignKey(
+        "referrals.Referral",
+        verbose_name=_("referral"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The upward referral that made the visit a referred one."),
+    )
+    updated_at = models.DateTimeField(
+        _("updated at"), default=timezone.now, db_index=True, help_text=_("When the claim last changed (for updated_since).")
+    )
 
     class Meta:
         verbose_name = _("claim")
@@ -498,21 +514,108 @@ class Claim(models.Model):
 
 
 class ClaimLine(models.Model):
+    """One charge item of a claim, with its share of the claimed payment and the office's decision on it.
+
+    ``payable`` is the line's share of the claim's reimbursed amount (allocated by eligible amount,
+    to the fen, the shares summing to the claim exactly); once adjudicated, ``approved_amount`` of
+    the lines sums to the claim's approved amount.
+    """
+
     claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.CASCADE, related_name="lines")
+    sequence = models.PositiveSmallIntegerField(_("line"), default=0)
     item_code = models.CharField(_("item code"), max_length=32)
     name = models.CharField(_("name"), max_length=200)
     catalogue_class = models.CharField(_("catalogue class"), max_length=1)
     amount = money_field(_("amount"))
     class_self_pay = money_field(_("class self-pay"))
     eligible = money_field(_("eligible amount"))
+    payable = money_field(_("claimed payment"), default=ZERO)
+    approved_amount = money_field(_("approved amount"), null=True, blank=True)
+    reason_code = models.CharField(_("reason code"), max_length=16, blank=True)
 
     class Meta:
         verbose_name = _("claim line")
         verbose_name_plural = _("claim lines")
-        ordering = ["pk"]
+        ordering = ["claim", "sequence", "pk"]
 
     def __str__(self):
         return f"{self.item_code} {self.amount}"
+
+
+reason_code_validator = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9_.-]{0,15}$", _("A reason code is 1 to 16 capital letters, digits, '.', '_' or '-'.")
+)
+
+
+class ReasonCode(models.Model):
+    """A code of the adjudication reason value set, with its text in Chinese and English.
+
+    Codes without an office are the platform's set (seeded by a migration, see docs/REASON_CODES.md);
+    an office may add its own codes, which only it can use. Adjudications name codes, never free text.
+    """
+
+    office = models.ForeignKey(
+        InsuranceOffice, verbose_name=_("insurance office"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    code = models.CharField(_("code"), max_length=16, validators=[reason_code_validator])
+    text_zh = models.CharField(_("text (Chinese)"), max_length=200)
+    text_en = models.CharField(_("text (English)"), max_length=200)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("reason code")
+        verbose_name_plural = _("reason codes")
+        ordering = ["office", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["code"], condition=Q(office__isnull=True), name="reason_code_platform_unique"),
+            models.UniqueConstraint(fields=["office", "code"], name="reason_code_office_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.text}"
+
+    @property
+    def text(self) -> str:
+        return self.text_en if (get_language() or "").startswith("en") else self.text_zh
+
+
+class AppealKind(models.TextChoices):
+    APPEAL = "appeal", _("Appeal by the institution")
+    REOPEN = "reopen", _("Reopened by the insurance office")
+
+
+class ClaimAppeal(models.Model):
+    """An adjudication put back for a new decision: the institution's appeal or the office's own reopen.
+
+    The decision it set aside is kept here (the claim itself then waits, under appeal, for the
+    office to adjudicate it again); ``decided_*`` records the new decision.
+    """
+
+    claim = models.ForeignKey(Claim, verbose_name=_("claim"), on_delete=models.PROTECT, related_name="appeals")
+    kind = models.CharField(_("kind"), max_length=8, choices=AppealKind.choices)
+    reason = models.TextField(_("reason"))
+    previous_status = models.CharField(_("previous status"), max_length=16, choices=ClaimStatus.choices)
+    previous_approved_amount = money_field(_("previous approved amount"), null=True, blank=True)
+    previous_reason_codes = models.JSONField(_("previous reason codes"), default=list, blank=True)
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("opened by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_status = models.CharField(_("decision"), max_length=16, choices=ClaimStatus.choices, blank=True)
+    decided_amount = money_field(_("approved amount of the decision"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("adjudication appeal")
+        verbose_name_plural = _("adjudication appeals")
+        ordering = ["claim", "opened_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["claim"], condition=Q(decided_at__isnull=True), name="claim_appeal_one_open")
+        ]
+
+    def __str__(self):
+        return f"{self.claim_id} {self.kind} {self.opened_at:%Y-%m-%d}"
 
 
 class FileFormat(models.TextChoices):
@@ -538,6 +641,12 @@ class SettlementFile(models.Model):
     line_count = models.PositiveIntegerField(_("lines"), default=0)
     uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
     uploaded_by_client = models.ForeignKey(ApiClient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    control_total = money_field(
+        _("control total"), null=True, blank=True, help_text=_("The sum of paid amounts the office declared for the file.")
+    )
+    control_count = models.PositiveIntegerField(
+        _("control line count"), null=True, blank=True, help_text=_("The number of lines the office declared for the file.")
+    )
     #: The file as uploaded, in the platform's storage (empty for files staged before originals were kept).
     original = models.FileField(_("original file"), upload_to=settlement_file_path, blank=True, max_length=200)
 
@@ -565,7 +674,14 @@ class SettlementLine(models.Model):
     paid_amount = money_field(_("paid amount"))
     payment_status = models.CharField(_("payment status"), max_length=16, choices=PaymentStatus.choices)
     reason_code = models.CharField(_("reason code"), max_length=32, blank=True)
-    payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True)
+    payment_reference = models.CharField(_("payment trace number"), max_length=64, blank=True)
+    payment_date = models.DateField(_("payment date"), null=True, blank=True)
+    reverses_reference = models.CharField(
+        _("reverses payment"),
+        max_length=64,
+        blank=True,
+        help_text=_("For a reversal line (a negative amount): the trace number of the payment it reverses."),
+    )
 
     class Meta:
         verbose_name = _("settlement line")

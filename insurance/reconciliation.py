@@ -66,7 +66,7 @@ FROM (
 
 _SETTLE_SQL = """
 UPDATE {claims}
-SET status = %(status)s, settled_amount = d.paid, settled_at = %(now)s
+SET status = %(status)s, settled_amount = d.paid, settled_at = %(now)s, updated_at = %(now)s
 FROM (
     SELECT claim_id, MIN(paid_amount) AS paid FROM {discrepancies}
     WHERE run_id = %(run)s AND kind = %(kind)s

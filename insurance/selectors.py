@@ -7,10 +7,20 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from consortium.models import StaffRole
-from consortium.permissions import Action, scope, staff_of
+from consortium.permissions import SYSTEM, Action, scope, staff_of
 from records.models import Encounter
 
-from .models import Claim, ClaimBatch, ClaimKind, Discrepancy, OfficeScheme, PeriodClose, ReconciliationRun, SettlementFile
+from .models import (
+    Claim,
+    ClaimBatch,
+    ClaimKind,
+    Discrepancy,
+    OfficeScheme,
+    PeriodClose,
+    ReasonCode,
+    ReconciliationRun,
+    SettlementFile,
+)
 
 
 def office_of(user):
@@ -139,3 +149,15 @@ def claimable_encounters(user, days: int = 90):
     since = timezone.now() - datetime.timedelta(days=days)
     queryset = Encounter.objects.filter(started_at__gte=since).select_related("patient", "institution")
     return scope(queryset, user, Action.CREATE_CLAIM).exclude(Exists(standing)).order_by("-started_at")
+
+
+def usable_reason_codes(user) -> set[str]:
+    """The active reason codes ``user`` may name: the platform's set and the user's own office's codes
+    (the platform itself, ``SYSTEM``, may name any office's)."""
+    codes = ReasonCode.objects.filter(active=True)
+    if user is not SYSTEM:
+        office = office_of(user)
+        codes = (
+            codes.filter(Q(office__isnull=True) | Q(office=office)) if office is not None else codes.filter(office__isnull=True)
+        )
+    return set(codes.values_list("code", flat=True))

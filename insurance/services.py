@@ -17,15 +17,19 @@ from records.models import Encounter, EncounterKind
 from referrals.selectors import entitling_referral
 
 from . import reconciliation, selectors
+from .allocation import allocate
 from .audit import InsuranceAudit
 from .benefits import PRIMARY_LEVELS, benefits_of
 from .calculator import ZERO, Benefit, ChargeLine, Visit, YearSoFar, settle
 from .models import (
     ADJUDICATED,
+    AWAITING_ADJUDICATION,
     REVERSIBLE,
     Accumulator,
+    AppealKind,
     BatchStatus,
     Claim,
+    ClaimAppeal,
     ClaimBatch,
     ClaimKind,
     ClaimLine,
@@ -40,9 +44,11 @@ from .models import (
     PolicyIllnessSegment,
     PolicyLevelRule,
     PolicyStatus,
+    ReasonCode,
     ReconciliationRun,
     RunStatus,
     SettlementFile,
+    reason_code_validator,
 )
 from .registry import is_special_disease_patient
 from .selectors import is_period_closed
@@ -318,18 +324,22 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
             assistance_paid=statement.assistance_paid,
             patient_pays=statement.patient_pays,
             steps=statement.steps(),
+            referral=referral,
         )
+        payable = allocate(max(result.reimbursed, ZERO), [r.eligible for r in result.lines])
         ClaimLine.objects.bulk_create(
             ClaimLine(
                 claim=claim,
+                sequence=index + 1,
                 item_code=r.line.item_code,
                 name=r.line.name,
                 catalogue_class=r.line.catalogue_class,
                 amount=r.line.amount,
                 class_self_pay=r.class_self_pay,
                 eligible=r.eligible,
+                payable=share,
             )
-            for r in result.lines
+            for index, (r, share) in enumerate(zip(result.lines, payable, strict=True))
         )
         _accumulate(accumulator, claim, sign=1, basic=result.reimbursed, deductible=True, layers=True)
         accumulator.save(update_fields=ACCUMULATOR_FIELDS)
@@ -355,15 +365,14 @@ def create_claim(*, encounter: Encounter, actor, replaces: Claim | None = None) 
     return claim
 
 
-def submit_claims(*, institution: Institution, period: str, actor) -> list[ClaimBatch]:
-    """Put the institution's draft claims of a period into one new batch per scheme."""
+def submit_claims(*, institution: Institution, period: str, actor, only=None) -> list[ClaimBatch]:
+    """Put the institution's draft claims of a period into one new batch per scheme (``only``: just these claim ids)."""
     require(actor, Action.CREATE_CLAIM, institution)
     with transaction.atomic():
-        drafts = list(
-            Claim.objects.select_for_update()
-            .filter(institution=institution, period=period, status=ClaimStatus.DRAFT)
-            .order_by("pk")
-        )
+        drafts = Claim.objects.select_for_update().filter(institution=institution, period=period, status=ClaimStatus.DRAFT)
+        if only is not None:
+            drafts = drafts.filter(pk__in=list(only))
+        drafts = list(drafts.order_by("pk"))
         batches = []
         for scheme_id in sorted({c.scheme_id for c in drafts}):
             _require_open_period(institution.pk, period, scheme_id=scheme_id)
@@ -388,7 +397,7 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
             for claim in claims:
                 _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.SUBMITTED)
             Claim.objects.filter(pk__in=[c.pk for c in claims]).update(
-                status=ClaimStatus.SUBMITTED, batch=batch, submitted_at=now
+                status=ClaimStatus.SUBMITTED, batch=batch, submitted_at=now, updated_at=now
             )
             record_audit_event(
                 actor=actor,
@@ -406,6 +415,119 @@ def submit_claims(*, institution: Institution, period: str, actor) -> list[Claim
             )
             batches.append(batch)
     return batches
+
+
+class ClaimSubmissionErrors(Unprocessable):
+    """An HIS claim submission was refused whole; ``errors`` names each visit by ``claims.<index>.<field>``."""
+
+    code = "claims_refused"
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(
+            _("The claims were refused; nothing was recorded."),
+            errors=[
+                {"field": f"claims.{e['index']}.{e['field']}", "message": e["reason"], "code": e.get("code", self.code)}
+                for e in errors
+            ],
+        )
+
+
+MAX_HIS_CLAIMS = 500
+
+
+def submit_his_claims(*, institution: Institution, external_ids: list[str], actor) -> tuple[list[Claim], list[ClaimBatch]]:
+    """Claims from the institution's own HIS: one claim per visit (named by the HIS's own visit ID, as
+    its sync batches landed it), calculated, then submitted in batches, all or nothing.
+
+    Each visit that cannot be claimed is named with its index and reason (no such visit, claimed
+    already, not enrolled, no policy, closed period …); nothing is written unless every one can.
+    """
+    require(actor, Action.CREATE_CLAIM, institution)
+    if not external_ids:
+        raise Invalid(_("Name at least one visit."), field="claims", code="required")
+    if len(external_ids) > MAX_HIS_CLAIMS:
+        raise Invalid(
+            _("At most %(count)s visits in one submission.") % {"count": MAX_HIS_CLAIMS}, field="claims", code="too_many"
+        )
+    errors = []
+    with transaction.atomic():
+        encounters = {
+            e.external_id: e
+            for e in Encounter.objects.filter(institution=institution, external_id__in=[x for x in external_ids if x])
+        }
+        seen = set()
+        claims = []
+        for index, external_id in enumerate(external_ids):
+            if external_id in seen:
+                errors.append(
+                    {"index": index, "field": "external_id", "reason": _("This visit appears twice."), "code": "duplicate"}
+                )
+                continue
+            seen.add(external_id)
+            encounter = encounters.get(external_id)
+            if encounter is None:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "external_id",
+                        "reason": _("No visit with this ID was received from your institution."),
+                        "code": "not_found",
+                    }
+                )
+                continue
+            try:
+                with transaction.atomic():
+                    claims.append(create_claim(encounter=encounter, actor=actor))
+            except (Invalid, Conflict) as error:
+                errors.append(
+                    {
+                        "index": index,
+                        "field": "external_id" if error.field in (None, "encounter") else error.field,
+                        "reason": error.message,
+                        "code": error.code,
+                    }
+                )
+        if errors:
+            raise ClaimSubmissionErrors(errors)
+        batches = []
+        for period in sorted({c.period for c in claims}):
+            batches += submit_claims(
+                institution=institution, period=period, actor=actor, only=[c.pk for c in claims if c.period == period]
+            )
+        record_audit_event(
+            actor=actor,
+            action=InsuranceAudit.CLAIMS_SUBMITTED_BY_HIS,
+            obj=institution,
+            institution=institution,
+            detail={"claims": [c.number for c in claims][:100], "count": len(claims), "batches": [b.number for b in batches]},
+        )
+    return [Claim.objects.get(pk=c.pk) for c in claims], batches
+
+
+def add_reason_code(*, actor, code: str, text_zh: str, text_en: str) -> ReasonCode:
+    """An office's own reason code (only that office may use it); a platform code's name is refused."""
+    office = selectors.office_of(actor)
+    if office is None:
+        raise NotPermitted(_("Only an insurance office can add its own reason codes."))
+    code = (code or "").strip()
+    errors = {}
+    try:
+        reason_code_validator(code)
+    except ValidationError as error:
+        errors["code"] = [str(m) for m in error.messages]
+    for field, value in (("text_zh", text_zh), ("text_en", text_en)):
+        if not (value or "").strip():
+            errors[field] = [_("This text is required.")]
+    if errors:
+        raise Invalid(next(iter(errors.values()))[0], errors=errors, code="invalid")
+    with transaction.atomic():
+        if ReasonCode.objects.filter(Q(office__isnull=True) | Q(office=office), code=code).exists():
+            raise Conflict(
+                _("The reason code %(code)s exists already.") % {"code": code}, field="code", code="reason_code_exists"
+            )
+        reason = ReasonCode.objects.create(office=office, code=code, text_zh=text_zh.strip()[:200], text_en=text_en.strip()[:200])
+        record_audit_event(actor=actor, action=InsuranceAudit.REASON_CODE_ADDED, obj=reason, detail={"code": code})
+    return reason
 
 
 def submit_pending_claims() -> int:
@@ -436,11 +558,89 @@ class AdjudicationErrors(Unprocessable):
 
 
 @dataclass(frozen=True)
+class LineDecision:
+    """The office's decision on one claim line: the approved part of its claimed payment, and why less."""
+
+    sequence: int
+    approved_amount: Decimal
+    reason_code: str = ""
+
+
+@dataclass(frozen=True)
 class Adjudication:
+    """A decision on a claim: its outcome (derived from ``lines`` when they are given) and reasons.
+
+    Lines not named in ``lines`` are approved at their claimed payment; the claim's approved amount
+    is the sum of its lines'. Without ``lines`` the claim-level amount is spread over the lines in
+    proportion to their claimed payment (to the fen, summing exactly).
+    """
+
     claim_number: str
-    outcome: str
+    outcome: str | None
     approved_amount: Decimal | None
     reason_codes: list[str]
+    lines: tuple[LineDecision, ...] = ()
+
+
+def _line_errors(index: int, claim: Claim, decision: Adjudication, known: set[str], errors: list) -> dict | None:
+    """The approved amount and reason code of each line, or None (with ``errors`` added) if any is wrong."""
+    lines = {line.sequence: line for line in claim.lines.all()}
+    decided: dict[int, tuple[Decimal, str]] = {}
+    ok = True
+    for position, line_decision in enumerate(decision.lines):
+        field = f"lines.{position}"
+        line = lines.get(line_decision.sequence)
+        if line is None:
+            errors.append({"index": index, "field": f"{field}.sequence", "reason": _("The claim has no such line.")})
+            ok = False
+            continue
+        if line_decision.sequence in decided:
+            errors.append({"index": index, "field": f"{field}.sequence", "reason": _("This line appears twice.")})
+            ok = False
+            continue
+        amount = line_decision.approved_amount
+        if not (ZERO <= amount <= line.payable):
+            errors.append(
+                {
+                    "index": index,
+                    "field": f"{field}.approved_amount",
+                    "reason": _("The approved amount must be from 0 to the line's claimed %(amount)s.")
+                    % {"amount": line.payable},
+                }
+            )
+            ok = False
+        code = line_decision.reason_code.strip()
+        if amount < line.payable and not code:
+            errors.append(
+                {
+                    "index": index,
+                    "field": f"{field}.reason_code",
+                    "reason": _("A line approved below its claim needs a reason code."),
+                }
+            )
+            ok = False
+        elif code and code not in known:
+            errors.append(
+                {
+                    "index": index,
+                    "field": f"{field}.reason_code",
+                    "reason": _("%(code)s is not a reason code of the value set.") % {"code": code},
+                    "code": "unknown_reason_code",
+                }
+            )
+            ok = False
+        decided[line_decision.sequence] = (amount, code)
+    if not ok:
+        return None
+    return {sequence: decided.get(sequence, (line.payable, "")) for sequence, line in lines.items()}
+
+
+def _outcome_of(approved: Decimal, claimed: Decimal) -> str:
+    if approved == claimed:
+        return ClaimStatus.APPROVED
+    if approved == ZERO:
+        return ClaimStatus.REJECTED
+    return ClaimStatus.PARTLY_APPROVED
 
 
 def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) -> list[Claim]:
@@ -448,17 +648,21 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
 
     ``claims_queryset`` is already scoped to what the caller may adjudicate. An approved amount
     below the calculated one gives back the difference to the patient's annual ceiling; a
-    rejection gives back the deductible and the reimbursement too.
+    rejection gives back the deductible and the reimbursement too. Reason codes must be codes of
+    the value set (``ReasonCode``: the platform's and the acting office's own). A claim under
+    appeal is adjudicated the same way; the decision closes its appeal.
     """
     if not can_anywhere(actor, Action.ADJUDICATE_CLAIMS):
         raise NotPermitted
     errors = []
+    known = selectors.usable_reason_codes(actor)
     with transaction.atomic():
         numbers = [d.claim_number for d in decisions]
-        locked = claims_queryset.select_for_update(of=("self",)).filter(number__in=numbers)
+        locked = claims_queryset.select_for_update(of=("self",)).filter(number__in=numbers).prefetch_related("lines")
         # The caller scoped the queryset; the service checks again and treats the rest as unknown.
         claims = {c.number: c for c in locked if can(actor, Action.ADJUDICATE_CLAIMS, c.institution_id)}
         seen = set()
+        plans = {}
         for index, decision in enumerate(decisions):
             claim = claims.get(decision.claim_number)
             if decision.claim_number in seen:
@@ -467,7 +671,38 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
             if claim is None:
                 errors.append({"index": index, "field": "claim_number", "reason": _("No such claim.")})
                 continue
-            if decision.outcome not in CLAIM_TRANSITIONS.get(claim.status, ()) or decision.outcome not in ADJUDICATED:
+            for position, code in enumerate(decision.reason_codes):
+                if code not in known:
+                    errors.append(
+                        {
+                            "index": index,
+                            "field": f"reason_codes.{position}",
+                            "reason": _("%(code)s is not a reason code of the value set.") % {"code": code},
+                            "code": "unknown_reason_code",
+                        }
+                    )
+            outcome = decision.outcome
+            line_plan = None
+            if decision.lines:
+                line_plan = _line_errors(index, claim, decision, known, errors)
+                if line_plan is None:
+                    continue
+                derived = _outcome_of(sum((a for a, _c in line_plan.values()), ZERO), claim.reimbursed)
+                if outcome not in (None, "", derived):
+                    errors.append(
+                        {
+                            "index": index,
+                            "field": "outcome",
+                            "reason": _("The lines add up to the outcome %(derived)s, not %(outcome)s.")
+                            % {"derived": derived, "outcome": outcome},
+                        }
+                    )
+                    continue
+                outcome = derived
+            elif not outcome:
+                errors.append({"index": index, "field": "outcome", "reason": _("Give an outcome or the claim's lines.")})
+                continue
+            if outcome not in CLAIM_TRANSITIONS.get(claim.status, ()) or outcome not in ADJUDICATED:
                 errors.append(
                     {
                         "index": index,
@@ -476,7 +711,7 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
                     }
                 )
                 continue
-            if decision.outcome == ClaimStatus.PARTLY_APPROVED:
+            if outcome == ClaimStatus.PARTLY_APPROVED and line_plan is None:
                 if decision.approved_amount is None:
                     errors.append(
                         {"index": index, "field": "approved_amount", "reason": _("A partial approval needs an amount.")}
@@ -490,37 +725,60 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
                             % {"amount": claim.reimbursed},
                         }
                     )
-            if decision.outcome in (ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED) and not decision.reason_codes:
+            line_codes = [code for _a, code in (line_plan or {}).values() if code]
+            if outcome in (ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED) and not (decision.reason_codes or line_codes):
                 errors.append({"index": index, "field": "reason_codes", "reason": _("Give at least one reason code.")})
+            plans[decision.claim_number] = (outcome, line_plan)
         if errors:
             raise AdjudicationErrors(errors)
         now = timezone.now()
         done = []
         for decision in decisions:
             claim = claims[decision.claim_number]
-            if decision.outcome == ClaimStatus.APPROVED:
+            outcome, line_plan = plans[decision.claim_number]
+            lines = list(claim.lines.all())
+            if line_plan is not None:
+                approved = sum((a for a, _c in line_plan.values()), ZERO)
+            elif outcome == ClaimStatus.APPROVED:
                 approved = claim.reimbursed
-            elif decision.outcome == ClaimStatus.REJECTED:
+            elif outcome == ClaimStatus.REJECTED:
                 approved = ZERO
             else:
                 approved = decision.approved_amount
+            if line_plan is None:
+                shares = allocate(max(approved, ZERO), [line.payable for line in lines])
+                first_code = decision.reason_codes[0] if decision.reason_codes else ""
+                line_plan = {
+                    line.sequence: (share, first_code if share < line.payable else "")
+                    for line, share in zip(lines, shares, strict=True)
+                }
+            for line in lines:
+                line.approved_amount, line.reason_code = line_plan[line.sequence]
+            ClaimLine.objects.bulk_update(lines, ["approved_amount", "reason_code"])
+            reason_codes = list(dict.fromkeys([*decision.reason_codes, *(code for _a, code in line_plan.values() if code)]))
             give_back = claim.reimbursed - approved
-            if claim.kind == ClaimKind.ORIGINAL and (give_back or decision.outcome == ClaimStatus.REJECTED):
+            if claim.kind == ClaimKind.ORIGINAL and (give_back or outcome == ClaimStatus.REJECTED):
                 accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
-                rejected = decision.outcome == ClaimStatus.REJECTED
+                rejected = outcome == ClaimStatus.REJECTED
                 _accumulate(accumulator, claim, sign=-1, basic=give_back, deductible=rejected, layers=rejected)
                 accumulator.save(update_fields=ACCUMULATOR_FIELDS)
-            claim.status = decision.outcome
+            appealed = claim.status == ClaimStatus.APPEALED
+            claim.status = outcome
             claim.approved_amount = approved
-            claim.reason_codes = decision.reason_codes
+            claim.reason_codes = reason_codes
             claim.adjudicated_at = now
-            claim.save(update_fields=["status", "approved_amount", "reason_codes", "adjudicated_at"])
+            claim.updated_at = now
+            claim.save(update_fields=["status", "approved_amount", "reason_codes", "adjudicated_at", "updated_at"])
+            if appealed:
+                ClaimAppeal.objects.filter(claim=claim, decided_at__isnull=True).update(
+                    decided_at=now, decided_status=outcome, decided_amount=approved
+                )
             record_audit_event(
                 actor=actor,
                 action=InsuranceAudit.CLAIM_ADJUDICATED,
                 obj=claim,
                 institution=claim.institution,
-                detail={"outcome": decision.outcome, "approved": str(approved), "reasons": decision.reason_codes},
+                detail={"outcome": outcome, "approved": str(approved), "reasons": reason_codes, "appeal": appealed},
             )
             record_outbox_event(
                 event_type=OutboxEventType.CLAIM,
@@ -532,10 +790,85 @@ def adjudicate_claims(*, claims_queryset, decisions: list[Adjudication], actor) 
             done.append(claim)
         batch_ids = {c.batch_id for c in done if c.batch_id}
         for batch in ClaimBatch.objects.select_for_update().filter(pk__in=batch_ids):
-            if not batch.claims.filter(status=ClaimStatus.SUBMITTED).exists():
+            if not batch.claims.filter(status__in=[ClaimStatus.SUBMITTED, ClaimStatus.APPEALED]).exists():
                 batch.status = BatchStatus.ADJUDICATED
                 batch.save(update_fields=["status"])
     return done
+
+
+def appeal_adjudication(*, claim: Claim, actor, reason: str) -> ClaimAppeal:
+    """Put an adjudicated claim back for a new decision: the institution's appeal or the office's reopen.
+
+    The institution (whoever may create its claims, its HIS too) appeals; the insurance office that
+    may adjudicate the claim reopens. Either way the claim goes under appeal, the decision set aside
+    is kept on the appeal, what the decision gave back to the patient's year is taken up again (so
+    the next decision starts from the claim as submitted), and the office adjudicates it again.
+    Only an adjudicated claim not yet settled can be appealed: once paid, a correction is a reversal.
+    """
+    if actor is None:
+        raise NotPermitted
+    office = selectors.office_of(actor) if actor is not SYSTEM else None
+    kind = AppealKind.REOPEN if actor is SYSTEM or office is not None else AppealKind.APPEAL
+    require(actor, Action.ADJUDICATE_CLAIMS if kind == AppealKind.REOPEN else Action.CREATE_CLAIM, claim.institution_id)
+    if office is not None and not OfficeScheme.objects.filter(office=office, scheme_id=claim.scheme_id).exists():
+        raise NotPermitted(_("Only an office administering the claim's scheme may reopen its adjudication."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid(_("Give a reason for the appeal."), field="reason", code="required")
+    with transaction.atomic():
+        claim = Claim.objects.select_for_update().select_related("batch").get(pk=claim.pk)
+        if claim.kind != ClaimKind.ORIGINAL:
+            raise IllegalTransition(_("A reversal claim cannot be appealed."), field="claim")
+        _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.APPEALED)
+        _require_open_period(claim.institution_id, claim.period, scheme_id=claim.scheme_id)
+        approved = claim.approved_amount if claim.approved_amount is not None else claim.reimbursed
+        give_back = claim.reimbursed - approved
+        if give_back or claim.status == ClaimStatus.REJECTED:
+            accumulator = _locked_accumulator(claim.patient_id, claim.scheme_id, int(claim.period[:4]))
+            rejected = claim.status == ClaimStatus.REJECTED
+            _accumulate(accumulator, claim, sign=1, basic=give_back, deductible=rejected, layers=rejected)
+            accumulator.save(update_fields=ACCUMULATOR_FIELDS)
+        now = timezone.now()
+        appeal = ClaimAppeal.objects.create(
+            claim=claim,
+            kind=kind,
+            reason=reason[:2000],
+            previous_status=claim.status,
+            previous_approved_amount=claim.approved_amount,
+            previous_reason_codes=claim.reason_codes,
+            opened_at=now,
+            opened_by=actor if getattr(actor, "pk", None) else None,
+        )
+        ClaimLine.objects.filter(claim=claim).update(approved_amount=None, reason_code="")
+        previous = claim.status
+        claim.status = ClaimStatus.APPEALED
+        claim.approved_amount = None
+        claim.reason_codes = []
+        claim.adjudicated_at = None
+        claim.updated_at = now
+        claim.save(update_fields=["status", "approved_amount", "reason_codes", "adjudicated_at", "updated_at"])
+        if claim.batch is not None and claim.batch.status == BatchStatus.ADJUDICATED:
+            ClaimBatch.objects.filter(pk=claim.batch_id).update(status=BatchStatus.SUBMITTED)
+        record_audit_event(
+            actor=actor,
+            action=InsuranceAudit.CLAIM_REOPENED if kind == AppealKind.REOPEN else InsuranceAudit.CLAIM_APPEALED,
+            obj=claim,
+            institution=claim.institution,
+            detail={
+                "number": claim.number,
+                "previous_status": previous,
+                "previous_approved": None if appeal.previous_approved_amount is None else str(appeal.previous_approved_amount),
+                "reason": reason[:200],
+            },
+        )
+        record_outbox_event(
+            event_type=OutboxEventType.CLAIM,
+            obj=claim,
+            patient_id=claim.patient_id,
+            institution=claim.institution,
+            payload={"number": claim.number, "status": claim.status, "appeal": kind},
+        )
+    return appeal
 
 
 def reverse_claim(*, claim: Claim, actor, reason: str) -> Claim:
@@ -678,7 +1011,17 @@ def _acting_office(actor, office=None):
     return own
 
 
-def store_settlement_file(*, office, period: str, upload, file_name: str, encoding: str, actor) -> SettlementFile:
+def store_settlement_file(
+    *,
+    office,
+    period: str,
+    upload,
+    file_name: str,
+    encoding: str,
+    actor,
+    control_total: Decimal | None = None,
+    control_count: int | None = None,
+) -> SettlementFile:
     """Parse and stage a settlement file in one transaction; any bad line refuses the whole file.
 
     Refused as well (409, nothing stored): the same bytes again (code ``duplicate_file``, naming the
@@ -698,6 +1041,8 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
             file_name=file_name,
             encoding=encoding,
             api_client=getattr(actor, "api_client", None),
+            control_total=control_total,
+            control_count=control_count,
         )
         existing = (
             SettlementFile.objects.filter(office=office, sha256=settlement.sha256)
@@ -730,7 +1075,13 @@ def store_settlement_file(*, office, period: str, upload, file_name: str, encodi
             actor=actor,
             action=InsuranceAudit.SETTLEMENT_UPLOADED,
             obj=settlement,
-            detail={"period": period, "lines": settlement.line_count, "sha256": settlement.sha256},
+            detail={
+                "period": period,
+                "lines": settlement.line_count,
+                "sha256": settlement.sha256,
+                "control_total": None if control_total is None else str(control_total),
+                "control_count": control_count,
+            },
         )
     return settlement
 
@@ -830,7 +1181,7 @@ def close_period(*, institution: Institution, period: str, actor, office=None) -
                 institution=institution,
                 period=period,
                 scheme__in=OfficeScheme.objects.filter(office=office).values("scheme_id"),
-                status__in=[ClaimStatus.DRAFT, ClaimStatus.SUBMITTED],
+                status__in=sorted(AWAITING_ADJUDICATION),
             )
             .order_by("number")
             .values_list("number", flat=True)[: MAX_LISTED + 1]
@@ -887,7 +1238,7 @@ def _unadjudicated_count(institution, period, office) -> int:
         institution=institution,
         period=period,
         scheme__in=OfficeScheme.objects.filter(office=office).values("scheme_id"),
-        status__in=[ClaimStatus.DRAFT, ClaimStatus.SUBMITTED],
+        status__in=sorted(AWAITING_ADJUDICATION),
     ).count()
 
 

@@ -8,8 +8,21 @@ institution_code    (机构编码)       the institution's code, required, insid
 paid_amount         (支付金额)       yuan with at most two decimals, e.g. 1234.50 (may be negative for a reversal)
 payment_status      (支付状态)       ``paid`` / ``rejected`` (or 已支付 / 拒付), required
 reason_code         (原因代码)       optional, up to 32 characters
-payment_reference   (支付流水号)     optional, up to 64 characters
+payment_reference   (支付流水号)     the payment trace number, optional column, up to 64 characters
+payment_date        (支付日期)       optional column: the date the money was paid, ``YYYY-MM-DD``
+reverses_reference  (原支付流水号)   optional column: on a reversal line, the trace number it reverses
 ==================  ==============  =====================================================
+
+Payment detail: ``payment_date`` and ``reverses_reference`` are optional columns, so files written
+before they existed still parse as they did. A file that has the ``payment_date`` column is a
+remittance file with payment detail: every paid line in it needs its payment date and trace number.
+In a file that has the ``reverses_reference`` column, a line with a negative amount is a reversal:
+it must name the trace number of a paid line of the same claim (in this file or an earlier file of
+the office) and may not take back more than that payment; only a reversal line may name one.
+
+Control total and line count: the upload may declare ``control_total`` (the sum of every line's
+amount) and ``control_count`` (the number of lines); a file that does not add up to them is
+refused whole (``control_total_mismatch`` / ``control_count_mismatch``), nothing stored.
 
 Any bad line refuses the whole file: the answer lists each problem with its row (the record
 number as a spreadsheet shows it, the header is row 1, a quoted field over several lines is still
@@ -29,21 +42,32 @@ million-line file never sits in memory.
 
 import codecs
 import csv
+import datetime
 import hashlib
 import io
 import re
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from consortium.errors import Unprocessable
 
 from .models import FileFormat, SettlementFile, SettlementLine
 
-COLUMNS = ["claim_number", "institution_code", "paid_amount", "payment_status", "reason_code", "payment_reference"]
+COLUMNS = [
+    "claim_number",
+    "institution_code",
+    "paid_amount",
+    "payment_status",
+    "reason_code",
+    "payment_reference",
+    "payment_date",
+    "reverses_reference",
+]
 REQUIRED = ["claim_number", "institution_code", "paid_amount", "payment_status"]
 ALIASES = {
     "结算单号": "claim_number",
@@ -52,6 +76,8 @@ ALIASES = {
     "支付状态": "payment_status",
     "原因代码": "reason_code",
     "支付流水号": "payment_reference",
+    "支付日期": "payment_date",
+    "原支付流水号": "reverses_reference",
 }
 STATUS_ALIASES = {"paid": "paid", "rejected": "rejected", "已支付": "paid", "拒付": "rejected"}
 ENCODINGS = {"utf-8": "utf-8-sig", "gb18030": "gb18030"}
@@ -59,6 +85,7 @@ AMOUNT_RE = re.compile(r"-?(?:[0-9]{1,12}|[0-9]{1,3}(?:,[0-9]{3}){1,3})(?:\.[0-9
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\t\n\r]")
 OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 MAX_ERRORS = 200
 CHUNK_ROWS = 20000
 
@@ -174,6 +201,10 @@ def _xlsx_cell(value) -> str:
     """A cell as the text a CSV would hold: numbers exactly as stored (never rounded here)."""
     if value is None:
         return ""
+    if isinstance(value, datetime.datetime):
+        return value.date().isoformat() if value.time() == datetime.time() else value.isoformat()
+    if isinstance(value, datetime.date):
+        return value.isoformat()
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
@@ -266,6 +297,9 @@ def _validate(number: int, values: dict, institutions: set[str], errors: list) -
     status = STATUS_ALIASES.get(values.get("payment_status", "").strip().lower())
     reason_code = values.get("reason_code", "").strip()
     reference = values.get("payment_reference", "").strip()
+    payment_date = values.get("payment_date", "").strip()
+    reverses = values.get("reverses_reference", "").strip()
+    with_detail = "payment_date" in values
     if not CODE_RE.match(claim_number):
         problems.append(("claim_number", _("A claim number is required (letters, digits, '-', '_' or '.', up to 64).")))
     if institution_code not in institutions:
@@ -282,10 +316,38 @@ def _validate(number: int, values: dict, institutions: set[str], errors: list) -
         problems.append(("reason_code", _("At most 32 characters.")))
     if len(reference) > 64:
         problems.append(("payment_reference", _("At most 64 characters.")))
+    if len(reverses) > 64:
+        problems.append(("reverses_reference", _("At most 64 characters.")))
+    paid_line = status == "paid"
+    if payment_date:
+        payment_date = _date_or_none(payment_date)
+        if payment_date is None:
+            problems.append(("payment_date", _("Not a date: write it YYYY-MM-DD (ASCII digits), e.g. 2026-03-31.")))
+    elif with_detail and paid_line:
+        problems.append(("payment_date", _("A paid line of a file with payment dates needs its payment date.")))
+    if with_detail and paid_line and not reference:
+        problems.append(("payment_reference", _("A paid line of a file with payment dates needs its trace number.")))
+    negative = amount.startswith("-") and amount.strip("-0.,") != ""
+    if negative and "reverses_reference" in values and not reverses and not any(f == "paid_amount" for f, _r in problems):
+        problems.append(
+            ("reverses_reference", _("A negative amount is a reversal: name the trace number of the payment it reverses."))
+        )
+    if reverses and not negative:
+        problems.append(("reverses_reference", _("Only a reversal line (a negative amount) names a payment it reverses.")))
     if problems:
         errors.extend({"row": number, "field": field, "reason": reason, "code": "invalid"} for field, reason in problems)
         return None
-    return (number, claim_number, institution_code, amount, status, reason_code, reference)
+    return (number, claim_number, institution_code, amount, status, reason_code, reference, payment_date or None, reverses)
+
+
+def _date_or_none(text: str) -> datetime.date | None:
+    if not DATE_RE.fullmatch(text):
+        return None
+    try:
+        value = datetime.date.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if 2000 <= value.year <= 2100 else None
 
 
 def _parsed_lines(
@@ -334,10 +396,14 @@ def _copy_lines(file_id: int, lines: Iterator[tuple]) -> int:
     """COPY lines into the settlement line table on PostgreSQL; returns how many."""
     count = 0
     table = SettlementLine._meta.db_table
-    columns = "file_id, row_number, claim_number, institution_code, paid_amount, payment_status, reason_code, payment_reference"
+    columns = (
+        "file_id, row_number, claim_number, institution_code, paid_amount, payment_status, reason_code, payment_reference, "
+        "payment_date, reverses_reference"
+    )
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
-            f"COPY {table} ({columns}) FROM STDIN WITH (FORMAT csv, FORCE_NOT_NULL (reason_code, payment_reference))"
+            f"COPY {table} ({columns}) FROM STDIN WITH "
+            "(FORMAT csv, FORCE_NOT_NULL (reason_code, payment_reference, reverses_reference))"
         ) as copy:
             buffer = io.StringIO()
             writer = csv.writer(buffer, lineterminator="\n")
@@ -357,7 +423,7 @@ def _insert_lines(file_id: int, lines: Iterator[tuple]) -> int:
     """Bulk insert in chunks where COPY is not available (SQLite)."""
     count = 0
     chunk = []
-    for number, claim_number, code, amount, status, reason, reference in lines:
+    for number, claim_number, code, amount, status, reason, reference, payment_date, reverses in lines:
         chunk.append(
             SettlementLine(
                 file_id=file_id,
@@ -368,6 +434,8 @@ def _insert_lines(file_id: int, lines: Iterator[tuple]) -> int:
                 payment_status=status,
                 reason_code=reason,
                 payment_reference=reference,
+                payment_date=payment_date,
+                reverses_reference=reverses,
             )
         )
         if len(chunk) >= CHUNK_ROWS // 4:
@@ -384,7 +452,80 @@ def detect_format(file_name: str, head: bytes) -> str:
     return FileFormat.CSV
 
 
-def stage_settlement_file(*, office, period: str, upload, file_name: str, encoding: str, api_client=None) -> SettlementFile:
+def _check_reversals(settlement: SettlementFile) -> list[dict]:
+    """Each reversal line names a paid line of the same claim and office (this file or an earlier one)
+    and takes back no more than it paid."""
+    reversals = list(
+        SettlementLine.objects.filter(file=settlement)
+        .exclude(reverses_reference="")
+        .values("row_number", "claim_number", "paid_amount", "reverses_reference")
+        .order_by("row_number")
+    )
+    if not reversals:
+        return []
+    originals = {}
+    paid = SettlementLine.objects.filter(
+        file__office_id=settlement.office_id,
+        payment_status="paid",
+        paid_amount__gt=0,
+        payment_reference__in={r["reverses_reference"] for r in reversals},
+    ).values_list("payment_reference", "claim_number", "paid_amount")
+    for reference, claim_number, amount in paid:
+        originals.setdefault((reference, claim_number), amount)
+    errors = []
+    taken: dict[tuple[str, str], Decimal] = {}
+    for line in reversals:
+        key = (line["reverses_reference"], line["claim_number"])
+        original = originals.get(key)
+        if original is None:
+            reason = _("No payment with the trace number %(reference)s for this claim was found in this office's files.") % {
+                "reference": line["reverses_reference"]
+            }
+            errors.append({"row": line["row_number"], "field": "reverses_reference", "reason": reason, "code": "unknown_payment"})
+            continue
+        taken[key] = taken.get(key, Decimal(0)) - Decimal(line["paid_amount"])
+        if taken[key] > Decimal(original):
+            reason = _("The reversals of the payment %(reference)s take back more than its %(amount)s.") % {
+                "reference": line["reverses_reference"],
+                "amount": original,
+            }
+            errors.append(
+                {"row": line["row_number"], "field": "paid_amount", "reason": reason, "code": "reversal_exceeds_payment"}
+            )
+    return errors
+
+
+def _check_controls(settlement: SettlementFile, control_total: Decimal | None, control_count: int | None) -> list[dict]:
+    errors = []
+    if control_count is not None and control_count != settlement.line_count:
+        reason = _("The file has %(found)s lines; the control line count says %(declared)s.") % {
+            "found": settlement.line_count,
+            "declared": control_count,
+        }
+        errors.append({"row": 0, "field": "control_count", "reason": reason, "code": "control_count_mismatch"})
+    if control_total is not None:
+        found = settlement.lines.aggregate(total=Sum("paid_amount"))["total"] or Decimal(0)
+        found = Decimal(found).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)  # SQLite sums as floats
+        if found != control_total:
+            reason = _("The lines add up to %(found)s; the control total says %(declared)s.") % {
+                "found": found,
+                "declared": control_total,
+            }
+            errors.append({"row": 0, "field": "control_total", "reason": reason, "code": "control_total_mismatch"})
+    return errors
+
+
+def stage_settlement_file(
+    *,
+    office,
+    period: str,
+    upload,
+    file_name: str,
+    encoding: str,
+    api_client=None,
+    control_total: Decimal | None = None,
+    control_count: int | None = None,
+) -> SettlementFile:
     """Validate and stage a file; must run inside a transaction so that a refused file leaves nothing."""
     encoding = (encoding or "utf-8").lower()
     if encoding not in ENCODINGS:
@@ -409,6 +550,8 @@ def stage_settlement_file(*, office, period: str, upload, file_name: str, encodi
         encoding=encoding if file_format == FileFormat.CSV else "",
         sha256="",
         uploaded_by_client=api_client,
+        control_total=control_total,
+        control_count=control_count,
     )
     reader = _HashingReader(upload)
     rows = _xlsx_rows(reader) if file_format == FileFormat.XLSX else _csv_rows(reader, encoding)
@@ -419,6 +562,9 @@ def stage_settlement_file(*, office, period: str, upload, file_name: str, encodi
     if errors:
         raise SettlementFileErrors(list(errors), more=errors.total - len(errors))
     settlement.line_count = count
+    late = _check_reversals(settlement) + _check_controls(settlement, control_total, control_count)
+    if late:
+        raise SettlementFileErrors(late)
     settlement.sha256 = reader.sha256.hexdigest()
     upload.seek(0)
     settlement.original.save(file_name, upload, save=False)  # streamed to the storage, read again from the start

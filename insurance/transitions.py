@@ -8,9 +8,11 @@ from .models import ClaimStatus, DiscrepancyStatus, PolicyStatus
 CLAIM_TRANSITIONS: dict[str, frozenset[str]] = {
     ClaimStatus.DRAFT: frozenset({ClaimStatus.SUBMITTED}),
     ClaimStatus.SUBMITTED: frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED}),
-    ClaimStatus.APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED}),
-    ClaimStatus.PARTLY_APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED}),
-    ClaimStatus.REJECTED: frozenset({ClaimStatus.RECONCILED}),
+    ClaimStatus.APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED, ClaimStatus.APPEALED}),
+    ClaimStatus.PARTLY_APPROVED: frozenset({ClaimStatus.SETTLED, ClaimStatus.RECONCILED, ClaimStatus.APPEALED}),
+    ClaimStatus.REJECTED: frozenset({ClaimStatus.RECONCILED, ClaimStatus.APPEALED}),
+    # under appeal (the institution's) or reopened (the office's): adjudicated again
+    ClaimStatus.APPEALED: frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED}),
     ClaimStatus.SETTLED: frozenset({ClaimStatus.RECONCILED}),
     ClaimStatus.RECONCILED: frozenset(),
 }

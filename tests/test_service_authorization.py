@@ -234,6 +234,13 @@ CASES = {
     "referrals.services.start_treatment": lambda w: partial(referral_services.start_treatment, w.referral("arrived").pk),
     "referrals.services.submit_referral": lambda w: partial(referral_services.submit_referral, w.draft().pk),
     "insurance.services.adjudicate_claims": lambda w: _adjudicate(w),
+    "insurance.services.add_reason_code": lambda w: partial(
+        insurance_services.add_reason_code, code="LOCAL-1", text_zh="本地规则", text_en="Local rule"
+    ),
+    "insurance.services.appeal_adjudication": lambda w: _appeal(w),
+    "insurance.services.submit_his_claims": lambda w: partial(
+        insurance_services.submit_his_claims, institution=w.township, external_ids=["V-1"]
+    ),
     "insurance.services.reopen_period": lambda w: partial(
         insurance_services.reopen_period, institution=w.township, period="2026-03", reason="补录漏结算的一笔"
     ),
@@ -348,6 +355,13 @@ def _adjudicate(w):
     services.submit_claims(institution=w.township, period=claim.period, actor=SYSTEM)
     decision = services.Adjudication(claim_number=claim.number, outcome="approved", approved_amount=None, reason_codes=[])
     return partial(services.adjudicate_claims, claims_queryset=Claim.objects.all(), decisions=[decision])
+
+
+def _appeal(w):
+    from insurance import services
+
+    _adjudicate(w)(actor=SYSTEM)
+    return partial(services.appeal_adjudication, claim=Claim.objects.get(), reason="已补充材料")
 
 
 def _readjudicate(w):

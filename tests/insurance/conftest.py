@@ -9,6 +9,7 @@ from consortium.models import ApiClient, ApiClientKind, InstitutionLevel
 from consortium.permissions import SYSTEM
 from insurance import services
 from insurance.models import Claim, ClaimStatus, Enrolment, OfficeScheme, Policy, PolicyLevelRule, Scheme
+from insurance.reason_codes import ensure_platform_reason_codes
 from tests.factories import ChargeItemFactory, EncounterFactory, PatientFactory
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -25,6 +26,19 @@ LEVEL_TERMS = {
 
 def at(month=3, day=10, hour=10):
     return datetime.datetime(YEAR, month, day, hour, tzinfo=SHANGHAI)
+
+
+@pytest.fixture(autouse=True)
+def reason_codes(request):
+    """The platform's reason codes, as migrated (a transactional test's flush elsewhere removes them)."""
+    if request.node.get_closest_marker("django_db") is None:
+        if "transactional_db" in request.fixturenames:
+            request.getfixturevalue("transactional_db")
+        elif "db" in request.fixturenames:
+            request.getfixturevalue("db")
+        else:
+            return
+    ensure_platform_reason_codes()
 
 
 @pytest.fixture
