@@ -28,7 +28,7 @@ from consortium.models import (
 )
 from dashboard.demo import seed_dashboard
 from diagnostics.demo import seed_diagnostics_demo
-from insurance.demo import seed_insurance_demo
+from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from records.notices import note_visits_elsewhere
@@ -71,6 +71,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         for name, count in seed_diagnostics_demo(today).items():
             report.add(name, count)
         for name, count in seed_insurance_demo(today).items():
+            report.add(name, count)
+        for name, count in seed_payer_detail_demo(today).items():
             report.add(name, count)
         _refresh_planner_statistics()
         seed_dashboard(today, report)

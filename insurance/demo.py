@@ -10,9 +10,11 @@ reaching medical assistance.
 """
 
 import datetime
+import io
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from consortium.errors import ApplicationError
@@ -24,6 +26,9 @@ from . import fund_services, services
 from .fund_selectors import members_of
 from .models import (
     AssistanceGroup,
+    Claim,
+    ClaimAppeal,
+    ClaimStatus,
     ConsortiumFund,
     Enrolment,
     FundEntryKind,
@@ -34,10 +39,13 @@ from .models import (
     PolicyIllnessSegment,
     PolicyLevelRule,
     PolicyStatus,
+    ReasonCode,
     Scheme,
+    SettlementFile,
 )
 from .out_of_county import COLUMNS, land_out_of_county_file
 from .reason_codes import ensure_platform_reason_codes
+from .selectors import is_period_closed
 
 #: scheme -> level -> (deductible, ratio, ratio without referral, annual ceiling)
 DEMO_TERMS = {
@@ -280,7 +288,6 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     today = today or timezone.localdate()
     created = {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
     with transaction.atomic():
-        created["reason codes"] = ensure_platform_reason_codes()
         schemes = {code: Scheme.objects.get_or_create(code=code, defaults={"name": code})[0] for code in DEMO_TERMS}
         for year in (today.year - 1, today.year):
             for code, levels in DEMO_TERMS.items():
@@ -328,4 +335,75 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
         created["claims"] += 1
     created["visits outside the county"] = _seed_out_of_county(today)
     created["fund entries"] = _seed_fund(today)
+    return created
+
+
+DEMO_OFFICE_REASON = ("YC-01", "超出本市限定支付范围", "Outside the city's restricted payment scope")
+DEMO_PAYMENT_FILE = "remittance-demo-payment-detail.csv"
+
+
+def seed_payer_detail_demo(today: datetime.date | None = None) -> dict[str, int]:
+    """Payer detail in the demo: the platform's reason codes and one office code of its own; two claims
+    of this month at the Mingfeng township centre submitted and adjudicated (one line by line,
+    one rejected and appealed by the centre, waiting for the office's new decision); and a remittance
+    file with payment dates, trace numbers and a reversal naming its payment. Idempotent."""
+    today = today or timezone.localdate()
+    created = {"reason codes": 0, "claims adjudicated by line": 0, "appeals": 0, "remittance files with payment detail": 0}
+    created["reason codes"] = ensure_platform_reason_codes()
+    office = InsuranceOffice.objects.filter(code="YC-YB").first()
+    institution = Institution.objects.filter(code="YA-MF").first()
+    if office is None or institution is None:
+        return created
+    code, zh, en = DEMO_OFFICE_REASON
+    created["reason codes"] += ReasonCode.objects.get_or_create(
+        office=office, code=code, defaults={"text_zh": zh, "text_en": en}
+    )[1]
+    if ClaimAppeal.objects.filter(claim__institution=institution).exists():
+        return created
+    period = today.strftime("%Y-%m")
+    drafts = list(
+        Claim.objects.filter(institution=institution, period=period, status=ClaimStatus.DRAFT, reimbursed__gt=0)
+        .annotate(line_count=Count("lines"))
+        .filter(line_count__gte=2)
+        .order_by("pk")[:2]
+    )
+    if len(drafts) < 2 or is_period_closed(institution.pk, period):
+        return created
+    with transaction.atomic():
+        services.submit_claims(institution=institution, period=period, actor=SYSTEM, only=[c.pk for c in drafts])
+        by_line, rejected = drafts
+        last = by_line.lines.order_by("-sequence").first()
+        cut = (last.payable / 2).quantize(Decimal("0.01"))
+        services.adjudicate_claims(
+            claims_queryset=Claim.objects.filter(pk__in=[c.pk for c in drafts]),
+            decisions=[
+                services.Adjudication(by_line.number, None, None, [], (services.LineDecision(last.sequence, cut, "R02"),)),
+                services.Adjudication(rejected.number, ClaimStatus.REJECTED, None, ["R07"]),
+            ],
+            actor=SYSTEM,
+        )
+        created["claims adjudicated by line"] = 1
+        services.appeal_adjudication(claim=rejected, actor=SYSTEM, reason="已补开转诊单，申请复核。")
+        created["appeals"] = 1
+        if not SettlementFile.objects.filter(office=office, file_name=DEMO_PAYMENT_FILE).exists():
+            by_line.refresh_from_db()
+            paid = by_line.approved_amount
+            day = today.replace(day=min(today.day, 28)).isoformat()
+            text = (
+                "claim_number,institution_code,paid_amount,payment_status,reason_code,payment_reference,"
+                "payment_date,reverses_reference\n"
+                f"{by_line.number},{institution.code},{paid + 10:.2f},paid,,DEMO-TR-0001,{day},\n"
+                f"{by_line.number},{institution.code},-10.00,paid,,DEMO-TR-0002,{day},DEMO-TR-0001\n"
+            )
+            services.store_settlement_file(
+                office=office,
+                period=period,
+                upload=io.BytesIO(text.encode()),
+                file_name=DEMO_PAYMENT_FILE,
+                encoding="utf-8",
+                actor=SYSTEM,
+                control_total=paid,
+                control_count=2,
+            )
+            created["remittance files with payment detail"] = 1
     return created

@@ -12,6 +12,11 @@ Claims in scope: adjudicated claims of the institution and period, of the scheme
   that nothing is owed: a claim the platform rejected (expected 0) with no line or a rejected line;
 * amount_mismatch: otherwise, with difference = paid − expected.
 
+A reversal line (it names, in ``reverses_reference``, the trace number of a payment) is netted into
+the payment it reverses when that payment is in the same file: the payment's row is classified on
+what is left of it (a payment of 350.00 reversed by −10.00 matches an approved 340.00). A reversal of
+a payment of an earlier file is a line of its own (classified like any other line of the claim).
+
 Totals add up row by row: the expected amount of a claim is carried by its first line only (a
 second line of the claim has no expected amount), and every row's difference is paid − expected,
 so expected + difference = paid per kind and overall. Re-running the same file gives the same
@@ -53,13 +58,25 @@ FROM (
           AND status IN ({", ".join(f"'{s}'" for s in RECONCILABLE)})
     ) c
     FULL OUTER JOIN (
-        SELECT id, claim_number, paid_amount, payment_status,
+        SELECT x.id, x.claim_number, ROUND(x.paid_amount + COALESCE(r.reversed, 0), 2) AS paid_amount, x.payment_status,
                ROW_NUMBER() OVER (
-                   PARTITION BY claim_number
-                   ORDER BY CASE WHEN payment_status = 'paid' THEN 0 ELSE 1 END, row_number
+                   PARTITION BY x.claim_number
+                   ORDER BY CASE WHEN x.payment_status = 'paid' THEN 0 ELSE 1 END, x.row_number
                ) AS rn
-        FROM {SettlementLine._meta.db_table}
-        WHERE file_id = %(file)s AND institution_code = %(institution_code)s
+        FROM {SettlementLine._meta.db_table} x
+        LEFT JOIN (
+            SELECT claim_number, reverses_reference, SUM(paid_amount) AS reversed
+            FROM {SettlementLine._meta.db_table}
+            WHERE file_id = %(file)s AND institution_code = %(institution_code)s AND reverses_reference <> ''
+            GROUP BY claim_number, reverses_reference
+        ) r ON r.claim_number = x.claim_number AND r.reverses_reference = x.payment_reference
+               AND x.payment_reference <> '' AND x.reverses_reference = ''
+        WHERE x.file_id = %(file)s AND x.institution_code = %(institution_code)s
+          AND NOT (x.reverses_reference <> '' AND EXISTS (
+              SELECT 1 FROM {SettlementLine._meta.db_table} o
+              WHERE o.file_id = %(file)s AND o.institution_code = %(institution_code)s AND o.claim_number = x.claim_number
+                AND o.payment_reference = x.reverses_reference AND o.reverses_reference = ''
+          ))
     ) l ON l.claim_number = c.number
 ) classified
 """  # noqa: S608

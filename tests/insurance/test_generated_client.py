@@ -140,7 +140,7 @@ def test_the_generated_client_imports_and_walks_the_insurer_workflow(generated, 
             results=[
                 AdjudicationItemRequest(claim_number=numbers[1], outcome=OutcomeEnum.APPROVED),
                 AdjudicationItemRequest(
-                    claim_number=numbers[2], outcome=OutcomeEnum.PARTLY_APPROVED, approved_amount="100.00", reason_codes=["P01"]
+                    claim_number=numbers[2], outcome=OutcomeEnum.PARTLY_APPROVED, approved_amount="100.00", reason_codes=["R02"]
                 ),
                 AdjudicationItemRequest(claim_number=numbers[3], outcome=OutcomeEnum.REJECTED, reason_codes=["R10"]),
             ]

@@ -6,6 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Sum
 from django.urls import reverse
 from fhir.resources.R4B.paymentreconciliation import PaymentReconciliation
 from openpyxl import Workbook
@@ -91,6 +92,16 @@ def test_bad_payment_detail_is_refused(chain, adjudicated, line, field):
     assert _refused(chain["office"], text) == [(2, field, "invalid")]
 
 
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\t"])
+@pytest.mark.parametrize("column", [6, 7])
+def test_control_characters_in_the_payment_columns(chain, adjudicated, char, column):
+    cells = [adjudicated[0].number, "TOWN", "-40.00", "paid", "", "TR-2", "2026-04-05", "TR-1"]
+    cells[column] = cells[column][:2] + char + cells[column][2:]
+    text = FULL + ",".join(f'"{cell}"' for cell in cells) + "\n"
+    field = FULL.strip().split(",")[column]
+    assert _refused(chain["office"], text) == [(2, field, "control_character")]
+
+
 def test_a_reversal_of_an_unknown_payment_is_refused(chain, adjudicated):
     c = [claim.number for claim in adjudicated]
     text = FULL + f"{c[0]},TOWN,340.00,paid,,TR-1,2026-04-05,\n{c[1]},TOWN,-40.00,paid,,TR-2,2026-04-06,TR-1\n"
@@ -139,6 +150,24 @@ def test_xlsx_payment_dates_as_date_cells(chain, adjudicated):
     workbook.save(buffer)
     settlement = _upload(chain["office"], buffer.getvalue(), name="s.xlsx")
     assert sorted(str(d) for d in settlement.lines.values_list("payment_date", flat=True)) == ["2026-04-05", "2026-04-06"]
+
+
+def test_a_reversal_is_netted_into_the_payment_it_names(chain, adjudicated):
+    c = [claim.number for claim in adjudicated]
+    text = FULL + "\n".join(
+        [
+            f"{c[0]},TOWN,350.00,paid,,TR-1,2026-04-05,",
+            f"{c[0]},TOWN,-10.00,paid,,TR-2,2026-04-06,TR-1",  # the overpayment taken back: 340.00 left, as approved
+            f"{c[1]},TOWN,340.00,paid,,TR-3,2026-04-05,",
+            f"{c[1]},TOWN,-340.00,paid,,TR-4,2026-04-06,TR-3",  # the whole payment taken back
+        ]
+    )
+    run = services.run_reconciliation(settlement_file=_upload(chain["office"], text), institution=chain["township"], actor=SYSTEM)
+    found = {(d.claim_number, d.kind, d.paid_amount, d.difference) for d in run.discrepancies.filter(claim_number__in=c[:2])}
+    assert found == {(c[0], "matched", D("340.00"), D("0.00")), (c[1], "amount_mismatch", D("0.00"), D("-340.00"))}
+    totals = run.discrepancies.aggregate(paid=Sum("paid_amount"), expected=Sum("expected_amount"), difference=Sum("difference"))
+    assert D(totals["paid"]).quantize(D("0.01")) == D("340.00")
+    assert D(totals["expected"] + totals["difference"]).quantize(D("0.01")) == D(totals["paid"]).quantize(D("0.01"))
 
 
 # --- through the API ------------------------------------------------------------------------------
