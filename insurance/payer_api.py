@@ -5,6 +5,8 @@ Insurance-office tokens reach the office's endpoints; a member institution's HIS
 its own claims (submission, appeal, reading them). Errors are problem details like everywhere.
 """
 
+import re
+
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,7 +14,7 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consortium.errors import NotFound, NotPermitted
+from consortium.errors import Invalid, NotFound, NotPermitted
 from consortium.models import Institution
 from consortium.pagination import bounded_int
 from consortium.permissions import staff_of
@@ -21,6 +23,23 @@ from . import eligibility, fhir, selectors, services
 from .api import ClaimAppealSerializer, ClaimSerializer
 from .idempotency import IdempotentPostMixin
 from .models import ReasonCode, SettlementLine
+
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
+
+
+def _institution_param(request) -> str | None:
+    """The ``institution`` query parameter (an institution code), or a 400 naming it."""
+    value = request.query_params.get("institution") or None
+    if value is not None and not (len(value) <= 32 and _CODE.fullmatch(value)):
+        raise Invalid(_("Not an institution code."), field="institution", code="invalid")
+    return value
+
+
+def _claim_number(number: str) -> str:
+    """A claim number from the path; anything that cannot be one is not found (never sent to the database)."""
+    if not _CODE.fullmatch(number):
+        raise NotFound(_("No such claim."))
+    return number
 
 
 def _office_or_403(user):
@@ -97,7 +116,7 @@ class ClaimAppealApi(IdempotentPostMixin, APIView):
         return super().post(request, *args, **kwargs)
 
     def handle_post(self, request, number):
-        claim = selectors.claims_visible_to(request.user).filter(number=number).first()
+        claim = selectors.claims_visible_to(request.user).filter(number=_claim_number(number)).first()
         if claim is None:
             raise NotFound(_("No such claim."))
         serializer = AppealSerializer(data=request.data)
@@ -141,7 +160,7 @@ class SettlementLineListApi(generics.ListAPIView):
         if settlement is None:
             raise NotFound(_("No such settlement file of your office."))
         lines = settlement.lines.order_by("row_number")
-        institution = self.request.query_params.get("institution")
+        institution = _institution_param(self.request)
         return lines.filter(institution_code=institution) if institution else lines
 
 
@@ -263,7 +282,7 @@ class ClaimResponseFhirApi(APIView):
             selectors.claims_visible_to(request.user)
             .select_related("reversal")
             .prefetch_related("lines")
-            .filter(number=number)
+            .filter(number=_claim_number(number))
             .first()
         )
         if claim is None:
@@ -292,7 +311,7 @@ class PaymentReconciliationFhirApi(APIView):
             raise NotFound(_("No such settlement file of your office."))
         limit = bounded_int(request, "limit", 500, 1, FHIR_DETAIL_LIMIT)
         offset = bounded_int(request, "offset", 0, 0, 2**31 - 1)
-        institution = request.query_params.get("institution") or None
+        institution = _institution_param(request)
         lines = settlement.lines.order_by("row_number")
         if institution:
             lines = lines.filter(institution_code=institution)

@@ -471,3 +471,4 @@ def test_claim_response_while_submitted_is_queued(two_line_claim, office_api):
 
 def test_unknown_claim_number_in_fhir_is_404(office_api):
     assert problem(office_api.get(reverse("api-insurance-claim-fhir", args=["X-1"])), 404)
+    assert problem(office_api.get(reverse("api-insurance-claim-fhir", args=["X\x00 1"])), 404)
