@@ -20,6 +20,8 @@ from consortium.models import (
     Department,
     Institution,
     InsuranceOffice,
+    MachineAccessKind,
+    MachineAccessRequest,
     Membership,
     MembershipRole,
     Staff,
@@ -33,6 +35,7 @@ from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from records.notices import note_visits_elsewhere
 from referrals.models import Direction, Referral, ReferralDueTimePolicy, ReferralEvent, ReferralStatus, Urgency
+from sync.demo import seed_sync_demo
 
 from . import demo_data as data
 
@@ -63,6 +66,7 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         offices = _seed_insurance_offices(report)
         _seed_logins(institutions, consortium, offices, report)
         _seed_api_clients(institutions, offices, report)
+        _seed_machine_access_request(institutions, report)
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
@@ -73,6 +77,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         for name, count in seed_insurance_demo(today).items():
             report.add(name, count)
         for name, count in seed_payer_detail_demo(today).items():
+            report.add(name, count)
+        for name, count in seed_sync_demo().items():
             report.add(name, count)
         _refresh_planner_statistics()
         seed_dashboard(today, report)
@@ -224,6 +230,19 @@ def _seed_api_clients(institutions, offices, report: SeedReport) -> None:
             token_hash=hash_api_token(token), defaults={"name": name, "kind": kind, "token_prefix": token[:8], **owner}
         )
         report.add("API clients", created)
+
+
+def _seed_machine_access_request(institutions, report: SeedReport) -> None:
+    """The consortium administrator's request for a token of the township centre's public-health
+    system, waiting for a second administrator (``consortium_admin2``) to approve it."""
+    requester = get_user_model().objects.get(username="consortium_admin")
+    _request, created = MachineAccessRequest.objects.get_or_create(
+        kind=MachineAccessKind.TOKEN_CREATE,
+        institution=institutions["YA-MF"],
+        requested_by=requester,
+        defaults={"payload": {"name": "鸣凤镇卫生院公卫随访系统"}, "reason": "卫生院公卫随访系统上线，需要上传随访批次"},
+    )
+    report.add("machine access requests", created)
 
 
 def _person(rng: random.Random) -> tuple[str, str]:

@@ -463,6 +463,8 @@ for _name, _cast in (
     ("RECORDS_BREAK_GLASS_HOURS", float),
     ("REFERRAL_ATTACHMENT_MAX_BYTES", int),
     ("INSURANCE_SETTLEMENT_MAX_BYTES", int),
+    ("API_TOKEN_LIFETIME_DAYS", float),
+    ("API_TOKEN_ROTATION_OVERLAP_HOURS", float),
 ):
     if (_value := env_number(_name, _cast)) is not None:
         globals()[_name] = _value

@@ -49,6 +49,17 @@ CHECKS = {
     "SYNC_RETRY_BASE_SECONDS": ("7", "__import__('sync.conf').conf.sync_setting('SYNC_RETRY_BASE_SECONDS')", 7.0),
     "SYNC_RETRY_MAX_SECONDS": ("70", "__import__('sync.conf').conf.sync_setting('SYNC_RETRY_MAX_SECONDS')", 70.0),
     "SYNC_MAX_BATCH_BYTES": ("1000", "__import__('sync.conf').conf.sync_setting('SYNC_MAX_BATCH_BYTES')", 1000),
+    "SYNC_DEVELOPMENT_HOSTS": (
+        "his.test,127.0.0.1",
+        "sorted(__import__('sync.destinations').destinations.development_hosts())",
+        ["127.0.0.1", "his.test"],
+    ),
+    "API_TOKEN_LIFETIME_DAYS": ("30", "__import__('consortium.models').models.token_lifetime().days", 30),
+    "API_TOKEN_ROTATION_OVERLAP_HOURS": (
+        "2",
+        "__import__('consortium.models').models.token_rotation_overlap().total_seconds()",
+        7200.0,
+    ),
     "AXES_FAILURE_LIMIT": ("9", "s.AXES_FAILURE_LIMIT", 9),
     "AXES_COOLOFF_MINUTES": ("7", "s.AXES_COOLOFF_TIME.total_seconds()", 420.0),
     "TRUSTED_PROXY_COUNT": ("1", "s.TRUSTED_PROXY_COUNT", 1),
