@@ -816,7 +816,7 @@ def appeal_adjudication(*, claim: Claim, actor, reason: str) -> ClaimAppeal:
     if not reason:
         raise Invalid(_("Give a reason for the appeal."), field="reason", code="required")
     with transaction.atomic():
-        claim = Claim.objects.select_for_update().select_related("batch").get(pk=claim.pk)
+        claim = Claim.objects.select_for_update(of=("self",)).select_related("batch").get(pk=claim.pk)
         if claim.kind != ClaimKind.ORIGINAL:
             raise IllegalTransition(_("A reversal claim cannot be appealed."), field="claim")
         _check_transition(CLAIM_TRANSITIONS, claim.status, ClaimStatus.APPEALED)
