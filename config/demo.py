@@ -24,10 +24,13 @@ from consortium.models import (
     MachineAccessRequest,
     Membership,
     MembershipRole,
+    Secondment,
     Staff,
     StaffRole,
     hash_api_token,
 )
+from consortium.permissions import SYSTEM
+from consortium.secondment_services import record_secondment
 from dashboard.demo import seed_dashboard
 from diagnostics.demo import seed_diagnostics_demo
 from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
@@ -67,6 +70,7 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         _seed_logins(institutions, consortium, offices, report)
         _seed_api_clients(institutions, offices, report)
         _seed_machine_access_request(institutions, report)
+        _seed_secondments(institutions, today, report)
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         _seed_referrals(rng, patients, institutions, today, report)
@@ -170,6 +174,30 @@ def _seed_consortium(institutions: dict[str, Institution], report: SeedReport) -
         )
         report.add("memberships", created)
     return consortium
+
+
+def _seed_secondments(institutions: dict[str, Institution], today: datetime.date, report: SeedReport) -> None:
+    """Seconded physicians, recorded through the audited service (once: skipped when the name is there)."""
+    for name, specialty, source, target, months_ago, months in data.SECONDMENTS:
+        if Secondment.objects.filter(physician_name=name, from_institution=institutions[source]).exists():
+            continue
+        starts_on = _add_months(today.replace(day=1), -months_ago)
+        ends_on = _add_months(starts_on, months) - datetime.timedelta(days=1) if months else None
+        record_secondment(
+            actor=SYSTEM,
+            physician_name=name,
+            specialty=specialty,
+            from_institution=institutions[source],
+            to_institution=institutions[target],
+            starts_on=starts_on,
+            ends_on=ends_on,
+        )
+        report.add("secondments")
+
+
+def _add_months(first: datetime.date, months: int) -> datetime.date:
+    years, month = divmod(first.month - 1 + months, 12)
+    return first.replace(year=first.year + years, month=month + 1)
 
 
 def _seed_insurance_offices(report: SeedReport) -> dict[str, InsuranceOffice]:

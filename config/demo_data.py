@@ -38,6 +38,15 @@ INSTITUTIONS = [
     ("ZG-QY-LP", "屈原镇乐平里村卫生室", "village_clinic", "ungraded", "420527", True, "ZG-QY", "秭归县屈原镇乐平里村"),
 ]
 
+# Physicians the hospitals station at township centres: (name, specialty, from, to, months before today it
+# started, months it lasts or None while ongoing).
+SECONDMENTS = [
+    ("王建华", "心血管内科", "YC-CH01", "YA-MF", 5, 6),
+    ("李秀英", "内分泌科", "YA-CH01", "YA-HLS", 3, None),
+    ("陈志强", "全科医学科", "YA-CH01", "YA-JX", 8, 3),
+    ("刘芳", "儿科", "ZG-CH01", "ZG-GZ", 2, None),
+]
+
 # Villages each institution's patients come from (address and matching use them).
 VILLAGES = {
     "YA-MF": ["凤阳村", "九子溪村", "鸣凤村", "太平村"],

@@ -9,6 +9,7 @@ from .models import (
     InsuranceOffice,
     MachineAccessRequest,
     Membership,
+    Secondment,
     Staff,
 )
 from .permissions import Action, scope
@@ -126,6 +127,23 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ["action", "object_type"]
     search_fields = ["object_id", "action"]
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Secondment)
+class SecondmentAdmin(admin.ModelAdmin):
+    """Read-only here: secondments are recorded on the memberships pages, through the audited service."""
+
+    list_display = ("physician_name", "specialty", "from_institution", "to_institution", "starts_on", "ends_on")
+    list_filter = ("consortium",)
 
     def has_add_permission(self, request):
         return False

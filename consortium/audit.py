@@ -18,7 +18,7 @@ def all_audit_actions() -> list[AuditAction]:
 
 
 class ConsortiumAudit(AuditAction):
-    """The kernel's own actions: machine credentials and the approvals of changes to them."""
+    """The kernel's own actions: machine credentials and the approvals of changes to them, secondments."""
 
     API_TOKEN_ISSUED = "consortium.api_token_issued"
     API_TOKEN_ROTATED = "consortium.api_token_rotated"
@@ -27,3 +27,5 @@ class ConsortiumAudit(AuditAction):
     MACHINE_ACCESS_APPROVED = "consortium.machine_access_approved"
     MACHINE_ACCESS_REJECTED = "consortium.machine_access_rejected"
     MACHINE_ACCESS_WITHDRAWN = "consortium.machine_access_withdrawn"
+    SECONDMENT_RECORDED = "consortium.secondment_recorded"
+    SECONDMENT_ENDED = "consortium.secondment_ended"

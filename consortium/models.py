@@ -485,3 +485,37 @@ class MachineAccessRequest(models.Model):
     @property
     def owner(self):
         return self.institution or self.insurance_office
+
+
+class Secondment(models.Model):
+    """A hospital physician stationed at a member's primary-level institution for a period (下派医师).
+
+    Recorded by the consortium's administrator; counted by the dashboard for each month the
+    secondment covers. The physician need not have an account of the platform.
+    """
+
+    consortium = models.ForeignKey(Consortium, verbose_name=_("consortium"), on_delete=models.PROTECT, related_name="+")
+    physician_name = models.CharField(_("physician"), max_length=100)
+    specialty = models.CharField(_("specialty"), max_length=100, blank=True)
+    from_institution = models.ForeignKey(
+        Institution, verbose_name=_("seconded from"), on_delete=models.PROTECT, related_name="secondments_out"
+    )
+    to_institution = models.ForeignKey(
+        Institution, verbose_name=_("seconded to"), on_delete=models.PROTECT, related_name="secondments_in"
+    )
+    starts_on = models.DateField(_("starts on"))
+    ends_on = models.DateField(_("ends on"), null=True, blank=True)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("secondment")
+        verbose_name_plural = _("secondments")
+        ordering = ["-starts_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_on__isnull=True) | Q(ends_on__gte=models.F("starts_on")), name="secondment_end_after_start"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.from_institution_id} → {self.to_institution_id} {self.starts_on}"

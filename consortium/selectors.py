@@ -3,7 +3,7 @@
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from .models import ApiClient, Consortium, Institution, InsuranceOffice, MachineAccessRequest, Membership, Staff
+from .models import ApiClient, Consortium, Institution, InsuranceOffice, MachineAccessRequest, Membership, Secondment, Staff
 from .permissions import Action, institution_ids_for, scope
 
 
@@ -76,3 +76,9 @@ def access_requests_for(user) -> QuerySet[MachineAccessRequest]:
         .select_related("institution", "insurance_office", "api_client", "requested_by__staff", "decided_by__staff")
         .order_by("-requested_at", "-pk")
     )
+
+
+def secondments_visible_to(user) -> QuerySet[Secondment]:
+    return scope(
+        Secondment.objects.select_related("from_institution", "to_institution"), user, Action.VIEW_MEMBERSHIPS, "to_institution"
+    ).order_by("-starts_on", "pk")

@@ -74,6 +74,7 @@ INDICATORS = {
     "dx_studies": (_("Diagnostic studies ordered"), COUNT),
     "dx_critical_in_time": (_("Critical values acknowledged within target"), PERCENT),
     "dx_recognition_rate": (_("Recognised prior results used"), PERCENT),
+    "seconded_physicians": (_("Physicians seconded from hospitals"), COUNT),
     "dx_township_coverage": (_("Township centres served by the shared centres"), PERCENT),
     "dx_township_coverage_imaging": (_("Township centres served by an imaging centre"), PERCENT),
     "dx_township_coverage_ecg": (_("Township centres served by an ECG centre"), PERCENT),

@@ -46,7 +46,7 @@ from chronic.models import FollowUp as ChronicFollowUp
 from chronic.models import FollowUpMethod as ChronicFollowUpMethod
 from chronic.models import FollowUpStatus as ChronicFollowUpStatus
 from chronic.rules import NATIONAL_MINIMUM_VISITS
-from consortium.models import Consortium, Institution, InstitutionLevel, Membership
+from consortium.models import Consortium, Institution, InstitutionLevel, Membership, Secondment
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
 from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
 from records.models import Encounter, EncounterKind, Patient
@@ -807,12 +807,51 @@ def compute(first: datetime.date, last: datetime.date, today: datetime.date | No
                     "value": _value(indicator.kind, n, d),
                 }
     results.update(township_coverage(window, consortia))
+    results.update(seconded_physicians(window, consortia))
     for code, (ups, downs) in DERIVED.items():
         keys = {key[1:] for key in results if key[0] in (*ups, *downs)}
         for scope, scope_id, month in keys:
             n = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in ups), Decimal(0))
             d = sum((results.get((c, scope, scope_id, month), {}).get("numerator", Decimal(0)) for c in downs), Decimal(0))
             results[(code, scope, scope_id, month)] = {"numerator": n, "denominator": d, "value": _value("ratio", n, d)}
+    return results
+
+
+def seconded_physicians(window: Window, consortia: dict[int, frozenset]) -> dict[tuple, dict]:
+    """Physicians seconded to each receiving institution (and its township, and the consortium) per month.
+
+    A secondment counts in every month it covers at least one day of (``starts_on`` before the month's
+    end, ``ends_on`` empty or not before its first day): one GROUP BY per month of the window.
+    """
+    results: dict[tuple, dict] = {}
+
+    def put(scope, scope_id, month, n):
+        n = Decimal(n)
+        results[("seconded_physicians", scope, scope_id, month)] = {
+            "numerator": quantize(n),
+            "denominator": quantize(n),
+            "value": quantize(n),
+        }
+
+    for month in months_between(window.first, window.end - datetime.timedelta(days=1)):
+        active = (
+            Secondment.objects.filter(starts_on__lt=next_month(month))
+            .exclude(ends_on__lt=month)
+            .annotate(_township=township_of("to_institution"))
+        )
+        by_township: dict[int, int] = {}
+        by_consortium: dict[int, int] = {}
+        for institution, township, n in active.values_list("to_institution", "_township").annotate(n=Count("pk")).order_by():
+            put(ScopeKind.INSTITUTION, institution, month, n)
+            if township is not None:
+                by_township[township] = by_township.get(township, 0) + n
+            for consortium_id, members in consortia.items():
+                if institution in members:
+                    by_consortium[consortium_id] = by_consortium.get(consortium_id, 0) + n
+        for township, n in by_township.items():
+            put(ScopeKind.TOWNSHIP, township, month, n)
+        for consortium_id, n in by_consortium.items():
+            put(ScopeKind.CONSORTIUM, consortium_id, month, n)
     return results
 
 

@@ -75,6 +75,14 @@ LINES = [
     ),
     Line("referrals_up", _("Upward referrals submitted in the period (not cancelled)."), ("referrals_up",)),
     Line("referrals_down", _("Downward referrals submitted in the period (not cancelled)."), ("referrals_down",)),
+    Line(
+        "seconded_physicians",
+        _(
+            "Physicians the member hospitals seconded to primary-level institutions, counted in each month a secondment "
+            "covers; over a period, the sum of the months (physician-months)."
+        ),
+        ("seconded_physicians",),
+    ),
     _by_population(
         "bp_control_rate",
         _("Blood pressure control rate"),

@@ -22,6 +22,7 @@ from django.utils import timezone
 from consortium import approvals as consortium_approvals
 from consortium import tokens as consortium_tokens
 from consortium.models import ApiClient, AuditEvent, Department, MachineAccessRequest
+from consortium import secondment_services
 from consortium.permissions import SYSTEM
 from dashboard import services as dashboard_services
 from insurance import services as insurance_services
@@ -39,6 +40,7 @@ from tests.referrals.conftest import Setting
 
 #: The modules that hold write services (one per app, or one per job where an app is split by job).
 SERVICE_MODULES = [
+    "consortium.secondment_services",
     "records.services",
     "referrals.services",
     "insurance.services",
@@ -139,6 +141,18 @@ def _encounter_input():
     return EncounterInput(kind="outpatient", started_at=timezone.now() - datetime.timedelta(hours=1))
 
 
+def _secondment(w):
+    from consortium.models import Secondment
+
+    return Secondment.objects.create(
+        consortium=w.city.memberships.get().consortium,
+        physician_name="王建华",
+        from_institution=w.city,
+        to_institution=w.township,
+        starts_on=datetime.date(2026, 3, 1),
+    )
+
+
 def _merge(w):
     from records import services
 
@@ -148,6 +162,17 @@ def _merge(w):
 
 #: For each write service: prepare what it acts on in the world ``w``; the call then takes only ``actor``.
 CASES = {
+    "consortium.secondment_services.record_secondment": lambda w: partial(
+        secondment_services.record_secondment,
+        physician_name="王建华",
+        specialty="心血管内科",
+        from_institution=w.city,
+        to_institution=w.township,
+        starts_on=datetime.date(2026, 3, 1),
+    ),
+    "consortium.secondment_services.end_secondment": lambda w: partial(
+        secondment_services.end_secondment, secondment=_secondment(w)
+    ),
     "records.services.acknowledge_notice": lambda w: partial(records_services.acknowledge_notice, notice=_notice(w)),
     "records.services.decide_review": lambda w: partial(
         records_services.decide_review,
