@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('consortium', '0007_public_health_worker_chronic_events'),
+        ('consortium', '0008_machine_access'),
     ]
 
     operations = [
