@@ -53,7 +53,7 @@ SIGNATURE_LENGTH = 32
 
 
 class DocumentAudit(AuditAction):
-    PRINTED = "document.printed"
+    PRINTED = "consortium.document_printed"
 
 
 class Verdict(StrEnum):

@@ -20,9 +20,9 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from consortium import approvals as consortium_approvals
+from consortium import secondment_services
 from consortium import tokens as consortium_tokens
 from consortium.models import ApiClient, AuditEvent, Department, MachineAccessRequest
-from consortium import secondment_services
 from consortium.permissions import SYSTEM
 from dashboard import services as dashboard_services
 from insurance import services as insurance_services

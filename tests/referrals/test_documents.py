@@ -34,7 +34,7 @@ def test_the_upward_referral_form_prints_and_verifies_until_the_referral_is_with
     link = verification_link(page)
     result, public = verdict(link)
     assert result == "valid" and "李*" in public and "李四" not in public and "血压" not in public
-    assert AuditEvent.objects.filter(action="document.printed", object_id=str(referral.pk)).exists()
+    assert AuditEvent.objects.filter(action="consortium.document_printed", object_id=str(referral.pk)).exists()
     setting.take(referral, "reject")
     assert verdict(link)[0] == "changed"
 
