@@ -128,14 +128,14 @@ def seed(n: int, members: int):
                 INSERT INTO insurance_claim (number, kind, encounter_id, patient_id, institution_id, scheme_id, policy_id,
                     insurance_number, period, status, level, referred, upward, total, eligible, deductible_applied, ratio,
                     reimbursed, self_pay, benefit, out_of_county, illness_counted, illness_paid, assistance_paid, patient_pays,
-                    steps, reason_codes, created_at, approved_amount)
+                    steps, reason_codes, created_at, approved_amount, updated_at)
                 SELECT 'BF-' || e.id, 'original', e.id, e.patient_id, e.institution_id, %s, %s, 'INS',
                     to_char(e.started_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM'),
                     CASE WHEN e.id %% 20 = 0 THEN 'rejected' ELSE 'approved' END, 'township_health_centre', false, false,
                     200 + (e.id %% 300), 180 + (e.id %% 300), 0, 0.85, round((180 + (e.id %% 300)) * 0.85, 2),
                     200 + (e.id %% 300) - round((180 + (e.id %% 300)) * 0.85, 2), 'outpatient_pool', false, false, 0, 0,
                     200 + (e.id %% 300) - round((180 + (e.id %% 300)) * 0.85, 2), '[]', '[]', now(),
-                    CASE WHEN e.id %% 7 = 0 THEN round((180 + (e.id %% 300)) * 0.80, 2) END
+                    CASE WHEN e.id %% 7 = 0 THEN round((180 + (e.id %% 300)) * 0.80, 2) END, now()
                 FROM records_encounter e
                 """,
                 [scheme.pk, policy.pk],

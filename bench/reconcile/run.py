@@ -108,10 +108,12 @@ def seed(n: int):
             INSERT INTO {Claim._meta.db_table}
                 (number, kind, encounter_id, patient_id, institution_id, scheme_id, policy_id, insurance_number, period,
                  status, level, referred, upward, total, eligible, deductible_applied, ratio, reimbursed, self_pay, steps,
-                 approved_amount, reason_codes, created_at, submitted_at, adjudicated_at)
+                 approved_amount, reason_codes, created_at, submitted_at, adjudicated_at, updated_at,
+                 benefit, out_of_county, illness_counted, illness_paid, assistance_paid, patient_pays)
             SELECT 'BENCH01-' || lpad(substr(e.external_id, 2), 8, '0'), 'original', e.id, e.patient_id, e.institution_id, %s, %s,
                    'INS' || e.patient_id, %s, 'approved', 'township_health_centre', false, false,
-                   r.amount + 100, r.amount, 0, 0.8500, r.amount, 100, '[]', r.amount, '[]', now(), now(), now()
+                   r.amount + 100, r.amount, 0, 0.8500, r.amount, 100, '[]', r.amount, '[]', now(), now(), now(), now(),
+                   'level', false, false, 0, 0, 100
             FROM {Encounter._meta.db_table} e
             CROSS JOIN LATERAL (SELECT ((substr(e.external_id, 2)::int %% 900) + 40.25)::numeric(14, 2) AS amount) r
             WHERE e.institution_id = %s
