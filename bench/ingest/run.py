@@ -221,6 +221,7 @@ def main() -> None:
     args = parser.parse_args()
     url = use_bench_database("ingest")
     os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SYNC_DEVELOPMENT_HOSTS", "127.0.0.1")  # the sink listens on loopback (sync/destinations.py)
     os.environ.setdefault("CONSORTIUM_VAR_DIR", tempfile.mkdtemp(prefix="bench-ingest-"))
 
     import django
@@ -299,6 +300,7 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
     from records.models import Encounter, Patient
     from sync import endpoints
     from sync.delivery import canonical_body, post
+    from sync.destinations import check_url
     from sync.enqueue import enqueue_dispatch, release_dispatch
     from sync.models import Delivery, DeliveryStatus
     from tests.live import WorkerProcess
@@ -362,7 +364,7 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
     started = time.perf_counter()
     for message in messages:
         post(
-            url=sink_url,
+            destination=check_url(sink_url),
             secret=endpoint.secret,
             event_type="encounter",
             idempotency_key="bench",
@@ -395,7 +397,7 @@ def profile_pushes(endpoint_id: int, sample: int) -> None:
     from django.db import connection
 
     from consortium.models import OutboxEvent
-    from sync import deliveries, dispatch, fhir, tasks
+    from sync import deliveries, dispatch, fhir, sending
 
     spent = {"dispatch": 0.0, "fhir": 0.0, "lease": 0.0, "post": 0.0, "bookkeeping": 0.0}
     build = fhir.build_message
@@ -426,7 +428,7 @@ def profile_pushes(endpoint_id: int, sample: int) -> None:
         if not batch:
             break
         started = time.perf_counter()
-        results = {delivery.pk: tasks._post(delivery) for delivery in batch}
+        results = {delivery.pk: sending._post(delivery) for delivery in batch}
         spent["post"] += time.perf_counter() - started
         started = time.perf_counter()
         deliveries.record_delivery_attempts(results)
