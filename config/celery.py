@@ -23,6 +23,10 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=2, minute=30),
     },
     "referrals-escalate-overdue": {"task": "referrals.tasks.escalate_overdue_referrals", "schedule": crontab(minute="*/10")},
+    "referrals-generate-scheduled-slots": {
+        "task": "referrals.tasks.generate_scheduled_slots",
+        "schedule": crontab(hour=0, minute=30),
+    },
     "referrals-escalate-follow-ups": {"task": "referrals.tasks.escalate_overdue_follow_ups", "schedule": crontab(minute=5)},
     "diagnostics-escalate-critical-values": {"task": "diagnostics.tasks.escalate_critical_values", "schedule": 60.0},
     "chronic-screen-candidates": {"task": "chronic.tasks.screen_candidates", "schedule": crontab(hour=0, minute=40)},

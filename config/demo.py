@@ -37,6 +37,7 @@ from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
 from records import resident_id
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from records.notices import note_visits_elsewhere
+from referrals.demo import seed_slot_schedules
 from referrals.models import Direction, Referral, ReferralDueTimePolicy, ReferralEvent, ReferralStatus, Urgency
 from sync.demo import seed_sync_demo
 
@@ -73,6 +74,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         _seed_secondments(institutions, today, report)
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
+        for name, count in seed_slot_schedules().items():
+            report.add(name, count)
         _seed_referrals(rng, patients, institutions, today, report)
         _seed_discharges(patients, institutions, today, report)
         _seed_chronic_referral(seed_chronic(today, report), institutions, report)
@@ -508,6 +511,40 @@ DISCHARGE_PLAN = [
     ("YA-MF", "ENDO", 3, [("revisit", 14), ("medication_review", 60)], None),
     ("ZG-GZ", "REHA", 1, [("rehabilitation", 3), ("rehabilitation", 10), ("revisit", 30)], None),
 ]
+#: Per department of the city hospital: the discharge diagnosis (ICD-10), medicines (drug, dose,
+#: frequency, days) and instructions of the demo discharges.
+DISCHARGE_DETAILS = {
+    "CARD": (
+        "I10",
+        [("苯磺酸氨氯地平片", "5mg", "每日一次", 30), ("阿托伐他汀钙片", "20mg", "每晚一次", 30)],
+        "低盐低脂饮食，每日监测血压并记录，两周后基层复诊。",
+    ),
+    "ORTH": (
+        "S72.0",
+        [("塞来昔布胶囊", "200mg", "每日一次", 14), ("碳酸钙D3片", "600mg", "每日一次", 60)],
+        "助行器辅助下床活动，按康复计划功能锻炼，避免患肢负重。",
+    ),
+    "ENDO": (
+        "E11.9",
+        [("盐酸二甲双胍片", "0.5g", "每日三次", 30), ("格列美脲片", "2mg", "每日一次", 30)],
+        "糖尿病饮食，监测空腹及餐后血糖，警惕低血糖反应。",
+    ),
+    "NEUR": (
+        "I63.9",
+        [("阿司匹林肠溶片", "100mg", "每日一次", 30), ("阿托伐他汀钙片", "20mg", "每晚一次", 30)],
+        "坚持肢体康复训练，控制血压，出现言语不清或肢体无力加重立即就诊。",
+    ),
+    "RESP": (
+        "J44.1",
+        [("噻托溴铵粉吸入剂", "18μg", "每日一次", 30), ("盐酸氨溴索片", "30mg", "每日三次", 7)],
+        "戒烟，家庭氧疗每日15小时以上，注意保暖预防感冒。",
+    ),
+    "REHA": (
+        "I69.3",
+        [("阿司匹林肠溶片", "100mg", "每日一次", 30)],
+        "按康复计划每日训练，家属协助日常生活活动，定期评估肌力。",
+    ),
+}
 SATISFACTION_COMMENTS = {5: "医生耐心细致，转诊很顺畅。", 4: "整体满意，预约等待稍长。", 3: "治疗效果可以，往返路程较远。"}
 
 
@@ -537,6 +574,7 @@ def _seed_discharges(patients, institutions, today: datetime.date, report: SeedR
         )
         discharged_at = submitted + datetime.timedelta(days=6, hours=2)
         discharged_on = timezone.localdate(discharged_at)
+        diagnosis_code, medicines, instructions = DISCHARGE_DETAILS[department]
         downward = services.discharge_with_downward_referral(
             upward.pk,
             actor=coordinator.user,
@@ -545,8 +583,23 @@ def _seed_discharges(patients, institutions, today: datetime.date, report: SeedR
                 {"kind": kind, "due_on": discharged_on + datetime.timedelta(days=days), "instructions": "按出院医嘱执行"}
                 for kind, days in plan
             ],
+            discharge={
+                "diagnoses": [{"code": diagnosis_code}],
+                "medicines": [
+                    {"drug_name": drug, "dose": dose, "frequency": frequency, "days": days}
+                    for drug, dose, frequency, days in medicines
+                ],
+                "instructions": instructions,
+                "admitted_on": timezone.localdate(submitted + datetime.timedelta(days=1)),
+                "discharged_on": discharged_on,
+            },
             now=discharged_at,
         )
+        if weeks_ago >= 3:  # the clinic received the older ones back home in one step
+            services.receive_downward_referral(
+                downward.pk, actor=clinician.user, note="患者已返回本院管理。", now=discharged_at + datetime.timedelta(hours=20)
+            )
+            report.add("downward referrals received")
         for task in downward.follow_up_tasks.order_by("due_on", "pk"):
             if task.due_on < today - datetime.timedelta(days=3) and rng.random() < 0.8:
                 done_at = timezone.make_aware(datetime.datetime.combine(task.due_on, datetime.time(10, 30)))

@@ -104,6 +104,7 @@ class ReferralDetailSerializer(ReferralListSerializer):
             "decision_reason",
             "decided_at",
             "slot",
+            "outside_schedule_reason",
             "redirected_from",
             "upward_referral",
             "discharge_summary",
@@ -140,9 +141,13 @@ class NoteSerializer(serializers.Serializer):
 
 class AcceptSerializer(NoteSerializer):
     slot = serializers.IntegerField(
-        source="slot_id", required=False, allow_null=True, help_text=_("Required for an upward referral.")
+        source="slot_id",
+        required=False,
+        allow_null=True,
+        help_text=_("For an upward referral: a slot, or an appointment time outside the schedule with its reason."),
     )
     appointment_at = serializers.DateTimeField(required=False, allow_null=True)
+    outside_schedule_reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class ReasonSerializer(serializers.Serializer):

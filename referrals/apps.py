@@ -17,11 +17,11 @@ class ReferralsConfig(AppConfig):
         from consortium.documents import register_document_kind
         from consortium.models import Department
         from records.models import AccessReason
-        from records.registry import register_access_grant, register_patient_owned
+        from records.registry import register_access_grant, register_patient_owned, register_timeline_source
 
         from . import documents
         from .models import Referral
-        from .selectors import patients_with_active_referral_q
+        from .selectors import hospital_stay_entries, patients_with_active_referral_q
 
         register_document_kind(documents.REFERRAL_FORM, label=documents.LABELS["referral"], load=documents.load_referral_form)
         register_document_kind(
@@ -29,6 +29,7 @@ class ReferralsConfig(AppConfig):
         )
         register_access_grant("referral", reason=AccessReason.REFERRAL, patients_for=patients_with_active_referral_q)
         register_patient_owned("referrals", Referral)
+        register_timeline_source("hospital-stays", hospital_stay_entries)
 
         post_save.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-saved")
         post_delete.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-deleted")

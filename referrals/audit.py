@@ -20,6 +20,8 @@ class ReferralAudit(AuditAction):
     REJECT = "referral.reject"
     REVIEW = "referral.review"
     SATISFACTION = "referral.satisfaction"
+    SCHEDULE_ADDED = "referral.schedule_added"
+    SCHEDULE_REMOVED = "referral.schedule_removed"
     SLOT_OPENED = "referral.slot_opened"
     START_TREATMENT = "referral.start_treatment"
     SUBMIT = "referral.submit"

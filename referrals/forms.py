@@ -10,7 +10,7 @@ from consortium.models import Department, Membership
 from records.forms import RowForm, RowFormSet
 from records.widgets import HtmlDateField, HtmlDateTimeField
 
-from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency
+from .models import FollowUpKind, ReferralSlot, ReferralStatus, Urgency, Weekday
 from .selectors import departments_taking_referrals, free_places, open_slots, referral_departments_for
 
 
@@ -74,20 +74,40 @@ class SlotChoiceField(forms.ModelChoiceField):
 
 
 class AcceptForm(NoteForm):
-    field_order = ["slot", "appointment_at", "note"]
+    """Accept with a slot; for an upward referral, or a time outside the schedule with its reason.
 
-    slot = SlotChoiceField(label=_("Appointment slot"), queryset=ReferralSlot.objects.none(), required=False)
+    ``no_free_slot`` tells the page to say that none is open and to link to the schedule.
+    """
+
+    field_order = ["slot", "appointment_at", "outside_schedule_reason", "note"]
+
+    slot = SlotChoiceField(
+        label=_("Appointment slot"),
+        queryset=ReferralSlot.objects.none(),
+        required=False,
+        empty_label=_("— outside the schedule —"),
+    )
     appointment_at = HtmlDateTimeField(label=_("Appointment"), required=False)
+    outside_schedule_reason = forms.CharField(
+        label=_("Reason for a time outside the schedule"),
+        required=False,
+        max_length=500,
+        help_text=_("Needed only when no slot is chosen."),
+    )
 
     def __init__(self, *args, referral, **kwargs):
         super().__init__(*args, **kwargs)
+        self.no_free_slot = False
         if referral.direction == "up":
             departments = Department.objects.filter(institution=referral.to_institution_id).values("pk")
             self.fields["slot"].queryset = open_slots(departments)
-            self.fields["slot"].required = True
-            del self.fields["appointment_at"]
+            self.no_free_slot = not self.fields["slot"].queryset.exists()
+            if self.no_free_slot:
+                del self.fields["slot"]
+            self.fields["appointment_at"].label = _("Appointment time outside the schedule")
         else:
             del self.fields["slot"]
+            del self.fields["outside_schedule_reason"]
 
 
 class ReasonForm(forms.Form):
@@ -130,7 +150,32 @@ class QueueFilterForm(forms.Form):
 
 
 class DischargeForm(forms.Form):
+    admitted_on = HtmlDateField(label=_("Admitted on"), required=False)
+    discharged_on = HtmlDateField(label=_("Discharged on"))
     discharge_summary = forms.CharField(label=_("Discharge summary"), widget=forms.Textarea(attrs={"rows": 5}), max_length=4000)
+    instructions = forms.CharField(
+        label=_("Discharge instructions"), required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=4000
+    )
+
+    def clean(self):
+        data = super().clean()
+        admitted, discharged = data.get("admitted_on"), data.get("discharged_on")
+        if discharged and discharged > timezone.localdate():
+            self.add_error("discharged_on", _("The discharge date is not in the future."))
+        if admitted and discharged and admitted > discharged:
+            self.add_error("admitted_on", _("The patient was admitted before the discharge."))
+        return data
+
+    def discharge_data(self, diagnoses: list[dict], medicines: list[dict]) -> dict:
+        data = {
+            "diagnoses": diagnoses,
+            "medicines": medicines,
+            "instructions": self.cleaned_data["instructions"],
+            "discharged_on": self.cleaned_data["discharged_on"],
+        }
+        if self.cleaned_data.get("admitted_on"):
+            data["admitted_on"] = self.cleaned_data["admitted_on"]
+        return data
 
 
 class FollowUpTaskForm(RowForm):
@@ -179,6 +224,39 @@ class SlotRowForm(RowForm):
         self.fields["department"].queryset = Department.objects.filter(
             institution=institution, accepts_referrals=True
         ).select_related("institution")
+
+
+class ScheduleRowForm(RowForm):
+    """One row of a department's weekly schedule: a day, a start time and the number of places."""
+
+    content_fields = ("department", "weekday", "starts_at", "capacity")
+    required_fields = ("department", "weekday", "starts_at", "capacity")
+    required_messages = {
+        "department": _("Choose the department of this slot."),
+        "weekday": _("Choose the day of the week."),
+        "starts_at": _("Give the start time of this slot."),
+        "capacity": _("Give the number of places of this slot."),
+    }
+
+    department = forms.ModelChoiceField(label=_("Department"), queryset=Department.objects.none(), required=False)
+    weekday = forms.TypedChoiceField(
+        label=_("Day"), choices=[("", "—"), *Weekday.choices], coerce=int, empty_value=None, required=False
+    )
+    starts_at = forms.TimeField(
+        label=_("Time"), required=False, widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"), input_formats=["%H:%M"]
+    )
+    capacity = forms.IntegerField(label=_("Places"), min_value=1, max_value=500, required=False)
+
+    def __init__(self, *args, institution, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = Department.objects.filter(
+            institution=institution, accepts_referrals=True
+        ).select_related("institution")
+
+
+ScheduleFormSet = forms.formset_factory(
+    ScheduleRowForm, formset=RowFormSet, extra=1, max_num=60, validate_max=True, absolute_max=60
+)
 
 
 SlotFormSet = forms.formset_factory(SlotRowForm, formset=RowFormSet, extra=1, max_num=60, validate_max=True, absolute_max=60)

@@ -84,6 +84,12 @@ class Referral(models.Model):
     due_at = models.DateTimeField(_("decision due at"), null=True, blank=True)
     appointment_at = models.DateTimeField(_("appointment"), null=True, blank=True)
     decision_reason = models.TextField(_("decision reason"), blank=True)
+    outside_schedule_reason = models.CharField(
+        _("reason for an appointment outside the schedule"),
+        max_length=500,
+        blank=True,
+        help_text=_("Given when the coordinator books a time that is not one of the department's slots."),
+    )
     slot = models.ForeignKey(
         "ReferralSlot", verbose_name=_("slot"), null=True, blank=True, on_delete=models.PROTECT, related_name="referrals"
     )
@@ -100,6 +106,12 @@ class Referral(models.Model):
         help_text=_("For a downward referral at discharge: the upward referral that brought the patient."),
     )
     discharge_summary = models.TextField(_("discharge summary"), blank=True)
+    discharge_data = models.JSONField(
+        _("structured discharge data"),
+        default=dict,
+        blank=True,
+        help_text=_("For a downward referral: admission and discharge dates, discharge diagnoses, medicines, instructions."),
+    )
     escalation_level = models.PositiveSmallIntegerField(
         _("escalation level"), default=0, help_text=_("0: none, 1: coordinators notified, 2: hospital administrators notified.")
     )
@@ -230,6 +242,47 @@ class ReferralDueTimePolicy(models.Model):
         return datetime.timedelta(hours=getattr(self, f"{urgency}_hours"))
 
 
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class SlotSchedule(models.Model):
+    """A weekly template of referral capacity: every ``weekday`` at ``starts_at`` (Beijing time), ``capacity`` places.
+
+    :func:`referrals.services.generate_scheduled_slots` turns the templates into slots some weeks ahead.
+    """
+
+    department = models.ForeignKey(
+        Department, verbose_name=_("department"), on_delete=models.CASCADE, related_name="slot_schedules"
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    starts_at = models.TimeField(_("starts at"))
+    capacity = models.PositiveSmallIntegerField(_("capacity"), validators=[MinValueValidator(1)])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("weekly slot schedule")
+        verbose_name_plural = _("weekly slot schedules")
+        ordering = ["department", "weekday", "starts_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["department", "weekday", "starts_at"], name="slot_schedule_unique_time"),
+            models.CheckConstraint(condition=Q(capacity__gte=1), name="slot_schedule_capacity_positive"),
+            models.CheckConstraint(condition=Q(weekday__gte=0, weekday__lte=6), name="slot_schedule_weekday_range"),
+        ]
+
+    def __str__(self):
+        return f"{self.department} {self.get_weekday_display()} {self.starts_at:%H:%M}"
+
+
 class ReferralSlot(models.Model):
     """Capacity a department opens for referred patients: ``capacity`` appointments starting at ``starts_at``."""
 
@@ -239,6 +292,9 @@ class ReferralSlot(models.Model):
     starts_at = models.DateTimeField(_("starts at"))
     capacity = models.PositiveSmallIntegerField(_("capacity"), validators=[MinValueValidator(1)])
     booked = models.PositiveSmallIntegerField(_("booked"), default=0)
+    schedule = models.ForeignKey(
+        SlotSchedule, verbose_name=_("weekly schedule"), null=True, blank=True, on_delete=models.SET_NULL, related_name="slots"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("opened by"), null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -252,6 +308,9 @@ class ReferralSlot(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(capacity__gte=1), name="referral_slot_capacity_positive"),
             models.CheckConstraint(condition=Q(booked__lte=F("capacity")), name="referral_slot_never_overbooked"),
+            models.UniqueConstraint(
+                fields=["schedule", "starts_at"], condition=Q(schedule__isnull=False), name="referral_slot_once_per_schedule"
+            ),
         ]
 
     def __str__(self):

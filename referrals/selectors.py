@@ -25,6 +25,7 @@ from .models import (
     ReferralSlot,
     ReferralStatus,
     SatisfactionRating,
+    SlotSchedule,
 )
 
 _QUEUE_ROW = ("patient", "from_institution", "to_institution", "to_department")
@@ -360,6 +361,16 @@ def slots_of(institution, now: datetime.datetime | None = None) -> QuerySet[Refe
     return ReferralSlot.objects.filter(department__institution=institution, starts_at__gte=since).select_related("department")
 
 
+def schedules_of(institution) -> QuerySet[SlotSchedule]:
+    """The weekly slot schedule of the institution's departments, by department, day and time."""
+    return (
+        SlotSchedule.objects.filter(department__institution=institution)
+        .select_related("department")
+        .annotate(open_slots=Count("slots", filter=Q(slots__starts_at__gt=timezone.now())))
+        .order_by("department__name", "weekday", "starts_at", "pk")
+    )
+
+
 def follow_up_tasks_for(user, *, include_done: bool = False) -> QuerySet[FollowUpTask]:
     """Follow-up tasks of downward referrals received by institutions where the user records follow-ups."""
     queryset = scope(
@@ -468,3 +479,41 @@ def expected_arrivals(institution, day: datetime.date | None = None) -> QuerySet
 def overdue_decisions(institution, now: datetime.datetime | None = None) -> QuerySet[Referral]:
     """Referrals waiting for the institution's decision past their due time."""
     return referral_queue(institution).filter(due_at__lt=now or timezone.now())
+
+
+def hospital_stay_entries(user, patient) -> list:
+    """The patient's hospital stays ended by a discharge back to a clinic, for the shared timeline.
+
+    Registered with :func:`records.registry.register_timeline_source`; only referrals the viewer may
+    open are shown.
+    """
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from records.registry import TimelineEntry
+
+    entries = []
+    downward = (
+        referrals_visible_to(user)
+        .filter(patient=patient, direction=Direction.DOWN)
+        .exclude(discharge_data={})
+        .select_related("from_department")
+        .order_by("-created_at")[:20]
+    )
+    for referral in downward:
+        data = referral.discharge_data
+        diagnoses = "、".join(f"{d['code']} {d['description']}" for d in data.get("diagnoses", []))
+        place = referral.from_institution.name
+        if referral.from_department:
+            place = f"{place} · {referral.from_department.name}"
+        entries.append(
+            TimelineEntry(
+                at=referral.created_at,
+                title=_("Hospital stay: %(place)s, %(admitted)s – %(discharged)s")
+                % {"place": place, "admitted": data.get("admitted_on") or "—", "discharged": data.get("discharged_on", "")},
+                institution=referral.from_institution.name,
+                summary=_("Discharge diagnoses: %(diagnoses)s") % {"diagnoses": diagnoses} if diagnoses else "",
+                link=reverse("referrals:detail", args=[referral.pk]),
+            )
+        )
+    return entries

@@ -7,11 +7,13 @@ transaction.  An illegal transition raises :class:`IllegalTransition`.
 """
 
 import datetime
+import json
 from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import EmailMessage, get_connection
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
@@ -23,6 +25,7 @@ from consortium import errors
 from consortium.models import Department, Institution, Membership, StaffRole
 from consortium.permissions import Action, Relation, can, institution_ids_for, relation_to, require, staff_of
 from consortium.services import record_audit_event, record_outbox_event
+from records import icd10
 from records.access import can_read_patient
 from records.models import Encounter, Patient
 
@@ -378,20 +381,35 @@ def accept_referral(
     actor,
     slot_id: int | None = None,
     appointment_at: datetime.datetime | None = None,
+    outside_schedule_reason: str = "",
     note: str = "",
     now: datetime.datetime | None = None,
 ) -> Referral:
     """Accept, booking one place of a capacity slot (upward) or with an optional appointment (downward).
 
     The slot is booked with a conditional UPDATE (``booked < capacity``), so two coordinators
-    accepting the last place at once cannot both succeed.
+    accepting the last place at once cannot both succeed. An upward referral may instead get an
+    appointment time outside the schedule, with the reason; it is recorded as such.
     """
     now = now or timezone.now()
+    outside_schedule_reason = (outside_schedule_reason or "").strip()
 
     def apply(referral: Referral) -> None:
-        if referral.direction == Direction.UP or slot_id is not None:
-            if slot_id is None:
-                raise ReferralError(gettext_lazy("Choose a slot for the appointment."), field="slot")
+        if referral.direction == Direction.UP and slot_id is None:
+            if appointment_at is None:
+                raise ReferralError(
+                    gettext_lazy("Choose a slot, or give an appointment time outside the schedule with its reason."),
+                    field="slot",
+                )
+            if appointment_at <= now:
+                raise ReferralError(gettext_lazy("The appointment is in the future."), field="appointment_at")
+            if not outside_schedule_reason:
+                raise ReferralError(
+                    gettext_lazy("Say why the appointment is outside the schedule."), field="outside_schedule_reason"
+                )
+            referral.appointment_at = appointment_at
+            referral.outside_schedule_reason = outside_schedule_reason[:500]
+        elif slot_id is not None:
             slot = ReferralSlot.objects.select_related("department").filter(pk=slot_id).first()
             if slot is None or slot.department.institution_id != referral.to_institution_id:
                 raise ReferralError(gettext_lazy("Choose a slot of your own institution."), field="slot")
@@ -543,7 +561,12 @@ _TAKERS = {
     Act.CANCEL: lambda pk, actor, data: cancel_referral(pk, actor=actor, note=data["note"]),
     Act.REVIEW: lambda pk, actor, data: start_review(pk, actor=actor, note=data["note"]),
     Act.ACCEPT: lambda pk, actor, data: accept_referral(
-        pk, actor=actor, slot_id=data.get("slot_id"), appointment_at=data.get("appointment_at"), note=data["note"]
+        pk,
+        actor=actor,
+        slot_id=data.get("slot_id"),
+        appointment_at=data.get("appointment_at"),
+        outside_schedule_reason=data.get("outside_schedule_reason", ""),
+        note=data["note"],
     ),
     Act.REJECT: lambda pk, actor, data: reject_referral(pk, actor=actor, reason=data["reason"]),
     Act.REDIRECT: lambda pk, actor, data: redirect_referral(
@@ -568,15 +591,21 @@ def discharge_with_downward_referral(
     tasks: list[dict],
     to_institution: Institution | None = None,
     urgency: str = Urgency.ROUTINE,
+    discharge: dict | None = None,
     now: datetime.datetime | None = None,
 ) -> Referral:
     """Complete an upward referral at discharge and send the patient down with a follow-up plan.
 
     ``tasks`` is a list of ``{"kind", "due_on", "instructions"}``; the downward referral goes
     to the clinic that sent the patient unless ``to_institution`` names another primary member.
+    ``discharge`` is the structured discharge data: ``diagnoses`` (``{"code"}``, ICD-10, at least
+    one), ``medicines`` (``{"drug_name", "dose", "frequency", "days", "drug_code"}``),
+    ``instructions``, ``admitted_on`` and ``discharged_on``; the downward referral's clinical
+    summary carries those diagnoses and medicines, not the clinic's original snapshot.
     """
     now = now or timezone.now()
     discharge_summary = _required(discharge_summary, "discharge_summary", gettext_lazy("Write the discharge summary."))
+    structured = _discharge_data(discharge, now) if discharge is not None else {}
     if not tasks:
         raise ReferralError(gettext_lazy("Plan at least one follow-up task."), field="tasks")
     for task in tasks:
@@ -594,6 +623,17 @@ def discharge_with_downward_referral(
                 gettext_lazy("A downward referral goes to a township or village member clinic."), field="to_institution"
             )
         policy = selectors.due_time_policy_for(upward.to_institution_id, target.pk)
+        snapshot = clinical_summary_snapshot(upward.patient)
+        if structured:
+            structured.setdefault("admitted_on", admitted_on(upward))
+            if structured["admitted_on"] and structured["admitted_on"] > structured["discharged_on"]:
+                raise ReferralError(gettext_lazy("The patient was admitted before the discharge."), field="admitted_on")
+            structured = json.loads(json.dumps(structured, cls=DjangoJSONEncoder))
+            snapshot["diagnoses"] = [{**d, "date": structured["discharged_on"]} for d in structured["diagnoses"]]
+            snapshot["medications"] = [
+                {"drug": m["drug_name"], "dose": m["dose"], "frequency": m["frequency"], "days": m["days"]}
+                for m in structured["medicines"]
+            ]
         downward = Referral.objects.create(
             patient_id=upward.patient_id,
             direction=Direction.DOWN,
@@ -603,7 +643,8 @@ def discharge_with_downward_referral(
             urgency=urgency,
             reason=discharge_summary,
             discharge_summary=discharge_summary,
-            clinical_summary=clinical_summary_snapshot(upward.patient),
+            discharge_data=structured,
+            clinical_summary=snapshot,
             status=ReferralStatus.SUBMITTED,
             created_by=actor,
             created_at=now,
@@ -624,6 +665,80 @@ def discharge_with_downward_referral(
             ),
         )
     return downward
+
+
+def _discharge_data(discharge: dict, now: datetime.datetime) -> dict:
+    """Check the structured discharge data; a broken rule names its field (diagnoses, medicines, dates)."""
+    diagnoses = []
+    for row in discharge.get("diagnoses") or []:
+        try:
+            code = icd10.check_code(row.get("code", ""))
+        except errors.Invalid as error:
+            raise ReferralError(error.message, field="diagnoses") from None
+        diagnoses.append({"code": code.code, "description": code.name_zh})
+    if not diagnoses:
+        raise ReferralError(gettext_lazy("Give at least one discharge diagnosis."), field="diagnoses")
+    medicines = []
+    for row in discharge.get("medicines") or []:
+        name = (row.get("drug_name") or "").strip()
+        if not name:
+            raise ReferralError(gettext_lazy("Name the drug of each discharge medicine."), field="medicines")
+        days = row.get("days")
+        if days is not None and (not isinstance(days, int) or not 1 <= days <= 365):
+            raise ReferralError(gettext_lazy("Days are a whole number from 1 to 365."), field="medicines")
+        medicines.append(
+            {
+                "drug_code": (row.get("drug_code") or "").strip()[:32],
+                "drug_name": name[:200],
+                "dose": (row.get("dose") or "").strip()[:64],
+                "frequency": (row.get("frequency") or "").strip()[:64],
+                "days": days,
+            }
+        )
+    discharged_on = discharge.get("discharged_on") or timezone.localdate(now)
+    if discharged_on > timezone.localdate(now):
+        raise ReferralError(gettext_lazy("The discharge date is not in the future."), field="discharged_on")
+    data = {
+        "diagnoses": diagnoses,
+        "medicines": medicines,
+        "instructions": (discharge.get("instructions") or "").strip()[:4000],
+        "discharged_on": discharged_on,
+    }
+    if discharge.get("admitted_on"):
+        data["admitted_on"] = discharge["admitted_on"]
+    return data
+
+
+def admitted_on(upward: Referral) -> datetime.date | None:
+    """The day the patient arrived for the upward referral (or the appointment's day)."""
+    arrival = upward.events.filter(to_status=ReferralStatus.ARRIVED).order_by("occurred_at").first()
+    moment = arrival.occurred_at if arrival else upward.appointment_at
+    return timezone.localdate(moment) if moment else None
+
+
+def receive_downward_referral(referral_id: int, *, actor, note: str = "", now: datetime.datetime | None = None) -> Referral:
+    """The patient's own clinic receives a downward referral in one step: accepted and home (arrived).
+
+    Only for a downward referral to the patient's home institution; both steps are recorded on the
+    referral's timeline in one transaction.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update().select_related("patient").get(pk=referral_id)
+        if referral.direction != Direction.DOWN or referral.patient.home_institution_id != referral.to_institution_id:
+            raise IllegalTransition(gettext_lazy("Only a downward referral to the patient's own clinic is received in one step."))
+        accept_referral(referral_id, actor=actor, note=note, now=now)
+        return record_arrival(referral_id, actor=actor, note=note, now=now)
+
+
+def may_receive(user, referral: Referral) -> bool:
+    """Whether ``user`` may receive the downward referral in one step (see :func:`receive_downward_referral`)."""
+    return (
+        referral.direction == Direction.DOWN
+        and referral.status in (ReferralStatus.SUBMITTED, ReferralStatus.UNDER_REVIEW)
+        and referral.patient.home_institution_id == referral.to_institution_id
+        and may_take(user, referral, Act.ACCEPT)
+    )
 
 
 def complete_follow_up_task(task_id: int, *, actor, outcome: str, now: datetime.datetime | None = None) -> FollowUpTask:
@@ -799,7 +914,12 @@ def escalate_referral(referral_id: int, *, now: datetime.datetime) -> str:
             return ""
         policy = selectors.due_time_policy_for(referral.from_institution_id, referral.to_institution_id)
         overdue = now - referral.due_at
-        if overdue >= datetime.timedelta(hours=policy.expire_after_hours):
+        # A patient sent down to the own clinic is already home: the clinic is reminded, the referral never expires.
+        home = (
+            referral.direction == Direction.DOWN
+            and Patient.objects.filter(pk=referral.patient_id, home_institution=referral.to_institution_id).exists()
+        )
+        if overdue >= datetime.timedelta(hours=policy.expire_after_hours) and not home:
             expired = _transition(referral.pk, Act.EXPIRE, actor=None, note=_("Due time passed without a decision."), now=now)
             _notify_sender(
                 expired, lambda: _("Referral #%(id)d expired without a decision; refer again if needed.") % {"id": expired.pk}

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from . import services
+from . import schedules, services
 
 logger = logging.getLogger(__name__)
 
@@ -21,4 +21,12 @@ def escalate_overdue_referrals() -> dict:
 def escalate_overdue_follow_ups() -> int:
     count = services.escalate_overdue_follow_ups()
     logger.info("follow-up escalation: %d tasks", count)
+    return count
+
+
+@shared_task
+def generate_scheduled_slots() -> int:
+    """Open the weekly schedules' slots of the coming weeks (idempotent)."""
+    count = schedules.generate_scheduled_slots()
+    logger.info("scheduled slots opened: %d", count)
     return count

@@ -16,10 +16,11 @@ from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from consortium.routing import reads_from_replica
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
+from records.forms import DiagnosisFormSet, PrescriptionFormSet
 from records.models import AccessReason, Encounter
 from records.selectors import recent_encounters
 
-from . import documents, selectors, services
+from . import documents, schedules, selectors, services
 from .forms import (
     AcceptForm,
     AttachmentForm,
@@ -33,6 +34,7 @@ from .forms import (
     RedirectForm,
     ReferralCreateForm,
     SatisfactionForm,
+    ScheduleFormSet,
     SlotFormSet,
     default_follow_up_plan,
 )
@@ -165,10 +167,13 @@ def _take(act: Act, referral, user, data: dict):
 
 def _detail_context(request, referral, bound: dict | None = None) -> dict:
     bound = bound or {}
+    receive = services.may_receive(request.user, referral)
     actions = [
         (act, ACTION_LABELS[act], bound.get(act) or _action_form(act, referral))
         for act in actions_from(referral.status)
-        if act in ACTION_FORMS and services.may_take(request.user, referral, act)
+        if act in ACTION_FORMS
+        and services.may_take(request.user, referral, act)
+        and not (receive and act in (Act.REVIEW, Act.ACCEPT))  # one step instead: receive
     ]
     can_discharge = (
         referral.direction == Direction.UP
@@ -190,6 +195,7 @@ def _detail_context(request, referral, bound: dict | None = None) -> dict:
         "attachments": referral.attachments.all(),
         "tasks": referral.follow_up_tasks.all(),
         "actions": actions,
+        "receive_form": bound.get("receive") or (NoteForm(prefix="receive") if receive else None),
         "can_discharge": can_discharge,
         "satisfaction_form": bound.get("satisfaction") or (SatisfactionForm() if can_rate else None),
         "related": selectors.referrals_visible_to(request.user).filter(
@@ -278,29 +284,70 @@ def take_action(request, pk, action):
 
 
 @login_required
+@require_POST
+def receive(request, pk):
+    """The patient's own clinic receives a downward referral in one step."""
+    referral = _visible_referral(request.user, pk)
+    form = NoteForm(request.POST, prefix="receive")
+    if form.is_valid():
+        if not services.may_receive(request.user, referral):
+            raise PermissionDenied
+        try:
+            services.receive_downward_referral(referral.pk, actor=request.user, note=form.cleaned_data["note"])
+        except services.ReferralError as error:
+            apply_service_error(form, error)
+        else:
+            messages.success(request, _("Referral #%(id)d: the patient is received back home.") % {"id": referral.pk})
+            return redirect("referrals:detail", pk=referral.pk)
+    referral.refresh_from_db()
+    return render(request, "referrals/detail.html", _detail_context(request, referral, bound={"receive": form}), status=400)
+
+
+@login_required
 def discharge(request, pk):
     """Discharge the patient of an upward referral back to the clinic with a follow-up plan."""
     referral = _visible_referral(request.user, pk)
     require(request.user, Action.START_REFERRAL, referral.to_institution_id)
-    form = DischargeForm(request.POST or None)
+    form = DischargeForm(
+        request.POST or None,
+        initial={"discharged_on": timezone.localdate(), "admitted_on": services.admitted_on(referral)},
+    )
     formset = FollowUpFormSet(
         request.POST or None,
         initial=default_follow_up_plan(timezone.localdate()),
         prefix="tasks",
         form_kwargs={"empty_permitted": False},  # an untouched default row is still part of the plan
     )
-    if request.method == "POST" and all([form.is_valid(), formset.is_valid()]):
+    diagnoses = DiagnosisFormSet(request.POST or None, prefix="dx")
+    medicines = PrescriptionFormSet(request.POST or None, prefix="rx")
+    sections = {"diagnoses": [], "medicines": [], "tasks": []}
+    if request.method == "POST" and all([form.is_valid(), formset.is_valid(), diagnoses.is_valid(), medicines.is_valid()]):
         tasks = formset.rows()
         try:
             downward = services.discharge_with_downward_referral(
-                referral.pk, actor=request.user, discharge_summary=form.cleaned_data["discharge_summary"], tasks=tasks
+                referral.pk,
+                actor=request.user,
+                discharge_summary=form.cleaned_data["discharge_summary"],
+                tasks=tasks,
+                discharge=form.discharge_data(diagnoses.rows(), medicines.rows()),
             )
         except services.ReferralError as error:
-            apply_service_error(form, error)
+            apply_service_error(form, error, sections=sections)
         else:
             messages.success(request, _("Discharged; downward referral #%(id)d sent.") % {"id": downward.pk})
             return redirect("referrals:detail", pk=downward.pk)
-    return render(request, "referrals/discharge.html", {"referral": referral, "form": form, "formset": formset})
+    return render(
+        request,
+        "referrals/discharge.html",
+        {
+            "referral": referral,
+            "form": form,
+            "formset": formset,
+            "diagnoses": diagnoses,
+            "medicines": medicines,
+            "sections": sections,
+        },
+    )
 
 
 @login_required
@@ -375,6 +422,46 @@ def slots(request):
         "referrals/slots.html",
         {"institution": institution, "formset": formset, "slots": selectors.slots_of(institution)},
     )
+
+
+@login_required
+def schedule(request):
+    """The hospital's weekly slot schedule per department; slots of the coming weeks follow from it."""
+    institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
+    formset = ScheduleFormSet(request.POST or None, prefix="schedule", form_kwargs={"institution": institution})
+    if request.method == "POST" and formset.is_valid():
+        rows = formset.rows()
+        if not rows:
+            formset.forms[0].add_error("weekday", _("Choose the day of the week."))
+        else:
+            filled = [form for form in formset.forms if form.cleaned_data and not form.is_blank()]
+            try:
+                added = schedules.add_slot_schedules(actor=request.user, rows=rows)
+            except services.SlotRowError as error:
+                apply_service_error(filled[error.row], error)
+            else:
+                messages.success(request, _("%(count)d schedule rows added.") % {"count": len(added)})
+                return redirect("referrals:schedule")
+    return render(
+        request,
+        "referrals/schedule.html",
+        {
+            "institution": institution,
+            "formset": formset,
+            "schedules": selectors.schedules_of(institution),
+            "weeks_ahead": schedules.WEEKS_AHEAD,
+        },
+    )
+
+
+@login_required
+@require_POST
+def schedule_remove(request, schedule_id):
+    institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
+    row = get_object_or_404(selectors.schedules_of(institution), pk=schedule_id)
+    removed = schedules.remove_slot_schedule(row.pk, actor=request.user)
+    messages.success(request, _("Schedule row removed with %(count)d open slots.") % {"count": removed})
+    return redirect("referrals:schedule")
 
 
 @login_required
