@@ -226,6 +226,12 @@ def test_a_follow_up_row_with_only_instructions_is_refused_not_dropped(setting, 
     due = (timezone.localdate() + datetime.timedelta(days=7)).isoformat()
     data = {
         "discharge_summary": "好转出院",
+        "discharged_on": timezone.localdate().isoformat(),
+        "dx-TOTAL_FORMS": "1",
+        "dx-INITIAL_FORMS": "0",
+        "dx-0-code": "I10",
+        "rx-TOTAL_FORMS": "1",
+        "rx-INITIAL_FORMS": "0",
         "tasks-TOTAL_FORMS": "2",
         "tasks-INITIAL_FORMS": "0",
         "tasks-0-kind": "revisit",
@@ -260,10 +266,16 @@ def test_discharge_page_and_follow_up_list(setting, login):
     due = (timezone.localdate() + datetime.timedelta(days=7)).isoformat()
     data = {
         "discharge_summary": "",
+        "discharged_on": timezone.localdate().isoformat(),
         "tasks-TOTAL_FORMS": "1",
         "tasks-INITIAL_FORMS": "0",
         "tasks-0-kind": "revisit",
         "tasks-0-due_on": due,
+        "dx-TOTAL_FORMS": "1",
+        "dx-INITIAL_FORMS": "0",
+        "dx-0-code": "I10",
+        "rx-TOTAL_FORMS": "1",
+        "rx-INITIAL_FORMS": "0",
     }
     response = client.post(reverse("referrals:discharge", args=[referral.pk]), data)
     assert "discharge_summary" in response.context["form"].errors
