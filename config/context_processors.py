@@ -19,6 +19,7 @@ NAVIGATION = [
     ("insurance:fund-list", _("Consortium fund"), Action.VIEW_CLAIMS),
     ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
+    ("records:catalogues", _("Catalogues"), Action.CONFIGURE_CATALOGUES),
     *referral_navigation.NAVIGATION,
     *diagnostics_navigation.NAVIGATION,
     *chronic_navigation.NAVIGATION,

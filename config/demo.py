@@ -35,6 +35,7 @@ from dashboard.demo import seed_dashboard
 from diagnostics.demo import seed_diagnostics_demo
 from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
 from records import resident_id
+from records.catalogues import load_shipped as load_shipped_catalogues
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from records.notices import note_visits_elsewhere
 from referrals.demo import seed_slot_schedules
@@ -72,6 +73,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         _seed_api_clients(institutions, offices, report)
         _seed_machine_access_request(institutions, report)
         _seed_secondments(institutions, today, report)
+        for loaded in load_shipped_catalogues():
+            report.add("catalogue entries", loaded.created)
         patients = _seed_patients(rng, institutions, report)
         _seed_encounters(rng, patients, institutions, today, report)
         for name, count in seed_slot_schedules().items():

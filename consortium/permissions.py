@@ -55,6 +55,7 @@ class Action(StrEnum):
     RECORD_CHRONIC_FOLLOW_UP = "record_chronic_follow_up"
     MANAGE_CHRONIC = "manage_chronic"  # review candidates, enrol, discharge; family-doctor teams and contracts
     CONFIGURE_PROGRAMMES = "configure_programmes"  # chronic-disease programme versions of the consortium
+    CONFIGURE_CATALOGUES = "configure_catalogues"  # the consortium's drug and service item catalogues
 
 
 class Relation(StrEnum):
@@ -178,6 +179,7 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
                 A.VIEW_DIAGNOSTICS,
                 A.CONFIGURE_DIAGNOSTICS,
                 A.CONFIGURE_PROGRAMMES,
+                A.CONFIGURE_CATALOGUES,
                 A.VIEW_CHRONIC,
             }
         ),

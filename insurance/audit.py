@@ -14,6 +14,7 @@ class InsuranceAudit(AuditAction):
     CLAIM_READJUDICATED = "insurance.claim_readjudicated"
     CLAIM_REVERSED = "insurance.claim_reversed"
     DISCREPANCY_UPDATED = "insurance.discrepancy_updated"
+    ENROLMENT_RECORDED = "insurance.enrolment_recorded"
     FUND_CLEARING_PREVIEWED = "insurance.fund_clearing_previewed"
     FUND_CREATED = "insurance.fund_created"
     FUND_ENTRY_POSTED = "insurance.fund_entry_posted"

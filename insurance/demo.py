@@ -47,6 +47,9 @@ from .out_of_county import COLUMNS, land_out_of_county_file
 from .reason_codes import ensure_platform_reason_codes
 from .selectors import is_period_closed
 
+#: The residents' yearly premium (last year, this year); employees' cover is paid through payroll.
+DEMO_PREMIUMS = {-1: Decimal("380.00"), 0: Decimal("400.00")}
+
 #: scheme -> level -> (deductible, ratio, ratio without referral, annual ceiling)
 DEMO_TERMS = {
     "URRBMI": {
@@ -318,6 +321,9 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
                     scheme=schemes["URRBMI" if patient.home_institution.is_rural else "UEBMI"],
                     year=year,
                     insurance_number=patient.insurance_number,
+                    household_number=f"{patient.home_institution.region_code}-{patient.pk % 997:04d}",
+                    premium_paid=DEMO_PREMIUMS[year - today.year] if patient.home_institution.is_rural else Decimal("0.00"),
+                    premium_paid_on=datetime.date(year - 1, 12, 15),
                 )
                 for patient in patients
                 if patient.pk not in enrolled

@@ -36,6 +36,13 @@ def ratio_field(verbose_name, **kwargs):
     )
 
 
+#: The national schemes' names in the active language (a scheme's ``name`` is the office's own wording).
+SCHEME_LABELS = {
+    "URRBMI": _("Urban and rural residents' basic medical insurance"),
+    "UEBMI": _("Employees' basic medical insurance"),
+}
+
+
 class Scheme(models.Model):
     """A basic medical insurance scheme, e.g. URRBMI (城乡居民医保) or UEBMI (职工医保)."""
 
@@ -49,6 +56,12 @@ class Scheme(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.code})"
+
+    @property
+    def label(self) -> str:
+        """The scheme's name as a page shows it: translated for the national schemes, else its own name."""
+        known = SCHEME_LABELS.get(self.code)
+        return str(known) if known else self.name
 
 
 class OfficeScheme(models.Model):
@@ -91,6 +104,20 @@ class Enrolment(models.Model):
         ),
     )
     assistance_group = models.CharField(_("medical assistance group"), max_length=24, choices=AssistanceGroup.choices, blank=True)
+    household_number = models.CharField(_("household number"), max_length=32, blank=True)
+    premium_paid = models.DecimalField(
+        _("premium paid"), max_digits=10, decimal_places=2, default=Decimal("0.00"), validators=[MinValueValidator(0)]
+    )
+    premium_paid_on = models.DateField(_("premium paid on"), null=True, blank=True)
+    enrolled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("enrolled by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    enrolled_at = models.DateTimeField(_("enrolled at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("enrolment")

@@ -1,11 +1,12 @@
 from django.urls import path
 
-from . import fund_views, views
+from . import enrolment_views, fund_views, views
 
 app_name = "insurance"
 
 urlpatterns = [
     path("claims/", views.claim_list, name="claim-list"),
+    path("patients/<int:patient_id>/enrol/", enrolment_views.enrol, name="enrol"),
     path("claims/new/", views.claim_create, name="claim-create"),
     path("claims/submit/", views.batch_submit, name="batch-submit"),
     path("claims/<str:number>/", views.claim_detail, name="claim-detail"),

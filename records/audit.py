@@ -7,6 +7,7 @@ class RecordsAudit(AuditAction):
     ALLERGY_RECORDED = "records.allergy_recorded"
     BREAK_GLASS = "records.break_glass"
     BREAK_GLASS_REVIEWED = "records.break_glass_reviewed"
+    CATALOGUE_IMPORTED = "records.catalogue_imported"
     CONSENT_RECORDED = "records.consent_recorded"
     ENCOUNTER_RECORDED = "records.encounter_recorded"
     ENCOUNTER_UPDATED = "records.encounter_updated"

@@ -1,15 +1,17 @@
 """Web forms of the clinic pages; they only parse input, the services validate and write."""
 
+import json
 import uuid
 
 from django import forms
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from consortium.errors import Invalid
 
 from . import icd10
-from .models import BreakGlassReason, CatalogueClass, ChargeCategory, EncounterKind, ObservationKind, Sex
+from .models import BreakGlassReason, CatalogueClass, CatalogueKind, ChargeCategory, EncounterKind, ObservationKind, Sex
 from .widgets import HtmlDateField, HtmlDateTimeField
 
 
@@ -122,6 +124,32 @@ class EncounterEditForm(EncounterForm):
         return [code.strip() for code in self.cleaned_data["diagnoses"].replace("，", ",").split(",") if code.strip()]
 
 
+def catalogue_search_attrs(kind: str, datalist: str) -> dict:
+    """A name input that searches the catalogue as one types (htmx) into ``datalist``; picking an entry
+    fills the row's code, price, class and category (``records/catalogue.js``)."""
+    return {
+        "list": datalist,
+        "autocomplete": "off",
+        "class": "catalogue-name",
+        "hx-get": reverse_lazy("records:catalogue-search"),
+        "hx-vals": json.dumps({"kind": kind}),
+        "hx-trigger": "input changed delay:300ms",
+        "hx-target": f"#{datalist}",
+        "hx-swap": "innerHTML",
+        "hx-sync": "this:replace",
+    }
+
+
+class CatalogueImportForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Catalogue"), choices=CatalogueKind.choices)
+    file = forms.FileField(label=_("CSV file"), help_text=_("UTF-8 CSV with a header row; see the columns below."))
+    replace = forms.BooleanField(
+        label=_("Replace the catalogue"),
+        required=False,
+        help_text=_("Entries missing from the file are withdrawn (visits that used them keep their rows)."),
+    )
+
+
 class RowForm(forms.Form):
     """One row of a formset: either blank (skipped) or complete (saved whole); a half-filled row is refused.
 
@@ -194,7 +222,7 @@ class PrescriptionRowForm(RowForm):
         label=_("Drug"),
         max_length=200,
         required=False,
-        widget=forms.TextInput(attrs={"list": "drug-options", "autocomplete": "off", "class": "catalogue-name"}),
+        widget=forms.TextInput(attrs=catalogue_search_attrs("drug", "drug-options")),
     )
     dose = forms.CharField(label=_("Dose"), max_length=64, required=False)
     frequency = forms.CharField(label=_("Frequency"), max_length=64, required=False)
@@ -249,7 +277,7 @@ class ChargeItemRowForm(RowForm):
         label=_("Item"),
         max_length=200,
         required=False,
-        widget=forms.TextInput(attrs={"list": "item-options", "autocomplete": "off", "class": "catalogue-name"}),
+        widget=forms.TextInput(attrs=catalogue_search_attrs("", "item-options")),
     )
     category = forms.ChoiceField(label=_("Category"), choices=[("", "—"), *ChargeCategory.choices], required=False)
     catalogue_class = forms.ChoiceField(label=_("Class"), choices=[("", "—"), *CatalogueClass.choices], required=False)

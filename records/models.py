@@ -178,6 +178,72 @@ class ChargeCategory(models.TextChoices):
     CONSULTATION = "consultation", _("Consultation")
 
 
+class CatalogueKind(models.TextChoices):
+    DRUG = "drug", _("Drug catalogue")
+    SERVICE = "service", _("Service item price catalogue")
+
+
+class CatalogueEntry(models.Model):
+    """One drug or service item of the consortium's catalogue, with its price and insurance class.
+
+    Codes follow the national medical insurance coding (a drug's 23-character code, a service item's
+    15-digit code); ``initials`` are the name's pinyin initials, for search (``adpa`` finds 阿司匹林...).
+    Loaded and replaced by the consortium administrator with a CSV import (:mod:`records.catalogues`).
+    """
+
+    kind = models.CharField(_("catalogue"), max_length=8, choices=CatalogueKind.choices)
+    code = models.CharField(_("code"), max_length=32)
+    name = models.CharField(pgettext_lazy("catalogue item", "name"), max_length=200)
+    initials = models.CharField(_("pinyin initials"), max_length=100, blank=True, db_index=True)
+    specification = models.CharField(_("specification"), max_length=100, blank=True)
+    dosage_form = models.CharField(_("dosage form"), max_length=32, blank=True)
+    unit = models.CharField(_("unit"), max_length=16, blank=True)
+    unit_price = models.DecimalField(_("unit price"), max_digits=10, decimal_places=2, validators=[MinValueValidator(0)])
+    insurance_class = models.CharField(_("insurance class"), max_length=1, choices=CatalogueClass.choices)
+    category = models.CharField(_("category"), max_length=16, choices=ChargeCategory.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("catalogue entry")
+        verbose_name_plural = _("catalogue entries")
+        ordering = ["kind", "name", "code"]
+        constraints = [models.UniqueConstraint(fields=["kind", "code"], name="catalogue_entry_unique_code")]
+        indexes = [models.Index(fields=["kind", "name"], name="catalogue_entry_name_idx")]
+
+    def __str__(self):
+        return f"{self.code} {self.name}"
+
+
+class CatalogueImport(models.Model):
+    """One accepted catalogue file: what it changed, by whom (a refused file changes nothing and is not kept)."""
+
+    kind = models.CharField(_("catalogue"), max_length=8, choices=CatalogueKind.choices)
+    file_name = models.CharField(_("file"), max_length=200, blank=True)
+    replace = models.BooleanField(_("replaced the catalogue"), default=False)
+    rows = models.PositiveIntegerField(_("rows"), default=0)
+    created = models.PositiveIntegerField(_("new"), default=0)
+    updated = models.PositiveIntegerField(_("changed"), default=0)
+    deactivated = models.PositiveIntegerField(_("withdrawn"), default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("imported by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    imported_at = models.DateTimeField(_("imported at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("catalogue import")
+        verbose_name_plural = _("catalogue imports")
+        ordering = ["-imported_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.imported_at:%Y-%m-%d %H:%M}"
+
+
 class ChargeItem(models.Model):
     encounter = models.ForeignKey(Encounter, verbose_name=_("encounter"), on_delete=models.CASCADE, related_name="charge_items")
     item_code = models.CharField(_("item code"), max_length=32)

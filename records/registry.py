@@ -15,7 +15,9 @@ Records sits below the clinical workflows and never imports them; it learns of t
   ServiceRequest, ImagingStudy, Observations and DiagnosticReport) registers
   ``(encounters, ref) -> [(fullUrl, resource)]`` for the rows of the exported visits (a visit the
   viewer may not see takes its orders with it); ``ref(kind, obj)`` gives the reference of a
-  ``"Patient"``, ``"Encounter"`` or ``"Organization"`` inside the Bundle.
+  ``"Patient"``, ``"Encounter"`` or ``"Organization"`` inside the Bundle;
+* patient panels: a workflow with a box of its own on the patient page (insurance eligibility)
+  registers ``(user, patient) -> PatientPanel | None``.
 """
 
 import datetime
@@ -42,6 +44,18 @@ class TimelineEntry:
     link: str = ""
 
 
+@dataclass(frozen=True)
+class PatientPanel:
+    """A box on the patient page from another workflow: a title, lines of text, links — already translated."""
+
+    key: str
+    title: str
+    lines: tuple[str, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (label, href)
+    warning: str = ""
+
+
+_patient_panels: dict[str, Callable] = {}
 _access_grants: dict[str, AccessGrant] = {}
 
 
@@ -105,3 +119,12 @@ def register_fhir_source(name: str, entries_for: Callable) -> None:
 def fhir_entries(encounters, ref: Callable) -> list[tuple[str, dict]]:
     """Every registered source's entries for the exported visits, in registration order."""
     return [entry for source in _fhir_sources.values() for entry in source(encounters, ref)]
+
+
+def register_patient_panel(name: str, panel_for: Callable) -> None:
+    """``panel_for(user, patient)`` returns the :class:`PatientPanel` the user may see, or ``None``."""
+    _patient_panels[name] = panel_for
+
+
+def patient_panels(user, patient) -> list[PatientPanel]:
+    return [panel for source in _patient_panels.values() if (panel := source(user, patient)) is not None]

@@ -15,6 +15,8 @@ urlpatterns = [
     path("patients/<int:pk>/visits/new/", views.encounter_create, name="encounter-create"),
     path("visits/<int:pk>/edit/", views.encounter_edit, name="encounter-edit"),
     path("icd10/", views.icd10_search, name="icd10-search"),
+    path("catalogue/search/", views.catalogue_search, name="catalogue-search"),
+    path("catalogues/", views.catalogue_admin, name="catalogues"),
     path("break-glass/", views.break_glass, name="break-glass"),
     path("index/", views.patient_index_queue, name="index-queue"),
 ]

@@ -13,11 +13,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
-from . import icd10, registry, selectors, services
+from . import catalogues, icd10, registry, selectors, services
 from .access import can_read_patient, log_patient_list, read_patient_or_404
 from .forms import (
     AllergyForm,
     BreakGlassForm,
+    CatalogueImportForm,
     ChargeItemFormSet,
     ConsentForm,
     DiagnosisFormSet,
@@ -29,7 +30,18 @@ from .forms import (
     PatientSearchForm,
     PrescriptionFormSet,
 )
-from .models import AccessAction, BreakGlassAccess, Encounter, HomeNotice, MatchReview, Patient, PatientMerge, identifier_hash
+from .models import (
+    AccessAction,
+    BreakGlassAccess,
+    CatalogueImport,
+    CatalogueKind,
+    Encounter,
+    HomeNotice,
+    MatchReview,
+    Patient,
+    PatientMerge,
+    identifier_hash,
+)
 from .resident_id import normalize
 from .vitals import VitalsForm
 
@@ -145,6 +157,7 @@ def patient_detail(request, pk):
         "show_identifiers": decision.full and can(request.user, Action.VIEW_IDENTIFIERS, home),
         "encounters": selectors.timeline(request.user, patient, decision),
         "workflow_entries": registry.timeline_entries(request.user, patient) if decision.full else [],
+        "panels": registry.patient_panels(request.user, patient) if decision.full else [],
         "allergies": patient.allergies.all() if decision.full else [],
         "may_record_visit": bool(staff and staff.institution and can(request.user, Action.RECORD_ENCOUNTER, staff.institution)),
         "referrable_institution_id": (
@@ -328,6 +341,64 @@ def encounter_edit(request, pk):
 def icd10_search(request):
     """An htmx fragment: <option> rows for the diagnosis code datalist."""
     return render(request, "records/_icd10_options.html", {"codes": icd10.search(request.GET.get("q", ""))})
+
+
+@login_required
+@require_GET
+def catalogue_search(request):
+    """An htmx fragment: <option> rows of drugs or service items for a visit row's name field.
+
+    htmx sends the typed name under the input's own field name (``rx-0-drug_name``); ``q`` works too.
+    """
+    query = request.GET.get("q") or next(
+        (value for key, value in request.GET.items() if key.endswith("drug_name") or key.endswith("-name")), ""
+    )
+    kind = request.GET.get("kind", "")
+    entries = catalogues.search(kind if kind in CatalogueKind.values else None, query[:64])
+    return render(request, "records/_catalogue_options.html", {"entries": entries})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def catalogue_admin(request):
+    """The consortium administrator loads or replaces a catalogue from CSV; a bad file is refused whole
+    with every bad row named."""
+    if not catalogues.may_manage(request.user):
+        raise PermissionDenied
+    form = CatalogueImportForm(request.POST or None, request.FILES or None)
+    problems, report = [], None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = catalogues.import_catalogue(
+                actor=request.user,
+                kind=form.cleaned_data["kind"],
+                content=upload.read(catalogues.MAX_BYTES + 1),
+                replace=form.cleaned_data["replace"],
+                file_name=upload.name,
+            )
+        except catalogues.CatalogueImportError as error:
+            problems = error.rows
+            apply_service_error(form, error)
+        else:
+            messages.success(
+                request,
+                _("Catalogue loaded: %(created)d new, %(updated)d changed, %(unchanged)d unchanged, %(deactivated)d withdrawn.")
+                % vars(report),
+            )
+            return redirect("records:catalogues")
+    return render(
+        request,
+        "records/catalogues.html",
+        {
+            "form": form,
+            "problems": problems,
+            "counts": catalogues.counts(),
+            "imports": CatalogueImport.objects.select_related("imported_by")[:20],
+            "columns": {kind.label: catalogues.COLUMNS[kind] for kind in CatalogueKind},
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @login_required

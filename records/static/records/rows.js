@@ -19,6 +19,7 @@
       var row = holder.firstElementChild;
       set.querySelector("[data-rows]").appendChild(row);
       total.value = String(index + 1);
+      if (window.htmx) { window.htmx.process(row); }
       var first = row.querySelector("input:not([type=hidden]), select, textarea");
       if (first) { first.focus(); }
       return;
