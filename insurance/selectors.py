@@ -41,7 +41,7 @@ def _scheme_filter(queryset: QuerySet, user, field: str = "scheme") -> QuerySet:
 
 
 def claims_visible_to(user, action: Action = Action.VIEW_CLAIMS) -> QuerySet[Claim]:
-    queryset = Claim.objects.select_related("institution", "scheme", "batch", "reverses", "policy", "encounter")
+    queryset = Claim.objects.select_related("institution", "scheme", "batch", "reverses", "policy", "encounter", "patient")
     return _scheme_filter(scope(queryset, user, action), user)
 
 

@@ -108,6 +108,7 @@ class ReferralDetailSerializer(ReferralListSerializer):
             "redirected_from",
             "upward_referral",
             "discharge_summary",
+            "discharge_data",
             "source_encounter",
             "attachments",
             "events",

@@ -12,7 +12,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Min, Q, Subquery
+from django.db.models import F, Min, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -62,11 +62,23 @@ def claim_due_deliveries(endpoint_id: int, *, limit: int) -> list[Delivery]:
     return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
 
 
+def lane_heads(queryset):
+    """The deliveries of ``queryset`` that head their lane (the oldest pending event of each lane).
+
+    Only a head can be claimed: the ones behind a failing head wait for it, whatever their own
+    ``next_attempt_at`` says, so they must not count as due (that made the loop re-queue itself
+    every second while the head was backing off).
+    """
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    heads = pending.filter(endpoint_id=OuterRef("endpoint_id"), lane=OuterRef("lane")).order_by("event_id").values("event_id")[:1]
+    return queryset.filter(status=DeliveryStatus.PENDING, event_id=Subquery(heads))
+
+
 def next_attempt_at(endpoint_id: int) -> datetime.datetime | None:
-    """When the earliest pending, unleased delivery of the endpoint becomes due."""
+    """When the earliest unleased lane head of the endpoint becomes due (its back-off ends)."""
     now = timezone.now()
     return (
-        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+        lane_heads(Delivery.objects.filter(endpoint_id=endpoint_id))
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
         .aggregate(when=Min("next_attempt_at"))["when"]
     )

@@ -116,5 +116,46 @@ def enqueue_endpoint(endpoint_id: int, countdown: float | None = None) -> bool:
     return _enqueue("sync.tasks.sync_deliver_endpoint", endpoint_id, countdown=countdown)
 
 
+def _wake_key(endpoint_id: int) -> str:
+    return f"consortium:sync:wake:{endpoint_id}"
+
+
+def schedule_endpoint_wakeup(endpoint_id: int, countdown: float) -> bool:
+    """Schedule one delayed task for an idle endpoint, unless one is already scheduled.
+
+    The mark (Redis ``SET NX EX``, or a file beside the embedded broker) lives until a little after
+    the wake-up; the woken task clears it first, so it may schedule the next one.
+    """
+    seconds = int(countdown) + 30
+    try:
+        if settings.REDIS_URL:
+            if not _redis().set(_wake_key(endpoint_id), "1", nx=True, ex=seconds):
+                return False
+        else:
+            mark = Path(settings.BROKER_DIR) / f"wake-{endpoint_id}.pending"
+            try:
+                os.close(os.open(mark, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                if time.time() - mark.stat().st_mtime < seconds:
+                    return False
+                mark.touch()
+    except (OSError, RedisError) as exc:
+        logger.warning("sync: wake-up mark unavailable (%s); scheduling anyway", type(exc).__name__)
+    if _enqueue("sync.tasks.sync_deliver_endpoint", endpoint_id, True, countdown=countdown):
+        return True
+    release_endpoint_wakeup(endpoint_id)
+    return False
+
+
+def release_endpoint_wakeup(endpoint_id: int) -> None:
+    try:
+        if settings.REDIS_URL:
+            _redis().delete(_wake_key(endpoint_id))
+        else:
+            (Path(settings.BROKER_DIR) / f"wake-{endpoint_id}.pending").unlink(missing_ok=True)
+    except (OSError, RedisError) as exc:
+        logger.warning("sync: could not clear the wake-up mark (%s); it expires by itself", type(exc).__name__)
+
+
 def enqueue_batch(batch_id: int) -> bool:
     return _enqueue("sync.tasks.sync_land_batch", batch_id)

@@ -12,10 +12,12 @@ from .models import Delivery, DeliveryStatus, Endpoint, InboundBatch, InboundBat
 
 
 def endpoints_with_due_deliveries() -> list[int]:
-    """Endpoints with a pending delivery that is due and not leased by a live worker."""
+    """Endpoints with a lane head that is due (back-off over) and not leased by a live worker."""
+    from .deliveries import lane_heads
+
     now = timezone.now()
     return list(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        lane_heads(Delivery.objects.filter(next_attempt_at__lte=now))
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
         .order_by()
         .values_list("endpoint_id", flat=True)

@@ -11,7 +11,13 @@ from consortium.tasking import project_celery_app
 
 from . import batches, deliveries, dispatch, selectors, sending
 from .conf import sync_setting
-from .enqueue import enqueue_batch, enqueue_endpoint, release_dispatch
+from .enqueue import (
+    enqueue_batch,
+    enqueue_endpoint,
+    release_dispatch,
+    release_endpoint_wakeup,
+    schedule_endpoint_wakeup,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +51,17 @@ def sync_dispatch_outbox():
 
 
 @shared_task
-def sync_deliver_endpoint(endpoint_id: int):
+def sync_deliver_endpoint(endpoint_id: int, wake: bool = False):
     """Push an endpoint's due deliveries: claim lane heads, POST them in parallel, record, repeat.
 
     Runs for at most SYNC_TASK_BUDGET_SECONDS, then hands over to a fresh task; when only
-    backed-off deliveries remain, it schedules itself for the earliest of them.
+    backed-off deliveries remain, one wake-up is scheduled for the earliest of them (however many
+    tasks find the endpoint idle), so a failing endpoint costs a task per back-off, not a busy loop.
     """
     app = project_celery_app()
 
+    if wake:
+        release_endpoint_wakeup(endpoint_id)
     if deliveries.count_active_claims(endpoint_id) >= sync_setting("SYNC_ENDPOINT_CONCURRENCY"):
         return
     deadline = time.monotonic() + sync_setting("SYNC_TASK_BUDGET_SECONDS")
@@ -62,7 +71,7 @@ def sync_deliver_endpoint(endpoint_id: int):
             if not batch:
                 when = deliveries.next_attempt_at(endpoint_id)
                 if when is not None:
-                    enqueue_endpoint(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
+                    schedule_endpoint_wakeup(endpoint_id, countdown=max(1.0, (when - timezone.now()).total_seconds()))
                 return
             results = sending.send_round(pool, endpoint_id, batch)
             deliveries.record_delivery_attempts(results)

@@ -4,9 +4,11 @@
 ``{{ size|file_kind }}`` → a file's kind in words (``PDF document``) instead of its MIME type.
 """
 
+import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django import template
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 register = template.Library()
@@ -61,3 +63,14 @@ def file_kind(content_type: str) -> str:
     """A MIME type in words; an unknown one is "file"."""
     label = FILE_KINDS.get((content_type or "").split(";")[0].strip().lower())
     return label() if label else _("file")
+
+
+@register.filter
+def month_label(period) -> str:
+    """A ``YYYY-MM`` period in words of the active language: ``2026年3月`` / ``March 2026``."""
+    text = str(period or "")
+    try:
+        year, month = (int(part) for part in text.split("-"))
+        return date_format(datetime.date(year, month, 1), "YEAR_MONTH_FORMAT")
+    except (ValueError, TypeError):
+        return text or "—"
