@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0008_break_glass_reason_code'),
+        ('records', '0009_access_action_push'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
