@@ -222,7 +222,7 @@ class CatalogueImport(models.Model):
     file_name = models.CharField(_("file"), max_length=200, blank=True)
     replace = models.BooleanField(_("replaced the catalogue"), default=False)
     rows = models.PositiveIntegerField(_("rows"), default=0)
-    created = models.PositiveIntegerField(_("new"), default=0)
+    created = models.PositiveIntegerField(_("entries added"), default=0)
     updated = models.PositiveIntegerField(_("changed"), default=0)
     deactivated = models.PositiveIntegerField(_("withdrawn"), default=0)
     imported_by = models.ForeignKey(

@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
                 ('file_name', models.CharField(blank=True, max_length=200, verbose_name='file')),
                 ('replace', models.BooleanField(default=False, verbose_name='replaced the catalogue')),
                 ('rows', models.PositiveIntegerField(default=0, verbose_name='rows')),
-                ('created', models.PositiveIntegerField(default=0, verbose_name='new')),
+                ('created', models.PositiveIntegerField(default=0, verbose_name='entries added')),
                 ('updated', models.PositiveIntegerField(default=0, verbose_name='changed')),
                 ('deactivated', models.PositiveIntegerField(default=0, verbose_name='withdrawn')),
                 ('imported_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='imported at')),
