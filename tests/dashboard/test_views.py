@@ -162,19 +162,19 @@ def test_warning_list_scoping(chain, login):
     township_doctor = login(chain["staff"]["clinician"])
     response = township_doctor.get(reverse("dashboard:warnings"))
     assert response.status_code == 200
-    assert "王五" in response.content.decode() and "30000.00" in response.content.decode()
+    assert "王五" in response.content.decode() and "30,000.00" in response.content.decode()
     assert f'href="{reverse("dashboard:funds")}"' not in response.content.decode()  # no tab the clinician may not open
 
     admin = login(chain["staff"]["consortium_admin"])
     body = admin.get(reverse("dashboard:warnings")).content.decode()
-    assert "30000.00" in body and "王五" not in body  # administrators see the numbers, not the name
+    assert "30,000.00" in body and "王五" not in body  # administrators see the numbers, not the name
 
-    assert "30000.00" not in login(chain["staff"]["hospital_admin"]).get(reverse("dashboard:warnings")).content.decode()
+    assert "30,000.00" not in login(chain["staff"]["hospital_admin"]).get(reverse("dashboard:warnings")).content.decode()
     assert login(chain["staff"]["insurance"]).get(reverse("dashboard:warnings")).status_code == 403
     outsider = login(chain["staff"]["outsider"]).get(reverse("dashboard:warnings"))
-    assert outsider.status_code == 200 and "30000.00" not in outsider.content.decode()
+    assert outsider.status_code == 200 and "30,000.00" not in outsider.content.decode()
     cleared = township_doctor.get(reverse("dashboard:warnings"), {"status": "cleared"}).content.decode()
-    assert "30000.00" not in cleared
+    assert "30,000.00" not in cleared
 
 
 def test_api_indicators(chain, september, login):

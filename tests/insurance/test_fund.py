@@ -281,7 +281,7 @@ def test_fund_page_for_the_administrator_and_the_officer(chain, visit, fund, ins
     response = admin.post(reverse("insurance:fund-action", args=[fund.pk, "freeze"]), scores)
     assert response.status_code == 302 and fund.snapshots.count() == 1
     html = admin.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Surplus split by the frozen performance scores" in html and "11660.00" in html
+    assert "Surplus split by the frozen performance scores" in html and "11,660.00" in html
     refused = admin.post(reverse("insurance:fund-action", args=[fund.pk, "prepayment"]), {"period": "2026-02", "amount": "1"})
     assert refused.status_code == 403 and fund.entries.count() == 3
     officer = login(chain["staff"]["insurance"])
