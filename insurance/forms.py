@@ -27,7 +27,13 @@ def visit_label(encounter) -> str:
 
 class SubmitBatchForm(forms.Form):
     institution = forms.ModelChoiceField(queryset=Institution.objects.none(), label=_("Institution"))
-    period = forms.CharField(label=_("Period (YYYY-MM)"), max_length=7, validators=[period_validator])
+    period = forms.CharField(
+        label=_("Period"),
+        max_length=7,
+        validators=[period_validator],
+        widget=forms.TextInput(attrs={"type": "month"}),
+        help_text=_("The month whose draft claims go in the batch."),
+    )
 
     def __init__(self, *args, institutions, **kwargs):
         super().__init__(*args, **kwargs)
