@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('insurance', '0008_out_of_county_visits'),
+        ('insurance', '0009_payer_detail'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
