@@ -96,3 +96,33 @@ def test_demo_patients_come_back_down_with_follow_ups_and_ratings():
     assert ratings.count() >= 4
     assert all(rating.referral.status == ReferralStatus.COMPLETED and 1 <= rating.score <= 5 for rating in ratings)
     assert len({rating.recorded_at.date().replace(day=1) for rating in ratings}) >= 3  # spread over months, for the chart
+
+
+def test_every_printed_document_prints_and_verifies_from_a_demo_login(client):
+    """Each document kind has demo data a demo login can print, and its QR link verifies."""
+    from chronic.models import Contract
+    from diagnostics.models import Order
+    from insurance.selectors import claims_visible_to
+    from referrals.selectors import referrals_visible_to
+    from tests.documents import verdict, verification_link
+
+    seed_demo_consortium()
+    user = {s.user.username: s.user for s in Staff.objects.select_related("user")}
+    clinic = referrals_visible_to(user["mingfeng_doctor"]).exclude(status="draft")
+    accepted = referrals_visible_to(user["city_coordinator"]).filter(status="accepted", appointment_at__isnull=False)
+    claim = claims_visible_to(user["mingfeng_clerk"]).first()
+    order = Order.objects.filter(ordering_institution__code="YA-MF", report_versions__signed_at__isnull=False).first()
+    contract = Contract.objects.filter(team__members__staff__user__username="fengyang_doctor").first()
+    pages = [
+        ("mingfeng_doctor", f"/referrals/{clinic.filter(direction='up').first().pk}/print/"),
+        ("mingfeng_doctor", f"/referrals/{clinic.filter(direction='down').first().pk}/print/"),
+        ("city_coordinator", f"/referrals/{accepted.first().pk}/appointment-slip/"),
+        ("mingfeng_clerk", f"/insurance/claims/{claim.number}/statement/"),
+        ("mingfeng_doctor", f"/diagnostics/orders/{order.pk}/print/"),
+        ("fengyang_doctor", f"/chronic/contracts/{contract.pk}/print/"),
+    ]
+    for username, url in pages:
+        client.force_login(user[username])
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert verdict(verification_link(response.content.decode()))[0] == "valid", url
