@@ -1,5 +1,6 @@
 """Writes of the insurance app: one function per action, each in one transaction that locks what it changes."""
 
+from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -1028,12 +1029,14 @@ def store_settlement_file(
     stored file), and a file with lines for an institution whose period the office has closed
     (``period_closed``, naming the institutions).
     """
-    from .settlement import stage_settlement_file
+    from .settlement import parse_settlement_file, stage_settlement_file
 
     if actor is not SYSTEM and (office is None or selectors.office_of(actor) != office):
         raise NotPermitted(_("Only the insurance office itself can upload its settlement files."))
 
-    with transaction.atomic():
+    # Decode and validate before the transaction: the write lock is held for the writes only.
+    parsed = parse_settlement_file(office=office, upload=upload, file_name=file_name, encoding=encoding)
+    with closing(parsed), transaction.atomic():
         settlement = stage_settlement_file(
             office=office,
             period=period,
@@ -1043,6 +1046,7 @@ def store_settlement_file(
             api_client=getattr(actor, "api_client", None),
             control_total=control_total,
             control_count=control_count,
+            parsed=parsed,
         )
         existing = (
             SettlementFile.objects.filter(office=office, sha256=settlement.sha256)
