@@ -44,6 +44,7 @@ class WorkerProcess:
             # The worker's machine knows the keys from its environment, not from the web's var/.
             "SECRET_KEY": settings.SECRET_KEY,
             "IDENTIFIER_HASH_KEY": settings.IDENTIFIER_HASH_KEY,
+            "DOCUMENT_SIGNING_KEY": settings.DOCUMENT_SIGNING_KEY,
             # The embedded broker is a folder both sides must see; nothing else of var/ is shared.
             "CONSORTIUM_BROKER_DIR": str(settings.BROKER_DIR),
             **self.extra_env,
@@ -131,6 +132,7 @@ class GunicornProcess:
             "CELERY_TASK_ALWAYS_EAGER": "1",
             "SECRET_KEY": settings.SECRET_KEY,
             "IDENTIFIER_HASH_KEY": settings.IDENTIFIER_HASH_KEY,
+            "DOCUMENT_SIGNING_KEY": settings.DOCUMENT_SIGNING_KEY,
             **self.extra_env,
         }
         self._log = self.log_path.open("wb")
