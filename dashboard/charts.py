@@ -62,6 +62,7 @@ INDICATORS = {
     "chronic_referrals_triggered": (_("Referrals proposed by chronic-care triggers"), COUNT),
     "chronic_referrals_completed": (_("Referrals proposed by chronic-care triggers and completed"), COUNT),
     "hypertension_enrolled": (_("Hypertension patients enrolled"), COUNT),
+    "chronic_admissions": (_("Admissions of patients on a chronic-disease register"), COUNT),
     "diabetes_enrolled": (_("Type 2 diabetes patients enrolled"), COUNT),
     "bp_standardised_rate_rural": (_("Standardised hypertension management rate, rural patients"), PERCENT),
     "bp_standardised_rate_urban": (_("Standardised hypertension management rate, urban patients"), PERCENT),

@@ -35,7 +35,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
 from django.utils import timezone
 
 from chronic.models import Contract as ChronicContract
@@ -446,6 +446,16 @@ def _residents(window: Window) -> QuerySet:
     return _snapshot_month(window, residents).annotate(covered=Exists(covering))
 
 
+def _chronic_admissions(window: Window) -> QuerySet:
+    """Admissions of patients who were on a chronic-disease register when admitted (慢病患者住院)."""
+    on_register = ChronicEnrolment.objects.filter(patient=OuterRef("patient"), enrolled_on__lte=OuterRef("_admitted_on")).filter(
+        Q(status=ChronicEnrolmentStatus.ENROLLED)
+        | Q(status=ChronicEnrolmentStatus.DISCHARGED, decided_at__gt=OuterRef("started_at"))
+    )
+    admissions = _encounters(window).filter(kind=EncounterKind.INPATIENT).annotate(_admitted_on=TruncDate("started_at"))
+    return admissions.filter(Exists(on_register))
+
+
 def _completed_chronic_referral():
     """An upward referral sent from the follow-up's visit (the one-click proposal) that has been completed."""
     return Exists(
@@ -521,6 +531,18 @@ def _chronic_indicators() -> list[Indicator]:
             lambda w: _chronic_follow_ups(w).exclude(trigger="").filter(_completed_chronic_referral()),
             numerator=Count("pk"),
             **common,
+        )
+    )
+    indicators.append(
+        Indicator(
+            "chronic_admissions",
+            "count",
+            _chronic_admissions,
+            institution=(F("patient__home_institution"),),
+            township=township_of("patient__home_institution"),
+            member=F("patient__home_institution"),
+            numerator=Count("pk"),
+            denominator=Count("pk"),
         )
     )
     for rural, suffix in ((True, "rural"), (False, "urban")):

@@ -154,3 +154,27 @@ def test_contract_coverage_of_registered_residents(june, chronic):
 def test_a_snapshot_month_after_today_is_not_computed(chronic):
     values = compute(JUNE, datetime.date(2026, 12, 31), TODAY)
     assert not [key for key in values if key[0] == "hypertension_enrolled" and key[3] > TODAY]
+
+
+def test_admissions_of_patients_on_a_register(chronic):
+    from records.models import EncounterKind
+    from tests.factories import EncounterFactory
+
+    people = {name: chronic.patient(name=name, created_at=REGISTERED) for name in "AEFN"}
+    chronic.enrolled(people["A"], when=at(d("2025-06-01")))
+    e = chronic.enrolled(people["E"], when=at(d("2025-01-01")))
+    services.leave_programme(e.pk, actor=chronic.public_health, reason="迁出", now=at(d("2026-07-10")))
+    f = chronic.enrolled(people["F"], when=at(d("2025-01-01")))
+    services.leave_programme(f.pk, actor=chronic.public_health, reason="迁出", now=at(d("2026-05-20")))
+
+    def visit(name, day, kind=EncounterKind.INPATIENT):
+        EncounterFactory(patient=people[name], institution=chronic.city, started_at=at(d(day)), kind=kind)
+
+    visit("A", "2026-06-08")  # on the register: counts
+    visit("A", "2026-06-09", EncounterKind.OUTPATIENT)  # not an admission
+    visit("E", "2026-06-20")  # still on the register in June (left in July): counts
+    visit("F", "2026-06-02")  # left in May: no
+    visit("N", "2026-06-03")  # never enrolled: no
+    values = compute(JUNE, JUNE, TODAY)
+    assert value(values, "chronic_admissions", "institution", chronic.village.pk)[0] == 2
+    assert value(values, "chronic_admissions", "consortium", chronic.consortium.pk)[0] == 2

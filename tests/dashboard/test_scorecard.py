@@ -128,3 +128,36 @@ def test_bad_periods_are_form_errors_on_the_scorecard(chain, login):
     response = client.get(reverse("dashboard:scorecard"), {"start": "2026-13", "end": "2026-10"})
     assert response.status_code == 400
     assert "start" in response.context["form"].errors
+
+
+def test_register_lines_take_the_last_month_and_the_admission_rate_divides_by_it(chain, login):
+    c = chain["consortium"].pk
+
+    def store(code, month, n, d):
+        IndicatorValue.objects.create(
+            indicator=code, scope="consortium", scope_id=c, month=month, numerator=Decimal(n), denominator=Decimal(d),
+            value=Decimal(n) / Decimal(d) if d else None,
+        )  # fmt: skip
+
+    store("hypertension_enrolled", SEPT, 10, 10)
+    store("hypertension_enrolled", OCT, 12, 12)
+    store("diabetes_enrolled", SEPT, 5, 5)
+    store("diabetes_enrolled", OCT, 6, 6)
+    store("chronic_admissions", SEPT, 1, 1)
+    store("chronic_admissions", OCT, 2, 2)
+    store("contract_coverage_rural", SEPT, 30, 100)
+    store("contract_coverage_rural", OCT, 40, 100)
+    store("contract_coverage_urban", OCT, 10, 20)
+    client = login(chain["staff"]["consortium_admin"])
+    response = client.get(reverse("dashboard:scorecard"), {**PERIOD, "scope": f"consortium:{c}"})
+    lines = {line["code"]: line for line in response.context["lines"]}
+    assert lines["hypertension_enrolled"]["value"] == Decimal("12.00")  # the register at the end, not 22
+    # 3 admissions in the two months over the 18 patients on the registers at the end
+    admission = lines["chronic_admission_rate"]
+    assert (admission["numerator"], admission["denominator"], admission["value"]) == (
+        Decimal("3.00"),
+        Decimal("18.00"),
+        Decimal("16.67"),
+    )
+    coverage = lines["contract_coverage"]
+    assert (coverage["value"], coverage["rural"], coverage["urban"]) == (Decimal("41.67"), Decimal("40.00"), Decimal("50.00"))
