@@ -169,6 +169,8 @@ def test_the_whole_story(chain, browser, live_server, policy, size, language):
             if not kinds.nth(index).input_value():
                 kinds.nth(index).select_option(index=1)
         page.fill("#id_tasks-0-instructions", "每周测血压两次")
+        page.fill("#id_dx-0-code", "I10")
+        page.fill("#id_rx-0-drug_name", "苯磺酸氨氯地平片")
         page.locator("#id_discharge_summary").locator("xpath=ancestor::form").locator("button[type=submit]").last.click()
         page.wait_for_url(re.compile(r"/referrals/\d+/$"))
         downward = Referral.objects.get(patient=patient, direction=Direction.DOWN)
@@ -178,7 +180,7 @@ def test_the_whole_story(chain, browser, live_server, policy, size, language):
         _as(page, "clinician")
         page.goto(f"/referrals/{downward.pk}/")
         received = page.locator("main").inner_text()
-        assert "血压平稳，出院继续口服降压药" in received and "每周测血压两次" in received
+        assert "血压平稳，出院继续口服降压药" in received and "每周测血压两次" in received and "苯磺酸氨氯地平片" in received
         _no_overflow(page, "downward referral (clinic)")
         page.goto(f"/referrals/{downward.pk}/print/")
         assert "血压平稳，出院继续口服降压药" in page.locator("article").inner_text()
