@@ -6,8 +6,12 @@ the same code on PostgreSQL and Redis.  ``CONSORTIUM_ENV=production`` turns on t
 production hardening and requires ``SECRET_KEY`` and ``ALLOWED_HOSTS``.
 """
 
+import base64
 import datetime
+import hashlib
+import json
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -382,9 +386,75 @@ EMAIL_BACKEND = os.environ.get(
 )
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "consortium@localhost")
 
-# Keyed hash for exact lookup of resident IDs and phones without storing them in the clear
-# in an index; separate from SECRET_KEY so that rotating sessions does not break lookups.
-IDENTIFIER_HASH_KEY = os.environ.get("IDENTIFIER_HASH_KEY", "") or SECRET_KEY
+# Identifiers at rest (consortium/crypto.py): resident IDs, phones and addresses are encrypted
+# value by value with AES-256-GCM under FIELD_ENCRYPTION_KEYS (JSON: key id -> base64 of 32 bytes),
+# written under FIELD_ENCRYPTION_KEY_ID; exact lookups go through HMAC hashes under keys of their
+# own, IDENTIFIER_HASH_KEYS (JSON: key id -> secret), written under IDENTIFIER_HASH_KEY_ID.  Every
+# key of a ring is read, so a key is rotated by adding the new one, making it the writing key and
+# running ``manage.py rotate_identifier_keys``.  Development derives one key of each from
+# SECRET_KEY (deterministic, so the demo's worker and web agree); production refuses to start
+# without explicit keys.
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def _keyring(name: str, value: str, *, check) -> dict[str, str]:
+    try:
+        ring = json.loads(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a JSON object of key id to key") from None
+    if not isinstance(ring, dict) or not ring:
+        raise ImproperlyConfigured(f"{name} must be a non-empty JSON object of key id to key")
+    for key_id, key in ring.items():
+        if not _KEY_ID.match(key_id) or not isinstance(key, str):
+            raise ImproperlyConfigured(f"{name}: key id {key_id!r} must be 1-16 letters, digits, - or _ with a string key")
+        check(key_id, key)
+    return ring
+
+
+def _aes_key(key_id: str, key: str) -> None:
+    try:
+        raw = base64.b64decode(key, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key {key_id!r} must be base64 of 32 random bytes")
+
+
+def _hash_key(key_id: str, key: str) -> None:
+    if len(key) < 32:
+        raise ImproperlyConfigured(f"IDENTIFIER_HASH_KEYS: key {key_id!r} must be at least 32 characters")
+
+
+def _writing_key(name: str, ring: dict) -> str:
+    key_id = os.environ.get(name, "") or (next(iter(ring)) if len(ring) == 1 else "")
+    if key_id not in ring:
+        raise ImproperlyConfigured(f"{name} must name one key of the ring ({', '.join(sorted(ring))})")
+    return key_id
+
+
+def _derived(label: str) -> bytes:
+    return hashlib.sha256(f"consortium development {label}:{SECRET_KEY}".encode()).digest()
+
+
+if os.environ.get("FIELD_ENCRYPTION_KEYS"):
+    FIELD_ENCRYPTION_KEYS = _keyring("FIELD_ENCRYPTION_KEYS", os.environ["FIELD_ENCRYPTION_KEYS"], check=_aes_key)
+elif PRODUCTION:
+    raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when CONSORTIUM_ENV=production")
+else:
+    FIELD_ENCRYPTION_KEYS = {"dev": base64.b64encode(_derived("field encryption")).decode()}
+FIELD_ENCRYPTION_KEY_ID = _writing_key("FIELD_ENCRYPTION_KEY_ID", FIELD_ENCRYPTION_KEYS)
+
+#: The single hash key of before key rings; still read when IDENTIFIER_HASH_KEYS is not set (as id "h1").
+IDENTIFIER_HASH_KEY = os.environ.get("IDENTIFIER_HASH_KEY", "")
+if os.environ.get("IDENTIFIER_HASH_KEYS"):
+    IDENTIFIER_HASH_KEYS = _keyring("IDENTIFIER_HASH_KEYS", os.environ["IDENTIFIER_HASH_KEYS"], check=_hash_key)
+elif IDENTIFIER_HASH_KEY:
+    IDENTIFIER_HASH_KEYS = {"h1": IDENTIFIER_HASH_KEY}
+elif PRODUCTION:
+    raise ImproperlyConfigured("IDENTIFIER_HASH_KEYS must be set when CONSORTIUM_ENV=production")
+else:
+    IDENTIFIER_HASH_KEYS = {"dev": _derived("identifier hash").hex()}
+IDENTIFIER_HASH_KEY_ID = _writing_key("IDENTIFIER_HASH_KEY_ID", IDENTIFIER_HASH_KEYS)
 
 
 def _document_signing_key() -> str:

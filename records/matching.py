@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db.models import Q
 from rapidfuzz import fuzz
 
-from .models import Patient, identifier_hash
+from .models import Patient, hash_aliases, identifier_hash
 from .pinyin import compact, to_pinyin
 from .resident_id import normalize
 
@@ -101,7 +101,7 @@ def _birth_date_similarity(a: datetime.date | None, b: datetime.date | None) -> 
 
 def score(incoming: Incoming, patient: Patient) -> float:
     """Similarity in [0, 1]; 0 when both carry different resident IDs."""
-    if incoming.resident_id_hash and patient.resident_id_hash and incoming.resident_id_hash != patient.resident_id_hash:
+    if incoming.resident_id and patient.resident_id and incoming.resident_id != patient.resident_id:
         return 0.0
     name = fuzz.ratio(incoming.name, patient.name) / 100 if incoming.name and patient.name else 0.0
     pinyin_a, pinyin_b = compact(incoming.name_pinyin), compact(patient.name_pinyin or to_pinyin(patient.name))
@@ -175,7 +175,8 @@ def survivors_of(patients: Iterable[Patient]) -> Callable[[Patient], Patient]:
 def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
     """Match many records with a fixed number of queries: one exact lookup, one candidate fetch."""
     incoming = [row if isinstance(row, Incoming) else Incoming.of(row) for row in rows]
-    hashes = {row.resident_id_hash for row in incoming if row.resident_id_hash}
+    # Every key of the hash ring is asked for (rows not yet re-hashed by a rotation), mapped to the writing key's hash.
+    hashes = hash_aliases("resident_id", {row.resident_id for row in incoming if row.resident_id})
     numbers = {row.insurance_number for row in incoming if row.insurance_number}
     by_hash: dict[str, Patient] = {}
     by_number: dict[str, Patient] = {}
@@ -190,7 +191,7 @@ def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
         for patient in found:
             survivor = survivor_of(patient)
             if patient.resident_id_hash in hashes:
-                by_hash[patient.resident_id_hash] = survivor
+                by_hash[hashes[patient.resident_id_hash]] = survivor
             if patient.insurance_number in numbers:
                 by_number[patient.insurance_number] = survivor
 

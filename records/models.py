@@ -1,7 +1,5 @@
 """Shared patient records: the master patient index and encounters."""
 
-import hashlib
-import hmac
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,15 +10,30 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from consortium import crypto
+from consortium.fields import EncryptedCharField
 from consortium.models import Department, Institution, Staff
 
 from .resident_id import mask_phone, mask_resident_id, validate_resident_id
 
 
 def identifier_hash(kind: str, value: str) -> str:
-    """Keyed hash for exact lookup of a resident ID or phone number."""
-    key = settings.IDENTIFIER_HASH_KEY.encode()
-    return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    """Keyed hash a row stores for exact lookup of a resident ID or phone (``<key id>:<hex>``, writing key)."""
+    return crypto.lookup_hash(kind, value)
+
+
+def identifier_hashes(kind: str, value: str) -> list[str]:
+    """Every hash a stored row may carry for ``value`` (one per key of the ring): filter with ``__in``."""
+    return crypto.lookup_hashes(kind, value)
+
+
+def hash_aliases(kind: str, values) -> dict[str, str]:
+    """``{hash under any key of the ring: hash under the writing key}`` for ``values`` (set-based lookups)."""
+    aliases = {}
+    for value in values:
+        hashes = crypto.lookup_hashes(kind, value)
+        aliases.update(dict.fromkeys(hashes, hashes[0]))
+    return aliases
 
 
 class Sex(models.TextChoices):
@@ -42,12 +55,13 @@ class Patient(models.Model):
     name_pinyin = models.CharField(_("name (pinyin)"), max_length=128, blank=True, db_index=True)
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
     birth_date = models.DateField(_("birth date"))
-    resident_id = models.CharField(_("resident ID"), max_length=18, blank=True, validators=[validate_resident_id])
-    resident_id_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # Encrypted at rest value by value (consortium.crypto); found through the keyed hashes beside them.
+    resident_id = EncryptedCharField(_("resident ID"), max_length=18, blank=True, validators=[validate_resident_id])
+    resident_id_hash = models.CharField(max_length=81, blank=True, editable=False)
     insurance_number = models.CharField(_("insurance number"), max_length=32, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True)
-    phone_hash = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
-    address = models.CharField(_("address"), max_length=300, blank=True)
+    phone = EncryptedCharField(_("phone"), max_length=20, blank=True)
+    phone_hash = models.CharField(max_length=81, blank=True, editable=False, db_index=True)
+    address = EncryptedCharField(_("address"), max_length=300, blank=True)
     village = models.CharField(_("village"), max_length=100, blank=True)
     consents_to_sharing = models.BooleanField(
         _("consents to consortium sharing"),

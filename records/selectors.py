@@ -17,7 +17,7 @@ from .models import (
     PatientMerge,
     Prescription,
     ReviewStatus,
-    identifier_hash,
+    identifier_hashes,
 )
 
 
@@ -169,20 +169,34 @@ def search_patients(user, query: str, limit: int = 50) -> QuerySet[Patient]:
         return patients.none()
     number = normalize(query)
     if len(number) == 18:
-        condition = Q(resident_id_hash=identifier_hash("resident_id", number))
+        condition = Q(resident_id_hash__in=identifier_hashes("resident_id", number))
     elif number.isdigit():
-        condition = Q(phone_hash=identifier_hash("phone", number)) | Q(insurance_number=number)
+        condition = Q(phone_hash__in=identifier_hashes("phone", number)) | Q(insurance_number=number)
     else:
         words = query.replace("，", " ").replace(",", " ").split()
         tails = [w.upper() for w in words if 4 <= len(w) <= 6 and w[:-1].isdigit() and (w[-1].isdigit() or w[-1] in "xX")]
         names = [w for w in words if w.upper() not in tails]
         if tails and names:
-            condition = _name_condition(" ".join(names))
-            for tail in tails:
-                condition &= Q(resident_id__endswith=tail) | Q(phone__endswith=tail)
-        else:
-            condition = _name_condition(query)
+            named = patients.filter(_name_condition(" ".join(names)))
+            return patients.filter(pk__in=_ending_with(named, tails, limit)).order_by("name_pinyin", "pk")
+        condition = _name_condition(query)
     return patients.filter(condition).order_by("name_pinyin", "pk")[:limit]
+
+
+def _ending_with(named: QuerySet[Patient], tails: list[str], limit: int) -> list[int]:
+    """Ids of the first ``limit`` patients of ``named`` whose resident ID or phone ends with every tail.
+
+    Resident IDs and phones are encrypted at rest, so the name narrows the candidates in SQL and the
+    last digits are compared on the decrypted values, a chunk of candidates at a time.
+    """
+    found: list[int] = []
+    candidates = named.order_by("name_pinyin", "pk").values_list("pk", "resident_id", "phone")
+    for pk, resident_id, phone in candidates.iterator(chunk_size=500):
+        if all(resident_id.endswith(tail) or phone.endswith(tail) for tail in tails):
+            found.append(pk)
+            if len(found) >= limit:
+                break
+    return found
 
 
 def timeline(user, patient: Patient, decision=None) -> list[Encounter]:

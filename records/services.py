@@ -37,7 +37,9 @@ from .models import (
     Prescription,
     ReviewStatus,
     Sex,
+    hash_aliases,
     identifier_hash,
+    identifier_hashes,
 )
 from .pinyin import to_pinyin
 from .resident_id import normalize, parse
@@ -104,7 +106,10 @@ def _clean_patient_data(data: dict) -> dict:
 def _duplicate_errors(cleaned: dict, exclude: int | None = None) -> dict:
     errors = {}
     others = Patient.objects.exclude(pk=exclude) if exclude else Patient.objects.all()
-    if cleaned["resident_id"] and others.filter(resident_id_hash=identifier_hash("resident_id", cleaned["resident_id"])).exists():
+    if (
+        cleaned["resident_id"]
+        and others.filter(resident_id_hash__in=identifier_hashes("resident_id", cleaned["resident_id"])).exists()
+    ):
         errors["resident_id"] = [_("A patient with this resident ID is already registered.")]
     if cleaned["insurance_number"] and others.filter(insurance_number=cleaned["insurance_number"]).exists():
         errors["insurance_number"] = [_("A patient with this insurance number is already registered.")]
@@ -730,11 +735,15 @@ def _check_new_resident_id(row: int, patient: BatchPatient) -> list[dict]:
     return errors
 
 
-def _known_patients(hashes: set[str]) -> dict[str, int]:
-    """``{resident ID hash: patient id}`` for known numbers, a merged patient resolved to its survivor."""
-    found = list(Patient.objects.filter(resident_id_hash__in=hashes).only("pk", "resident_id_hash", "merged_into"))
+def _known_patients(resident_ids: set[str]) -> dict[str, int]:
+    """``{resident ID hash (writing key): patient id}`` for known numbers, a merged patient resolved to its survivor.
+
+    Rows still hashed under an older key of the ring (a rotation under way) are found too.
+    """
+    aliases = hash_aliases("resident_id", resident_ids)
+    found = list(Patient.objects.filter(resident_id_hash__in=aliases).only("pk", "resident_id_hash", "merged_into"))
     survivor = survivors_of(found)
-    return {patient.resident_id_hash: survivor(patient).pk for patient in found}
+    return {aliases[patient.resident_id_hash]: survivor(patient).pk for patient in found}
 
 
 def match_batch_patients(
@@ -754,7 +763,7 @@ def match_batch_patients(
     require(actor, Action.REGISTER_PATIENT, institution)
     errors: list[dict] = []
     matched: dict[int, int] = {}
-    known = _known_patients({patient.resident_id_hash for _row, patient in patients if patient.resident_id_hash})
+    known = _known_patients({patient.resident_id for _row, patient in patients if patient.resident_id_hash})
     rest = []
     for row, patient in patients:
         resident_hash = patient.resident_id_hash
@@ -873,7 +882,7 @@ def merge_patients(*, actor, survivor: Patient, duplicate: Patient) -> PatientMe
         survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
         if survivor.merged_into_id or duplicate.merged_into_id:
             raise ValidationError({"duplicate": [_("One of these patients has already been merged.")]})
-        if survivor.resident_id_hash and duplicate.resident_id_hash and survivor.resident_id_hash != duplicate.resident_id_hash:
+        if survivor.resident_id and duplicate.resident_id and survivor.resident_id != duplicate.resident_id:
             raise ValidationError({"duplicate": [_("These patients have different resident IDs and cannot be the same person.")]})
         conflicts = _merge_conflicts(survivor, duplicate)
         if conflicts:

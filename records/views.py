@@ -40,7 +40,7 @@ from .models import (
     MatchReview,
     Patient,
     PatientMerge,
-    identifier_hash,
+    identifier_hashes,
 )
 from .resident_id import normalize
 from .vitals import VitalsForm
@@ -416,7 +416,8 @@ def break_glass(request):
             apply_service_error(form, error)
             return render(request, "records/break_glass.html", {"form": form})
         number = normalize(form.cleaned_data["resident_id"])
-        patient = Patient.objects.filter(resident_id_hash=identifier_hash("resident_id", number)).first() if number else None
+        hashes = identifier_hashes("resident_id", number) if number else []
+        patient = Patient.objects.filter(resident_id_hash__in=hashes).first() if hashes else None
         if patient is None:
             form.add_error("resident_id", _("No patient you may open in an emergency has this resident ID."))
         else:

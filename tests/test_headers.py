@@ -9,7 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from config import health
 from tests.factories import PatientFactory
-from tests.test_settings import run_python
+from tests.test_settings import PRODUCTION_KEYS, run_python
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,9 @@ def test_healthz_names_no_worker_host_to_anonymous_callers(client, monkeypatch, 
 
 def test_schema_and_docs_need_sign_in_in_production(tmp_path):
     code = "import django; django.setup(); from django.conf import settings as s; print(s.API_SCHEMA_REQUIRES_LOGIN)"
-    production = run_python(code, tmp_path, CONSORTIUM_ENV="production", SECRET_KEY="k" * 60, ALLOWED_HOSTS="x.example")
+    production = run_python(
+        code, tmp_path, CONSORTIUM_ENV="production", SECRET_KEY="k" * 60, ALLOWED_HOSTS="x.example", **PRODUCTION_KEYS
+    )
     assert production.stdout.split()[-1] == "True", production.stderr
     assert run_python(code, tmp_path).stdout.split()[-1] == "False"
     assert run_python(code, tmp_path, API_SCHEMA_REQUIRES_LOGIN="1").stdout.split()[-1] == "True"

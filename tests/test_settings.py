@@ -26,7 +26,17 @@ VARIABLES = (
     "TIME_ZONE",
     "DJANGO_ALLOW_ASYNC_UNSAFE",
     "DOCUMENT_SIGNING_KEY",
+    "FIELD_ENCRYPTION_KEYS",
+    "FIELD_ENCRYPTION_KEY_ID",
+    "IDENTIFIER_HASH_KEYS",
+    "IDENTIFIER_HASH_KEY_ID",
+    "IDENTIFIER_HASH_KEY",
 )
+#: The identifier keys production must be given (consortium/crypto.py); test values only.
+PRODUCTION_KEYS = {
+    "FIELD_ENCRYPTION_KEYS": json.dumps({"k1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}),
+    "IDENTIFIER_HASH_KEYS": json.dumps({"h1": "hash-key-for-tests-only-0123456789abcdef"}),
+}
 
 
 def run_python(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
@@ -80,9 +90,14 @@ def test_a_malformed_boolean_is_refused(tmp_path):
     assert "DEBUG must be a boolean" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "IDENTIFIER_HASH_KEYS"])
 def test_production_refuses_to_start_without_required_settings(tmp_path, missing):
-    env = {"CONSORTIUM_ENV": "production", "SECRET_KEY": "x" * 60, "ALLOWED_HOSTS": "consortium.example.org"}
+    env = {
+        "CONSORTIUM_ENV": "production",
+        "SECRET_KEY": "x" * 60,
+        "ALLOWED_HOSTS": "consortium.example.org",
+        **PRODUCTION_KEYS,
+    }
     del env[missing]
     result = run_python(PRINT_SETTINGS, tmp_path, **env)
     assert result.returncode != 0
@@ -100,6 +115,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
             "SECRET_KEY": "k3y-" + "v" * 60 + "-not-a-demo-secret-7f1c2e",
             "ALLOWED_HOSTS": "consortium.example.org",
             "DOCUMENT_SIGNING_KEY": "d0c-" + "s" * 40 + "-printed-forms",
+            **PRODUCTION_KEYS,
         },
         capture_output=True,
         text=True,
