@@ -46,6 +46,22 @@ def record_outbox_event(
     return event
 
 
+def purge_outbox_messages(*, patient_id: int | None = None, event_ids=None) -> int:
+    """Drop the stored FHIR messages (identifiers included) of a patient's events, or of ``event_ids``.
+
+    The outbox keeps a message only while a delivery may need to send it again: sync purges an
+    event's message once every delivery of it is delivered, and records purges a patient's messages
+    when consent is withdrawn.  A purged event sent again is built afresh from the record.
+    Returns how many messages were dropped.
+    """
+    events = OutboxEvent.objects.filter(fhir__isnull=False)
+    if patient_id is not None:
+        events = events.filter(patient_id=patient_id)
+    if event_ids is not None:
+        events = events.filter(pk__in=event_ids)
+    return events.update(fhir=None)
+
+
 #: Called after the commit of every transaction that recorded outbox events. ``sync`` connects its
 #: dispatcher in ``SyncConfig.ready``: the kernel never imports the apps that deliver its events.
 _outbox_listeners: list = []

@@ -16,7 +16,7 @@ from consortium import bulk
 from consortium.errors import Conflict, Invalid
 from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
-from consortium.services import record_audit_event, record_outbox_event
+from consortium.services import purge_outbox_messages, record_audit_event, record_outbox_event
 
 from . import icd10, notices, registry
 from .access import break_glass_duration, can_read_patient, may_break_glass
@@ -126,6 +126,9 @@ def _record_consent(*, actor, patient: Patient, granted: bool, institution, note
     )
     Patient.objects.filter(pk=patient.pk).update(consents_to_sharing=granted, updated_at=timezone.now())
     patient.consents_to_sharing = granted
+    if not granted:
+        # No copy of the patient's identifiers stays in the outbox once consent is withdrawn.
+        purge_outbox_messages(patient_id=patient.pk)
     return consent
 
 

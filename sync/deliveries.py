@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from consortium.permissions import Action, require
-from consortium.services import record_audit_event
+from consortium.services import purge_outbox_messages, record_audit_event
 from records.access import log_push_disclosures
 
 from .audit import SyncAudit
@@ -162,7 +162,19 @@ def record_delivery_attempts(results: dict[int, PostResult]) -> int:
         for delivery in Delivery.objects.filter(pk__in=[pk for pk in pending if not results[pk].ok]):
             _apply_failure(delivery, results[delivery.pk], now)
             delivery.save()
+        _purge_delivered_messages([pk for pks in succeeded.values() for pk in pks])
     return sum(len(pks) for pks in succeeded.values())
+
+
+def _purge_delivered_messages(delivered: list[int]) -> None:
+    """Drop the stored message of each event whose every delivery is now delivered (README, "Identifiers at rest")."""
+    if not delivered:
+        return
+    events = set(Delivery.objects.filter(pk__in=delivered).values_list("event_id", flat=True))
+    unsettled = set(
+        Delivery.objects.filter(event_id__in=events).exclude(status=DeliveryStatus.DELIVERED).values_list("event_id", flat=True)
+    )
+    purge_outbox_messages(event_ids=events - unsettled)
 
 
 # --- operator actions: retry now, replay -----------------------------------------------------

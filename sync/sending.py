@@ -22,10 +22,14 @@ from .models import Endpoint
 
 def push_body(delivery) -> bytes:
     """The body of a delivery: the event's message cut down to what the receiving institution may read."""
-    return canonical_body(fhir.minimise(delivery.event.fhir or {}, identifiers=delivery.with_identifiers))
+    message = delivery.event.fhir
+    if message is None:
+        # Purged after delivery or on consent withdrawal: a replay is built afresh from the record.
+        message = fhir.build_message(delivery.event)
+    return canonical_body(fhir.minimise(message, identifiers=delivery.with_identifiers))
 
 
-def _post(delivery) -> PostResult:
+def _post(delivery, body: bytes) -> PostResult:
     try:
         destination = check_url(delivery.endpoint.url)
     except DestinationRefused as exc:
@@ -35,7 +39,7 @@ def _post(delivery) -> PostResult:
         secret=delivery.endpoint.secret,
         event_type=delivery.event.event_type,
         idempotency_key=str(delivery.idempotency_key),
-        body=push_body(delivery),
+        body=body,
         timeout=sync_setting("SYNC_DELIVERY_TIMEOUT"),
     )
 
@@ -60,7 +64,8 @@ def send_round(pool, endpoint_id: int, batch: list) -> dict[int, PostResult]:
             if not _still_sendable(endpoint_id, delivery.endpoint.url):
                 waiting.clear()
                 break
-            running[pool.submit(_post, delivery)] = delivery.pk
+            # The body is made here, not in the sending thread: a purged message is rebuilt from the database.
+            running[pool.submit(_post, delivery, push_body(delivery))] = delivery.pk
         if not running:
             break
         done, _pending = wait(running, return_when=FIRST_COMPLETED)

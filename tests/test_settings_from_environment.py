@@ -16,6 +16,14 @@ CHECKS = {
     "DEBUG": ("0", "s.DEBUG", False),
     "TIME_ZONE": ("Asia/Urumqi", "s.TIME_ZONE", "Asia/Urumqi"),
     "IDENTIFIER_HASH_KEY": ("hash-key-from-env", "s.IDENTIFIER_HASH_KEY", "hash-key-from-env"),
+    "IDENTIFIER_HASH_KEYS": ('{"h9": "' + "h" * 40 + '"}', "sorted(s.IDENTIFIER_HASH_KEYS)", ["h9"]),
+    "IDENTIFIER_HASH_KEY_ID": ("dev", "s.IDENTIFIER_HASH_KEY_ID", "dev"),
+    "FIELD_ENCRYPTION_KEYS": (
+        '{"k9": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}',
+        "sorted(s.FIELD_ENCRYPTION_KEYS)",
+        ["k9"],
+    ),
+    "FIELD_ENCRYPTION_KEY_ID": ("dev", "s.FIELD_ENCRYPTION_KEY_ID", "dev"),
     "EMAIL_BACKEND": (
         "django.core.mail.backends.locmem.EmailBackend",
         "s.EMAIL_BACKEND",

@@ -11,7 +11,7 @@ from django.db import connection
 from consortium.models import OutboxEvent
 from consortium.permissions import SYSTEM
 from records.services import record_consent
-from sync import deliveries, endpoints
+from sync import deliveries
 from sync.models import Delivery, DeliveryStatus
 from sync.tasks import sync_sweep
 from tests.factories import PatientFactory
@@ -24,21 +24,9 @@ PHONE = "13912345678"
 ADDRESS = "湖北省襄阳市南漳县鸣凤镇凤阳村三组"
 
 
-@pytest.fixture
-def own_endpoint(chain, receiver):
-    """The township's own HIS: it receives its own patients' identifiers."""
-    return endpoints.register_endpoint(
-        actor=SYSTEM,
-        institution=chain["township"],
-        name="镇卫生院 HIS",
-        url=receiver.url,
-        events=["encounter"],
-        secret="s3cret-for-tests-only-0123456789",
-    )
-
-
 def patient(chain, consents=True):
-    return PatientFactory(home_institution=chain["township"], phone=PHONE, address=ADDRESS, consents_to_sharing=consents)
+    """A patient of the city hospital, whose own HIS (``city_endpoint``) receives its identifiers."""
+    return PatientFactory(home_institution=chain["city"], phone=PHONE, address=ADDRESS, consents_to_sharing=consents)
 
 
 def outbox_text() -> str:
@@ -52,9 +40,9 @@ def identifiers_of(p) -> list[str]:
     return [p.resident_id, PHONE, ADDRESS]
 
 
-def test_after_delivery_no_identifier_remains_in_the_outbox(chain, own_endpoint, receiver):
+def test_after_delivery_no_identifier_remains_in_the_outbox(chain, city_endpoint, receiver):
     person = patient(chain)
-    _encounter, event = write_encounter(chain["township"], patient=person)
+    _encounter, event = write_encounter(chain["city"], patient=person)
     sync_sweep()
     assert Delivery.objects.get(event=event).status == DeliveryStatus.DELIVERED
     assert person.resident_id in receiver.received[0].body.decode()  # the receiver got what it may read
@@ -63,10 +51,10 @@ def test_after_delivery_no_identifier_remains_in_the_outbox(chain, own_endpoint,
     assert OutboxEvent.objects.get(pk=event.pk).fhir is None
 
 
-def test_a_message_waiting_for_a_retry_is_kept_and_purged_once_delivered(chain, own_endpoint, receiver):
+def test_a_message_waiting_for_a_retry_is_kept_and_purged_once_delivered(chain, city_endpoint, receiver):
     person = patient(chain)
     receiver.fail_next(503)
-    _encounter, event = write_encounter(chain["township"], patient=person)
+    _encounter, event = write_encounter(chain["city"], patient=person)
     sync_sweep()
     delivery = Delivery.objects.get(event=event)
     assert delivery.status == DeliveryStatus.PENDING and delivery.attempts == 1
@@ -78,16 +66,16 @@ def test_a_message_waiting_for_a_retry_is_kept_and_purged_once_delivered(chain, 
     assert not any(value in outbox_text() for value in identifiers_of(person))
 
 
-def test_consent_withdrawal_purges_the_patients_stored_messages_at_once(chain, own_endpoint, receiver):
+def test_consent_withdrawal_purges_the_patients_stored_messages_at_once(chain, city_endpoint, receiver):
     person = patient(chain)
-    other = PatientFactory(home_institution=chain["township"], phone="13700000000", consents_to_sharing=True)
+    other = PatientFactory(home_institution=chain["city"], phone="13700000000", consents_to_sharing=True)
     receiver.fail_next(503, 503)
-    _e1, event = write_encounter(chain["township"], patient=person)
-    _e2, other_event = write_encounter(chain["township"], patient=other)
+    _e1, event = write_encounter(chain["city"], patient=person)
+    _e2, other_event = write_encounter(chain["city"], patient=other)
     sync_sweep()
     assert person.resident_id in outbox_text() and other.resident_id in outbox_text()
 
-    record_consent(actor=chain["staff"]["clerk"].user, patient=person, granted=False, note="withdrawn")
+    record_consent(actor=SYSTEM, patient=person, granted=False, note="withdrawn")
     stored = outbox_text()
     assert not any(value in stored for value in identifiers_of(person))
     assert other.resident_id in stored  # another patient's pending message is untouched
@@ -95,13 +83,13 @@ def test_consent_withdrawal_purges_the_patients_stored_messages_at_once(chain, o
     assert OutboxEvent.objects.get(pk=other_event.pk).fhir is not None
 
 
-def test_a_replay_of_a_purged_event_is_built_afresh_from_the_record(chain, own_endpoint, receiver):
+def test_a_replay_of_a_purged_event_is_built_afresh_from_the_record(chain, city_endpoint, receiver):
     person = patient(chain)
-    _encounter, event = write_encounter(chain["township"], patient=person)
+    _encounter, event = write_encounter(chain["city"], patient=person)
     sync_sweep()
     delivery = Delivery.objects.get(event=event)
     assert OutboxEvent.objects.get(pk=event.pk).fhir is None
-    deliveries.replay_delivery(actor=SYSTEM, delivery=delivery)
+    deliveries.replay_delivery(actor=chain["staff"]["hospital_admin"].user, delivery=delivery)
     sync_sweep()
     first, again = receiver.received[0].json, receiver.received[1].json
     assert again["resourceType"] == "Bundle" and again["identifier"] == first["identifier"]

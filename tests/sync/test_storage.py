@@ -22,9 +22,11 @@ from .test_ingest import URL, visit
 FAST = {"SYNC_LEASE_SECONDS": "3", "SYNC_RETRY_BASE_SECONDS": "1", "SYNC_RETRY_MAX_SECONDS": "2"}
 
 
-def upload(client, token, batch_id: str, count: int):
-    content = json.dumps({"batch_id": batch_id, "visits": [visit(n) for n in range(count)]}, ensure_ascii=False)
-    return client.post(URL, data=content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+def upload(client, token, batch_id: str, count: int, content: str | None = None):
+    content = content or json.dumps({"batch_id": batch_id, "visits": [visit(n) for n in range(count)]}, ensure_ascii=False)
+    response = client.post(URL, data=content, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}")
+    response.content_sent = content
+    return response
 
 
 def scratch_files() -> list:
@@ -43,7 +45,7 @@ def test_a_batch_body_is_stored_streamed_back_to_land_and_removed(file_storage, 
     landed = batches.land_batch(batch_id=batch.pk)
     assert landed.status == InboundBatchStatus.LANDED and landed.rows_landed == 30
     assert not storage.exists(batch.body_path)
-    again = upload(client, member_token, "S1", 30)
+    again = upload(client, member_token, "S1", 30, content=response.content_sent)  # the same body: the same batch
     assert again.status_code == 200 and InboundBatch.objects.count() == 1
 
 

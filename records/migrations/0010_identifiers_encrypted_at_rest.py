@@ -79,7 +79,7 @@ def decrypt_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0008_break_glass_reason_code'),
+        ('records', '0009_access_action_push'),
     ]
 
     operations = [
