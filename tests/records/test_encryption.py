@@ -195,7 +195,7 @@ def test_the_command_reports_keys_and_check_fails_until_rotated(chain, settings)
 def test_the_migration_encrypts_clear_values_already_stored_and_back():
     from django.db.migrations.executor import MigrationExecutor
 
-    before = [("records", "0009_access_action_push")]
+    before = [("records", "0010_catalogues")]
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
     executor.migrate(before)

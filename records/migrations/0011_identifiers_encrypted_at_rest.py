@@ -79,7 +79,7 @@ def decrypt_existing(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('records', '0009_access_action_push'),
+        ('records', '0010_catalogues'),
     ]
 
     operations = [
