@@ -258,6 +258,12 @@ def _seed_api_clients(institutions, offices, report: SeedReport) -> None:
             data.DEMO_INSURANCE_TOKEN,
             {"insurance_office": offices["YC-YB"]},
         ),
+        (
+            "远安县医保经办中心对账接口",
+            ApiClientKind.INSURANCE_OFFICE,
+            data.DEMO_COUNTY_INSURANCE_TOKEN,
+            {"insurance_office": offices["YA-YB"]},
+        ),
         ("鸣凤镇卫生院HIS", ApiClientKind.MEMBER_SYSTEM, data.DEMO_MEMBER_SYSTEM_TOKEN, {"institution": institutions["YA-MF"]}),
     ):
         _client, created = ApiClient.objects.get_or_create(

@@ -6,6 +6,8 @@ from decimal import Decimal
 DEMO_PASSWORD = "consortium-demo-2026"
 DEMO_INSURANCE_TOKEN = "demo-insurance-token-yichang"
 DEMO_MEMBER_SYSTEM_TOKEN = "demo-his-token-mingfeng"
+# The county office 远安县医疗保障事务中心: region 420525, the rural residents' scheme (URRBMI) only.
+DEMO_COUNTY_INSURANCE_TOKEN = "demo-insurance-token-yuanan"
 
 CONSORTIUM = {"code": "YC-YLT", "name": "宜昌市城乡医疗联合体", "region_code": "420500"}
 INSURANCE_OFFICES = [

@@ -287,6 +287,10 @@ def _seed_out_of_county(today: datetime.date) -> int:
     return landed.new_visits
 
 
+#: Offices restricted to some schemes (the county office pays the rural residents' scheme only).
+OFFICE_SCHEMES = {"YA-YB": {"URRBMI"}}
+
+
 def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
     today = today or timezone.localdate()
     created = {"policies": 0, "office schemes": 0, "enrolments": 0, "claims": 0}
@@ -311,6 +315,8 @@ def seed_insurance_demo(today: datetime.date | None = None) -> dict[str, int]:
                     created["policies"] += 1
         for office in InsuranceOffice.objects.all():
             for scheme in schemes.values():
+                if scheme.code not in OFFICE_SCHEMES.get(office.code, DEMO_TERMS):
+                    continue
                 created["office schemes"] += OfficeScheme.objects.get_or_create(office=office, scheme=scheme)[1]
         patients = Patient.objects.exclude(insurance_number="").select_related("home_institution")
         for year in (today.year - 1, today.year):
