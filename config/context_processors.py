@@ -20,6 +20,7 @@ NAVIGATION = [
     ("records:patient-search", _("Patients"), Action.VIEW_PATIENT),
     ("records:index-queue", _("Patient index"), Action.MANAGE_PATIENT_INDEX),
     ("records:catalogues", _("Catalogues"), Action.CONFIGURE_CATALOGUES),
+    ("records:break-glass-oversight", _("Break-glass oversight"), Action.OVERSEE_PRIVACY),
     *referral_navigation.NAVIGATION,
     *diagnostics_navigation.NAVIGATION,
     *chronic_navigation.NAVIGATION,

@@ -36,6 +36,7 @@ from diagnostics.demo import seed_diagnostics_demo
 from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
 from records import resident_id
 from records.catalogues import load_shipped as load_shipped_catalogues
+from records.demo import seed_break_glass_demo
 from records.models import ChargeItem, Diagnosis, Encounter, EncounterKind, Patient, identifier_hash
 from records.notices import note_visits_elsewhere
 from referrals.demo import seed_slot_schedules
@@ -89,6 +90,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         for name, count in seed_payer_detail_demo(today).items():
             report.add(name, count)
         for name, count in seed_sync_demo().items():
+            report.add(name, count)
+        for name, count in seed_break_glass_demo().items():
             report.add(name, count)
         _refresh_planner_statistics()
         seed_dashboard(today, report)

@@ -111,6 +111,7 @@ DEMO_LOGINS = [
     ("yichang_insurance", "孙丽", "insurance_officer", None, None, {"insurance_office": "YC-YB"}),
     ("consortium_admin", "黄志远", "consortium_administrator", None, None, {"consortium": "YC-YLT"}),
     ("consortium_admin2", "蒋文华", "consortium_administrator", None, None, {"consortium": "YC-YLT"}),
+    ("privacy_officer", "吴晓梅", "privacy_officer", None, None, {"consortium": "YC-YLT"}),
     ("city_radiologist", "王明远", "diagnostic_reader", "YC-CH01", None, {}),
     ("city_radiologist_senior", "郑国华", "diagnostic_reader", "YC-CH01", None, {}),
     ("city_ecg_reader", "何文静", "diagnostic_reader", "YC-CH01", None, {}),

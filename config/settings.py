@@ -475,6 +475,25 @@ DOCUMENT_SIGNING_KEY = _document_signing_key()
 #: The public address printed in verification QR codes (e.g. https://consortium.example.org); the request's host if empty.
 DOCUMENT_VERIFY_BASE_URL = os.environ.get("DOCUMENT_VERIFY_BASE_URL", "")
 
+
+def _audit_chain_key() -> str:
+    """The key of the audit trail's hash chain (``consortium.audit_chain``): its own, never SECRET_KEY or
+    the lookup-hash key, so that rotating those leaves the trail verifiable.  Every process that writes
+    audit rows (web, workers, beat) must be given the same one."""
+    key = os.environ.get("AUDIT_CHAIN_KEY", "")
+    if key:
+        return key
+    if PRODUCTION:
+        raise ImproperlyConfigured("AUDIT_CHAIN_KEY must be set when CONSORTIUM_ENV=production")
+    key_file = VAR_DIR / "audit_chain_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+AUDIT_CHAIN_KEY = _audit_chain_key()
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -531,10 +550,14 @@ for _name, _cast in (
     ("MPI_LINK_THRESHOLD", float),
     ("MPI_REVIEW_THRESHOLD", float),
     ("RECORDS_BREAK_GLASS_HOURS", float),
+    ("RECORDS_BREAK_GLASS_REVIEW_HOURS", float),
     ("REFERRAL_ATTACHMENT_MAX_BYTES", int),
     ("INSURANCE_SETTLEMENT_MAX_BYTES", int),
     ("API_TOKEN_LIFETIME_DAYS", float),
     ("API_TOKEN_ROTATION_OVERLAP_HOURS", float),
+    ("ZIP_UPLOAD_MAX_BYTES", int),
+    ("ZIP_UPLOAD_MAX_RATIO", int),
+    ("ZIP_UPLOAD_MAX_MEMBERS", int),
 ):
     if (_value := env_number(_name, _cast)) is not None:
         globals()[_name] = _value

@@ -3,13 +3,14 @@
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from consortium import selectors
 from consortium.models import StaffRole
 from consortium.permissions import staff_of
-from records.selectors import encounters_on, recently_registered_patients
+from records.selectors import break_glass_oversight, encounters_on, recently_registered_patients
 from referrals.selectors import (
     expected_arrivals,
     follow_ups_due,
@@ -43,6 +44,13 @@ def _home_context(user) -> dict:
             "arrivals": expected_arrivals(staff.institution),
             "overdue": overdue_decisions(staff.institution)[:50],
             "todays_encounters": encounters_on(staff.institution),
+        }
+    if role == StaffRole.PRIVACY_OFFICER:
+        grants = break_glass_oversight(user)
+        return {
+            "panel": "privacy",
+            "awaiting_review": grants.filter(reviewed_at__isnull=True).count(),
+            "overdue_review": grants.filter(reviewed_at__isnull=True, review_due_at__lt=timezone.now()).count(),
         }
     if role == StaffRole.CONSORTIUM_ADMINISTRATOR:
         return {

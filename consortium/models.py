@@ -6,10 +6,12 @@ import secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from . import audit_chain
 
 region_code_validator = RegexValidator(
     r"^[1-9]\d{5}$", _("A region code is the 6-digit administrative division code, e.g. 420525.")
@@ -202,6 +204,11 @@ class StaffRole(models.TextChoices):
     CONSORTIUM_ADMINISTRATOR = "consortium_administrator", _("Consortium administrator")
     DIAGNOSTIC_READER = "diagnostic_reader", _("Diagnostic reader")
     PUBLIC_HEALTH_WORKER = "public_health_worker", _("Public health worker")
+    PRIVACY_OFFICER = "privacy_officer", _("Privacy officer")
+
+
+#: Roles that act for a whole consortium (``Staff.consortium``) rather than at one institution.
+CONSORTIUM_ROLES = frozenset({StaffRole.CONSORTIUM_ADMINISTRATOR, StaffRole.PRIVACY_OFFICER})
 
 
 class Staff(models.Model):
@@ -225,7 +232,7 @@ class Staff(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="administrators",
-        help_text=_("For consortium administrators: the consortium they administer."),
+        help_text=_("For consortium administrators and privacy officers: the consortium they act for."),
     )
     display_name = models.CharField(_("display name"), max_length=64)
     title = models.CharField(_("title"), max_length=64, blank=True)
@@ -239,8 +246,11 @@ class Staff(models.Model):
                 name="staff_scope_matches_role",
                 condition=(
                     Q(role="insurance_officer", insurance_office__isnull=False, institution__isnull=True)
-                    | Q(role="consortium_administrator", consortium__isnull=False)
-                    | (~Q(role__in=["insurance_officer", "consortium_administrator"]) & Q(institution__isnull=False))
+                    | Q(role__in=["consortium_administrator", "privacy_officer"], consortium__isnull=False)
+                    | (
+                        ~Q(role__in=["insurance_officer", "consortium_administrator", "privacy_officer"])
+                        & Q(institution__isnull=False)
+                    )
                 ),
             )
         ]
@@ -353,8 +363,123 @@ class ApiClient(models.Model):
         return token
 
 
-class AuditEvent(models.Model):
-    """An append-only record of a state change or sensitive action, written in the same transaction."""
+class AppendOnlyError(Exception):
+    """An audit row was about to be changed or deleted; the trail only grows."""
+
+
+class ChainedQuerySet(models.QuerySet):
+    """Rows of the audit trail: inserted sealed (``bulk_create`` too), never updated or deleted."""
+
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        with transaction.atomic(using=self.db):
+            seal_chained_rows(objs, using=self.db)
+            return super().bulk_create(objs, *args, **kwargs)
+
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model._meta.label} rows are never updated")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model._meta.label} rows are never deleted")
+
+
+class ChainedRecord(models.Model):
+    """A row of the append-only, hash-chained audit trail (``consortium.audit_chain``).
+
+    ``CHAIN_FIELDS`` name what the row's HMAC covers; the chain fields are set when it is sealed.
+    """
+
+    CHAIN_FIELDS: tuple[str, ...] = ()
+
+    chain_period = models.CharField(_("chain month"), max_length=7, editable=False, default="")
+    chain_seq = models.BigIntegerField(_("chain number"), editable=False, default=0)
+    prev_hash = models.CharField(_("previous seal"), max_length=64, editable=False, default="")
+    row_hash = models.CharField(_("seal"), max_length=64, editable=False, default="")
+
+    objects = ChainedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding or self.row_hash:
+            raise AppendOnlyError(f"{self._meta.label} rows are never changed")
+        using = kwargs.get("using") or router.db_for_write(type(self))
+        with transaction.atomic(using=using):
+            seal_chained_rows([self], using=using)
+            super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self._meta.label} rows are never deleted")
+
+
+class AuditChainHead(models.Model):
+    """The head of one month's audit chain: how many rows it holds and the seal of the last one.
+
+    Locked by every append of the month; kept when the month's rows are archived, so what was
+    archived stays verifiable (``docs/AUDIT.md``).  ``mac`` seals the head itself.
+    """
+
+    period = models.CharField(_("chain month"), max_length=7, unique=True)
+    count = models.BigIntegerField(_("rows"), default=0)
+    last_hash = models.CharField(_("last seal"), max_length=64)
+    mac = models.CharField(_("head seal"), max_length=64)
+    archived_at = models.DateTimeField(
+        _("rows archived at"), null=True, blank=True, help_text=_("The month's rows were exported and removed; the head stays.")
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+        verbose_name_plural = _("audit chain heads")
+        ordering = ["period"]
+
+    def __str__(self):
+        return f"{self.period}: {self.count}"
+
+
+def _lock_chain_head(period: str, using: str) -> AuditChainHead:
+    heads = AuditChainHead.objects.db_manager(using)
+    head = heads.select_for_update().filter(period=period).first()
+    if head is None:
+        genesis = audit_chain.genesis_hash(period)
+        heads.bulk_create(
+            [AuditChainHead(period=period, count=0, last_hash=genesis, mac=audit_chain.head_mac(period, 0, genesis))],
+            ignore_conflicts=True,
+        )
+        head = heads.select_for_update().get(period=period)
+    return head
+
+
+def seal_chained_rows(objs: list, *, using: str) -> None:
+    """Give each unsaved row its place in its month's chain (:mod:`consortium.audit_chain`); the caller
+    inserts them in the same transaction, which keeps the month's head locked until it commits."""
+    if not objs:
+        return
+    if not transaction.get_connection(using).in_atomic_block:
+        raise RuntimeError("audit rows are sealed inside the transaction that inserts them")
+    label = objs[0]._meta.label_lower
+    by_period: dict[str, list] = {}
+    for obj in objs:
+        if obj.row_hash:
+            raise AppendOnlyError("an audit row is sealed once")
+        by_period.setdefault(audit_chain.period_of(obj.occurred_at), []).append(obj)
+    for period in sorted(by_period):  # one order for every transaction: no deadlock across months
+        head = _lock_chain_head(period, using)
+        count, last = head.count, head.last_hash
+        for obj in by_period[period]:
+            count += 1
+            obj.chain_period, obj.chain_seq, obj.prev_hash = period, count, last
+            obj.row_hash = last = audit_chain.row_mac(label, period, count, last, audit_chain.chain_values(obj))
+        head.count, head.last_hash, head.mac = count, last, audit_chain.head_mac(period, count, last)
+        head.save(update_fields=["count", "last_hash", "mac", "updated_at"])
+
+
+class AuditEvent(ChainedRecord):
+    """An append-only record of a state change or sensitive action, written in the same transaction
+    and sealed into the audit chain."""
+
+    CHAIN_FIELDS = ("occurred_at", "actor", "api_client", "action", "object_type", "object_id", "institution", "detail")
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -372,6 +497,11 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-occurred_at"]
         indexes = [models.Index(fields=["object_type", "object_id"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_period", "chain_seq"], condition=~Q(chain_period=""), name="audit_event_unique_chain_place"
+            )
+        ]
 
     def __str__(self):
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.object_type}#{self.object_id}"

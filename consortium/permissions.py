@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from .errors import NotPermitted
-from .models import Institution, Membership, Staff, StaffRole
+from .models import CONSORTIUM_ROLES, Institution, Membership, Staff, StaffRole
 
 
 class Action(StrEnum):
@@ -56,6 +56,7 @@ class Action(StrEnum):
     MANAGE_CHRONIC = "manage_chronic"  # review candidates, enrol, discharge; family-doctor teams and contracts
     CONFIGURE_PROGRAMMES = "configure_programmes"  # chronic-disease programme versions of the consortium
     CONFIGURE_CATALOGUES = "configure_catalogues"  # the consortium's drug and service item catalogues
+    OVERSEE_PRIVACY = "oversee_privacy"  # the consortium's break-glass queue, notified of each (no patient record)
 
 
 class Relation(StrEnum):
@@ -184,6 +185,10 @@ RULES: dict[str, dict[Relation, frozenset[Action]]] = {
             }
         ),
     },
+    StaffRole.PRIVACY_OFFICER: {
+        # The consortium's privacy officer oversees break-glass across the members; reads no patient's record.
+        Relation.ADMINISTERED: frozenset({A.VIEW_INSTITUTION, A.VIEW_STAFF, A.OVERSEE_PRIVACY}),
+    },
     MEMBER_SYSTEM_ROLE: {
         Relation.OWN: frozenset(
             {
@@ -247,7 +252,7 @@ def _administered_institution_ids(staff: Staff) -> frozenset[int]:
 
 def _relations_of(staff: Staff) -> tuple[Relation, ...]:
     """The relations a staff member can have to an institution, the closest first."""
-    if staff.role == StaffRole.CONSORTIUM_ADMINISTRATOR:
+    if staff.role in CONSORTIUM_ROLES:
         return (Relation.ADMINISTERED,)
     if staff.role == StaffRole.INSURANCE_OFFICER:
         return (Relation.INSURED_REGION,)
@@ -284,6 +289,11 @@ def relation_to(staff: Staff, institution: Institution | int) -> Relation:
 def _may_act_through(staff: Staff, action: Action) -> list[Relation]:
     """The relations whose rules grant ``action``: only their institution sets need looking up."""
     return [relation for relation in _relations_of(staff) if action in allowed_actions(staff, relation)]
+
+
+def roles_with(action: Action, relation: Relation) -> frozenset[str]:
+    """The staff roles the table grants ``action`` through ``relation`` (to find whom to notify)."""
+    return frozenset(role for role, rules in RULES.items() if action in rules.get(relation, ()) and role != MEMBER_SYSTEM_ROLE)
 
 
 def allowed_actions(staff: Staff, relation: Relation) -> frozenset[Action]:

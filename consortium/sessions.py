@@ -31,7 +31,7 @@ REFRESH_EVERY = 60  # seconds between writes of the last-seen time
 
 #: Roles that must confirm a second factor when ``OTP_REQUIRED`` is on.
 SECOND_FACTOR_ROLES = frozenset(
-    {StaffRole.HOSPITAL_ADMINISTRATOR, StaffRole.CONSORTIUM_ADMINISTRATOR, StaffRole.INSURANCE_OFFICER}
+    {StaffRole.HOSPITAL_ADMINISTRATOR, StaffRole.CONSORTIUM_ADMINISTRATOR, StaffRole.INSURANCE_OFFICER, StaffRole.PRIVACY_OFFICER}
 )
 
 

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -13,11 +13,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from consortium import storage
 from consortium.documents import paper_size, print_context
+from consortium.downloads import attachment_response
 from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, institution_ids_for, scope, staff_of
 from records.access import log_patient_access
-from records.models import Encounter
+from records.models import AccessAction, Encounter
 from records.selectors import encounters_on
 
 from . import catalogue, consultations, critical, documents, recognition, selectors, services
@@ -221,6 +222,7 @@ def order_print(request, pk):
         order.patient,
         request.path,
         "own_institution" if order.ordering_institution_id == _own_institution_id(request.user) else "diagnostic_order",
+        action=AccessAction.PRINT,
     )
     context = {
         **print_context(request, documents.report_document(order, version), obj=order, institution=order.centre.institution),
@@ -349,11 +351,8 @@ def attachment_download(request, pk, attachment_id):
         stream = storage.open_stream(attachment.file.name)  # from the platform's store, whichever machine saved it
     except FileNotFoundError:
         raise Http404 from None
-    response = FileResponse(stream, content_type=attachment.content_type)
-    response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = f'attachment; filename="{order.accession}-{attachment.pk}{attachment.file.name[-4:]}"'
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    filename = f"{order.accession}-{attachment.pk}{attachment.file.name[-4:]}"
+    return attachment_response(stream, content_type=attachment.content_type, filename=filename, size=attachment.size)
 
 
 # --- the centre ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.db.models import Q
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.decorators import method_decorator
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from consortium import csv_export, storage
 from consortium.csv_export import CsvRenderer
+from consortium.downloads import attachment_response
 from consortium.errors import Invalid, NotFound, NotPermitted
 from consortium.models import Institution
 from consortium.permissions import Action, scope
@@ -477,11 +478,7 @@ class SettlementFileDownloadApi(APIView):
             raise NotFound(_("No such settlement file of your office.")) from None
         # The bytes as uploaded, whatever their format (the file's file_format says CSV or XLSX): one
         # media type, so the schema and a generated client treat the answer as a file.
-        response = FileResponse(
-            stream, content_type="application/octet-stream", as_attachment=True, filename=settlement.file_name
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return attachment_response(stream, content_type="application/octet-stream", filename=settlement.file_name)
 
 
 class TotalSerializer(serializers.Serializer):

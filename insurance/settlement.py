@@ -58,6 +58,7 @@ from django.db.models import Sum
 from django.utils.translation import gettext as _
 
 from consortium.errors import Unprocessable
+from consortium.uploads import ZipRefused, check_zip_archive
 
 from .models import FileFormat, SettlementFile, SettlementLine
 
@@ -219,10 +220,18 @@ def _xlsx_cell(value) -> str:
     return str(value).strip()
 
 
-def _xlsx_rows(reader: _HashingReader) -> Iterator[tuple[int, list[str]]]:
+def _xlsx_rows(reader: _HashingReader, file_name: str) -> Iterator[tuple[int, list[str]]]:
+    """The first sheet's rows, streamed (openpyxl's read-only mode) from the upload itself, after the
+    archive's directory passed :func:`consortium.uploads.check_zip_archive` (no zip bomb is opened)."""
     from openpyxl import load_workbook
 
-    data = io.BytesIO(reader.read())
+    while reader.read(1024 * 1024):  # hash the upload as it is, without holding it in memory
+        pass
+    data = reader.raw
+    try:
+        check_zip_archive(data, name=file_name)
+    except ZipRefused as refused:
+        raise SettlementFileErrors([{"row": 0, "field": "file", "reason": str(refused), "code": "zip_refused"}]) from None
     try:
         workbook = load_workbook(data, read_only=True, data_only=True)
     except Exception:  # noqa: BLE001 - openpyxl raises many kinds for a broken workbook
@@ -604,7 +613,7 @@ def parse_settlement_file(*, office, upload, file_name: str, encoding: str) -> P
     parsed = ParsedFile(file_format=file_format, encoding=encoding if file_format == FileFormat.CSV else "")
     try:
         reader = _HashingReader(upload)
-        rows = _xlsx_rows(reader) if file_format == FileFormat.XLSX else _csv_rows(reader, encoding)
+        rows = _xlsx_rows(reader, file_name) if file_format == FileFormat.XLSX else _csv_rows(reader, encoding)
         errors = _CappedErrors()
         parsed.spool(_parsed_lines(rows, institutions, errors, pad_short=file_format == FileFormat.XLSX))
         if errors:

@@ -39,8 +39,16 @@ from .models import AccessAction, AccessLog, AccessOutcome, AccessReason, BreakG
 DEFAULT_BREAK_GLASS_HOURS = 4
 
 
+#: How long the home institution has to review a break-glass (settings.RECORDS_BREAK_GLASS_REVIEW_HOURS).
+DEFAULT_BREAK_GLASS_REVIEW_HOURS = 72
+
+
 def break_glass_duration() -> datetime.timedelta:
     return datetime.timedelta(hours=getattr(settings, "RECORDS_BREAK_GLASS_HOURS", DEFAULT_BREAK_GLASS_HOURS))
+
+
+def break_glass_review_window() -> datetime.timedelta:
+    return datetime.timedelta(hours=getattr(settings, "RECORDS_BREAK_GLASS_REVIEW_HOURS", DEFAULT_BREAK_GLASS_REVIEW_HOURS))
 
 
 @dataclass(frozen=True)
@@ -154,12 +162,15 @@ def _entry(user, patient, path: str, reason, *, action=AccessAction.READ, outcom
     )
 
 
-def log_patient_access(user, patient: Patient, path: str, reason: AccessReason | str, break_glass=None) -> AccessLog:
-    """Record one read; ``path`` is the URL path or API route, never a query string with identifiers.
+def log_patient_access(
+    user, patient: Patient, path: str, reason: AccessReason | str, break_glass=None, action: AccessAction = AccessAction.READ
+) -> AccessLog:
+    """Record one read (or a print or an export: ``action``); ``path`` is the URL path or API route,
+    never a query string with identifiers.
 
     The address and user agent come from the request being answered (``CurrentRequestMiddleware``).
     """
-    entry = _entry(user, patient, path, reason, break_glass=break_glass)
+    entry = _entry(user, patient, path, reason, break_glass=break_glass, action=action)
     entry.save()
     return entry
 
@@ -243,8 +254,8 @@ def _list_reasons(user, patients: list[Patient]) -> dict[int, str]:
     return reasons
 
 
-def read_patient_or_404(user, patient_id, path: str) -> tuple[Patient, AccessDecision]:
-    """Fetch a patient the user may read and log the read; anything else is a 404."""
+def read_patient_or_404(user, patient_id, path: str, action: AccessAction = AccessAction.READ) -> tuple[Patient, AccessDecision]:
+    """Fetch a patient the user may read and log the read (or print or export); anything else is a 404."""
     patient = Patient.objects.select_related("home_institution").filter(pk=patient_id).first()
     if patient is None:
         raise Http404
@@ -252,5 +263,5 @@ def read_patient_or_404(user, patient_id, path: str) -> tuple[Patient, AccessDec
     if not decision:
         log_denied_access(user, patient, path)
         raise Http404
-    log_patient_access(user, patient, path, decision.reason, decision.break_glass)
+    log_patient_access(user, patient, path, decision.reason, decision.break_glass, action=action)
     return patient, decision

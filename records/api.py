@@ -151,7 +151,7 @@ class PatientFhirExportApi(APIView):
 
         The exported visits' diagnostic orders come with them: ServiceRequest, ImagingStudy, Observation, DiagnosticReport.
         """
-        patient, decision = read_patient_or_404(request.user, pk, request.path)
+        patient, decision = read_patient_or_404(request.user, pk, request.path, action=AccessAction.EXPORT)
         bundle = fhir.export_bundle(
             patient,
             include_identifiers=decision.full and can(request.user, Action.VIEW_IDENTIFIERS, patient.home_institution_id),

@@ -4,6 +4,7 @@ from consortium.audit import AuditAction
 
 
 class RecordsAudit(AuditAction):
+    ACCESS_REPORT_PRINTED = "records.access_report_printed"
     ALLERGY_RECORDED = "records.allergy_recorded"
     BREAK_GLASS = "records.break_glass"
     BREAK_GLASS_REVIEWED = "records.break_glass_reviewed"

@@ -12,7 +12,7 @@ from django.utils.translation import pgettext_lazy
 
 from consortium import crypto
 from consortium.fields import EncryptedCharField
-from consortium.models import Department, Institution, Staff
+from consortium.models import ChainedRecord, Department, Institution, Staff
 
 from .resident_id import mask_phone, mask_resident_id, validate_resident_id
 
@@ -336,6 +336,8 @@ class AccessAction(models.TextChoices):
     LIST = "list", _("Listed")
     SEARCH = "search", _("Found by search")
     PUSH = "push", _("Pushed to a member system")
+    PRINT = "print", _("Printed")
+    EXPORT = "export", _("Exported")
 
 
 class AccessOutcome(models.TextChoices):
@@ -343,10 +345,26 @@ class AccessOutcome(models.TextChoices):
     DENIED = "denied", _("Denied")
 
 
-class AccessLog(models.Model):
+class AccessLog(ChainedRecord):
     """One access to a patient's record, as IHE ATNA records it: who (user or API client, their
     institution), from where (address, user agent), what (patient, path, read / listed / found by
-    search), why (the access reason is the purpose of use) and the outcome (a refused read too)."""
+    search), why (the access reason is the purpose of use) and the outcome (a refused read too).
+    Append-only and sealed into the audit chain with the audit events."""
+
+    CHAIN_FIELDS = (
+        "occurred_at",
+        "patient",
+        "user",
+        "api_client",
+        "institution",
+        "path",
+        "reason",
+        "action",
+        "outcome",
+        "ip",
+        "user_agent",
+        "break_glass",
+    )
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="access_logs")
@@ -374,6 +392,11 @@ class AccessLog(models.Model):
         verbose_name_plural = _("access log")
         ordering = ["-occurred_at", "-pk"]
         indexes = [models.Index(fields=["patient", "occurred_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_period", "chain_seq"], condition=~Q(chain_period=""), name="access_log_unique_chain_place"
+            )
+        ]
 
     def __str__(self):
         return f"read of patient {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -386,8 +409,15 @@ class BreakGlassReason(models.TextChoices):
     PUBLIC_HEALTH = "public_health", _("Public health emergency")
 
 
+class BreakGlassReview(models.TextChoices):
+    JUSTIFIED = "justified", _("Justified")
+    NOT_JUSTIFIED = "not_justified", _("Not justified")
+
+
 class BreakGlassAccess(models.Model):
-    """Emergency access to another institution's patient: a written reason, time-limited, flagged to the home institution."""
+    """Emergency access to another institution's patient: a coded and a written reason, time-limited,
+    notified at once to the home institution's staff and the consortium's privacy officer, and reviewed
+    by the home institution before ``review_due_at`` (overdue ones are flagged in both queues)."""
 
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="break_glass")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+")
@@ -398,7 +428,18 @@ class BreakGlassAccess(models.Model):
     reason = models.TextField(_("reason"))
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires at"))
+    review_due_at = models.DateTimeField(_("review due by"), null=True, blank=True, db_index=True)
     reviewed_at = models.DateTimeField(_("reviewed by home institution at"), null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("reviewed by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    review_outcome = models.CharField(_("review outcome"), max_length=16, choices=BreakGlassReview.choices, blank=True)
+    review_note = models.TextField(_("review note"), blank=True)
 
     class Meta:
         verbose_name = _("break-glass access")
@@ -408,6 +449,10 @@ class BreakGlassAccess(models.Model):
 
     def __str__(self):
         return f"break-glass on patient {self.patient_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def review_overdue(self) -> bool:
+        return self.reviewed_at is None and self.review_due_at is not None and self.review_due_at < timezone.now()
 
 
 class ReviewStatus(models.TextChoices):

@@ -18,6 +18,8 @@ Records sits below the clinical workflows and never imports them; it learns of t
   ``"Patient"``, ``"Encounter"`` or ``"Organization"`` inside the Bundle;
 * patient panels: a workflow with a box of its own on the patient page (insurance eligibility)
   registers ``(user, patient) -> PatientPanel | None``.
+* notifiers: the app that owns the users' notifications (referrals' in-app list and e-mail) registers
+  ``(users, text, link) -> None``, so that records can tell people of a break-glass at once.
 """
 
 import datetime
@@ -73,6 +75,7 @@ class PatientOwned:
 _patient_owned: dict[str, PatientOwned] = {}
 _timeline_sources: dict[str, Callable] = {}
 _fhir_sources: dict[str, Callable] = {}
+_notifiers: dict[str, Callable] = {}
 
 
 def register_access_grant(name: str, *, reason: str, patients_for: Callable[[int], Q]) -> None:
@@ -128,3 +131,19 @@ def register_patient_panel(name: str, panel_for: Callable) -> None:
 
 def patient_panels(user, patient) -> list[PatientPanel]:
     return [panel for source in _patient_panels.values() if (panel := source(user, patient)) is not None]
+
+
+def register_notifier(name: str, notify: Callable) -> None:
+    """``notify(users, text, link)`` creates the users' notifications in the caller's transaction
+    and delivers them after it commits; ``text`` never names a patient."""
+    _notifiers[name] = notify
+
+
+def notify_users(users, text: str, link: str = "") -> int:
+    """Hand one notification to every registered notifier; returns how many notifiers took it."""
+    users = list(users)
+    if not users:
+        return 0
+    for notify in _notifiers.values():
+        notify(users, text, link)
+    return len(_notifiers)

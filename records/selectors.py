@@ -4,6 +4,7 @@ import datetime
 
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _lazy
 
 from .models import (
     AccessLog,
@@ -233,12 +234,53 @@ def access_log_for(patient: Patient, limit: int = 200) -> QuerySet[AccessLog]:
 
 
 def break_glass_for(institution) -> QuerySet[BreakGlassAccess]:
-    """Break-glass accesses to the institution's patients, unreviewed first (the flag the home institution sees)."""
+    """Break-glass accesses to the institution's patients: awaiting review first, the oldest deadline first."""
     return (
         BreakGlassAccess.objects.filter(patient__home_institution=institution)
-        .select_related("patient", "institution", "user__staff")
-        .order_by(F("reviewed_at").asc(nulls_first=True), "-started_at")
+        .select_related("patient", "institution", "user__staff", "reviewed_by__staff")
+        .order_by(F("reviewed_at").asc(nulls_first=True), F("review_due_at").asc(nulls_last=True), "-started_at")
     )
+
+
+def break_glass_oversight(user) -> QuerySet[BreakGlassAccess]:
+    """Break-glass accesses to patients of every member the privacy officer oversees: awaiting review
+    first (the oldest deadline first), then the reviewed ones, newest first."""
+    from consortium.permissions import Action, institution_ids_for
+
+    ids = institution_ids_for(user, Action.OVERSEE_PRIVACY)
+    grants = BreakGlassAccess.objects.select_related(
+        "patient__home_institution", "institution", "user__staff", "reviewed_by__staff"
+    ).order_by(F("reviewed_at").asc(nulls_first=True), F("review_due_at").asc(nulls_last=True), "-started_at")
+    return grants if ids is None else grants.filter(patient__home_institution_id__in=ids)
+
+
+def access_report_entries(patient: Patient, since, limit: int = 2000) -> list[AccessLog]:
+    """The patient's "who viewed my record" report: every access since ``since``, oldest first."""
+    return list(
+        AccessLog.objects.filter(patient=patient, occurred_at__gte=since)
+        .select_related("user__staff", "api_client", "institution", "break_glass")
+        .order_by("occurred_at", "pk")[:limit]
+    )
+
+
+#: What a patient reads for an access path: the part of the platform the access came through.
+_PATH_LABELS = (
+    ("/api/v1/patients/", _lazy("the patient record (system interface)")),
+    ("/api/", _lazy("a system interface")),
+    ("/records/patients/", _lazy("the patient record")),
+    ("/records/", _lazy("the patient index")),
+    ("/referrals/", _lazy("a referral")),
+    ("/diagnostics/", _lazy("an examination or test")),
+    ("/chronic/", _lazy("chronic-disease care")),
+    ("/insurance/", _lazy("insurance claims")),
+)
+
+
+def describe_access_path(path: str) -> str:
+    for prefix, label in _PATH_LABELS:
+        if path.startswith(prefix):
+            return str(label)
+    return str(_lazy("another page"))
 
 
 def open_reviews(institution) -> QuerySet[MatchReview]:

@@ -19,7 +19,7 @@ from consortium.permissions import Action, require, staff_of
 from consortium.services import purge_outbox_messages, record_audit_event, record_outbox_event
 
 from . import icd10, notices, registry
-from .access import break_glass_duration, can_read_patient, may_break_glass
+from .access import break_glass_duration, break_glass_review_window, can_read_patient, may_break_glass
 from .audit import RecordsAudit
 from .matching import Incoming, MatchResult, Outcome, match_patients, survivors_of
 from .models import (
@@ -260,6 +260,24 @@ def update_patient(*, actor, patient: Patient, data: dict, reason: str = "") -> 
     return patient
 
 
+def record_access_report(*, actor, patient: Patient, entries: int, path: str):
+    """The home institution printed the patient's "who viewed my record" report: a print of the
+    record in the access log and an audit event, in one transaction."""
+    from .access import log_patient_access
+    from .models import AccessAction, AccessReason
+
+    require(actor, Action.VIEW_ACCESS_LOG, patient.home_institution_id)
+    with transaction.atomic():
+        log_patient_access(actor, patient, path, AccessReason.OWN_INSTITUTION, action=AccessAction.PRINT)
+        return record_audit_event(
+            actor=actor,
+            action=RecordsAudit.ACCESS_REPORT_PRINTED,
+            obj=patient,
+            institution=patient.home_institution,
+            detail={"entries": entries},
+        )
+
+
 def record_consent(*, actor, patient: Patient, granted: bool, note: str = "") -> Consent:
     require(actor, Action.REGISTER_PATIENT, patient.home_institution_id)
     with transaction.atomic():
@@ -316,6 +334,7 @@ def start_break_glass(*, actor, patient: Patient, reason: str, reason_code: str 
             reason=reason,
             started_at=now,
             expires_at=now + break_glass_duration(),
+            review_due_at=now + break_glass_review_window(),
         )
         notices.note_break_glass(grant)
         record_audit_event(
@@ -354,17 +373,42 @@ def acknowledge_notice(*, actor, notice):
     return notice
 
 
-def review_break_glass(*, actor, grant: BreakGlassAccess) -> BreakGlassAccess:
-    """The home institution marks a flagged break-glass as reviewed."""
+MIN_REVIEW_NOTE = 10
+
+
+def review_break_glass(*, actor, grant: BreakGlassAccess, outcome: str = "justified", note: str = "") -> BreakGlassAccess:
+    """The home institution reviews a break-glass: justified or not, with a note (required when not).
+
+    Reviewed once; a second review of the same access is a conflict.  A break-glass found not
+    justified is told at once to the consortium's privacy officers."""
+    from .models import BreakGlassReview
+
     require(actor, Action.VIEW_ACCESS_LOG, grant.patient.home_institution_id)
+    note = " ".join((note or "").split())
+    if outcome not in BreakGlassReview.values:
+        raise Invalid(_("Choose whether the access was justified."), field="outcome")
+    if outcome == BreakGlassReview.NOT_JUSTIFIED and len(note) < MIN_REVIEW_NOTE:
+        raise Invalid(
+            _("Say why the access was not justified (at least %(count)d characters).") % {"count": MIN_REVIEW_NOTE},
+            field="note",
+        )
     with transaction.atomic():
-        grant = BreakGlassAccess.objects.select_for_update().get(pk=grant.pk)
-        if grant.reviewed_at is None:
-            grant.reviewed_at = timezone.now()
-            grant.save(update_fields=["reviewed_at"])
-            record_audit_event(
-                actor=actor, action=RecordsAudit.BREAK_GLASS_REVIEWED, obj=grant, institution=grant.patient.home_institution
-            )
+        grant = BreakGlassAccess.objects.select_for_update().select_related("patient__home_institution").get(pk=grant.pk)
+        if grant.reviewed_at is not None:
+            raise Conflict(_("This break-glass access was already reviewed."))
+        now = timezone.now()
+        overdue = grant.review_due_at is not None and grant.review_due_at < now
+        grant.reviewed_at, grant.reviewed_by, grant.review_outcome, grant.review_note = now, actor, outcome, note
+        grant.save(update_fields=["reviewed_at", "reviewed_by", "review_outcome", "review_note"])
+        record_audit_event(
+            actor=actor,
+            action=RecordsAudit.BREAK_GLASS_REVIEWED,
+            obj=grant,
+            institution=grant.patient.home_institution,
+            detail={"patient_id": grant.patient_id, "outcome": outcome, "overdue": overdue},
+        )
+        if outcome == BreakGlassReview.NOT_JUSTIFIED:
+            notices.note_unjustified_break_glass(grant)
     return grant
 
 

@@ -1,5 +1,7 @@
 """Clinic web pages: registration, search, visit entry, the patient timeline, consent, break-glass and the MPI queue."""
 
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -10,11 +12,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, own_institution, require, staff_of
 
 from . import catalogues, icd10, registry, selectors, services
-from .access import can_read_patient, log_patient_list, read_patient_or_404
+from .access import can_read_patient, log_denied_access, log_patient_list, read_patient_or_404
 from .forms import (
     AllergyForm,
     BreakGlassForm,
@@ -33,6 +36,7 @@ from .forms import (
 from .models import (
     AccessAction,
     BreakGlassAccess,
+    BreakGlassReview,
     CatalogueImport,
     CatalogueKind,
     Encounter,
@@ -216,9 +220,56 @@ def patient_allergy(request, pk):
 def patient_access_log(request, pk):
     patient = get_object_or_404(Patient.objects.select_related("home_institution"), pk=pk)
     if not can(request.user, Action.VIEW_ACCESS_LOG, patient.home_institution):
+        log_denied_access(request.user, patient, request.path)
         raise Http404
     services_log = selectors.access_log_for(patient)
     return render(request, "records/access_log.html", {"patient": patient, "entries": services_log})
+
+
+ACCESS_REPORT_DAYS = 365
+
+
+@login_required
+@require_GET
+def patient_access_report(request, pk):
+    """ "Who viewed my record": a page the home clinic prints (A4) and hands to the patient — every access
+    of the last year, who (name, role, institution), when (Asia/Shanghai), what and why.  Only staff of
+    the patient's home institution print it, and printing it is itself logged and audited."""
+    patient = get_object_or_404(Patient.objects.select_related("home_institution"), pk=pk)
+    staff = staff_of(request.user)
+    at_home = staff is not None and staff.institution_id == patient.home_institution_id
+    if not (at_home and can(request.user, Action.VIEW_ACCESS_LOG, patient.home_institution)):
+        log_denied_access(request.user, patient, request.path)
+        raise Http404
+    now = timezone.now()
+    since = now - datetime.timedelta(days=ACCESS_REPORT_DAYS)
+    entries = selectors.access_report_entries(patient, since)
+    services.record_access_report(actor=request.user, patient=patient, entries=len(entries), path=request.path)
+    context = {
+        "patient": patient,
+        "entries": [(entry, selectors.describe_access_path(entry.path)) for entry in entries],
+        "since": since,
+        "now": now,
+        "printed_by": staff,
+    }
+    return render(request, "records/access_report.html", context)
+
+
+@login_required
+@require_GET
+def break_glass_oversight(request):
+    """The consortium privacy officer's queue: every break-glass at the members, awaiting review first, overdue flagged."""
+    if not can_anywhere(request.user, Action.OVERSEE_PRIVACY):
+        raise Http404
+    grants = list(selectors.break_glass_oversight(request.user)[:200])
+    now = timezone.now()
+    context = {
+        "grants": grants,
+        "now": now,
+        "awaiting": sum(1 for grant in grants if grant.reviewed_at is None),
+        "overdue": sum(1 for grant in grants if grant.review_overdue),
+    }
+    return render(request, "records/break_glass_oversight.html", context)
 
 
 SECTION_PREFIXES = {"diagnoses": "dx", "prescriptions": "rx", "observations": "obs", "charge_items": "charge"}
@@ -456,6 +507,8 @@ def patient_index_queue(request):
         except ValidationError as error:
             for message in error.messages:
                 messages.error(request, message)
+        except ApplicationError as error:
+            messages.error(request, error.message)
         return redirect("records:index-queue")
     context = {
         "institution": institution,
@@ -464,6 +517,8 @@ def patient_index_queue(request):
         "reviews": selectors.open_reviews(institution) if may_manage else [],
         "merges": selectors.merges_for(institution) if may_manage else [],
         "break_glass": selectors.break_glass_for(institution)[:50] if may_view_log else [],
+        "review_outcomes": BreakGlassReview.choices,
+        "now": timezone.now(),
         "notices": selectors.open_notices(institution)[:100] if may_view_log else [],
     }
     return render(request, "records/index_queue.html", context)
@@ -489,8 +544,10 @@ def _queue_action(request, institution) -> None:
     elif action == "reviewed":
         grant = get_object_or_404(BreakGlassAccess, pk=_posted_id(request, "grant"), patient__home_institution=institution)
         require(request.user, Action.VIEW_ACCESS_LOG, institution)
-        services.review_break_glass(actor=request.user, grant=grant)
-        messages.success(request, _("Marked as reviewed."))
+        services.review_break_glass(
+            actor=request.user, grant=grant, outcome=request.POST.get("outcome", ""), note=request.POST.get("note", "")
+        )
+        messages.success(request, _("Review recorded."))
     elif action == "acknowledge":
         notice = get_object_or_404(HomeNotice, pk=_posted_id(request, "notice"), institution=institution)
         services.acknowledge_notice(actor=request.user, notice=notice)

@@ -14,11 +14,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.api_auth import PeopleOnly
-from consortium.errors import Invalid
+from consortium.errors import Invalid, NotPermitted
 from consortium.models import Department, Institution
 from consortium.pagination import BoundedLimitOffsetPagination
-from consortium.permissions import Action, can, own_institution, scope
-from records.access import can_read_patient, log_patient_access, readable_patients
+from consortium.permissions import Action, can, own_institution, scope, staff_of
+from records.access import can_read_patient, log_denied_access, log_patient_access, readable_patients
 from records.models import AccessReason, Encounter, Patient
 
 from . import selectors, services
@@ -541,20 +541,35 @@ class ValidReferralQuerySerializer(serializers.Serializer):
 
 
 class ValidReferralApi(APIView):
-    """Whether a visit at a higher-level institution came through a valid upward referral (insurance ratio)."""
+    """Whether a visit at a higher-level institution came through a valid upward referral (insurance ratio).
+
+    Only the parties of a referral ask: the institution of the visit (about every referral to it) and
+    a referring institution (about its own referrals only); an insurance office or a consortium
+    administrator is refused (the claim carries the referral already).  Each answer about an existing
+    patient is in the access log: a yes as a read through the referral, a no as a refused one.
+    """
 
     @extend_schema(
         parameters=[ValidReferralQuerySerializer],
         responses={200: inline_serializer("ValidReferral", {"valid": serializers.BooleanField()})},
     )
     def get(self, request):
+        staff = staff_of(request.user)
+        own = staff.institution_id if staff is not None else None
+        if own is None or not can(request.user, Action.VIEW_REFERRALS, own):
+            raise NotPermitted(_("Only the institutions of a referral may ask whether it is valid."))
         query = ValidReferralQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         institution = Institution.objects.filter(code=query.validated_data["institution"]).first()
-        if institution is None or not (
-            can(request.user, Action.VIEW_CLAIMS, institution) or can(request.user, Action.VIEW_REFERRALS, institution)
-        ):
+        if institution is None:
             raise Invalid(_("Unknown institution."), field="institution", code="not_found")
         patient = Patient.objects.filter(pk=query.validated_data["patient"]).first()
-        valid = patient is not None and selectors.has_valid_referral(patient, institution, query.validated_data["on"])
+        valid = patient is not None and selectors.has_valid_referral(
+            patient, institution, query.validated_data["on"], from_institution=None if own == institution.pk else own
+        )
+        if patient is not None:
+            if valid:
+                log_patient_access(request.user, patient, request.path, AccessReason.REFERRAL)
+            else:
+                log_denied_access(request.user, patient, request.path)
         return Response({"valid": valid})

@@ -9,6 +9,13 @@ def _forget_department_choices(sender, instance, **kwargs):
     forget_department_choices(instance.institution_id)
 
 
+def _notify(users, text, link):
+    """Records' notifications (a break-glass to review) in the users' one notification list."""
+    from .services import notify
+
+    notify(users, text, link=link)
+
+
 class ReferralsConfig(AppConfig):
     name = "referrals"
     verbose_name = _("Referrals")
@@ -17,7 +24,12 @@ class ReferralsConfig(AppConfig):
         from consortium.documents import register_document_kind
         from consortium.models import Department
         from records.models import AccessReason
-        from records.registry import register_access_grant, register_patient_owned, register_timeline_source
+        from records.registry import (
+            register_access_grant,
+            register_notifier,
+            register_patient_owned,
+            register_timeline_source,
+        )
 
         from . import documents
         from .models import Referral
@@ -30,6 +42,7 @@ class ReferralsConfig(AppConfig):
         register_access_grant("referral", reason=AccessReason.REFERRAL, patients_for=patients_with_active_referral_q)
         register_patient_owned("referrals", Referral)
         register_timeline_source("hospital-stays", hospital_stay_entries)
+        register_notifier("referrals", _notify)
 
         post_save.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-saved")
         post_delete.connect(_forget_department_choices, sender=Department, dispatch_uid="referrals-departments-deleted")

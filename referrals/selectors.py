@@ -260,21 +260,25 @@ def referral_timeline(referral: Referral):
 ENTITLING = frozenset({ReferralStatus.ACCEPTED, ReferralStatus.ARRIVED, ReferralStatus.IN_TREATMENT, ReferralStatus.COMPLETED})
 
 
-def has_valid_referral(patient, to_institution, on: datetime.datetime) -> bool:
+def has_valid_referral(patient, to_institution, on: datetime.datetime, *, from_institution=None) -> bool:
     """Whether a visit of ``patient`` at ``to_institution`` at time ``on`` came through an upward referral.
 
     Used by the insurance calculator: a referred patient keeps the normal ratio and the
     deductible already paid at the lower level.  The referral must have been submitted
     before the visit and accepted (or gone further); a rejected, redirected, cancelled or
-    expired referral does not count.
+    expired referral does not count.  ``from_institution`` limits the answer to referrals sent
+    from there (what a referring institution may learn: its own referrals only).
     """
-    return Referral.objects.filter(
+    referrals = Referral.objects.filter(
         patient=patient,
         to_institution=to_institution,
         direction=Direction.UP,
         status__in=ENTITLING,
         submitted_at__lte=on,
-    ).exists()
+    )
+    if from_institution is not None:
+        referrals = referrals.filter(from_institution=from_institution)
+    return referrals.exists()
 
 
 def entitling_referral(patient, to_institution, on: datetime.datetime) -> Referral | None:

@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from consortium import storage
 from consortium.documents import paper_size, print_context
+from consortium.downloads import attachment_response
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, own_institution, require, scope, staff_of
 from consortium.routing import reads_from_replica
@@ -393,10 +394,7 @@ def attachment(request, pk, attachment_id):
         stream = storage.open_stream(item.file.name)
     except FileNotFoundError:
         raise Http404 from None
-    response = FileResponse(stream, content_type=item.content_type, filename=item.original_name)
-    response["Content-Length"] = str(item.size)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return attachment_response(stream, content_type=item.content_type, filename=item.original_name, size=item.size)
 
 
 @login_required

@@ -45,6 +45,7 @@ class WorkerProcess:
             "SECRET_KEY": settings.SECRET_KEY,
             "IDENTIFIER_HASH_KEY": settings.IDENTIFIER_HASH_KEY,
             "DOCUMENT_SIGNING_KEY": settings.DOCUMENT_SIGNING_KEY,
+            "AUDIT_CHAIN_KEY": settings.AUDIT_CHAIN_KEY,  # a worker seals audit rows into the same chain
             # The embedded broker is a folder both sides must see; nothing else of var/ is shared.
             "CONSORTIUM_BROKER_DIR": str(settings.BROKER_DIR),
             **self.extra_env,

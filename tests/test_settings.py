@@ -20,6 +20,7 @@ VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
     "SECRET_KEY",
+    "AUDIT_CHAIN_KEY",
     "DEBUG",
     "ALLOWED_HOSTS",
     "CONSORTIUM_ENV",
@@ -34,6 +35,7 @@ VARIABLES = (
 )
 #: The identifier keys production must be given (consortium/crypto.py); test values only.
 PRODUCTION_KEYS = {
+    "AUDIT_CHAIN_KEY": "audit-chain-key-for-tests-only-0123456789",
     "FIELD_ENCRYPTION_KEYS": json.dumps({"k1": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}),
     "IDENTIFIER_HASH_KEYS": json.dumps({"h1": "hash-key-for-tests-only-0123456789abcdef"}),
 }
@@ -90,7 +92,9 @@ def test_a_malformed_boolean_is_refused(tmp_path):
     assert "DEBUG must be a boolean" in result.stderr
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "IDENTIFIER_HASH_KEYS"])
+@pytest.mark.parametrize(
+    "missing", ["SECRET_KEY", "ALLOWED_HOSTS", "FIELD_ENCRYPTION_KEYS", "IDENTIFIER_HASH_KEYS", "AUDIT_CHAIN_KEY"]
+)
 def test_production_refuses_to_start_without_required_settings(tmp_path, missing):
     env = {
         "CONSORTIUM_ENV": "production",
@@ -113,6 +117,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
             "CONSORTIUM_VAR_DIR": str(tmp_path / "var"),
             "CONSORTIUM_ENV": "production",
             "SECRET_KEY": "k3y-" + "v" * 60 + "-not-a-demo-secret-7f1c2e",
+            "AUDIT_CHAIN_KEY": "audit-" + "c" * 60,
             "ALLOWED_HOSTS": "consortium.example.org",
             "DOCUMENT_SIGNING_KEY": "d0c-" + "s" * 40 + "-printed-forms",
             **PRODUCTION_KEYS,

@@ -24,6 +24,7 @@ CHECKS = {
         ["k9"],
     ),
     "FIELD_ENCRYPTION_KEY_ID": ("dev", "s.FIELD_ENCRYPTION_KEY_ID", "dev"),
+    "AUDIT_CHAIN_KEY": ("chain-key-from-env", "s.AUDIT_CHAIN_KEY", "chain-key-from-env"),
     "EMAIL_BACKEND": (
         "django.core.mail.backends.locmem.EmailBackend",
         "s.EMAIL_BACKEND",
@@ -51,6 +52,14 @@ CHECKS = {
     "MPI_LINK_THRESHOLD": ("0.95", "__import__('records.matching').matching.link_threshold()", 0.95),
     "MPI_REVIEW_THRESHOLD": ("0.7", "__import__('records.matching').matching.review_threshold()", 0.7),
     "RECORDS_BREAK_GLASS_HOURS": ("2", "__import__('records.access').access.break_glass_duration().total_seconds()", 7200.0),
+    "RECORDS_BREAK_GLASS_REVIEW_HOURS": (
+        "48",
+        "__import__('records.access').access.break_glass_review_window().total_seconds()",
+        172800.0,
+    ),
+    "ZIP_UPLOAD_MAX_BYTES": ("1000000", "__import__('consortium.uploads').uploads._limit('ZIP_UPLOAD_MAX_BYTES', 0)", 1000000),
+    "ZIP_UPLOAD_MAX_RATIO": ("50", "__import__('consortium.uploads').uploads._limit('ZIP_UPLOAD_MAX_RATIO', 0)", 50),
+    "ZIP_UPLOAD_MAX_MEMBERS": ("99", "__import__('consortium.uploads').uploads._limit('ZIP_UPLOAD_MAX_MEMBERS', 0)", 99),
     "REFERRAL_ATTACHMENT_MAX_BYTES": ("12345", "__import__('referrals.attachments').attachments.MAX_BYTES", 12345),
     "INSURANCE_SETTLEMENT_MAX_BYTES": ("54321", "__import__('insurance.settlement').settlement.max_bytes()", 54321),
     "SYNC_MAX_ATTEMPTS": ("3", "__import__('sync.conf').conf.sync_setting('SYNC_MAX_ATTEMPTS')", 3),

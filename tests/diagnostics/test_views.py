@@ -44,6 +44,8 @@ def test_clinic_orders_with_a_dicom_file_and_the_reader_reports_a_critical_findi
     attachment = order.attachments.get()
     download = client.get(f"/diagnostics/orders/{order.pk}/attachments/{attachment.pk}/")
     assert download.status_code == 200 and download["Content-Type"] == "application/dicom"
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["Content-Security-Policy"] == "sandbox; default-src 'none'"
 
     client.force_login(setting.clinician)
     assert "张力性气胸" in client.get("/diagnostics/").content.decode()

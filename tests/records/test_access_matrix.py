@@ -21,7 +21,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
-from consortium.models import ApiClient, ApiClientKind, StaffRole
+from consortium.models import CONSORTIUM_ROLES, ApiClient, ApiClientKind, StaffRole
 from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, Relation, allowed_actions, relation_to, staff_of
 from tests.factories import EncounterFactory, PatientFactory, StaffFactory
 
@@ -109,7 +109,8 @@ def principals(chain):
     present = {member.role for member in staff.values()}
     for role in StaffRole.values:  # roles added by later apps (a centre's reader, a family doctor) too
         if role not in present:
-            staff[role] = StaffFactory(user__username=f"matrix-{role}", institution=chain["city"], role=role)
+            scope = {"consortium": chain["consortium"]} if role in CONSORTIUM_ROLES else {}
+            staff[role] = StaffFactory(user__username=f"matrix-{role}", institution=chain["city"], role=role, **scope)
     clients = {}
     for key, member in staff.items():
         api = APIClient()

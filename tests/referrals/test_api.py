@@ -220,22 +220,39 @@ def test_attachment_upload_sniffs_the_content(setting, api, settings, tmp_path):
     assert referral.attachments.count() == 1
 
 
-def test_insurance_asks_about_a_valid_referral(setting, api):
+def test_only_the_parties_ask_about_a_valid_referral_and_each_answer_is_logged(setting, api):
+    from records.models import AccessLog, AccessOutcome, AccessReason
+
     referral = setting.referral_in(ReferralStatus.ACCEPTED)
+    on = (timezone.now() + datetime.timedelta(days=2)).isoformat()
+    query = {"patient": setting.patient.pk, "institution": "CITY", "on": on}
+
+    # The insurance office and the consortium administrator are no party of the referral.
     client = ApiClient(name="医保", kind=ApiClientKind.INSURANCE_OFFICE, insurance_office=setting.chain["office"])
     token = client.issue_token()
     client.save()
-    http = APIClient()
-    http.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-    on = (timezone.now() + datetime.timedelta(days=2)).isoformat()
-    answer = http.get(f"{API}valid-referral/", {"patient": setting.patient.pk, "institution": "CITY", "on": on})
-    assert answer.status_code == 200 and answer.json() == {"valid": True}
-    assert http.get(f"{API}valid-referral/", {"patient": setting.patient.pk, "institution": "COUNTY", "on": on}).json() == {
-        "valid": False
-    }
-    bad = http.get(f"{API}valid-referral/", {"patient": setting.patient.pk, "institution": "OUT", "on": "yesterday"})
+    insurer = APIClient()
+    insurer.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert problem(insurer.get(f"{API}valid-referral/", query), 403)
+    assert problem(api(setting.staff["consortium_admin"].user).get(f"{API}valid-referral/", query), 403)
+    assert not AccessLog.objects.filter(path__endswith="valid-referral/").exists()
+
+    # The receiving hospital learns of every referral to it; the referring clinic of its own.
+    city = api(setting.coordinator)
+    assert city.get(f"{API}valid-referral/", query).json() == {"valid": True}
+    assert api(setting.clinician).get(f"{API}valid-referral/", query).json() == {"valid": True}
+    assert city.get(f"{API}valid-referral/", {**query, "institution": "COUNTY"}).json() == {"valid": False}
+    # Another clinic asking about the same patient learns nothing: no referral of its own.
+    outsider = api(setting.staff["outsider"].user)
+    assert outsider.get(f"{API}valid-referral/", query).json() == {"valid": False}
+
+    logged = AccessLog.objects.filter(patient=setting.patient, path__endswith="valid-referral/")
+    assert logged.filter(outcome=AccessOutcome.ALLOWED, reason=AccessReason.REFERRAL).count() == 2
+    assert logged.filter(outcome=AccessOutcome.DENIED, institution=setting.chain["outsider"]).count() == 1
+
+    bad = city.get(f"{API}valid-referral/", {**query, "on": "yesterday"})
     assert fields(bad) == {"on"}
-    assert http.get(f"{API}valid-referral/", {"patient": setting.patient.pk, "institution": "OUT", "on": on}).status_code == 400
+    assert fields(city.get(f"{API}valid-referral/", {**query, "institution": "NOWHERE"})) == {"institution"}
     assert referral.pk
 
 
