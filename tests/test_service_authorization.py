@@ -187,6 +187,9 @@ CASES = {
         rows=[{"name": "赵六", "sex": "M", "birth_date": datetime.date(1970, 1, 1)}],
         source="test",
     ),
+    "records.services.record_access_report": lambda w: partial(
+        records_services.record_access_report, patient=w.patient, entries=0, path="/records/patients/1/access-log/print/"
+    ),
     "records.services.record_allergy": lambda w: partial(
         records_services.record_allergy, institution=w.township, patient=w.patient, substance="青霉素"
     ),

@@ -85,7 +85,7 @@ def _home_is_own(staff, patient) -> bool:
 
 def expected_status(route: str, read: str, staff, patient) -> set[int]:
     """The statuses the rules allow; routes with a stricter rule than "read the record" are named here."""
-    if route.endswith("/access-log/"):  # who read the record: the home institution only
+    if route.endswith(("/access-log/", "/access-log/print/")):  # who read the record: the home institution only
         return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.VIEW_ACCESS_LOG, Relation.OWN) else {404}
     if route.endswith("/consent/"):  # recorded by the home institution (POST only)
         return {302} if _home_is_own(staff, patient) and _table_has(staff, Action.REGISTER_PATIENT, Relation.OWN) else {404}

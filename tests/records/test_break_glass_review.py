@@ -72,7 +72,7 @@ def test_an_overdue_review_is_flagged_to_the_home_clinic_and_the_privacy_officer
     BreakGlassAccess.objects.filter(pk=grant.pk).update(review_due_at=timezone.now() - datetime.timedelta(minutes=1))
     queue = login(chain["staff"]["clerk"]).get(reverse("records:index-queue"))
     assert [g for g in queue.context["break_glass"] if g.pk == grant.pk][0].review_overdue
-    assert "逾期" in queue.content.decode() or "Overdue" in queue.content.decode()
+    assert "已逾期" in queue.content.decode() or "Overdue" in queue.content.decode()
     oversight = login(officer).get(reverse("records:break-glass-oversight"))
     assert oversight.status_code == 200 and oversight.context["overdue"] == 1 and oversight.context["awaiting"] == 1
 
