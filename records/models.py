@@ -336,7 +336,7 @@ class AccessAction(models.TextChoices):
     LIST = "list", _("Listed")
     SEARCH = "search", _("Found by search")
     PUSH = "push", _("Pushed to a member system")
-    PRINT = "print", _("Printed")
+    PRINT = "print", pgettext_lazy("access action", "Printed")
     EXPORT = "export", _("Exported")
 
 
