@@ -33,7 +33,7 @@ from consortium.permissions import SYSTEM
 from consortium.secondment_services import record_secondment
 from dashboard.demo import seed_dashboard
 from diagnostics.demo import seed_diagnostics_demo
-from insurance.demo import seed_insurance_demo, seed_payer_detail_demo
+from insurance.demo import seed_insurance_demo, seed_insurer_workflow_demo, seed_payer_detail_demo
 from records import resident_id
 from records.catalogues import load_shipped as load_shipped_catalogues
 from records.demo import seed_break_glass_demo
@@ -88,6 +88,8 @@ def seed_demo_consortium(today: datetime.date | None = None) -> SeedReport:
         for name, count in seed_insurance_demo(today).items():
             report.add(name, count)
         for name, count in seed_payer_detail_demo(today).items():
+            report.add(name, count)
+        for name, count in seed_insurer_workflow_demo(today).items():
             report.add(name, count)
         for name, count in seed_sync_demo().items():
             report.add(name, count)

@@ -419,3 +419,64 @@ def seed_payer_detail_demo(today: datetime.date | None = None) -> dict[str, int]
             )
             created["remittance files with payment detail"] = 1
     return created
+
+
+#: The insurer's workflow in the demo: the Hualinsi township centre's last month reconciled and closed,
+#: this month's claims of three centres submitted and waiting for the offices (one centre in Zigui,
+#: outside the Yuan'an county office's region, so only the city office sees its claims).
+DEMO_WORKFLOW_RECONCILED = "YA-HLS"
+DEMO_WORKFLOW_SUBMITTED = ("YA-HLS", "YA-JX", "ZG-GZ")
+DEMO_WORKFLOW_FILE = "settlement-demo-reconciled-month.csv"
+
+
+def seed_insurer_workflow_demo(today: datetime.date | None = None) -> dict[str, int]:
+    """Claims ready to adjudicate, one reconciled and closed period and one open. Idempotent."""
+    today = today or timezone.localdate()
+    created = {"claims submitted": 0, "periods reconciled and closed": 0}
+    office = InsuranceOffice.objects.filter(code="YC-YB").first()
+    if office is None:
+        return created
+    this_month = today.strftime("%Y-%m")
+    last_month = (today.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y-%m")
+    reconciled = Institution.objects.filter(code=DEMO_WORKFLOW_RECONCILED).first()
+    if reconciled is not None and not is_period_closed(reconciled.pk, last_month, office=office):
+        with transaction.atomic():
+            services.submit_claims(institution=reconciled, period=last_month, actor=SYSTEM)
+            waiting = Claim.objects.filter(institution=reconciled, period=last_month, status=ClaimStatus.SUBMITTED)
+            claims = list(waiting.order_by("pk"))
+            if claims:
+                services.adjudicate_claims(
+                    claims_queryset=waiting,
+                    decisions=[services.Adjudication(c.number, ClaimStatus.APPROVED, None, []) for c in claims],
+                    actor=SYSTEM,
+                )
+                approved = Claim.objects.filter(pk__in=[c.pk for c in claims]).order_by("pk")
+                day = today.replace(day=1) - datetime.timedelta(days=1)
+                lines = ["claim_number,institution_code,paid_amount,payment_status,reason_code,payment_reference,payment_date"]
+                lines += [
+                    f"{c.number},{reconciled.code},{c.approved_amount:.2f},paid,,DEMO-HLS-{n:04d},{day.isoformat()}"
+                    for n, c in enumerate(approved, start=1)
+                ]
+                total = sum((c.approved_amount for c in approved), Decimal("0.00"))
+                stored = services.store_settlement_file(
+                    office=office,
+                    period=last_month,
+                    upload=io.BytesIO(("\n".join(lines) + "\n").encode()),
+                    file_name=DEMO_WORKFLOW_FILE,
+                    encoding="utf-8",
+                    actor=SYSTEM,
+                    control_total=total,
+                    control_count=len(lines) - 1,
+                )
+                services.run_reconciliation(settlement_file=stored, institution=reconciled, actor=SYSTEM)
+                services.close_period(institution=reconciled, period=last_month, actor=SYSTEM, office=office)
+                created["periods reconciled and closed"] = 1
+    for code in DEMO_WORKFLOW_SUBMITTED:
+        institution = Institution.objects.filter(code=code).first()
+        if institution is None or is_period_closed(institution.pk, this_month, office=office):
+            continue
+        before = Claim.objects.filter(institution=institution, period=this_month, status=ClaimStatus.SUBMITTED).count()
+        services.submit_claims(institution=institution, period=this_month, actor=SYSTEM)
+        after = Claim.objects.filter(institution=institution, period=this_month, status=ClaimStatus.SUBMITTED).count()
+        created["claims submitted"] += after - before
+    return created

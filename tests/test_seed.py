@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.test import RequestFactory
 
 from config.demo import seed_demo_consortium
-from config.demo_data import DEMO_LOGINS, DEMO_PASSWORD
+from config.demo_data import DEMO_COUNTY_INSURANCE_TOKEN, DEMO_INSURANCE_TOKEN, DEMO_LOGINS, DEMO_PASSWORD
 from consortium.models import Institution, Staff, StaffRole
 from records import resident_id
 from records.models import Encounter, Patient, identifier_hash
@@ -126,3 +126,38 @@ def test_every_printed_document_prints_and_verifies_from_a_demo_login(client):
         response = client.get(url)
         assert response.status_code == 200, url
         assert verdict(verification_link(response.content.decode()))[0] == "valid", url
+
+
+def test_the_insurer_workflow_has_work_to_do_and_a_closed_month(client):
+    """Two offices see the demo: claims waiting to be adjudicated, last month of one centre reconciled and
+    closed, this month open; the county office does not see the claims of the other county."""
+    import datetime
+
+    from django.utils import timezone
+
+    from consortium.models import InsuranceOffice
+    from insurance.models import Claim, ClaimStatus, DiscrepancyKind, PeriodClose, ReconciliationRun
+
+    seed_demo_consortium()
+    today = timezone.localdate()
+    last_month = (today.replace(day=1) - datetime.timedelta(days=1)).strftime("%Y-%m")
+    city_office = InsuranceOffice.objects.get(code="YC-YB")
+    hls = Institution.objects.get(code="YA-HLS")
+    assert PeriodClose.objects.filter(institution=hls, period=last_month, office=city_office).exists()
+    run = ReconciliationRun.objects.get(institution=hls, period=last_month, office=city_office)
+    assert set(run.discrepancies.values_list("kind", flat=True)) == {DiscrepancyKind.MATCHED}
+    submitted = Claim.objects.filter(status=ClaimStatus.SUBMITTED, period=today.strftime("%Y-%m"))
+    assert submitted.filter(institution__code="YA-JX").exists() and submitted.filter(institution__code="ZG-GZ").exists()
+    url = "/api/v1/insurance/claims/?status=submitted&limit=500"
+
+    def institutions_seen(token):
+        body = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}").json()
+        return {
+            claim["institution"]["code"] if isinstance(claim["institution"], dict) else claim["institution"]
+            for claim in body["results"]
+        }
+
+    seen_by_city = institutions_seen(DEMO_INSURANCE_TOKEN)
+    seen_by_county = institutions_seen(DEMO_COUNTY_INSURANCE_TOKEN)
+    assert {"YA-JX", "ZG-GZ"} <= seen_by_city
+    assert "YA-JX" in seen_by_county and "ZG-GZ" not in seen_by_county  # Zigui is outside the county office's region
