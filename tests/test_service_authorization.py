@@ -153,6 +153,20 @@ def _secondment(w):
     )
 
 
+def _downward(w):
+    from referrals.models import Direction, Referral, ReferralStatus
+
+    return Referral.objects.create(
+        patient=w.patient,
+        direction=Direction.DOWN,
+        from_institution=w.city,
+        to_institution=w.patient.home_institution,
+        reason="出院下转",
+        status=ReferralStatus.SUBMITTED,
+        submitted_at=timezone.now(),
+    )
+
+
 def _merge(w):
     from records import services
 
@@ -221,6 +235,9 @@ CASES = {
     "records.services.update_patient": lambda w: partial(records_services.update_patient, patient=w.patient, data={"phone": ""}),
     "referrals.services.accept_referral": lambda w: partial(
         referral_services.accept_referral, w.referral().pk, slot_id=w.slot.pk
+    ),
+    "referrals.services.receive_downward_referral": lambda w: partial(
+        referral_services.receive_downward_referral, _downward(w).pk
     ),
     "referrals.services.add_attachment": lambda w: partial(referral_services.add_attachment, w.draft().pk, upload=_png()),
     "referrals.services.cancel_referral": lambda w: partial(referral_services.cancel_referral, w.draft().pk),

@@ -17,13 +17,15 @@ CHECKS = {
     "TIME_ZONE": ("Asia/Urumqi", "s.TIME_ZONE", "Asia/Urumqi"),
     "IDENTIFIER_HASH_KEY": ("hash-key-from-env", "s.IDENTIFIER_HASH_KEY", "hash-key-from-env"),
     "IDENTIFIER_HASH_KEYS": ('{"h9": "' + "h" * 40 + '"}', "sorted(s.IDENTIFIER_HASH_KEYS)", ["h9"]),
-    "IDENTIFIER_HASH_KEY_ID": ("dev", "s.IDENTIFIER_HASH_KEY_ID", "dev"),
+    "IDENTIFIER_HASH_KEY_ID": ("h9", "s.IDENTIFIER_HASH_KEY_ID", "h9"),
     "FIELD_ENCRYPTION_KEYS": (
         '{"k9": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}',
         "sorted(s.FIELD_ENCRYPTION_KEYS)",
         ["k9"],
     ),
-    "FIELD_ENCRYPTION_KEY_ID": ("dev", "s.FIELD_ENCRYPTION_KEY_ID", "dev"),
+    "FIELD_ENCRYPTION_KEY_ID": ("k9", "s.FIELD_ENCRYPTION_KEY_ID", "k9"),
+    "DOCUMENT_SIGNING_KEY": ("d" * 40, "s.DOCUMENT_SIGNING_KEY", "d" * 40),
+    "DOCUMENT_VERIFY_BASE_URL": ("https://verify.example", "s.DOCUMENT_VERIFY_BASE_URL", "https://verify.example"),
     "AUDIT_CHAIN_KEY": ("chain-key-from-env", "s.AUDIT_CHAIN_KEY", "chain-key-from-env"),
     "EMAIL_BACKEND": (
         "django.core.mail.backends.locmem.EmailBackend",
