@@ -228,6 +228,12 @@ CODES_BY_STATUS = {
 }
 
 
+def _has_nul(request) -> bool:
+    return "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values
+    )
+
+
 class ApiProblemMiddleware:
     """Refusals the DRF handler never sees are problem details too under ``/api/v1/``.
 
@@ -241,6 +247,16 @@ class ApiProblemMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _has_nul(request):
+            # PostgreSQL refuses a NUL in any text it is given: refuse it here, on both databases alike.
+            if not request.path.startswith(API_PREFIX):
+                from django.core.exceptions import BadRequest
+
+                raise BadRequest("NUL character in the address")
+            from django.http import JsonResponse
+
+            body = problem(400, "invalid_characters", str(_("The address or a query parameter holds a NUL character.")))
+            return JsonResponse(body, status=400, content_type=MEDIA_TYPE, json_dumps_params={"ensure_ascii": False})
         response = self.get_response(request)
         if (
             response.status_code < 400

@@ -205,3 +205,14 @@ def test_the_schema_is_english_and_the_same_whatever_the_language(office_api):
     assert zh.status_code == en.status_code == 200
     assert zh.content == en.content
     assert "请求" not in zh.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_nul_in_the_path_or_a_query_parameter_is_a_400_not_a_database_error(client):
+    """PostgreSQL refuses NUL in text; the platform answers the same on both databases, before any query."""
+    for url in ("/api/v1/insurance/claims/%00/", "/api/v1/insurance/claims/?status=a%00b", "/api/v1/patients/?q%00=1"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert response["Content-Type"].startswith("application/problem+json")
+        assert response.json()["code"] == "invalid_characters"
+    assert client.get("/records/patients/?q=%00").status_code == 400
