@@ -30,11 +30,12 @@ def test_hospital_admin_retries_a_failed_push_from_the_monitor(chain, page, rece
     browser_login(page, "hadmin", TEST_PASSWORD)
     page.goto("/sync/")
     failures = page.locator("#sync-failures")
-    assert "HTTP 503" in failures.inner_text()
+    # the error in words, the technical text behind the toggle
+    assert "（503）" in failures.inner_text() and "技术细节" in failures.inner_text()
     assert "市中心医院" in page.locator("#sync-institutions").inner_text()
     failures.locator(f"form[action='/sync/deliveries/{delivery.pk}/retry/'] button").click()
     page.wait_for_load_state()
-    assert "HTTP 503" not in page.locator("#sync-failures").inner_text()
+    assert "（503）" not in page.locator("#sync-failures").inner_text()
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert len(receiver.deduped()) == 1
