@@ -171,7 +171,9 @@ def request_machine_access(
 def _locked_pending(request: MachineAccessRequest) -> MachineAccessRequest:
     try:
         return (
-            MachineAccessRequest.objects.select_for_update().select_related("institution", "insurance_office").get(pk=request.pk)
+            MachineAccessRequest.objects.select_for_update(of=("self",))
+            .select_related("institution", "insurance_office")
+            .get(pk=request.pk)
         )
     except MachineAccessRequest.DoesNotExist:
         raise NotFound from None

@@ -66,7 +66,9 @@ def _issue(*, actor, name: str, institution=None, insurance_office=None, detail:
 
 def _locked(client: ApiClient) -> ApiClient:
     try:
-        return ApiClient.objects.select_for_update().select_related("institution", "insurance_office").get(pk=client.pk)
+        return (
+            ApiClient.objects.select_for_update(of=("self",)).select_related("institution", "insurance_office").get(pk=client.pk)
+        )
     except ApiClient.DoesNotExist:
         raise NotFound from None
 

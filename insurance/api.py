@@ -1,5 +1,6 @@
 """REST API for insurance offices: claims, batches, adjudication, settlement files, reconciliation."""
 
+import datetime
 from decimal import Decimal
 
 import django_filters
@@ -100,8 +101,12 @@ class UpdatedSinceFilter(django_filters.Filter):
 
 def parse_aware_datetime(value: str, name: str):
     """An ISO 8601 date-time with an offset, or a 400 problem naming the parameter."""
-    moment = parse_datetime(value) if value.isascii() else None
-    if moment is None or moment.tzinfo is None:
+    try:
+        moment = parse_datetime(value) if value.isascii() else None
+    except ValueError:  # well-formed but not a date (month 13, hour 25)
+        moment = None
+    # Real offsets lie within ±14:00; PostgreSQL refuses a displacement beyond ±15:59.
+    if moment is None or moment.tzinfo is None or abs(moment.utcoffset()) > datetime.timedelta(hours=14):
         raise Invalid(
             _("Give a date-time with its UTC offset, e.g. 2026-03-01T00:00:00+08:00."), field=name, code="invalid_datetime"
         )

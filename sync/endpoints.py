@@ -80,7 +80,7 @@ def _register(*, actor, institution: Institution, name, url, events, secret: str
 
 def _locked(endpoint: Endpoint) -> Endpoint:
     try:
-        return Endpoint.objects.select_for_update().select_related("institution").get(pk=endpoint.pk)
+        return Endpoint.objects.select_for_update(of=("self",)).select_related("institution").get(pk=endpoint.pk)
     except Endpoint.DoesNotExist:
         raise NotFound from None
 

@@ -222,7 +222,7 @@ def test_three_layers_on_one_claim_statement_and_api(chain, layered, visit, logi
     )
     client = login(chain["staff"]["clerk"])
     html = client.get(reverse("insurance:claim-detail", args=[big.number]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    for text in ("One-stop settlement", "Critical-illness insurance", "Medical assistance", "21000.00", "11400.00", "7600.00"):
+    for text in ("One-stop settlement", "Critical-illness insurance", "Medical assistance", "21,000.00", "11,400.00", "7,600.00"):
         assert text in html
     detail = office_api.get(reverse("api-insurance-claim-detail", args=[big.number])).data
     assert (detail["illness_paid"], detail["assistance_paid"], detail["patient_pays"], detail["benefit"]) == (

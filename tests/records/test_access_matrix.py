@@ -22,7 +22,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
 from consortium.models import CONSORTIUM_ROLES, ApiClient, ApiClientKind, StaffRole
-from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, Relation, allowed_actions, relation_to, staff_of
+from consortium.permissions import MEMBER_SYSTEM_ROLE, Action, Relation, allowed_actions, can, relation_to, staff_of
 from tests.factories import EncounterFactory, PatientFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +89,9 @@ def expected_status(route: str, read: str, staff, patient) -> set[int]:
         return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.VIEW_ACCESS_LOG, Relation.OWN) else {404}
     if route.endswith("/consent/"):  # recorded by the home institution (POST only)
         return {302} if _home_is_own(staff, patient) and _table_has(staff, Action.REGISTER_PATIENT, Relation.OWN) else {404}
+    if route.endswith("/enrol/"):  # insurance enrolment: the registrars of the patient's home institution
+        may_register = can(staff.user, Action.REGISTER_PATIENT, patient.home_institution_id)
+        return {200} if read != "none" and may_register else {404}
     if route.endswith("/edit/"):  # corrections to the patient's details: the home institution's registrars
         return {200} if _home_is_own(staff, patient) and _table_has(staff, Action.REGISTER_PATIENT, Relation.OWN) else {404}
     if route.endswith("/household/"):  # the home clinic records the household's income band

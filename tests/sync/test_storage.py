@@ -76,6 +76,10 @@ def test_a_worker_with_its_own_var_lands_what_the_web_stored(file_storage, reque
         batch = InboundBatch.objects.get()
         assert batch.status == InboundBatchStatus.LANDED, (batch.status, batch.failure_reason)
         assert batch.rows_landed == 40 and Encounter.objects.count() == 40
+        # the worker removes the body just after the landing commits: give it a moment, bounded
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and storage.exists(batch.body_path):
+            time.sleep(0.2)
         assert not storage.exists(batch.body_path)
         assert not (worker_var / "sync" / "inbound").exists() or not list((worker_var / "sync" / "inbound").iterdir())
     finally:
