@@ -6,6 +6,11 @@
   transaction as the approval, so an approved request and its change are never apart.
 * An insurance office has no administrator on the platform: its tokens are requested by a consortium
   administrator whose consortium lies in the office's region and approved by a second one.
+* A superuser is no institution's administrator by being one: like a consortium administrator, a
+  superuser files a request (for any institution or office) that a second person approves, and
+  approves another's.  Only a superuser who is also, by a staff record, the institution's own
+  administrator changes that institution's access directly.  The Django admin shows tokens and
+  requests read-only, to superusers too.
 
 Each kind of change has an executor: the kernel's token changes (``consortium.tokens``) and sync's
 endpoint changes register theirs in ``AppConfig.ready`` (:func:`register_change`), so the kernel never
@@ -23,7 +28,7 @@ from django.utils.translation import gettext as _
 from .audit import ConsortiumAudit
 from .errors import IllegalTransition, Invalid, NotFound, NotPermitted
 from .models import InsuranceOffice, MachineAccessKind, MachineAccessRequest, MachineAccessStatus, StaffRole
-from .permissions import SYSTEM, Action, can, staff_of
+from .permissions import SYSTEM, Action, can, granted_by_role, staff_of
 from .services import record_audit_event
 
 #: The request's state machine: a pending request is approved (and carried out), rejected or withdrawn.
@@ -87,14 +92,16 @@ def may_manage(actor, *, institution=None, insurance_office=None) -> bool:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return False
     if institution is not None:
-        return can(actor, Action.MANAGE_MACHINE_ACCESS, institution)
-    return bool(actor.is_superuser)
+        return granted_by_role(actor, Action.MANAGE_MACHINE_ACCESS, institution)
+    return False  # an insurance office has no administrator on the platform
 
 
 def may_request(actor, *, institution=None, insurance_office=None) -> bool:
     """Whether ``actor`` may file (and, for another's request, approve) a change of the owner's access."""
     if actor is None or actor is SYSTEM or not getattr(actor, "is_authenticated", False):
         return False
+    if actor.is_superuser:
+        return True
     if institution is not None:
         return can(actor, Action.REQUEST_MACHINE_ACCESS, institution)
     staff = staff_of(actor)

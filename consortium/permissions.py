@@ -320,6 +320,15 @@ def can(user, action: Action, institution: Institution | int) -> bool:
         return True
     if user is not None and user.is_authenticated and user.is_superuser:
         return True
+    return granted_by_role(user, action, institution)
+
+
+def granted_by_role(user, action: Action, institution: Institution | int) -> bool:
+    """Whether the user's staff role grants ``action`` there, by the table alone: no superuser shortcut.
+
+    For the few rights a superuser does not hold by being one (an institution's own machine access,
+    ``consortium.approvals``): a superuser has them only through a staff record of the right role.
+    """
     staff = staff_of(user)
     if staff is None:
         return False

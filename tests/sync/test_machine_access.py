@@ -13,6 +13,7 @@ from consortium import approvals, tokens
 from consortium.approvals import REQUEST_TRANSITIONS, advance_request
 from consortium.errors import IllegalTransition, Invalid, NotPermitted
 from consortium.models import ApiClient, AuditEvent, MachineAccessRequest, MachineAccessStatus, StaffRole, hash_api_token
+from sync import endpoints
 from sync.models import Endpoint
 from tests.factories import StaffFactory
 
@@ -181,11 +182,74 @@ def test_the_admin_is_no_side_door(chain, client, django_user_model):
     root = django_user_model.objects.create_superuser("root", "root@example.org", "x" * 12)
     client.force_login(root)
     assert client.get("/admin/consortium/apiclient/add/").status_code == 403
-    api_client = tokens.create_api_token(actor=root, name="HIS", institution=chain["city"]).obj
+    api_client = tokens.create_api_token(actor=chain["staff"]["hospital_admin"].user, name="HIS", institution=chain["city"]).obj
     change = client.post(f"/admin/consortium/apiclient/{api_client.pk}/change/", {"name": "x", "revoked_at": ""})
     assert change.status_code == 403
     assert client.get("/admin/consortium/apiclient/").status_code == 200
     assert client.get("/admin/consortium/machineaccessrequest/add/").status_code == 403
+
+
+@pytest.fixture
+def root(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.org", "x" * 12)
+
+
+def test_a_superuser_changes_no_machine_access_directly(chain, root, city_endpoint):
+    """A superuser is no institution's administrator: every direct change is refused as for a consortium administrator."""
+    api_client = tokens.create_api_token(actor=chain["staff"]["hospital_admin"].user, name="HIS", institution=chain["city"]).obj
+    direct = [
+        lambda: tokens.create_api_token(actor=root, name="HIS", institution=chain["city"]),
+        lambda: tokens.create_api_token(actor=root, name="医保", insurance_office=chain["office"]),
+        lambda: tokens.rotate_api_token(actor=root, api_client=api_client),
+        lambda: tokens.revoke_api_token(actor=root, api_client=api_client),
+        lambda: endpoints.register_endpoint(
+            actor=root, institution=chain["city"], name="x", url="https://his.example.org/fhir", events=["encounter"]
+        ),
+        lambda: endpoints.change_endpoint(actor=root, endpoint=city_endpoint, changes={"name": "x"}),
+        lambda: endpoints.deactivate_endpoint(actor=root, endpoint=city_endpoint),
+    ]
+    before = AuditEvent.objects.count()
+    for change in direct:
+        with pytest.raises(NotPermitted) as refused:
+            change()
+        assert refused.value.code == "approval_required"
+    assert AuditEvent.objects.count() == before
+    assert ApiClient.objects.count() == 1 and ApiClient.objects.get().revoked_at is None
+    city_endpoint.refresh_from_db()
+    assert city_endpoint.is_active and city_endpoint.name == "市医院 HIS" and Endpoint.objects.count() == 1
+
+
+def test_a_superusers_change_is_a_request_a_second_person_approves(chain, root, client, city_endpoint):
+    client.force_login(root)
+    page = client.post(reverse("machine-access-token-new"), {"owner": f"i{chain['city'].pk}", "name": "HIS", "reason": "新接口"})
+    assert page.status_code == 302 and not ApiClient.objects.exists()
+    client.post(reverse("sync-endpoint-deactivate", args=[city_endpoint.pk]), {"reason": "停用旧接口"})
+    city_endpoint.refresh_from_db()
+    assert city_endpoint.is_active
+    token_request = MachineAccessRequest.objects.get(kind="token_create")
+    assert token_request.requested_by == root
+    with pytest.raises(NotPermitted) as same:
+        approvals.approve_machine_access(actor=root, request=token_request)
+    assert same.value.code == "same_person"
+    approvals.approve_machine_access(actor=chain["staff"]["consortium_admin"].user, request=token_request)
+    assert ApiClient.objects.get().institution == chain["city"]
+    office_request = approvals.request_machine_access(
+        actor=root, kind="token_create", insurance_office=chain["office"], payload={"name": "医保"}, reason="医保接口"
+    )
+    approvals.approve_machine_access(actor=chain["staff"]["consortium_admin"].user, request=office_request)
+    assert ApiClient.objects.filter(insurance_office=chain["office"]).exists()
+
+
+def test_a_superuser_approves_a_consortium_administrators_request(chain, root):
+    request = approvals.request_machine_access(
+        actor=chain["staff"]["consortium_admin"].user,
+        kind="token_create",
+        institution=chain["township"],
+        payload={"name": "镇卫生院 HIS"},
+        reason="新HIS上线",
+    )
+    approvals.approve_machine_access(actor=root, request=request)
+    assert ApiClient.objects.get().institution == chain["township"]
 
 
 def test_the_machine_access_page_is_refused_to_roles_without_the_right(chain, login):
