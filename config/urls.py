@@ -52,6 +52,7 @@ urlpatterns = [
     path("machine-access/tokens/<int:pk>/revoke/", machine_views.token_revoke, name="machine-access-token-revoke"),
     path("machine-access/requests/<int:pk>/approve/", machine_views.request_approve, name="machine-access-request-approve"),
     path("machine-access/requests/<int:pk>/reject/", machine_views.request_reject, name="machine-access-request-reject"),
+    path("machine-access/requests/<int:pk>/collect/", machine_views.request_collect, name="machine-access-request-collect"),
     path("sync/", include("sync.urls")),
     path("records/", include("records.urls")),
     path("referrals/", include("referrals.urls")),

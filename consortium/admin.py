@@ -118,7 +118,8 @@ class MachineAccessRequestAdmin(ReadOnlyAdmin):
     scope_action = Action.REQUEST_MACHINE_ACCESS
     list_display = ["pk", "kind", "status", "institution", "insurance_office", "requested_by", "requested_at", "decided_by"]
     list_filter = ["kind", "status"]
-    readonly_fields = [f.name for f in MachineAccessRequest._meta.fields]
+    readonly_fields = [f.name for f in MachineAccessRequest._meta.fields if f.name != "sealed_secret"]
+    exclude = ["sealed_secret"]  # shown once, to the requester, on the machine-access page; never here
 
 
 @admin.register(AuditEvent)

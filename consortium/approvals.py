@@ -11,6 +11,11 @@
   approves another's.  Only a superuser who is also, by a staff record, the institution's own
   administrator changes that institution's access directly.  The Django admin shows tokens and
   requests read-only, to superusers too.
+* A secret the change makes (an API token, an endpoint's signing secret) is shown once, to the person
+  who asked for the change: on the answer page of a direct change; for an approved request, it is
+  sealed on the request (AES-GCM, ``consortium.crypto``) until its requester collects it once from
+  the machine-access page, then emptied.  The approver carries the change out and never sees it, so
+  the second pair of eyes does not become a second holder of the credential.
 
 Each kind of change has an executor: the kernel's token changes (``consortium.tokens``) and sync's
 endpoint changes register theirs in ``AppConfig.ready`` (:func:`register_change`), so the kernel never
@@ -24,9 +29,10 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .audit import ConsortiumAudit
-from .errors import IllegalTransition, Invalid, NotFound, NotPermitted
+from .errors import Conflict, IllegalTransition, Invalid, NotFound, NotPermitted
 from .models import InsuranceOffice, MachineAccessKind, MachineAccessRequest, MachineAccessStatus, StaffRole
 from .permissions import SYSTEM, Action, can, granted_by_role, staff_of
 from .services import record_audit_event
@@ -59,6 +65,8 @@ class Outcome:
     secret: str = ""
     secret_label: str = ""
     detail: dict = field(default_factory=dict)
+    #: The change made a secret that waits, sealed, for the requester (the approver's outcome).
+    sealed_for_requester: bool = False
 
 
 @dataclass(frozen=True)
@@ -175,7 +183,7 @@ def request_machine_access(
     return request
 
 
-def _locked_pending(request: MachineAccessRequest) -> MachineAccessRequest:
+def _locked(request: MachineAccessRequest) -> MachineAccessRequest:
     try:
         return (
             MachineAccessRequest.objects.select_for_update(of=("self",))
@@ -189,7 +197,7 @@ def _locked_pending(request: MachineAccessRequest) -> MachineAccessRequest:
 def approve_machine_access(*, actor, request: MachineAccessRequest, note: str = "") -> Outcome:
     """A second person approves: the change is carried out in the same transaction (or nothing is)."""
     with transaction.atomic():
-        request = _locked_pending(request)
+        request = _locked(request)
         if not may_request(actor, **_owner(request)) and not may_manage(actor, **_owner(request)):
             raise NotPermitted
         if actor is SYSTEM or request.requested_by_id == actor.pk:
@@ -204,21 +212,56 @@ def approve_machine_access(*, actor, request: MachineAccessRequest, note: str = 
             request.api_client = outcome.obj
         elif request.kind == MachineAccessKind.ENDPOINT_REGISTER:
             request.endpoint_id = outcome.obj.pk
+        request.sealed_secret = outcome.secret  # for the requester alone; the approver's answer has none
         request.save()
         record_audit_event(
             actor=actor,
             action=ConsortiumAudit.MACHINE_ACCESS_APPROVED,
             obj=request,
             institution=request.institution,
-            detail={"kind": request.kind, "requested_by": request.requested_by_id},
+            detail={"kind": request.kind, "requested_by": request.requested_by_id, "secret_sealed": bool(outcome.secret)},
         )
-    return outcome
+    return Outcome(
+        outcome.obj, secret_label=outcome.secret_label, detail=outcome.detail, sealed_for_requester=bool(outcome.secret)
+    )
+
+
+#: What the secret a kind of change makes is called, on the page that shows it.
+SECRET_LABELS = {
+    MachineAccessKind.TOKEN_CREATE: gettext_lazy("API token"),
+    MachineAccessKind.TOKEN_ROTATE: gettext_lazy("API token"),
+    MachineAccessKind.ENDPOINT_REGISTER: gettext_lazy("Signing secret"),
+}
+
+
+def collect_machine_access_secret(*, actor, request: MachineAccessRequest) -> Outcome:
+    """The requester takes the secret an approved change made: shown this once, then emptied."""
+    with transaction.atomic():
+        request = _locked(request)
+        if actor is SYSTEM or actor is None or request.requested_by_id != getattr(actor, "pk", None):
+            raise NotPermitted(_("Only the person who filed the request collects its secret."), code="not_requester")
+        if not may_request(actor, **_owner(request)) and not may_manage(actor, **_owner(request)):
+            raise NotPermitted
+        if request.status != MachineAccessStatus.APPROVED or not request.sealed_secret:
+            raise Conflict(_("This request has no secret to collect: a secret is shown only once."), code="collected")
+        secret = request.sealed_secret
+        request.sealed_secret = ""
+        request.secret_collected_at = timezone.now()
+        request.save(update_fields=["sealed_secret", "secret_collected_at"])
+        record_audit_event(
+            actor=actor,
+            action=ConsortiumAudit.MACHINE_ACCESS_SECRET_COLLECTED,
+            obj=request,
+            institution=request.institution,
+            detail={"kind": request.kind, "approved_by": request.decided_by_id},
+        )
+    return Outcome(request.api_client or request, secret=secret, secret_label=str(SECRET_LABELS.get(request.kind, "")))
 
 
 def reject_machine_access(*, actor, request: MachineAccessRequest, note: str = "") -> MachineAccessRequest:
     """Another administrator rejects a request, or its requester withdraws it; nothing is changed."""
     with transaction.atomic():
-        request = _locked_pending(request)
+        request = _locked(request)
         own = actor is not SYSTEM and actor is not None and request.requested_by_id == getattr(actor, "pk", None)
         if not own and not may_request(actor, **_owner(request)) and not may_manage(actor, **_owner(request)):
             raise NotPermitted

@@ -27,5 +27,6 @@ class ConsortiumAudit(AuditAction):
     MACHINE_ACCESS_APPROVED = "consortium.machine_access_approved"
     MACHINE_ACCESS_REJECTED = "consortium.machine_access_rejected"
     MACHINE_ACCESS_WITHDRAWN = "consortium.machine_access_withdrawn"
+    MACHINE_ACCESS_SECRET_COLLECTED = "consortium.machine_access_secret_collected"
     SECONDMENT_RECORDED = "consortium.secondment_recorded"
     SECONDMENT_ENDED = "consortium.secondment_ended"

@@ -1,7 +1,9 @@
 """Web pages of machine access: API tokens and the requests that change tokens and endpoints.
 
-A token or signing secret is shown once, in the body of the page that answers the change (never
-in a message, a cookie or a redirect), with ``Cache-Control: no-store``.
+A token or signing secret is shown once, to the person who asked for the change, in the body of a
+page with ``Cache-Control: no-store`` (never in a message, a cookie or a redirect): the answer page
+of a direct change, or, for an approved request, the page its requester opens once to collect it
+(the approver's answer says it waits for the requester, without it).
 """
 
 from django import forms
@@ -60,6 +62,7 @@ def machine_access(request):
     for item in requests:
         item.may_decide = item.status == MachineAccessStatus.PENDING and item.requested_by_id != request.user.pk
         item.is_mine = item.status == MachineAccessStatus.PENDING and item.requested_by_id == request.user.pk
+        item.may_collect = item.secret_waiting and item.requested_by_id == request.user.pk
         item.summary = " · ".join(
             ", ".join(map(str, value)) if isinstance(value, list) else str(value) for value in item.payload.values()
         )
@@ -149,17 +152,24 @@ def _request(request, pk):
     return found
 
 
+def _outcome_page(request, pk, service, title, **kwargs):
+    """Carry a request's step out and show its outcome on a page of its own (errors go back to the list)."""
+    access_request = _request(request, pk)
+    try:
+        outcome = service(actor=request.user, request=access_request, **kwargs)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect("machine-access")
+    return _shown_once(request, outcome, title)
+
+
 @never_cache
 @login_required
 @require_POST
 def request_approve(request, pk):
-    access_request = _request(request, pk)
-    try:
-        outcome = approvals.approve_machine_access(actor=request.user, request=access_request, note=request.POST.get("note", ""))
-    except ApplicationError as exc:
-        messages.error(request, exc.message)
-        return redirect("machine-access")
-    return _shown_once(request, outcome, _("Request approved and carried out"))
+    return _outcome_page(
+        request, pk, approvals.approve_machine_access, _("Request approved and carried out"), note=request.POST.get("note", "")
+    )
 
 
 @login_required
@@ -173,3 +183,11 @@ def request_reject(request, pk):
     else:
         messages.success(request, _("The request is closed; nothing was changed."))
     return redirect("machine-access")
+
+
+@never_cache
+@login_required
+@require_POST
+def request_collect(request, pk):
+    """The requester's one look at the secret an approved change made."""
+    return _outcome_page(request, pk, approvals.collect_machine_access_secret, _("Secret of an approved request"))

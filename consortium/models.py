@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from . import audit_chain
+from .fields import EncryptedCharField
 
 region_code_validator = RegexValidator(
     r"^[1-9]\d{5}$", _("A region code is the 6-digit administrative division code, e.g. 420525.")
@@ -569,7 +570,8 @@ class MachineAccessStatus(models.TextChoices):
 class MachineAccessRequest(models.Model):
     """A consortium administrator's change to a member's tokens or endpoints, carried out only when a
     second administrator approves it (``consortium.approvals``).  ``payload`` holds the change's
-    inputs (name, URL, events), never a token or a signing secret."""
+    inputs (name, URL, events), never a token or a signing secret; a secret the approved change made
+    waits in ``sealed_secret``, encrypted, for the requester to collect once."""
 
     kind = models.CharField(_("change"), max_length=32, choices=MachineAccessKind.choices)
     status = models.CharField(
@@ -597,6 +599,10 @@ class MachineAccessRequest(models.Model):
     )
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decision_note = models.TextField(_("decision note"), blank=True)
+    #: The token or signing secret an approved change made, sealed (AES-GCM) until its requester
+    #: collects it once (``approvals.collect_machine_access_secret``), then emptied.
+    sealed_secret = EncryptedCharField(_("sealed secret"), max_length=200, blank=True, default="")
+    secret_collected_at = models.DateTimeField(_("secret collected at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("machine access request")

@@ -1,6 +1,6 @@
 """Reads of the consortium domain, always scoped through the permission module."""
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 
 from .models import ApiClient, Consortium, Institution, InsuranceOffice, MachineAccessRequest, Membership, Secondment, Staff
@@ -73,6 +73,8 @@ def api_clients_for(user) -> QuerySet[ApiClient]:
 def access_requests_for(user) -> QuerySet[MachineAccessRequest]:
     return (
         MachineAccessRequest.objects.filter(_owned_by(user))
+        .defer("sealed_secret")  # listed, never read here: only its requester's collection decrypts it
+        .annotate(secret_waiting=ExpressionWrapper(~Q(sealed_secret=""), output_field=BooleanField()))
         .select_related("institution", "insurance_office", "api_client", "requested_by__staff", "decided_by__staff")
         .order_by("-requested_at", "-pk")
     )

@@ -128,6 +128,15 @@ class World(Setting):
             requested_by=self.chain["staff"]["consortium_admin"].user,
         )
 
+    def approved_request(self):
+        """An approved token request whose token waits, sealed, for its requester."""
+        request = self.access_request()
+        MachineAccessRequest.objects.filter(pk=request.pk).update(status="approved")
+        request.refresh_from_db()
+        request.sealed_secret = "sealed-token-for-the-requester"
+        request.save(update_fields=["sealed_secret"])
+        return request
+
     def delivery(self, status="pending"):
         from consortium.models import OutboxEvent
 
@@ -335,6 +344,9 @@ CASES = {
     ),
     "consortium.approvals.approve_machine_access": lambda w: partial(
         consortium_approvals.approve_machine_access, request=w.access_request()
+    ),
+    "consortium.approvals.collect_machine_access_secret": lambda w: partial(
+        consortium_approvals.collect_machine_access_secret, request=w.approved_request()
     ),
     "consortium.approvals.reject_machine_access": lambda w: partial(
         consortium_approvals.reject_machine_access, request=w.access_request(), note="不需要"

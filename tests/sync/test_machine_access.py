@@ -6,12 +6,13 @@ import datetime
 import itertools
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
 from consortium import approvals, tokens
 from consortium.approvals import REQUEST_TRANSITIONS, advance_request
-from consortium.errors import IllegalTransition, Invalid, NotPermitted
+from consortium.errors import Conflict, IllegalTransition, Invalid, NotPermitted
 from consortium.models import ApiClient, AuditEvent, MachineAccessRequest, MachineAccessStatus, StaffRole, hash_api_token
 from sync import endpoints
 from sync.models import Endpoint
@@ -107,7 +108,9 @@ def test_a_consortium_administrator_needs_a_second_person(chain, second_admin, c
     with pytest.raises(NotPermitted):
         approvals.approve_machine_access(actor=chain["staff"]["clinician"].user, request=request)
     assert not ApiClient.objects.exists()
-    outcome = approvals.approve_machine_access(actor=second_admin.user, request=request)
+    approved = approvals.approve_machine_access(actor=second_admin.user, request=request)
+    assert approved.secret == "" and approved.sealed_for_requester  # the approver never holds the token
+    outcome = approvals.collect_machine_access_secret(actor=requester, request=request)
     api_client = ApiClient.objects.get()
     assert api_client.institution == chain["township"] and hash_api_token(outcome.secret) == api_client.token_hash
     request.refresh_from_db()
@@ -163,8 +166,15 @@ def test_an_endpoint_requested_by_one_administrator_is_registered_on_anothers_ap
     assert reverse("machine-access-request-approve", args=[request.pk]) in listing
     answer = client.post(reverse("machine-access-request-approve", args=[request.pk]))
     endpoint = Endpoint.objects.get()
-    assert endpoint.secret in answer.content.decode() and endpoint.url == receiver.url
+    assert endpoint.secret not in answer.content.decode() and endpoint.url == receiver.url
+    assert 'id="sealed-for-requester"' in answer.content.decode()
     assert AuditEvent.objects.get(action="sync.endpoint_registered").detail["requested_by"] == request.requested_by_id
+    requester = login(chain["staff"]["consortium_admin"])
+    assert (
+        reverse("machine-access-request-collect", args=[request.pk]) in requester.get(reverse("machine-access")).content.decode()
+    )
+    shown = requester.post(reverse("machine-access-request-collect", args=[request.pk]))
+    assert shown.content.decode().split('id="shown-secret">')[1].split("<")[0] == endpoint.secret
 
 
 def test_a_consortium_administrator_deactivates_only_through_a_request(chain, second_admin, login, city_endpoint):
@@ -187,6 +197,80 @@ def test_the_admin_is_no_side_door(chain, client, django_user_model):
     assert change.status_code == 403
     assert client.get("/admin/consortium/apiclient/").status_code == 200
     assert client.get("/admin/consortium/machineaccessrequest/add/").status_code == 403
+
+
+def test_an_approved_requests_token_is_shown_once_to_its_requester_never_to_the_approver(chain, second_admin, login, client):
+    requester = chain["staff"]["consortium_admin"]
+    request = approvals.request_machine_access(
+        actor=requester.user, kind="token_create", institution=chain["township"], payload={"name": "HIS"}, reason="新HIS上线"
+    )
+    approver = login(second_admin)
+    answer = approver.post(reverse("machine-access-request-approve", args=[request.pk]))
+    assert answer.status_code == 200 and 'id="shown-secret"' not in answer.content.decode()
+    assert 'id="sealed-for-requester"' in answer.content.decode()
+    assert approver.post(reverse("machine-access-request-collect", args=[request.pk])).status_code == 302
+    with pytest.raises(NotPermitted):
+        approvals.collect_machine_access_secret(actor=second_admin.user, request=request)
+    with connection.cursor() as cursor:  # sealed at rest: an envelope, not the token
+        cursor.execute("SELECT sealed_secret FROM consortium_machineaccessrequest WHERE id = %s", [request.pk])
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("v1:")
+    assert (
+        reverse("machine-access-request-collect", args=[request.pk])
+        not in approver.get(reverse("machine-access")).content.decode()
+    )
+
+    page = login(requester)
+    listing = page.get(reverse("machine-access")).content.decode()
+    assert reverse("machine-access-request-collect", args=[request.pk]) in listing
+    shown = page.post(reverse("machine-access-request-collect", args=[request.pk]))
+    assert shown.status_code == 200 and "no-store" in shown["Cache-Control"]
+    token = shown.content.decode().split('id="shown-secret">')[1].split("<")[0]
+    assert ApiClient.objects.get().token_hash == hash_api_token(token) and token not in stored
+    assert all(token not in morsel.value for morsel in page.cookies.values())
+    again = page.post(reverse("machine-access-request-collect", args=[request.pk]), follow=True)
+    assert token not in again.content.decode() and 'id="shown-secret"' not in again.content.decode()
+    with pytest.raises(Conflict):
+        approvals.collect_machine_access_secret(actor=requester.user, request=request)
+    request.refresh_from_db()
+    assert request.sealed_secret == "" and request.secret_collected_at is not None
+    assert (
+        reverse("machine-access-request-collect", args=[request.pk]) not in page.get(reverse("machine-access")).content.decode()
+    )
+    collected = AuditEvent.objects.get(action="consortium.machine_access_secret_collected")
+    assert collected.actor == requester.user and token not in str(collected.detail)
+    page.logout()
+    assert _bearer(page, token).status_code == 200
+
+
+def test_a_revocation_request_seals_nothing(chain, second_admin):
+    api_client = tokens.create_api_token(actor=chain["staff"]["hospital_admin"].user, name="HIS", institution=chain["city"]).obj
+    request = approvals.request_machine_access(
+        actor=chain["staff"]["consortium_admin"].user,
+        kind="token_revoke",
+        institution=chain["city"],
+        api_client=api_client,
+        reason="停用",
+    )
+    outcome = approvals.approve_machine_access(actor=second_admin.user, request=request)
+    assert not outcome.sealed_for_requester and outcome.secret == ""
+    with pytest.raises(Conflict):
+        approvals.collect_machine_access_secret(actor=chain["staff"]["consortium_admin"].user, request=request)
+
+
+def test_the_admin_never_shows_a_sealed_secret(chain, second_admin, client, django_user_model):
+    request = approvals.request_machine_access(
+        actor=chain["staff"]["consortium_admin"].user,
+        kind="token_create",
+        institution=chain["city"],
+        payload={"name": "HIS"},
+        reason="新接口",
+    )
+    approvals.approve_machine_access(actor=second_admin.user, request=request)
+    request.refresh_from_db()
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.org", "x" * 12))
+    page = client.get(f"/admin/consortium/machineaccessrequest/{request.pk}/change/")
+    assert page.status_code == 200 and request.sealed_secret not in page.content.decode()
 
 
 @pytest.fixture
