@@ -42,3 +42,48 @@ def use_bench_database(name: str, drop: bool = False) -> str:
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     return url
+
+
+def copy_patients(rows, chunk: int = 20_000) -> int:
+    """COPY patients (plain dicts keyed by attname, identifiers in clear) into records_patient; return how many.
+
+    The product's own path to the stored form: the lookup hashes are computed as ``Patient.save`` does
+    (``consortium.crypto.lookup_hash`` under the writing hash key) and ``consortium.bulk.copy_insert``
+    lets each encrypted field seal its value (``consortium.crypto.encrypt``) on the way into COPY, so the
+    rows are what the application would have written, in chunks of ``chunk`` rows.
+    """
+    from consortium import bulk
+    from records.models import Patient, identifier_hash
+
+    count, pending = 0, []
+    for row in rows:
+        row["resident_id_hash"] = identifier_hash("resident_id", row["resident_id"]) if row.get("resident_id") else ""
+        row["phone_hash"] = identifier_hash("phone", row["phone"]) if row.get("phone") else ""
+        pending.append(row)
+        if len(pending) >= chunk:
+            bulk.copy_insert(Patient, pending)
+            count, pending = count + len(pending), []
+    bulk.copy_insert(Patient, pending)
+    return count + len(pending)
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    """(p50, p95) of ``samples`` (seconds), in milliseconds."""
+    import statistics
+
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return p50 * 1000, p95 * 1000
+
+
+def timed(fn, cases) -> list[float]:
+    """The seconds ``fn(case)`` took, case by case."""
+    import time
+
+    samples = []
+    for case in cases:
+        started = time.perf_counter()
+        fn(case)
+        samples.append(time.perf_counter() - started)
+    return samples

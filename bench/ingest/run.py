@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import use_bench_database  # noqa: E402
+from bench.common import copy_patients, use_bench_database  # noqa: E402
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国文辉玉萍红春梅林德海生荣珍"
@@ -45,30 +45,33 @@ ITEMS = [
 ]
 
 
-def resident_id(i: int) -> str:
+def resident_id(i: int, region: str = "420525") -> str:
+    """Resident i's ID card number: unique for i below 2,500,000 within one region code."""
     from records.resident_id import build
 
     birth = datetime.date(1940, 1, 1) + datetime.timedelta(days=(i * 7919) % 25000)
-    return build("420525", birth, (i // 25000) % 100, "M" if i % 2 else "F")
+    return build(region, birth, (i // 25000) % 100, "M" if i % 2 else "F")
 
 
-def write_batch(path: Path, n: int, known: int) -> None:
-    """N visits; 4 in 5 for patients already in the index, the rest for new ones."""
+def write_batch(path: Path, n: int, known: int, *, region: str = "420525", tag: str = "B", new_from: int | None = None) -> None:
+    """N visits; 4 in 5 for patients already in the index (residents 0..known-1 of ``region``), the rest for
+    new ones (residents from ``new_from``, by default ``known``); external IDs ``<tag><visit number>``."""
     rng = random.Random(42)
     day = datetime.datetime(2026, 11, 1, 8, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=8)))
+    new_from = known if new_from is None else new_from
     with path.open("w", encoding="utf-8") as out:
         out.write(f'{{"batch_id": "backlog-{time.time_ns()}", "all_or_nothing": false, "visits": [\n')
         for v in range(n):
-            patient = rng.randrange(known) if rng.random() < 0.8 else known + v
+            patient = rng.randrange(known) if rng.random() < 0.8 else new_from + v
             started = day + datetime.timedelta(minutes=v % 20000)
             items = [ITEMS[(v + k) % len(ITEMS)] for k in range(3)]
             visit = {
-                "external_id": f"B{v:08d}",
+                "external_id": f"{tag}{v:08d}",
                 "kind": "outpatient",
                 "started_at": started.isoformat(),
                 "ended_at": (started + datetime.timedelta(minutes=15)).isoformat(),
                 "chief_complaint": "头痛两天",
-                "patient": {"resident_id": resident_id(patient), "name": NAMES[patient % len(NAMES)]},
+                "patient": {"resident_id": resident_id(patient, region), "name": NAMES[patient % len(NAMES)]},
                 "diagnoses": [{"code": c, "description": d, "primary": k == 0} for k, (c, d) in enumerate(rng.sample(ICD, 2))],
                 "charge_items": [
                     {
@@ -96,30 +99,25 @@ def reset(connection) -> None:
 KNOWN_MAX = [0]
 
 
-def load_known_patients(connection, institution_id: int, known: int) -> None:
-    from records.models import Patient, identifier_hash
+def known_patient(i: int, institution_id: int, now: datetime.datetime, region: str = "420525") -> dict:
+    """Resident i of ``region`` as the index knows them (the name and sex the batches send), for ``copy_patients``."""
+    number = resident_id(i, region)
+    return {
+        "home_institution_id": institution_id,
+        "name": NAMES[i % len(NAMES)],
+        "sex": "M" if i % 2 else "F",
+        "birth_date": datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
+        "resident_id": number,
+        "consents_to_sharing": True,
+        "created_at": now,
+    }
 
+
+def load_known_patients(connection, institution_id: int, known: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE records_patient RESTART IDENTITY CASCADE")
     now = datetime.datetime.now(datetime.UTC)
-    patients = []
-    for i in range(known):
-        number = resident_id(i)
-        patients.append(
-            {
-                "home_institution_id": institution_id,
-                "name": NAMES[i % len(NAMES)],
-                "sex": "M" if i % 2 else "F",
-                "birth_date": datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
-                "resident_id": number,
-                "resident_id_hash": identifier_hash("resident_id", number),
-                "consents_to_sharing": True,
-                "created_at": now,
-            }
-        )
-    from consortium import bulk
-
-    bulk.copy_insert(Patient, patients)
+    copy_patients(known_patient(i, institution_id, now) for i in range(known))
     with connection.cursor() as cursor:
         cursor.execute("SELECT max(id) FROM records_patient")
         KNOWN_MAX[0] = cursor.fetchone()[0] or 0

@@ -14,12 +14,9 @@ The data is kept between runs (reloaded only when N changes); ``--drop`` removes
 
 import argparse
 import datetime
-import hashlib
-import hmac
 import json
 import os
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import use_bench_database  # noqa: E402
+from bench.common import copy_patients, percentiles, timed, use_bench_database  # noqa: E402
 
 SURNAMES = [
     ("王", "wang"), ("李", "li"), ("张", "zhang"), ("刘", "liu"), ("陈", "chen"), ("杨", "yang"), ("黄", "huang"),
@@ -66,48 +63,51 @@ def person(i: int, rng: random.Random):
     return surname + first + second, f"{surname_py} {first_py} {second_py}", sex, birth, body
 
 
-def load(n: int, institution_id: int, key: bytes) -> None:
-    """Stream N generated patients into records_patient with COPY (valid resident IDs, keyed hashes)."""
+def load(n: int, institution_id: int) -> None:
+    """Stream N generated patients into records_patient with COPY (valid resident IDs, encrypted, with lookup hashes)."""
     from django.db import connection
     from stdnum.cn import ric
 
     rng = random.Random(20261127)
-    now = datetime.datetime.now(datetime.UTC).isoformat()
+    now = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE records_patient RESTART IDENTITY CASCADE")
-        raw = cursor.connection
-        columns = (
-            "home_institution_id, name, name_pinyin, sex, birth_date, resident_id, resident_id_hash, insurance_number, "
-            "phone, phone_hash, address, village, consents_to_sharing, created_at, updated_at"
-        )
-        with raw.cursor().copy(f"COPY records_patient ({columns}) FROM STDIN") as copy:
-            for i in range(n):
-                name, pinyin, sex, birth, body = person(i, rng)
-                number = body + ric.calc_check_digit(body + "0")
-                digest = hmac.new(key, f"resident_id:{number}".encode(), hashlib.sha256).hexdigest()
-                copy.write_row(
-                    (institution_id, name, pinyin, sex, birth, number, digest, f"YB{i:010d}", "", "", "",
-                     VILLAGES[i % len(VILLAGES)], False, now, now)
-                )  # fmt: skip
+
+    def rows():
+        for i in range(n):
+            name, pinyin, sex, birth, body = person(i, rng)
+            yield {
+                "home_institution_id": institution_id, "name": name, "name_pinyin": pinyin, "sex": sex,
+                "birth_date": birth, "resident_id": body + ric.calc_check_digit(body + "0"),
+                "insurance_number": f"YB{i:010d}", "village": VILLAGES[i % len(VILLAGES)], "consents_to_sharing": False,
+                "created_at": now, "updated_at": now,
+            }  # fmt: skip
+
+    copy_patients(rows())
+    with connection.cursor() as cursor:
         cursor.execute("ANALYZE records_patient")
     print(f"loaded {n:,} patients with COPY in {time.perf_counter() - started:.1f} s")
 
 
-def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p50 = statistics.median(ordered)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    return p50 * 1000, p95 * 1000
+def mistyped(name: str) -> str:
+    """The name with its last character mistyped."""
+    return name[:-1] + ("华" if name[-1] != "华" else "伟")
 
 
-def timed(fn, cases) -> list[float]:
-    samples = []
-    for case in cases:
-        started = time.perf_counter()
-        fn(case)
-        samples.append(time.perf_counter() - started)
-    return samples
+def exact_lookup(patient) -> None:
+    """The matcher by resident ID; it must find the patient."""
+    from records.matching import Outcome, match_patient
+
+    result = match_patient(resident_id=patient.resident_id)
+    assert result.outcome == Outcome.EXACT and result.patient.pk == patient.pk
+
+
+def fuzzy_lookup(patient) -> None:
+    """A registration without an ID card: one character of the name mistyped, same sex, birth date and village."""
+    from records.matching import match_patient
+
+    match_patient(name=mistyped(patient.name), sex=patient.sex, birth_date=patient.birth_date, village=patient.village)
 
 
 def main() -> None:
@@ -124,21 +124,19 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.db.models import Q
 
     from consortium.models import Institution, InstitutionLevel
-    from records.matching import Outcome, match_patient
-    from records.models import Patient, identifier_hash
+    from records.models import Patient, identifier_hashes
 
     call_command("migrate", "records", verbosity=0)
     institution, _created = Institution.objects.get_or_create(
         code="BENCH", defaults={"name": "基准卫生院", "level": InstitutionLevel.TOWNSHIP_HEALTH_CENTRE, "region_code": "420525"}
     )
     if Patient.objects.count() != args.n:
-        load(args.n, institution.pk, settings.IDENTIFIER_HASH_KEY.encode())
+        load(args.n, institution.pk)
     else:
         print(f"reusing {args.n:,} patients already loaded")
 
@@ -147,14 +145,7 @@ def main() -> None:
     sample = {p.pk: p for p in Patient.objects.filter(pk__in=sample_ids)}
     people = [sample[pk] for pk in sample_ids if pk in sample]
 
-    def exact(patient):
-        result = match_patient(resident_id=patient.resident_id)
-        assert result.outcome == Outcome.EXACT and result.patient.pk == patient.pk
-
-    def fuzzy(patient):
-        # A registration without an ID card: one character of the name mistyped, same birth date.
-        typo = patient.name[:-1] + ("华" if patient.name[-1] != "华" else "伟")
-        match_patient(name=typo, sex=patient.sex, birth_date=patient.birth_date, village=patient.village)
+    exact, fuzzy = exact_lookup, fuzzy_lookup
 
     def without_indexes(fn):
         def run(patient):
@@ -167,10 +158,10 @@ def main() -> None:
         return run
 
     def exact_sql(patient):
-        return Patient.objects.filter(resident_id_hash__in=[identifier_hash("resident_id", patient.resident_id)])
+        return Patient.objects.filter(resident_id_hash__in=identifier_hashes("resident_id", patient.resident_id))
 
     def fuzzy_sql(patient):
-        typo = patient.name[:-1] + ("华" if patient.name[-1] != "华" else "伟")
+        typo = mistyped(patient.name)
         return Patient.objects.filter(merged_into__isnull=True).filter(
             Q(birth_date__in=[patient.birth_date]) | Q(name__in=[typo])
         )
