@@ -131,7 +131,7 @@ def seed(n: int) -> int:
                 INSERT INTO referrals_referral (
                     direction, urgency, reason, clinical_summary, status, decision_reason, discharge_summary,
                     escalation_level, created_at, submitted_at, due_at, from_institution_id, to_institution_id,
-                    to_department_id, patient_id)
+                    to_department_id, patient_id, discharge_data, outside_schedule_reason)
                 SELECT 'up',
                        (ARRAY['routine', 'urgent', 'emergency'])[1 + g %% 3],
                        '转诊原因 ' || g,
@@ -144,7 +144,7 @@ def seed(n: int) -> int:
                        (%(clinics)s::bigint[])[1 + g %% %(n_clinics)s],
                        (%(hospitals)s::bigint[])[1 + (g / 3) %% %(n_hospitals)s],
                        (%(departments)s::bigint[])[1 + ((g / 3) %% %(n_hospitals)s) * %(per)s + (g / 11) %% %(per)s],
-                       (%(patients)s::bigint[])[1 + g %% %(n_patients)s]
+                       (%(patients)s::bigint[])[1 + g %% %(n_patients)s], '{}'::jsonb, ''
                 FROM generate_series(1, %(n)s) AS g
                 """,
                 {
@@ -172,11 +172,14 @@ def session_cookie() -> str:
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
+    from django.utils.module_loading import import_string
 
     user = get_user_model().objects.get(username="bench-coordinator")
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    # The first backend that loads users (django-axes' comes first and only counts attempts).
+    backend = next(path for path in settings.AUTHENTICATION_BACKENDS if hasattr(import_string(path), "get_user"))
+    session[BACKEND_SESSION_KEY] = backend
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return f"sessionid={session.session_key}"
