@@ -126,30 +126,36 @@ def seed(n: int):
     return institution, office
 
 
-def write_settlement_file(path: Path) -> int:
-    """The insurer's file, generated set-based: every discrepancy type in realistic shares."""
+def write_settlement_file(path: Path, institution_code: str = INSTITUTION, institution_id: int | None = None) -> int:
+    """The insurer's file, generated set-based: every discrepancy type in realistic shares.
+
+    Covers the claims of ``PERIOD`` (of ``institution_id`` only, when given), numbered
+    ``<institution_code>-<8 digits>``."""
     from django.db import connection
 
+    scope = f"period = '{PERIOD}'" + (f" AND institution_id = {int(institution_id)}" if institution_id is not None else "")
+    k = len(institution_code) + 2  # where the digits of the number start
     query = f"""
         COPY (
             SELECT claim_number, institution_code, paid_amount, payment_status, reason_code, payment_reference FROM (
-                SELECT number AS claim_number, '{INSTITUTION}' AS institution_code,
+                SELECT number AS claim_number, '{institution_code}' AS institution_code,
                        CASE WHEN k % 100 = 1 THEN reimbursed - 1.50
                             WHEN k % 200 = 3 THEN 0 ELSE reimbursed END AS paid_amount,
                        CASE WHEN k % 200 = 3 THEN 'rejected' ELSE 'paid' END AS payment_status,
                        CASE WHEN k % 200 = 3 THEN 'R07' ELSE '' END AS reason_code,
                        'P' || k AS payment_reference, k
-                FROM (SELECT number, reimbursed, substr(number, 9)::int AS k FROM insurance_claim
-                      WHERE period = '{PERIOD}') c
+                FROM (SELECT number, reimbursed, substr(number, {k})::int AS k FROM insurance_claim
+                      WHERE {scope}) c
                 WHERE k % 100 <> 2                                            -- 1% missing at insurer
                 UNION ALL
-                SELECT number, '{INSTITUTION}', reimbursed, 'paid', '', 'D' || k, k   -- 0.5% paid twice
-                FROM (SELECT number, reimbursed, substr(number, 9)::int AS k FROM insurance_claim
-                      WHERE period = '{PERIOD}') c
+                SELECT number, '{institution_code}', reimbursed, 'paid', '', 'D' || k, k   -- 0.5% paid twice
+                FROM (SELECT number, reimbursed, substr(number, {k})::int AS k FROM insurance_claim
+                      WHERE {scope}) c
                 WHERE k % 200 = 5
                 UNION ALL
-                SELECT 'BENCH01-X' || lpad(g::text, 7, '0'), '{INSTITUTION}', 12.30, 'paid', '', 'U' || g, g  -- unknown
-                FROM generate_series(1, (SELECT count(*) FROM insurance_claim WHERE period = '{PERIOD}') / 200) g
+                SELECT '{institution_code}-X' || lpad(g::text, 7, '0'), '{institution_code}', 12.30, 'paid', '',  -- unknown
+                       'U' || g, g
+                FROM generate_series(1, (SELECT count(*) FROM insurance_claim WHERE {scope}) / 200) g
             ) lines ORDER BY k
         ) TO STDOUT WITH (FORMAT csv, HEADER)
     """
