@@ -46,7 +46,11 @@ class ProgrammeVersion(models.Model):
         verbose_name = _("programme version")
         verbose_name_plural = _("programme versions")
         ordering = ["programme", "-number"]
-        constraints = [models.UniqueConstraint(fields=["programme", "number"], name="programme_version_unique_number")]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "number"], name="programme_version_unique_number"),
+            # The target of the enrolments' composite (version, programme) foreign key (migration 0002).
+            models.UniqueConstraint(fields=["id", "programme"], name="programme_version_unique_id_programme"),
+        ]
 
     def __str__(self):
         return f"{self.programme} v{self.number}"
@@ -114,21 +118,59 @@ class TeamMember(models.Model):
 class Enrolment(models.Model):
     """A patient in a programme at an institution: a candidate from screening until the township decides."""
 
-    patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="chronic_enrolments")
-    programme = models.ForeignKey(Programme, verbose_name=_("programme"), on_delete=models.PROTECT, related_name="enrolments")
-    version = models.ForeignKey(
-        ProgrammeVersion, verbose_name=_("programme version"), on_delete=models.PROTECT, related_name="enrolments"
+    # The screening writes a county's candidates in one statement, so every index and foreign-key check
+    # here is paid once per candidate (bench/chronic): only the indexes that a page or query reads are
+    # kept. The patient is led by the unique (patient, programme) index; the institution and the team
+    # by the composite indexes below. Programme and version are checked together by one composite
+    # foreign key on PostgreSQL (migration 0002: the version must be one of the programme's).
+    patient = models.ForeignKey(
+        Patient, verbose_name=_("patient"), on_delete=models.PROTECT, related_name="chronic_enrolments", db_index=False
     )
+    programme = models.ForeignKey(
+        Programme,
+        verbose_name=_("programme"),
+        on_delete=models.PROTECT,
+        related_name="enrolments",
+        db_index=False,
+        db_constraint=False,
+    )
+    version = models.ForeignKey(
+        ProgrammeVersion,
+        verbose_name=_("programme version"),
+        on_delete=models.PROTECT,
+        related_name="enrolments",
+        db_constraint=False,
+    )  # indexed: services.version_is_used asks whether any enrolment has it
     institution = models.ForeignKey(
-        Institution, verbose_name=_("managing institution"), on_delete=models.PROTECT, related_name="chronic_enrolments"
+        Institution,
+        verbose_name=_("managing institution"),
+        on_delete=models.PROTECT,
+        related_name="chronic_enrolments",
+        db_index=False,
     )
     team = models.ForeignKey(
-        Team, verbose_name=_("team"), null=True, blank=True, on_delete=models.SET_NULL, related_name="enrolments"
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="enrolments",
+        db_index=False,
     )
     status = models.CharField(_("status"), max_length=16, choices=EnrolmentStatus.choices, default=EnrolmentStatus.CANDIDATE)
     source = models.CharField(_("found by"), max_length=16, choices=EnrolmentSource.choices, default=EnrolmentSource.SCREENING)
+    # A pointer into the records for the reviewer, set by the screening from the visits it read; visits are
+    # never deleted, and Django's collector still nulls it if one were. No index (nothing reads by it)
+    # and no database constraint (a check per candidate for a visit the same statement just read).
     source_encounter = models.ForeignKey(
-        Encounter, verbose_name=_("visit it was found in"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Encounter,
+        verbose_name=_("visit it was found in"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     risk_level = models.CharField(_("risk level"), max_length=32, blank=True)
     last_control = models.CharField(_("last control"), max_length=16, choices=Control.choices, blank=True)
@@ -141,7 +183,13 @@ class Enrolment(models.Model):
     enrolled_on = models.DateField(_("enrolled on"), null=True, blank=True)
     decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("decided by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -151,7 +199,8 @@ class Enrolment(models.Model):
         constraints = [models.UniqueConstraint(fields=["patient", "programme"], name="enrolment_unique_patient_programme")]
         indexes = [
             models.Index(fields=["institution", "status"]),
-            models.Index(fields=["team", "status", "next_due_on"]),
+            # Panels and worklists read by team; candidates have none, so the screening does not write here.
+            models.Index(fields=["team", "status", "next_due_on"], condition=Q(team__isnull=False), name="enrolment_team_due"),
         ]
 
     def __str__(self):

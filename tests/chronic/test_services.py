@@ -91,6 +91,26 @@ def test_two_screenings_at_once_add_nobody_twice(chain):
     assert Enrolment.objects.count() == 30
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the composite (version, programme) foreign key is PostgreSQL's")
+def test_an_enrolment_version_must_be_one_of_its_programmes_versions(chronic):
+    """One deferred check of (version, programme) stands for the two foreign keys the screening no longer pays for."""
+    from django.db import IntegrityError, transaction
+
+    patient = chronic.patient("I10")
+    screen_candidates()
+    enrolment = Enrolment.objects.get(patient=patient, programme=chronic.hypertension)
+    diabetes_version = ProgrammeVersion.objects.get(programme=chronic.diabetes)
+    for wrong in ({"version": diabetes_version}, {"programme_id": 0}, {"version_id": 0}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Enrolment.objects.filter(pk=enrolment.pk).update(**wrong)
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred to the commit otherwise
+    with transaction.atomic():
+        Enrolment.objects.filter(pk=enrolment.pk).update(version=ProgrammeVersion.objects.get(programme=chronic.hypertension))
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 # --- follow-ups -----------------------------------------------------------------------------------
 
 
