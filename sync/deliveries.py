@@ -62,6 +62,24 @@ def claim_due_deliveries(endpoint_id: int, *, limit: int) -> list[Delivery]:
     return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
 
 
+def renew_lease(token, *, seconds: float) -> tuple[int, datetime.datetime]:
+    """Extend the lease of every still-pending delivery held under ``token``: ``(how many, new end)``.
+
+    Only the holder's token is matched, so a lease another worker has taken over (possible only
+    after this one let it expire) is never extended; a delivery recorded or cancelled meanwhile is
+    no longer pending and drops out.  The new end is computed from a fresh clock before the UPDATE,
+    so the holder's own idea of its lease is never later than what the database says.
+    """
+    lease_until = timezone.now() + datetime.timedelta(seconds=seconds)
+    count = Delivery.objects.filter(lease_token=token, status=DeliveryStatus.PENDING).update(lease_until=lease_until)
+    return count, lease_until
+
+
+def held_under(token, pks) -> set[int]:
+    """Which of ``pks`` are still pending under the lease ``token``."""
+    return set(Delivery.objects.filter(pk__in=pks, lease_token=token, status=DeliveryStatus.PENDING).values_list("pk", flat=True))
+
+
 def lane_heads(queryset):
     """The deliveries of ``queryset`` that head their lane (the oldest pending event of each lane).
 

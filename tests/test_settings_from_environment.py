@@ -67,6 +67,8 @@ CHECKS = {
     "SYNC_MAX_ATTEMPTS": ("3", "__import__('sync.conf').conf.sync_setting('SYNC_MAX_ATTEMPTS')", 3),
     "SYNC_RETRY_BASE_SECONDS": ("7", "__import__('sync.conf').conf.sync_setting('SYNC_RETRY_BASE_SECONDS')", 7.0),
     "SYNC_RETRY_MAX_SECONDS": ("70", "__import__('sync.conf').conf.sync_setting('SYNC_RETRY_MAX_SECONDS')", 70.0),
+    "SYNC_LEASE_SECONDS": ("20", "__import__('sync.conf').conf.sync_setting('SYNC_LEASE_SECONDS')", 20.0),
+    "SYNC_DELIVERY_TIMEOUT": ("4", "__import__('sync.sending').sending.post_timeout()", 4.0),
     "SYNC_MAX_BATCH_BYTES": ("1000", "__import__('sync.conf').conf.sync_setting('SYNC_MAX_BATCH_BYTES')", 1000),
     "SYNC_DEVELOPMENT_HOSTS": (
         "his.test,127.0.0.1",

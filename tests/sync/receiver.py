@@ -36,6 +36,7 @@ class Behaviour:
     fail_statuses: list = field(default_factory=list)  # answer these statuses to the next requests, in turn
     hang_seconds: float = 0.0  # hold every request this long before answering
     hang_requests: int = 0  # how many of the next requests hang
+    delay_seconds: float = 0.0  # a slow receiver: every request answered this long after it arrived
 
 
 class Receiver:
@@ -43,6 +44,8 @@ class Receiver:
         self.received: list[Received] = []
         self.behaviour = Behaviour()
         self.lock = threading.Lock()
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most at once so far
         self.hanging = threading.Event()
         self.release = threading.Event()
         receiver = self
@@ -55,15 +58,22 @@ class Receiver:
                     return  # the sender died mid-request: a server drops an incomplete request unrecorded
                 with receiver.lock:
                     receiver.received.append(Received(dict(self.headers), body, time.monotonic()))
+                    receiver.in_flight += 1
+                    receiver.max_in_flight = max(receiver.max_in_flight, receiver.in_flight)
                     behaviour = receiver.behaviour
                     status = behaviour.fail_statuses.pop(0) if behaviour.fail_statuses else 200
                     hang = 0.0
                     if behaviour.hang_requests > 0:
                         behaviour.hang_requests -= 1
                         hang = behaviour.hang_seconds
+                    delay = behaviour.delay_seconds
                 if hang:
                     receiver.hanging.set()
                     receiver.release.wait(timeout=hang)
+                if delay:
+                    time.sleep(delay)
+                with receiver.lock:
+                    receiver.in_flight -= 1
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -100,6 +110,11 @@ class Receiver:
             self.behaviour.hang_requests = count
             self.hanging.clear()
             self.release.clear()
+
+    def slow_down(self, seconds: float) -> None:
+        """Answer every request from now on ``seconds`` after it arrived (stored at arrival, as before)."""
+        with self.lock:
+            self.behaviour.delay_seconds = seconds
 
     def keys(self) -> list[str]:
         with self.lock:
