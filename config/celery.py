@@ -16,6 +16,10 @@ app.conf.beat_schedule = {
         "task": "config.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Month partitions (consortium/partitions.py): months ahead created daily; months past retention
+    # archived to the file storage and removed, daily (a no-op until a month falls out).
+    "partitions-ensure": {"task": "config.tasks.ensure_partitions", "schedule": crontab(hour=0, minute=10)},
+    "partitions-retention": {"task": "config.tasks.apply_partition_retention", "schedule": crontab(hour=3, minute=40)},
     "sync-sweep": {"task": "sync.tasks.sync_sweep", "schedule": 60.0},
     "insurance-batch-draft-claims": {"task": "insurance.tasks.batch_draft_claims", "schedule": crontab(hour=1, minute=30)},
     "insurance-nightly-reconciliation": {

@@ -311,7 +311,7 @@ CONSORTIUM_CELERY_APP = "config.celery.app"
 CELERY_QUEUES_BY_WORKLOAD = {
     "pushes": "outbox dispatch and outbound deliveries to member endpoints",
     "inbound": "landing of uploaded visit batches",
-    "reports": "indicator roll-ups, expenditure warnings, claim batching and reconciliation",
+    "reports": "indicator roll-ups, expenditure warnings, claim batching and reconciliation, partition upkeep",
     "notifications": "escalations and reminders of overdue referrals and follow-ups",
     "celery": "housekeeping: the sync sweep, expired sessions",
 }
@@ -324,6 +324,8 @@ CELERY_TASK_ROUTES = {
     "dashboard.tasks.*": {"queue": "reports"},
     "insurance.tasks.*": {"queue": "reports"},
     "referrals.tasks.*": {"queue": "notifications"},
+    "config.tasks.ensure_partitions": {"queue": "reports"},
+    "config.tasks.apply_partition_retention": {"queue": "reports"},
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -563,3 +565,35 @@ for _name, _cast in (
         globals()[_name] = _value
 
 HEALTHZ_WORKER_TIMEOUT = float(os.environ.get("HEALTHZ_WORKER_TIMEOUT", "1.0"))
+
+
+# Month partitions of the append-only tables on PostgreSQL (consortium/partitions.py, docs/AUDIT.md).
+#: Months created ahead of the current one by the daily ``ensure_partitions`` beat task.
+PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "3"))
+
+
+def _retention_months() -> dict:
+    """Whole months kept after the current one, per table; older months are archived to the file storage
+    as gzip CSV and removed.  ``null`` keeps a table for ever.  The access log and the audit events share
+    the audit chain (the longer of the two applies to both) and may not go below 6 months (网络安全法 art.
+    21; 等保 2.0); the defaults keep them 7 years, beyond the 6 the audit guide asks.  Override with
+    ``PARTITION_RETENTION_MONTHS='{"outbox": 12}'`` (JSON, the tables named are replaced)."""
+    months = {"access_log": 84, "audit_event": 84, "outbox": 6, "delivery": 6, "notification": 24}
+    value = os.environ.get("PARTITION_RETENTION_MONTHS", "")
+    if value:
+        try:
+            given = json.loads(value)
+        except ValueError:
+            raise ImproperlyConfigured("PARTITION_RETENTION_MONTHS must be a JSON object of table to months") from None
+        if not isinstance(given, dict) or not set(given) <= set(months):
+            raise ImproperlyConfigured(f"PARTITION_RETENTION_MONTHS names tables of {', '.join(sorted(months))}")
+        months.update(given)
+    for table, count in months.items():
+        if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+            raise ImproperlyConfigured(f"PARTITION_RETENTION_MONTHS: {table} must be a whole number of months or null")
+        if table in ("access_log", "audit_event") and (count is not None and count < 6):
+            raise ImproperlyConfigured(f"PARTITION_RETENTION_MONTHS: {table} is kept at least 6 months")
+    return months
+
+
+PARTITION_RETENTION_MONTHS = _retention_months()

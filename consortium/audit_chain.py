@@ -39,6 +39,9 @@ import json
 from django.conf import settings
 
 GENESIS = "genesis"
+#: The chain's place on PostgreSQL: unique in each month partition (``consortium.partitions``), which is
+#: the rule of the models' constraint because a chain month never spans two partitions.
+PARTITION_PLACE = (("chain_period", "chain_seq"), "chain_period <> ''")
 
 
 def _key() -> bytes:

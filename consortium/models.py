@@ -391,6 +391,9 @@ class ChainedRecord(models.Model):
     """
 
     CHAIN_FIELDS: tuple[str, ...] = ()
+    #: On PostgreSQL the chain's place is unique per month partition (``consortium.partitions``): a
+    #: month's rows all live in its one partition, so that is the same rule as the model's constraint.
+    PARTITION_LOCAL_UNIQUE = audit_chain.PARTITION_PLACE
 
     chain_period = models.CharField(_("chain month"), max_length=7, editable=False, default="")
     chain_seq = models.BigIntegerField(_("chain number"), editable=False, default=0)
@@ -481,6 +484,7 @@ class AuditEvent(ChainedRecord):
     and sealed into the audit chain."""
 
     CHAIN_FIELDS = ("occurred_at", "actor", "api_client", "action", "object_type", "object_id", "institution", "detail")
+    PARTITION_BY, PARTITION_KEY = "occurred_at", "audit_event"  # monthly partitions on PostgreSQL (consortium.partitions)
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -525,7 +529,13 @@ class OutboxEvent(models.Model):
 
     The outbox, not the broker, is the source of truth: a Celery task delivers pending
     events and a beat task re-enqueues anything left undelivered.
+
+    Partitioned by month of ``created_at`` on PostgreSQL (``consortium.partitions``); the database's
+    primary key there is ``(id, created_at)``.  A month with an undispatched event is never archived.
     """
+
+    PARTITION_BY, PARTITION_KEY = "created_at", "outbox"
+    PARTITION_HOLD = Q(dispatched_at__isnull=True)
 
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     event_type = models.CharField(_("event type"), max_length=16, choices=OutboxEventType.choices)

@@ -365,6 +365,7 @@ class AccessLog(ChainedRecord):
         "user_agent",
         "break_glass",
     )
+    PARTITION_BY, PARTITION_KEY = "occurred_at", "access_log"  # monthly partitions on PostgreSQL (consortium.partitions)
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     patient = models.ForeignKey(Patient, verbose_name=_("patient"), on_delete=models.CASCADE, related_name="access_logs")

@@ -413,7 +413,11 @@ class SatisfactionRating(models.Model):
 
 
 class Notification(models.Model):
-    """A message for one user, shown in the app and also sent by email."""
+    """A message for one user, shown in the app and also sent by email.
+
+    Partitioned by month of ``created_at`` on PostgreSQL (``consortium.partitions``)."""
+
+    PARTITION_BY, PARTITION_KEY = "created_at", "notification"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="referral_notifications"

@@ -50,6 +50,14 @@ class DeliveryStatus(models.TextChoices):
     CANCELLED = "cancelled", _("Cancelled (endpoint deactivated)")
 
 
+class DeliveryQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        objs = list(objs)
+        for obj in objs:
+            obj.fill_event_created_at()
+        return super().bulk_create(objs, *args, **kwargs)
+
+
 class Delivery(models.Model):
     """One outbox event on its way to one endpoint.
 
@@ -57,9 +65,23 @@ class Delivery(models.Model):
     a lane is attempted, so a patient's events arrive in the order they were written.  A worker
     claims a set of lane heads with a lease (``lease_until``, ``lease_token``); a crashed
     worker's lease simply expires.
+
+    Partitioned on PostgreSQL by the month of its event (``event_created_at``, a copy of the event's
+    ``created_at``), so a month of deliveries is archived with its month of events, just before it
+    (``consortium.partitions``).  The outbox's key there is ``(id, created_at)``: ``event`` is no
+    database foreign key of Django's (``db_constraint=False``); PostgreSQL enforces it as the composite
+    key ``(event_id, event_created_at)`` → ``(id, created_at)`` (migration 0006), which also makes the
+    unique ``(event, endpoint, event_created_at)`` there the same rule as ``(event, endpoint)``.
+    Deleting an event still deletes its deliveries (Django's cascade).
     """
 
-    event = models.ForeignKey(OutboxEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries")
+    PARTITION_BY, PARTITION_KEY, PARTITION_FOLLOWS = "event_created_at", "delivery", "outbox"
+    PARTITION_HOLD = models.Q(status=DeliveryStatus.PENDING)
+
+    event = models.ForeignKey(
+        OutboxEvent, verbose_name=_("event"), on_delete=models.CASCADE, related_name="deliveries", db_constraint=False
+    )
+    event_created_at = models.DateTimeField(_("event created at"), editable=False)
     endpoint = models.ForeignKey(Endpoint, verbose_name=_("endpoint"), on_delete=models.CASCADE, related_name="deliveries")
     lane = models.CharField(_("lane"), max_length=100)
     #: Why the receiving institution may learn this (an access reason of records: own institution,
@@ -79,6 +101,8 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
+    objects = DeliveryQuerySet.as_manager()
+
     class Meta:
         db_table = "consortium_delivery"
         verbose_name = _("delivery")
@@ -92,6 +116,14 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.event} -> {self.endpoint} ({self.status})"
+
+    def save(self, *args, **kwargs):
+        self.fill_event_created_at()
+        super().save(*args, **kwargs)
+
+    def fill_event_created_at(self) -> None:
+        if self.event_created_at is None and self.event_id is not None:
+            self.event_created_at = self.event.created_at
 
 
 class InboundBatchStatus(models.TextChoices):
