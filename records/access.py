@@ -6,8 +6,9 @@ checked in this order:
 
 * own institution: the patient is registered at the staff member's institution (and the role may
   view patients there);
-* an access grant of a workflow above records (:mod:`records.registry`): an active referral from
-  or to the staff member's institution;
+* an access grant of a workflow above records (:mod:`records.registry`): an active referral *to*
+  the staff member's institution (the receiving end; a sender reads on its own basis, so referring
+  a patient it has only seen opens nothing more), an open diagnostic order, a care team;
 * consent: the patient's latest recorded consent allows consortium sharing, and the role may read
   shared records of the patient's home institution (a peer or supervised member) — read from the
   patient row on every call, so a withdrawal ends the access at once for everyone it granted;

@@ -429,10 +429,14 @@ def satisfaction_summary(institution_ids=None) -> dict:
 
 
 def patients_with_active_referral_q(institution_id: int) -> Q:
-    """A filter on Patient: an active referral of the patient runs from or to ``institution_id``."""
-    return Q(referrals__status__in=ACTIVE) & (
-        Q(referrals__from_institution_id=institution_id) | Q(referrals__to_institution_id=institution_id)
-    )
+    """A filter on Patient: an active referral of the patient runs *to* ``institution_id``.
+
+    The referral opens the record to the receiving end only, which takes the patient over.  The
+    sending end reads what it read before it referred, on its own basis (home institution, consent,
+    or only its own visits), and follows the referral itself on the referral's pages: a clinic that
+    has only seen the patient gains nothing of the rest of the record by referring.
+    """
+    return Q(referrals__status__in=ACTIVE, referrals__to_institution_id=institution_id)
 
 
 # --- worklists of the home pages -------------------------------------------------------------------

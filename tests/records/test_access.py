@@ -89,7 +89,7 @@ def test_unknown_patient_looks_exactly_like_a_forbidden_one(chain, patients, log
     assert api_forbidden.json() == api_missing.json()
 
 
-def test_active_referral_opens_the_record_to_both_ends_and_closes_after(chain, patients):
+def test_active_referral_opens_the_record_to_the_receiving_end_and_closes_after(chain, patients):
     coordinator = chain["staff"]["coordinator"].user
     patient = patients["town"]
     referral = make_referral(patient, chain["township"], chain["city"], ReferralStatus.SUBMITTED)

@@ -211,3 +211,52 @@ def test_a_referral_from_a_clinic_with_only_own_visits_snapshots_only_those(chai
     snapshot = clinical_summary_snapshot(city_patient, visits_of=decision.visits_of)
     assert [e["institution"] for e in snapshot["recent_encounters"]] == [chain["township"].code]
     assert snapshot["allergies"] == [] and all(d["code"] != "I50.9" for d in snapshot["diagnoses"])
+
+
+def _refer_up(chain, patient, *, urgency="routine"):
+    from referrals.services import create_referral
+    from tests.factories import DepartmentFactory
+
+    cardiology = DepartmentFactory(institution=chain["city"], code="CARD", name="心内科", accepts_referrals=True)
+    return create_referral(
+        actor=chain["staff"]["clinician"].user, patient=patient, to_department=cardiology, urgency=urgency, reason="血压控制不佳"
+    )
+
+
+def test_a_clinic_with_only_own_visits_gains_nothing_of_the_record_by_referring_the_patient(chain, login):
+    """The referral opens the record to the receiving end; the sender keeps only what it read before."""
+    patient = PatientFactory(home_institution=chain["village"], consents_to_sharing=False)
+    EncounterFactory(patient=patient, institution=chain["village"], chief_complaint=HOME_VISIT_COMPLAINT)
+    EncounterFactory(patient=patient, institution=chain["township"], chief_complaint="头晕")
+    clinician = chain["staff"]["clinician"]
+    referral = _refer_up(chain, patient)
+    assert referral.status == "submitted"
+    decision = can_read_patient(clinician.user, patient)
+    assert decision.reason == AccessReason.OWN_VISITS and not decision.full
+    assert decision.visits_of == chain["township"].pk
+    client = login(clinician)
+    page = client.get(reverse("records:patient-detail", args=[patient.pk])).content.decode()
+    assert HOME_VISIT_COMPLAINT not in page and "头晕" in page
+    summary = json.dumps(client.get(reverse("api-patient-summary", args=[patient.pk])).json(), ensure_ascii=False)
+    assert HOME_VISIT_COMPLAINT not in summary
+    # The referral itself stays the sender's to follow, and its snapshot holds only the sender's visit.
+    detail = client.get(reverse("referrals:detail", args=[referral.pk]))
+    assert detail.status_code == 200 and HOME_VISIT_COMPLAINT not in detail.content.decode()
+    # The receiving hospital reads the whole record while the referral is active.
+    coordinator = chain["staff"]["coordinator"].user
+    assert can_read_patient(coordinator, patient).reason == AccessReason.REFERRAL
+    assert can_read_patient(coordinator, patient).full
+
+
+def test_the_home_clinics_referral_still_opens_the_record_to_the_hospital(chain, login):
+    patient = PatientFactory(home_institution=chain["township"], consents_to_sharing=False)
+    EncounterFactory(patient=patient, institution=chain["township"], chief_complaint="头晕")
+    coordinator = chain["staff"]["coordinator"]
+    assert not can_read_patient(coordinator.user, patient)
+    referral = _refer_up(chain, patient)
+    assert can_read_patient(chain["staff"]["clinician"].user, patient).reason == AccessReason.OWN_INSTITUTION
+    assert can_read_patient(coordinator.user, patient).reason == AccessReason.REFERRAL
+    page = login(coordinator).get(reverse("records:patient-detail", args=[patient.pk]))
+    assert page.status_code == 200 and "头晕" in page.content.decode()
+    type(referral).objects.filter(pk=referral.pk).update(status="completed")
+    assert not can_read_patient(coordinator.user, patient)
