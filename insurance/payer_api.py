@@ -23,6 +23,7 @@ from . import eligibility, fhir, selectors, services
 from .api import ClaimAppealSerializer, ClaimSerializer
 from .idempotency import IdempotentPostMixin
 from .models import ReasonCode, SettlementLine
+from .settlement import LINE_FIELDS
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", re.ASCII)
 
@@ -131,17 +132,7 @@ class ClaimAppealApi(IdempotentPostMixin, APIView):
 class SettlementLineSerializer(serializers.ModelSerializer):
     class Meta:
         model = SettlementLine
-        fields = [
-            "row_number",
-            "claim_number",
-            "institution_code",
-            "paid_amount",
-            "payment_status",
-            "reason_code",
-            "payment_reference",
-            "payment_date",
-            "reverses_reference",
-        ]
+        fields = list(LINE_FIELDS)  # the columns a settlement file's line holds, as parsed
 
 
 class SettlementLineListApi(generics.ListAPIView):
