@@ -369,6 +369,7 @@ SPECTACULAR_SETTINGS = {
     # Distinct names for choice sets that share a field name ("status", "kind") across apps.
     "ENUM_NAME_OVERRIDES": {
         "ClaimStatusEnum": "insurance.models.ClaimStatus",
+        "AdjudicationOutcomeEnum": "insurance.models.ADJUDICATION_OUTCOMES",
         "ClaimKindEnum": "insurance.models.ClaimKind",
         "AppealKindEnum": "insurance.models.AppealKind",
         "BatchStatusEnum": "insurance.models.BatchStatus",

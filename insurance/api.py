@@ -31,11 +31,11 @@ from . import selectors, services
 from . import settlement as settlement_module
 from .idempotency import IdempotentPostMixin
 from .models import (
+    ADJUDICATION_OUTCOMES,
     Claim,
     ClaimAppeal,
     ClaimBatch,
     ClaimLine,
-    ClaimStatus,
     Discrepancy,
     DiscrepancyKind,
     DiscrepancyStatus,
@@ -317,7 +317,7 @@ class LineAdjudicationSerializer(serializers.Serializer):
 class AdjudicationItemSerializer(serializers.Serializer):
     claim_number = serializers.CharField(max_length=64)
     outcome = serializers.ChoiceField(
-        choices=[ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED],
+        choices=list(ADJUDICATION_OUTCOMES),
         required=False,
         allow_null=True,
         help_text="Required without lines; with lines it is derived from them (and must agree if given).",

@@ -399,7 +399,9 @@ class ClaimStatus(models.TextChoices):
     RECONCILED = "reconciled", _("Reconciled")
 
 
-ADJUDICATED = frozenset({ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED})
+#: The outcomes an adjudication gives a claim, in the order the API lists them (``AdjudicationOutcomeEnum``).
+ADJUDICATION_OUTCOMES = (ClaimStatus.APPROVED, ClaimStatus.PARTLY_APPROVED, ClaimStatus.REJECTED)
+ADJUDICATED = frozenset(ADJUDICATION_OUTCOMES)
 #: Claims waiting for the office's decision: a period does not close while one is left.
 AWAITING_ADJUDICATION = frozenset({ClaimStatus.DRAFT, ClaimStatus.SUBMITTED, ClaimStatus.APPEALED})
 #: Claims that may be reversed, and that a settlement file reconciles.

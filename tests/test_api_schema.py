@@ -183,3 +183,10 @@ def test_a_refusal_outside_drf_is_a_problem_too(db, method, path, status, code):
 def test_pages_outside_the_api_keep_their_html_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+
+
+def test_the_adjudication_outcome_has_an_enum_name_of_its_own(schema):
+    """A generic name (``OutcomeEnum``) would be taken by the next serializer with an ``outcome`` field."""
+    components = schema["components"]["schemas"]
+    assert not {"OutcomeEnum", "StatusEnum", "KindEnum", "TypeEnum"} & set(components)
+    assert components["AdjudicationOutcomeEnum"]["enum"] == ["approved", "partly_approved", "rejected"]

@@ -103,12 +103,12 @@ def test_the_generated_client_imports_and_walks_the_insurer_workflow(generated, 
         RunStartRequest,
         SettlementUploadRequest,
     )
+    from consortium_client.models.adjudication_outcome_enum import AdjudicationOutcomeEnum
     from consortium_client.models.discrepancy_status_enum import DiscrepancyStatusEnum
     from consortium_client.models.insurance_claims_list_status import InsuranceClaimsListStatus
     from consortium_client.models.insurance_reconciliations_discrepancies_csv_kind import (
         InsuranceReconciliationsDiscrepanciesCsvKind,
     )
-    from consortium_client.models.outcome_enum import OutcomeEnum
     from consortium_client.types import File
 
     for _ in range(4):
@@ -130,7 +130,9 @@ def test_the_generated_client_imports_and_walks_the_insurer_workflow(generated, 
     single = insurance_adjudications_create.sync(
         client=api,
         idempotency_key="walk-single",
-        body=AdjudicationRequest(results=[AdjudicationItemRequest(claim_number=numbers[0], outcome=OutcomeEnum.APPROVED)]),
+        body=AdjudicationRequest(
+            results=[AdjudicationItemRequest(claim_number=numbers[0], outcome=AdjudicationOutcomeEnum.APPROVED)]
+        ),
     )
     assert [c.status for c in single] == ["approved"]
     bulk = insurance_adjudications_create.sync(
@@ -138,11 +140,14 @@ def test_the_generated_client_imports_and_walks_the_insurer_workflow(generated, 
         idempotency_key="walk-bulk",
         body=AdjudicationRequest(
             results=[
-                AdjudicationItemRequest(claim_number=numbers[1], outcome=OutcomeEnum.APPROVED),
+                AdjudicationItemRequest(claim_number=numbers[1], outcome=AdjudicationOutcomeEnum.APPROVED),
                 AdjudicationItemRequest(
-                    claim_number=numbers[2], outcome=OutcomeEnum.PARTLY_APPROVED, approved_amount="100.00", reason_codes=["R02"]
+                    claim_number=numbers[2],
+                    outcome=AdjudicationOutcomeEnum.PARTLY_APPROVED,
+                    approved_amount="100.00",
+                    reason_codes=["R02"],
                 ),
-                AdjudicationItemRequest(claim_number=numbers[3], outcome=OutcomeEnum.REJECTED, reason_codes=["R10"]),
+                AdjudicationItemRequest(claim_number=numbers[3], outcome=AdjudicationOutcomeEnum.REJECTED, reason_codes=["R10"]),
             ]
         ),
     )
