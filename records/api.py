@@ -4,7 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, UnsupportedMediaType
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -161,9 +162,47 @@ class PatientFhirExportApi(APIView):
         return Response(bundle, content_type="application/fhir+json")
 
 
+#: The ``fhir-version`` values of the R4 line the import validates against (R4 4.0, R4B 4.3).
+FHIR_VERSIONS = frozenset({"4.0", "4.0.1", "4.3", "4.3.0"})
+
+
+def _media_type_parameters(media_type: str) -> dict[str, str]:
+    """``{"fhir-version": "4.0"}`` of ``application/fhir+json; fhir-version=4.0`` (names lowered, quotes dropped)."""
+    pairs = (part.split("=", 1) for part in media_type.split(";")[1:] if "=" in part)
+    return {name.strip().lower(): value.strip().strip('"') for name, value in pairs}
+
+
+class FhirJSONParser(JSONParser):
+    """FHIR's own JSON media type, ``application/fhir+json``; a ``fhir-version`` parameter must name R4 (4.0)."""
+
+    media_type = "application/fhir+json"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        version = _media_type_parameters(media_type or "").get("fhir-version")
+        if version is not None and version not in FHIR_VERSIONS:
+            detail = _("This platform reads FHIR R4 only (fhir-version=4.0), not %(version)s.") % {"version": version}
+            raise UnsupportedMediaType(media_type, detail=detail)
+        return super().parse(stream, media_type, parser_context)
+
+
+#: The body of an import (a FHIR R4 transaction Bundle), as the schema documents it.
+FHIR_BUNDLE = inline_serializer(
+    "FhirTransactionBundle",
+    {
+        "resourceType": serializers.CharField(help_text="Bundle"),
+        "type": serializers.CharField(help_text="transaction"),
+        "entry": serializers.ListField(child=serializers.DictField(), help_text="Patient, Encounter, Condition, … resources"),
+    },
+)
+
+
 class FhirImportApi(APIView):
+    parser_classes = [FhirJSONParser, JSONParser]
+
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
+        # Declared in FHIR's media type alone (plain application/json is read too): generated clients
+        # then send the FHIR one, and one body keeps them simple.
+        request={FhirJSONParser.media_type: FHIR_BUNDLE},
         responses={
             200: inline_serializer(
                 "FhirImportResult",

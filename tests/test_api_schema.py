@@ -44,8 +44,12 @@ def _resolve(schema, ref_or_schema):
     return ref_or_schema
 
 
+#: Bodies documented in FHIR's own media type (``application/fhir+json``; plain JSON is read as well).
+FHIR_BODIES = {"/api/v1/fhir/"}
+
+
 def test_json_bodies_are_json_only_and_uploads_multipart_only(schema):
-    uploads = set()
+    uploads, fhir = set(), set()
     for path, method, operation in _operations(schema):
         content = operation.get("requestBody", {}).get("content", {})
         if not content:
@@ -53,9 +57,13 @@ def test_json_bodies_are_json_only_and_uploads_multipart_only(schema):
         if "multipart/form-data" in content:
             uploads.add(path)
             assert list(content) == ["multipart/form-data"], (method, path)
+        elif path in FHIR_BODIES:
+            fhir.add(path)
+            assert list(content) == ["application/fhir+json"], (method, path, list(content))
         else:
             assert list(content) == ["application/json"], (method, path, list(content))
     assert uploads == UPLOADS
+    assert fhir == FHIR_BODIES
 
 
 def test_an_upload_declares_its_file_as_binary(schema):

@@ -275,3 +275,23 @@ def test_the_fhir_import_takes_only_catalogue_codes_through_the_one_icd10_rule(c
     assert "Z99.99 is not a code in the ICD-10 list." in rejected["reason"]
     encounter = Encounter.objects.get(external_id="HIS-0003")
     assert list(encounter.diagnoses.values_list("code", flat=True)) == ["E11.9"]
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/fhir+json", "application/fhir+json; fhir-version=4.0", "application/json; charset=utf-8"]
+)
+def test_import_reads_fhirs_own_media_type(chain, full_record, login, his, content_type):
+    import json
+
+    exported = (
+        login(chain["staff"]["clinician"]).get(reverse("api-patient-fhir", args=[full_record.pk]), {"type": "transaction"}).json()
+    )
+    response = his.post(reverse("api-fhir-import"), json.dumps(exported), content_type=content_type)
+    assert response.status_code == 200, response.content
+    assert {e["resourceType"]: e["status"] for e in response.json()["entry"]}["Patient"] == "matched"
+
+
+@pytest.mark.parametrize("content_type", ["application/fhir+json; fhir-version=3.0", "application/fhir+xml", "text/plain"])
+def test_import_refuses_other_media_types_and_fhir_versions_with_415(chain, his, content_type):
+    response = his.post(reverse("api-fhir-import"), '{"resourceType": "Bundle"}', content_type=content_type)
+    assert response.status_code == 415
