@@ -4,8 +4,12 @@ Rows are plain dicts keyed by field attname; a field left out gets its model def
 fields get the current time), so a column another app adds with a default needs no change here.
 """
 
+import json
+
 from django.db import connection, transaction
 from django.utils import timezone
+
+from . import phases
 
 #: Field types psycopg adapts directly; anything else goes through ``get_db_prep_save``.
 _NATIVE = {
@@ -44,16 +48,20 @@ def _defaults(fields) -> dict:
     return defaults
 
 
-def _tuples(model, rows: list[dict]):
+def _tuples(model, rows: list[dict]) -> list[list]:
+    """The rows as COPY values in column order; a non-native column (encrypted, JSON) converted column-wise."""
     fields = _columns(model)
     defaults = _defaults(fields)
-    plan = [(f.attname, f.get_internal_type() in _NATIVE, f) for f in fields]
-    for row in rows:
-        yield [
-            (value if native or value is None else f.get_db_prep_save(value, connection))
-            for attname, native, f in plan
-            for value in (row.get(attname, defaults[attname]),)
-        ]
+    columns = []
+    for f in fields:
+        attname, default = f.attname, defaults[f.attname]
+        values = [row.get(attname, default) for row in rows]
+        kind = f.get_internal_type()
+        if kind not in _NATIVE:
+            with phases.phase(f"encrypt {model._meta.db_table}" if kind == "EncryptedCharField" else "serialise"):
+                values = [value if value is None else f.get_db_prep_save(value, connection) for value in values]
+        columns.append(values)
+    return list(zip(*columns, strict=True)) if columns else []
 
 
 def _instances(model, rows: list[dict]):
@@ -69,9 +77,62 @@ def copy_insert(model, rows: list[dict]) -> None:
         return
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _columns(model))
-    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-        for values in _tuples(model, rows):
-            copy.write_row(values)
+    values = _tuples(model, rows)
+    with phases.phase(f"COPY {model._meta.db_table}"), connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+
+
+def copy_rows(model, names: list[str], rows: list[tuple]) -> None:
+    """:func:`copy_insert` for rows given as tuples of the fields ``names`` (attnames); other columns get their defaults.
+
+    For the tens of thousands of child rows of a batch chunk: no dict per row.  A JSON value is
+    serialised once per distinct object (an event payload shared by a chunk's rows is written
+    as one text); encrypted fields are not taken here (each value needs its own nonce).
+    """
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**dict(zip(names, row, strict=True))) for row in rows], batch_size=1000)
+        return
+    fields = {f.attname: f for f in _columns(model)}
+    given = [fields[name] for name in names]
+    rest = [f for name, f in fields.items() if name not in set(names)]
+    defaults = _defaults(rest)
+    tail = tuple(_prepare(f, defaults[f.attname]) for f in rest)
+    special = [(i, f) for i, f in enumerate(given) if f.get_internal_type() not in _NATIVE]
+    if any(f.get_internal_type() == "EncryptedCharField" for _i, f in special):
+        raise ValueError("copy_rows does not take encrypted fields; use copy_insert")
+    if special:
+        with phases.phase("serialise"):
+            seen: dict[tuple[int, int], object] = {}
+            prepared = []
+            for row in rows:
+                row = list(row)
+                for i, f in special:
+                    value = row[i]
+                    key = (i, id(value))
+                    if key not in seen:
+                        seen[key] = _prepare(f, value)
+                    row[i] = seen[key]
+                prepared.append(row)
+            rows = prepared
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in [*given, *rest])
+    with phases.phase(f"COPY {model._meta.db_table}"), connection.cursor() as cursor:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row, *tail))
+
+
+def _prepare(f, value):
+    """A value of field ``f`` as COPY takes it: JSON as its text, other non-native types as the field prepares them."""
+    if value is None or f.get_internal_type() in _NATIVE:
+        return value
+    if f.get_internal_type() == "JSONField":
+        return json.dumps(value, cls=f.encoder)
+    return f.get_db_prep_save(value, connection)
 
 
 def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, returning: list[str]) -> list[tuple]:
@@ -94,18 +155,21 @@ def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, retu
     returning_sql = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in returning)
     # One transaction: behind PgBouncer in transaction mode the staging table exists only on the
     # server connection of this transaction, and ON COMMIT DROP leaves nothing on it for the next client.
+    values = _tuples(model, rows)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {stage}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
-        with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
-            for values in _tuples(model, rows):
-                copy.write_row(values)
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
-            f"ON CONFLICT {conflict_target} DO NOTHING RETURNING {returning_sql}"
-        )
-        inserted = cursor.fetchall()
-        cursor.execute(f"DROP TABLE {stage}")
+        with phases.phase(f"staging COPY {model._meta.db_table}"):
+            cursor.execute(f"DROP TABLE IF EXISTS {stage}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
+            with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row(row)
+        with phases.phase(f"INSERT ... ON CONFLICT {model._meta.db_table}"):
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {stage} "  # noqa: S608
+                f"ON CONFLICT {conflict_target} DO NOTHING RETURNING {returning_sql}"
+            )
+            inserted = cursor.fetchall()
+            cursor.execute(f"DROP TABLE {stage}")
     return inserted
 
 

@@ -172,11 +172,15 @@ def survivors_of(patients: Iterable[Patient]) -> Callable[[Patient], Patient]:
     return survivor
 
 
-def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
-    """Match many records with a fixed number of queries: one exact lookup, one candidate fetch."""
+def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: bool = False) -> list[MatchResult]:
+    """Match many records with a fixed number of queries: one exact lookup, one candidate fetch.
+
+    ``resident_ids_unknown``: the caller has just found that the index knows none of the rows'
+    resident IDs (in the same transaction), so the exact lookup asks for insurance numbers only.
+    """
     incoming = [row if isinstance(row, Incoming) else Incoming.of(row) for row in rows]
     # Every key of the hash ring is asked for (rows not yet re-hashed by a rotation), mapped to the writing key's hash.
-    hashes = hash_aliases("resident_id", {row.resident_id for row in incoming if row.resident_id})
+    hashes = {} if resident_ids_unknown else hash_aliases("resident_id", {row.resident_id for row in incoming if row.resident_id})
     numbers = {row.insurance_number for row in incoming if row.insurance_number}
     by_hash: dict[str, Patient] = {}
     by_number: dict[str, Patient] = {}
@@ -198,7 +202,7 @@ def match_patients(rows: Iterable[Mapping | Incoming]) -> list[MatchResult]:
     results: list[MatchResult | None] = [None] * len(incoming)
     pending: list[int] = []
     for i, row in enumerate(incoming):
-        exact = by_hash.get(row.resident_id_hash) if row.resident_id_hash else None
+        exact = by_hash.get(row.resident_id_hash) if by_hash and row.resident_id else None
         exact = exact or (by_number.get(row.insurance_number) if row.insurance_number else None)
         if exact is not None:
             results[i] = MatchResult(Outcome.EXACT, exact, 1.0)

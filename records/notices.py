@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -29,7 +30,13 @@ def note_visits_elsewhere(pairs: Iterable[tuple[int, int]]) -> int:
     counts = Counter(pairs)
     if not counts:
         return 0
-    homes = dict(Patient.objects.filter(pk__in={patient_id for patient_id, _ in counts}).values_list("pk", "home_institution_id"))
+    ids = list({patient_id for patient_id, _ in counts})
+    if connection.vendor == "postgresql":  # one array parameter for a batch's thousands of patients
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, home_institution_id FROM {Patient._meta.db_table} WHERE id = ANY(%s)", [ids])  # noqa: S608
+            homes = dict(cursor.fetchall())
+    else:
+        homes = dict(Patient.objects.filter(pk__in=ids).values_list("pk", "home_institution_id"))
     elsewhere = {
         (patient_id, institution_id): visits
         for (patient_id, institution_id), visits in counts.items()

@@ -6,6 +6,8 @@ types ``qin`` must find 覃. Compound surnames (欧阳, 司马 …) are read as 
 the two-character ones with their own reading (尉迟 yùchí, 万俟 mòqí …) are listed here.
 """
 
+import functools
+
 from pypinyin import lazy_pinyin
 
 #: Surname readings that differ from the character's most common reading.
@@ -67,6 +69,7 @@ def _syllables(name: str) -> list[str]:
     return lazy_pinyin(name)
 
 
+@functools.lru_cache(maxsize=65536)
 def to_pinyin(name: str) -> str:
     """``"张三"`` → ``"zhang san"``, ``"覃海"`` → ``"qin hai"``; Latin letters pass through lower-cased."""
     return " ".join(part.strip().lower() for part in _syllables(name) if part.strip())

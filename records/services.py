@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from consortium import bulk
+from consortium import bulk, phases
 from consortium.errors import Conflict, Invalid
 from consortium.models import Institution, OutboxEventType
 from consortium.permissions import Action, require, staff_of
@@ -788,9 +788,31 @@ def _known_patients(resident_ids: set[str]) -> dict[str, int]:
     Rows still hashed under an older key of the ring (a rotation under way) are found too.
     """
     aliases = hash_aliases("resident_id", resident_ids)
-    found = list(Patient.objects.filter(resident_id_hash__in=aliases).only("pk", "resident_id_hash", "merged_into"))
-    survivor = survivors_of(found)
-    return {aliases[patient.resident_id_hash]: survivor(patient).pk for patient in found}
+    if not aliases:
+        return {}
+    if connection.vendor == "postgresql":
+        # One array parameter, not thousands of IN parameters; the predicate of the partial
+        # unique index is repeated so that the index serves the lookup.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, resident_id_hash, merged_into_id FROM {Patient._meta.db_table}"  # noqa: S608
+                " WHERE resident_id_hash = ANY(%s) AND NOT (resident_id_hash = '')",
+                [list(aliases)],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = list(
+            Patient.objects.filter(resident_id_hash__in=aliases)
+            .exclude(resident_id_hash="")
+            .values_list("pk", "resident_id_hash", "merged_into_id")
+        )
+    found = {aliases[resident_hash]: pk for pk, resident_hash, merged_into in rows if merged_into is None}
+    merged = [pk for pk, _hash, merged_into in rows if merged_into is not None]
+    if merged:
+        patients = list(Patient.objects.filter(pk__in=merged).only("pk", "resident_id_hash", "merged_into"))
+        survivor = survivors_of(patients)
+        found.update({aliases[patient.resident_id_hash]: survivor(patient).pk for patient in patients})
+    return found
 
 
 def match_batch_patients(
@@ -810,21 +832,28 @@ def match_batch_patients(
     require(actor, Action.REGISTER_PATIENT, institution)
     errors: list[dict] = []
     matched: dict[int, int] = {}
-    known = _known_patients({patient.resident_id for _row, patient in patients if patient.resident_id_hash})
+    with phases.phase("MPI: known resident IDs"):
+        known = _known_patients({patient.resident_id for _row, patient in patients if patient.resident_id_hash})
     rest = []
-    for row, patient in patients:
-        resident_hash = patient.resident_id_hash
-        if resident_hash in known:
-            matched[row] = known[resident_hash]
-            continue
-        if resident_hash:
-            problems = _check_new_resident_id(row, patient)
-            if problems:
-                errors += problems
+    with phases.phase("MPI: new resident IDs checked"):
+        for row, patient in patients:
+            resident_hash = patient.resident_id_hash
+            if resident_hash in known:
+                matched[row] = known[resident_hash]
                 continue
-        rest.append((row, patient))
+            if resident_hash:
+                problems = _check_new_resident_id(row, patient)
+                if problems:
+                    errors += problems
+                    continue
+            rest.append((row, patient))
     if not rest:
         return BatchPatientMatches(matched, errors, 0)
+    with phases.phase("MPI: scored matcher"):
+        return _register_unmatched(institution, rest, matched, errors, source)
+
+
+def _register_unmatched(institution, rest: list, matched: dict, errors: list, source: str) -> BatchPatientMatches:
     incoming = [
         Incoming.of(
             {
@@ -840,7 +869,9 @@ def match_batch_patients(
     ]
     to_create: dict[str, dict] = {}
     waiting: list = []
-    for (row, patient), candidate, result in zip(rest, incoming, match_patients(incoming), strict=True):
+    for (row, patient), candidate, result in zip(
+        rest, incoming, match_patients(incoming, resident_ids_unknown=True), strict=True
+    ):
         if result.outcome in (Outcome.EXACT, Outcome.LINKED):
             matched[row] = result.patient.pk
         elif not patient.resident_id_hash:

@@ -10,19 +10,24 @@ being landed, and visits already present (same institution and external ID) are 
 written twice.
 """
 
+import contextlib
 import datetime
+import gc
 import hashlib
+import queue
+import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from consortium import bulk, storage
+from consortium import bulk, phases, storage
 from consortium.errors import Conflict, Invalid, TooLarge
 from consortium.models import Department, Institution, OutboxEvent, OutboxEventType
 from consortium.permissions import MEMBER_SYSTEM_ROLE, SYSTEM, Action, can, staff_of
@@ -192,12 +197,15 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
     limit = sync_setting("SYNC_MAX_BATCH_BYTES")
     if content_length is not None and content_length > limit:
         raise BatchTooLarge(limit)
-    path, size, digest = _spool(stream, limit)
+    with phases.phase("receive: stream to storage"):
+        path, size, digest = _spool(stream, limit)
     stored = ""
     try:
         if fhir_inbound.looks_like_bundle(path):
-            path = _convert_bundle(path)
-        header, rows, errors = _scan(path)
+            with phases.phase("receive: FHIR conversion"):
+                path = _convert_bundle(path)
+        with phases.phase("receive: parse and shape check"):
+            header, rows, errors = _scan(path)
         if errors:
             raise BatchRejected(errors)
         batch_id = header.get("batch_id", "").strip()
@@ -217,10 +225,11 @@ def receive_batch(*, actor, stream, content_length: int | None) -> tuple[Inbound
         if existing is not None:
             return _same_batch(existing, digest), False
         # Stored before the transaction, so that no lock is held while the body travels.
-        with path.open("rb") as body:
+        with phases.phase("receive: stream to storage"), path.open("rb") as body:
             stored = storage.save_stream(f"sync/inbound/{institution.pk}/batch-{uuid.uuid4().hex}.json", body)
         try:
-            batch = _create_batch(actor, institution, batch_id, header, stored, size, rows, digest)
+            with phases.phase("batch bookkeeping"):
+                batch = _create_batch(actor, institution, batch_id, header, stored, size, rows, digest)
         except IntegrityError:
             # A concurrent upload of this batch ID committed first: answer with its batch.
             storage.delete(stored)
@@ -252,13 +261,14 @@ def _create_batch(actor, institution, batch_id: str, header: dict, stored: str, 
             body_sha256=digest,
             rows_total=rows,
         )
-        record_audit_event(
-            actor=actor,
-            action=SyncAudit.BATCH_RECEIVED,
-            obj=batch,
-            institution=institution,
-            detail={"batch_id": batch_id, "rows": rows, "bytes": size},
-        )
+        with phases.phase("audit log"):
+            record_audit_event(
+                actor=actor,
+                action=SyncAudit.BATCH_RECEIVED,
+                obj=batch,
+                institution=institution,
+                detail={"batch_id": batch_id, "rows": rows, "bytes": size},
+            )
         transaction.on_commit(lambda: _enqueue_batch(batch.pk), robust=True)
     return batch
 
@@ -320,12 +330,17 @@ class _Tally:
 
 def land_batch(*, batch_id: int) -> InboundBatch | None:
     """Validate and land a received batch in chunks, set-based; safe to run again after a crash."""
-    batch = _claim_batch(batch_id)
+    with phases.phase("batch bookkeeping"):
+        batch = _claim_batch(batch_id)
     if batch is None:
         return None
     if not storage.exists(batch.body_path):
         return _batch_finish(batch, None, _("The stored body of this batch is missing; upload it again under a new batch ID."))
     tally = _Tally()
+    collecting = gc.isenabled()
+    # Tens of thousands of short-lived rows per chunk make the cycle collector walk the whole heap
+    # again and again (a quarter of the landing's Python time); none of them forms a cycle.
+    gc.disable()
     try:
         if batch.all_or_nothing:
             try:
@@ -343,10 +358,18 @@ def land_batch(*, batch_id: int) -> InboundBatch | None:
             _land_chunks(batch, tally)
     except ingest.BodyError as exc:
         return _batch_finish(batch, tally, exc.message)
+    finally:
+        if collecting:
+            gc.enable()
     return _batch_finish(batch, tally, "")
 
 
 def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> InboundBatch:
+    with phases.phase("batch bookkeeping"):
+        return _finish(batch, tally, failure)
+
+
+def _finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> InboundBatch:
     with transaction.atomic():
         batch = InboundBatch.objects.select_for_update().get(pk=batch.pk)
         target = InboundBatchStatus.FAILED if failure else InboundBatchStatus.LANDED
@@ -362,71 +385,170 @@ def _batch_finish(batch: InboundBatch, tally: "_Tally | None", failure: str) -> 
             batch.patients_created = 0 if failure and batch.all_or_nothing else tally.patients_created
             batch.row_errors = tally.errors
         batch.save()
-        record_audit_event(
-            actor=None,
-            action=SyncAudit(f"sync.batch_{target}"),
-            obj=batch,
-            institution=batch.institution,
-            detail={"landed": batch.rows_landed, "failed": batch.rows_failed, "already_present": batch.rows_already_present},
-        )
+        with phases.phase("audit log"):
+            record_audit_event(
+                actor=None,
+                action=SyncAudit(f"sync.batch_{target}"),
+                obj=batch,
+                institution=batch.institution,
+                detail={"landed": batch.rows_landed, "failed": batch.rows_failed, "already_present": batch.rows_already_present},
+            )
     storage.delete(batch.body_path)
     return batch
 
 
 def _land_chunks(batch: InboundBatch, tally: _Tally) -> None:
-    departments = dict(Department.objects.filter(institution=batch.institution).values_list("code", "pk"))
+    for kind, value in _read_ahead(batch):
+        if kind == "errors":
+            tally.fail(value)
+        else:
+            _land_chunk(batch, value, tally)
+
+
+def _validated(batch: InboundBatch, departments: dict[str, int], size: int):
+    """``("errors", row errors)`` per refused row and ``("chunk", clean visits)`` per chunk, in the body's order."""
     seen: set[str] = set()
     chunk: list[ingest.CleanVisit] = []
-    size = sync_setting("SYNC_INGEST_CHUNK")
+    timing = phases.active()
+    horizon = ingest.future_horizon()
     with storage.open_stream(batch.body_path) as body:
-        for row, data in ingest.iter_visits(body):
+        visits = _timed(ingest.iter_visits(body), "parse") if timing else ingest.iter_visits(body)
+        for row, data in visits:
             # The shape was checked when the body was received; this file is the platform's own copy.
-            visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen)
-            if errors and "_entry" in data:
-                for error in errors:
-                    error["entry"] = data["_entry"]
+            started = time.perf_counter() if timing else 0.0
+            visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen, horizon=horizon)
+            if timing:
+                phases.add("content validation", time.perf_counter() - started)
             if errors:
-                tally.fail(errors)
+                if "_entry" in data:
+                    for error in errors:
+                        error["entry"] = data["_entry"]
+                yield "errors", errors
                 continue
             chunk.append(visit)
             if len(chunk) >= size:
-                _land_chunk(batch, chunk, tally)
+                yield "chunk", chunk
                 chunk = []
+                horizon = ingest.future_horizon()
     if chunk:
-        _land_chunk(batch, chunk, tally)
+        yield "chunk", chunk
+
+
+_DONE = object()
+
+
+def _read_ahead(batch: InboundBatch):
+    """:func:`_validated`, run in a thread of its own one chunk ahead of the landing.
+
+    Parsing and validating are pure Python with no database access; the landing mostly waits on
+    the database (COPY, INSERT, the commit's foreign key checks), so the next chunk is made ready
+    meanwhile.  Items come in the body's order; an exception of the reader (a malformed body) is
+    raised here, after the items before it, as it would be without the thread.  The reader uses
+    the landing's language for its messages.
+    """
+    departments = dict(Department.objects.filter(institution=batch.institution).values_list("code", "pk"))
+    size = sync_setting("SYNC_INGEST_CHUNK")
+    language = translation.get_language()
+    timing = phases.active()
+    items: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    reader_spent: dict[str, float] = {}
+
+    def read() -> None:
+        with phases.recording() if timing else contextlib.nullcontext({}) as spent, translation.override(language):
+            try:
+                for item in _validated(batch, departments, size):
+                    if not put(item):
+                        return
+            except BaseException as exc:  # noqa: BLE001 - handed to the landing thread, raised there
+                put(("raise", exc))
+                return
+            finally:
+                reader_spent.update(spent)
+        put(_DONE)
+
+    reader = threading.Thread(target=read, name=f"batch-{batch.pk}-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            with phases.phase("waiting for the reader thread"):
+                item = items.get()
+            if item is _DONE:
+                return
+            if item[0] == "raise":
+                raise item[1]
+            yield item
+    finally:
+        stop.set()
+        reader.join()
+        if timing:
+            phases.merge(reader_spent, prefix="reader thread: ")
+
+
+def _timed(iterable, name: str):
+    """``iterable``, with the time spent producing each item counted to phase ``name``."""
+    iterator = iter(iterable)
+    while True:
+        started = time.perf_counter()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            phases.add(name, time.perf_counter() - started)
+            return
+        phases.add(name, time.perf_counter() - started)
+        yield item
 
 
 def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
-    with transaction.atomic():
-        InboundBatch.objects.filter(pk=batch.pk).update(lease_until=timezone.now() + _BATCH_LEASE)
-        patient_ids, errors, created = _match_patients(batch.institution, visits, source=f"inbound batch {batch.client_batch_id}")
+    with phases.phase("commit"), transaction.atomic():
+        with phases.phase("batch bookkeeping"):
+            InboundBatch.objects.filter(pk=batch.pk).update(lease_until=timezone.now() + _BATCH_LEASE)
+        with phases.phase("MPI matching"):
+            patient_ids, errors, created = _match_patients(
+                batch.institution, visits, source=f"inbound batch {batch.client_batch_id}"
+            )
         tally.patients_created += created
         if errors:
             tally.fail(errors)
             visits = [visit for visit in visits if visit.row in patient_ids]
-        external_ids = [visit.external_id for visit in visits]
-        present = set(
-            Encounter.objects.filter(institution=batch.institution, external_id__in=external_ids).values_list(
-                "external_id", flat=True
-            )
-        )
-        fresh = [visit for visit in visits if visit.external_id not in present]
-        tally.already_present += len(visits) - len(fresh)
-        now = timezone.now()
-        encounters = [
-            {
-                "patient_id": patient_ids[visit.row],
-                "institution_id": batch.institution_id,
-                "department_id": visit.department_id,
-                "kind": visit.kind,
-                "started_at": visit.started_at,
-                "ended_at": visit.ended_at,
-                "chief_complaint": visit.chief_complaint,
-                "external_id": visit.external_id,
-                "created_at": now,
-            }
-            for visit in fresh
-        ]
+        with phases.phase("shaping rows"):
+            external_ids = [visit.external_id for visit in visits]
+        present: set[str] = set()
+        if connection.vendor != "postgresql":  # PostgreSQL's ON CONFLICT DO NOTHING skips them itself
+            with phases.phase("visits already present"):
+                present = set(
+                    Encounter.objects.filter(institution=batch.institution, external_id__in=external_ids).values_list(
+                        "external_id", flat=True
+                    )
+                )
+        with phases.phase("shaping rows"):
+            fresh = [visit for visit in visits if visit.external_id not in present]
+            tally.already_present += len(visits) - len(fresh)
+            now = timezone.now()
+            encounters = [
+                {
+                    "patient_id": patient_ids[visit.row],
+                    "institution_id": batch.institution_id,
+                    "department_id": visit.department_id,
+                    "kind": visit.kind,
+                    "started_at": visit.started_at,
+                    "ended_at": visit.ended_at,
+                    "chief_complaint": visit.chief_complaint,
+                    "external_id": visit.external_id,
+                    "created_at": now,
+                }
+                for visit in fresh
+            ]
         inserted = dict(
             (external_id, pk)
             for pk, external_id in bulk.copy_upsert_returning(
@@ -437,32 +559,38 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
             )
         )
         tally.already_present += len(fresh) - len(inserted)
-        diagnoses, charges, events = [], [], []
-        payload = {"source": "inbound_batch", "batch": batch.pk}
-        for visit in fresh:
-            encounter_id = inserted.get(visit.external_id)
-            if encounter_id is None:
-                continue
-            diagnoses += [
-                {"encounter_id": encounter_id, "code": code, "description": description, "is_primary": primary}
-                for code, description, primary in visit.diagnoses
-            ]
-            charges += [{"encounter_id": encounter_id, **item} for item in visit.charge_items]
-            events.append(
-                {
-                    "event_type": OutboxEventType.ENCOUNTER,
-                    "aggregate_type": "records.encounter",
-                    "aggregate_id": str(encounter_id),
-                    "patient_id": patient_ids[visit.row],
-                    "institution_id": batch.institution_id,
-                    "payload": payload,
-                    "created_at": now,
-                }
+        with phases.phase("shaping rows"):
+            diagnoses, charges, events = [], [], []
+            payload = {"source": "inbound_batch", "batch": batch.pk}  # one object: serialised once for the chunk
+            institution_id = batch.institution_id
+            for visit in fresh:
+                encounter_id = inserted.get(visit.external_id)
+                if encounter_id is None:
+                    continue
+                diagnoses += [(encounter_id, *diagnosis) for diagnosis in visit.diagnoses]
+                charges += [(encounter_id, *item) for item in visit.charge_items]
+                events.append(
+                    (
+                        OutboxEventType.ENCOUNTER,
+                        "records.encounter",
+                        str(encounter_id),
+                        patient_ids[visit.row],
+                        institution_id,
+                        payload,
+                        now,
+                    )
+                )
+        bulk.copy_rows(Diagnosis, ["encounter_id", "code", "description", "is_primary"], diagnoses)
+        bulk.copy_rows(ChargeItem, ["encounter_id", *ingest.CHARGE_COLUMNS], charges)
+        bulk.copy_rows(
+            OutboxEvent,
+            ["event_type", "aggregate_type", "aggregate_id", "patient_id", "institution_id", "payload", "created_at"],
+            events,
+        )
+        with phases.phase("notices to home clinics"):
+            note_visits_elsewhere(
+                (patient_ids[visit.row], batch.institution_id) for visit in fresh if visit.external_id in inserted
             )
-        bulk.copy_insert(Diagnosis, diagnoses)
-        bulk.copy_insert(ChargeItem, charges)
-        bulk.copy_insert(OutboxEvent, events)
-        note_visits_elsewhere((patient_ids[visit.row], batch.institution_id) for visit in fresh if visit.external_id in inserted)
         tally.landed += len(inserted)
         if events:
             transaction.on_commit(_enqueue_dispatch, robust=True)

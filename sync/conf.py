@@ -24,7 +24,7 @@ DEFAULTS = {
     "SYNC_DEVELOPMENT_HOSTS": "",
     # Inbound batches.
     "SYNC_MAX_BATCH_BYTES": 256 * 1024 * 1024,  # bodies above this answer 413
-    "SYNC_INGEST_CHUNK": 5000,  # visits landed per chunk
+    "SYNC_INGEST_CHUNK": 10000,  # visits landed per chunk (one transaction each)
     "SYNC_MAX_REPORTED_ERRORS": 1000,  # row errors kept on a batch (all are counted)
 }
 

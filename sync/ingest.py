@@ -71,6 +71,13 @@ CHARGE_FIELDS = {
     "unit_price": (_NUMBER, True),
     "amount": (_NUMBER, False),
 }
+#: How many required fields each spec has (the fast shape check counts them).
+_REQUIRED = {
+    id(spec): sum(required for _types, required in spec.values())
+    for spec in (VISIT_FIELDS, PATIENT_FIELDS, DIAGNOSIS_FIELDS, CHARGE_FIELDS)
+}
+#: A clean charge item's values, in this order (``CleanVisit.charge_items``).
+CHARGE_COLUMNS = ("item_code", "name", "category", "catalogue_class", "quantity", "unit_price", "amount")
 _TYPE_NAMES = {str: "string", bool: "boolean", dict: "object", list: "array", int: "number", float: "number", type(None): "null"}
 
 
@@ -252,8 +259,49 @@ def check_header(name: str, value) -> dict | None:
     return None
 
 
+def _fits(obj, spec: dict) -> bool:
+    """The fast answer for a well-formed object: only known fields, each of an allowed JSON type, none missing.
+
+    Exact types: what the JSON parser makes (a ``bool`` is not taken for a number).  Anything
+    else goes through :func:`_check_object`, which names each problem.
+    """
+    if type(obj) is not dict:
+        return False
+    present = 0
+    for name, value in obj.items():
+        entry = spec.get(name)
+        if entry is None or type(value) not in entry[0]:
+            return False
+        present += entry[1]
+    return present == _REQUIRED[id(spec)]
+
+
+def _well_formed(visit) -> bool:
+    if type(visit) is not dict:
+        return False
+    present = 0
+    for name, value in visit.items():
+        if name == "_entry":
+            continue
+        entry = VISIT_FIELDS.get(name)
+        if entry is None or type(value) not in entry[0]:
+            return False
+        present += entry[1]
+    if present != _REQUIRED[id(VISIT_FIELDS)] or not _fits(visit["patient"], PATIENT_FIELDS):
+        return False
+    for item in visit.get("diagnoses", ()):
+        if not _fits(item, DIAGNOSIS_FIELDS):
+            return False
+    for item in visit.get("charge_items", ()):
+        if not _fits(item, CHARGE_FIELDS):
+            return False
+    return True
+
+
 def check_shape(row: int, visit) -> list[dict]:
     """JSON-level checks of one visit: an object with known fields of the right JSON types."""
+    if _well_formed(visit):
+        return []
     if not isinstance(visit, dict):
         return [_error(row, None, "wrong_type", _("A visit must be a JSON object."))]
     errors = _check_object({k: v for k, v in visit.items() if k != "_entry"}, VISIT_FIELDS, row, "")
@@ -284,7 +332,7 @@ class CleanVisit:
     department_id: int | None
     patient: BatchPatient
     diagnoses: list[tuple[str, str, bool]] = field(default_factory=list)
-    charge_items: list[dict] = field(default_factory=list)
+    charge_items: list[tuple] = field(default_factory=list)  # values in the order of CHARGE_COLUMNS
 
 
 def _decimal(value) -> Decimal | None:
@@ -310,15 +358,17 @@ def _moment(value: str) -> datetime.datetime | None:
 def _limit(errors, row, name, value: str, max_length: int) -> str:
     value = value.strip()
     if len(value) > max_length:
-        errors.append(
-            _error(
-                row,
-                name,
-                "too_long",
-                _("At most %(max)d characters (it has %(count)d).") % {"max": max_length, "count": len(value)},
-            )
-        )
+        errors.append(_too_long(row, name, value, max_length))
     return value
+
+
+def _too_long(row, name, value: str, max_length: int) -> dict:
+    return _error(
+        row,
+        name,
+        "too_long",
+        _("At most %(max)d characters (it has %(count)d).") % {"max": max_length, "count": len(value)},
+    )
 
 
 def _clean_patient(row: int, data: dict, errors: list) -> BatchPatient:
@@ -326,20 +376,21 @@ def _clean_patient(row: int, data: dict, errors: list) -> BatchPatient:
     number the index does not know yet (in ``records.services.match_batch_patients``), since a known number was
     validated when its patient was registered."""
     patient = BatchPatient()
-    if data.get("resident_id"):
+    get = data.get
+    if get("resident_id"):
         patient.resident_id = resident_ids.normalize(data["resident_id"])
         patient.resident_id_hash = identifier_hash("resident_id", patient.resident_id)
-    patient.insurance_number = _limit(errors, row, "patient.insurance_number", data.get("insurance_number", ""), 32)
+    patient.insurance_number = _limit(errors, row, "patient.insurance_number", get("insurance_number", ""), 32)
     if not patient.resident_id and not patient.insurance_number:
         errors.append(_error(row, "patient", "no_identifier", _("Give the patient's resident ID or insurance number.")))
-    patient.name = _limit(errors, row, "patient.name", data.get("name", ""), 64)
-    sex = data.get("sex", "")
+    patient.name = _limit(errors, row, "patient.name", get("name", ""), 64)
+    sex = get("sex", "")
     if sex:
         if sex not in SEXES:
             errors.append(_error(row, "patient.sex", "invalid", _("Use M, F or U.")))
         else:
             patient.sex = sex
-    if data.get("birth_date"):
+    if get("birth_date"):
         try:
             birth_date = parse_date(data["birth_date"])
         except ValueError:
@@ -348,14 +399,52 @@ def _clean_patient(row: int, data: dict, errors: list) -> BatchPatient:
             errors.append(_error(row, "patient.birth_date", "invalid", _("Use a date like 1968-05-17.")))
         else:
             patient.birth_date = birth_date
-    patient.phone = _limit(errors, row, "patient.phone", data.get("phone", ""), 20)
-    patient.address = _limit(errors, row, "patient.address", data.get("address", ""), 300)
-    patient.village = _limit(errors, row, "patient.village", data.get("village", ""), 100)
+    for name, max_length in (("phone", 20), ("address", 300), ("village", 100)):
+        value = get(name)
+        if value:
+            setattr(patient, name, _limit(errors, row, f"patient.{name}", value, max_length))
     return patient
 
 
-def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: set[str]) -> tuple[CleanVisit | None, list[dict]]:
-    """Content checks of one visit that passed :func:`check_shape`; money rounded half-up to the fen."""
+_MAX_QUANTITY = Decimal("1e8")
+_MAX_PRICE = Decimal("1e10")
+#: ``(quantity, unit price)`` as sent -> ``(quantity, unit price, amount)`` or the field that is wrong.
+#: A clinic's prices come from a catalogue and its quantities are small numbers: the same pairs
+#: recur thousands of times in a batch, and Decimal values are immutable, so they are shared.
+_money_cache: dict[tuple, tuple] = {}
+
+
+def _money(quantity_raw, unit_price_raw) -> tuple:
+    key = (type(quantity_raw), quantity_raw, type(unit_price_raw), unit_price_raw)
+    found = _money_cache.get(key)
+    if found is not None:
+        return found
+    quantity, unit_price = _decimal(quantity_raw), _decimal(unit_price_raw)
+    if quantity is None or quantity <= 0 or quantity >= _MAX_QUANTITY or quantity != quantity.quantize(FEN):
+        found = ("quantity",)
+    elif unit_price is None or unit_price < 0 or unit_price >= _MAX_PRICE or unit_price != unit_price.quantize(FEN):
+        found = ("unit_price",)
+    else:
+        found = (quantity, unit_price, charge_amount(quantity, unit_price))
+    if len(_money_cache) >= 4096:
+        _money_cache.clear()
+    _money_cache[key] = found
+    return found
+
+
+def future_horizon() -> datetime.datetime:
+    """A visit starting after this moment is refused as in the future."""
+    return timezone.now() + datetime.timedelta(minutes=5)
+
+
+def clean_visit(
+    row: int, data: dict, *, departments: dict[str, int], seen_ids: set[str], horizon: datetime.datetime | None = None
+) -> tuple[CleanVisit | None, list[dict]]:
+    """Content checks of one visit that passed :func:`check_shape`; money rounded half-up to the fen.
+
+    ``horizon``: the latest start accepted (:func:`future_horizon`, now when not given); a caller
+    checking many rows passes one for a chunk of them.
+    """
     errors: list[dict] = []
     external_id = _limit(errors, row, "external_id", data["external_id"], 64)
     if not external_id:
@@ -368,7 +457,7 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
     started_at = _moment(data["started_at"])
     if started_at is None:
         errors.append(_error(row, "started_at", "invalid", _("Use a date and time like 2026-11-25T09:30:00+08:00.")))
-    elif started_at > timezone.now() + datetime.timedelta(minutes=5):
+    elif started_at > (horizon or future_horizon()):
         errors.append(_error(row, "started_at", "future", _("A visit cannot start in the future.")))
     ended_at = None
     if data.get("ended_at"):
@@ -384,60 +473,68 @@ def clean_visit(row: int, data: dict, *, departments: dict[str, int], seen_ids: 
             errors.append(_error(row, "department", "unknown", _("No department with this code at the institution.")))
     patient = _clean_patient(row, data["patient"], errors)
     diagnoses = []
-    for i, item in enumerate(data.get("diagnoses", [])):
-        code = item["code"].strip().upper()
-        try:
-            code = icd10.check_code(item["code"]).code
-        except Invalid as error:
-            errors.append(_error(row, f"diagnoses[{i}].code", error.code, error.message))
-        description = _limit(errors, row, f"diagnoses[{i}].description", item.get("description", ""), 200)
+    for i, item in enumerate(data.get("diagnoses", ())):
+        found = icd10.lookup(item["code"])
+        if found is not None:
+            code = found.code
+        else:
+            code = item["code"].strip().upper()
+            try:
+                code = icd10.check_code(item["code"]).code
+            except Invalid as error:
+                errors.append(_error(row, f"diagnoses[{i}].code", error.code, error.message))
+        description = item.get("description", "").strip()
+        if len(description) > 200:
+            errors.append(_too_long(row, f"diagnoses[{i}].description", description, 200))
         diagnoses.append((code, description, bool(item.get("primary", False))))
     charges = []
-    for i, item in enumerate(data.get("charge_items", [])):
-        prefix = f"charge_items[{i}]"
-        if item["category"] not in CATEGORIES:
+    for i, item in enumerate(data.get("charge_items", ())):
+        category, catalogue_class = item["category"], item["catalogue_class"]
+        if category not in CATEGORIES:
             errors.append(
                 _error(
                     row,
-                    f"{prefix}.category",
+                    f"charge_items[{i}].category",
                     "invalid",
                     _("Use one of: %(values)s.") % {"values": ", ".join(ChargeCategory.values)},
                 )
             )
-        if item["catalogue_class"] not in CLASSES:
-            errors.append(_error(row, f"{prefix}.catalogue_class", "invalid", _("Use A, B or C.")))
-        quantity, unit_price = _decimal(item["quantity"]), _decimal(item["unit_price"])
-        if quantity is None or quantity <= 0 or quantity >= Decimal("1e8") or quantity != quantity.quantize(FEN):
-            errors.append(_error(row, f"{prefix}.quantity", "invalid", _("A positive number with at most two decimals.")))
+        if catalogue_class not in CLASSES:
+            errors.append(_error(row, f"charge_items[{i}].catalogue_class", "invalid", _("Use A, B or C.")))
+        money = _money(item["quantity"], item["unit_price"])
+        if len(money) == 1:
+            if money[0] == "quantity":
+                errors.append(
+                    _error(row, f"charge_items[{i}].quantity", "invalid", _("A positive number with at most two decimals."))
+                )
+            else:
+                errors.append(
+                    _error(
+                        row,
+                        f"charge_items[{i}].unit_price",
+                        "invalid",
+                        _("A non-negative amount in yuan with at most two decimals."),
+                    )
+                )
             continue
-        if unit_price is None or unit_price < 0 or unit_price >= Decimal("1e10") or unit_price != unit_price.quantize(FEN):
-            errors.append(
-                _error(row, f"{prefix}.unit_price", "invalid", _("A non-negative amount in yuan with at most two decimals."))
-            )
-            continue
-        amount = charge_amount(quantity, unit_price)
+        quantity, unit_price, amount = money
         if "amount" in item:
             given = _decimal(item["amount"])
             if given is None or given != amount:
                 errors.append(
                     _error(
                         row,
-                        f"{prefix}.amount",
+                        f"charge_items[{i}].amount",
                         "mismatch",
                         _("The amount must be quantity × unit price = %(amount)s.") % {"amount": amount},
                     )
                 )
-        charges.append(
-            {
-                "item_code": _limit(errors, row, f"{prefix}.item_code", item["item_code"], 32),
-                "name": _limit(errors, row, f"{prefix}.name", item["name"], 200),
-                "category": item["category"],
-                "catalogue_class": item["catalogue_class"],
-                "quantity": quantity,
-                "unit_price": unit_price,
-                "amount": amount,
-            }
-        )
+        item_code, name = item["item_code"].strip(), item["name"].strip()
+        if len(item_code) > 32:
+            errors.append(_too_long(row, f"charge_items[{i}].item_code", item_code, 32))
+        if len(name) > 200:
+            errors.append(_too_long(row, f"charge_items[{i}].name", name, 200))
+        charges.append((item_code, name, category, catalogue_class, quantity, unit_price, amount))
     if errors:
         return None, errors
     seen_ids.add(external_id)

@@ -2,6 +2,7 @@
 
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -437,3 +438,68 @@ def test_a_fhir_batch_takes_only_catalogue_codes_and_names_the_entry(chain, api)
     assert (error["entry"], error["field"], error["code"]) == (1, "diagnoses[0].code", "unknown_code")
     assert "Z99.99" in error["message"]
     assert not Encounter.objects.exists()
+
+
+def test_row_errors_of_a_chunked_batch_come_in_the_bodys_order_in_the_landings_language(chain, api, settings):
+    """Rows are parsed and checked in a reader thread one chunk ahead: order and language are the landing's."""
+    from django.utils import translation
+
+    settings.SYNC_INGEST_CHUNK = 3
+    visits = [visit(n) for n in range(12)]
+    for n in (1, 5, 6, 10):
+        visits[n]["diagnoses"] = [{"code": "cough"}]
+    response = api(body(visits))
+    assert response.status_code == 202
+    with translation.override("en"):
+        batch = batches.land_batch(batch_id=response.json()["id"])
+    assert (batch.status, batch.rows_landed, batch.rows_failed) == (InboundBatchStatus.LANDED, 8, 4)
+    assert [error["row"] for error in batch.row_errors] == [1, 5, 6, 10]
+    assert all("is not a code in the ICD-10 list" in error["message"] for error in batch.row_errors)
+    assert Encounter.objects.count() == 8 and OutboxEvent.objects.count() == 8
+
+
+def test_a_stored_body_broken_after_some_chunks_lands_those_and_fails_with_the_reason(chain, api, settings):
+    import gc
+
+    from consortium import storage
+
+    settings.SYNC_INGEST_CHUNK = 2
+    response = api(body([visit(n) for n in range(6)]))
+    stored = InboundBatch.objects.get(pk=response.json()["id"])
+    good = body([visit(n) for n in range(6)])
+    broken = good[: good.index('"V00005"')] + "@"  # the sixth visit is cut off by garbage
+    storage.delete(stored.body_path)
+    assert storage.save_stream(stored.body_path, io.BytesIO(broken.encode())) == stored.body_path
+    batch = batches.land_batch(batch_id=stored.pk)
+    assert batch.status == InboundBatchStatus.FAILED
+    assert batch.failure_reason
+    assert batch.rows_landed == 4 and Encounter.objects.count() == 4  # the two chunks before the break
+    assert gc.isenabled()
+
+
+def test_the_same_money_in_many_rows_is_checked_every_time(chain, api):
+    """Quantity and price pairs are remembered between rows: a bad pair is refused in each row that sends it."""
+    bad = {"item_code": "X", "name": "x", "category": "drug", "catalogue_class": "A", "quantity": "0.001", "unit_price": "1"}
+    good = {"item_code": "Y", "name": "y", "category": "drug", "catalogue_class": "A", "quantity": 3, "unit_price": "0.35"}
+    visits = [visit(n, charge_items=[good, bad] if n % 2 else [good]) for n in range(6)]
+    batch = land(api(body(visits)))
+    assert (batch.rows_landed, batch.rows_failed) == (3, 3)
+    assert {(error["row"], error["field"]) for error in batch.row_errors} == {(n, "charge_items[1].quantity") for n in (1, 3, 5)}
+    assert set(ChargeItem.objects.values_list("amount", flat=True)) == {Decimal("1.05")}
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "code"),
+    [
+        (lambda v: v["charge_items"][0].update(quantity=True), "charge_items[0].quantity", "wrong_type"),
+        (lambda v: v["patient"].update(name=None), "patient.name", "wrong_type"),
+        (lambda v: v["diagnoses"][0].update(extra=1), "diagnoses[0].extra", "unknown_field"),
+        (lambda v: v["charge_items"][1].pop("name"), "charge_items[1].name", "required"),
+        (lambda v: v.update(ended_at=None), None, None),  # null is allowed there
+    ],
+)
+def test_the_fast_shape_check_agrees_with_the_named_checks(change, field, code):
+    data = visit(1)
+    change(data)
+    errors = ingest.check_shape(0, data)
+    assert [(error["field"], error["code"]) for error in errors] == ([(field, code)] if field else [])
