@@ -1,10 +1,11 @@
 """Phase timers: where a long operation's seconds go, for benchmarks and profiling; silent otherwise.
 
-Code marks its phases with ``with phases.phase("name"):`` (or ``phases.add("name", seconds)`` for
-a part of a loop it timed itself).  Nothing is kept, logged or printed unless a caller wraps the work
-in ``with phases.recording() as spent:``; ``spent`` is then ``{phase name: seconds}``.  Phases nest:
-a phase's figure is its own time without the phases inside it, so the figures add up to the whole.
-Only names and seconds are recorded, never a value the code handles.
+Code marks its phases with ``with phases.phase("name"):`` (or ``phases.add("name", seconds, cpu)``
+for a part of a loop it timed itself).  Nothing is kept, logged or printed unless a caller wraps the
+work in ``with phases.recording() as spent:``; ``spent`` is then ``{phase name: wall-clock seconds}``
+and ``spent.cpu`` the same for the CPU seconds of the thread that ran the phase.  Phases nest: a
+phase's figures are its own time without the phases inside it, so they add up to the whole.  Only
+names and seconds are recorded, never a value the code handles.
 """
 
 import time
@@ -12,10 +13,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 
+class Spent(dict):
+    """``{phase: wall-clock seconds}``; ``cpu``: ``{phase: CPU seconds of the thread}``."""
+
+    def __init__(self):
+        super().__init__()
+        self.cpu: dict[str, float] = {}
+
+
 class _Recording:
     def __init__(self):
-        self.spent: dict[str, float] = {}
-        self.inner: list[float] = []  # per open phase: seconds of the phases inside it so far
+        self.spent = Spent()
+        self.inner: list[list[float]] = []  # per open phase: [wall, cpu] seconds of the phases inside it so far
 
 
 _current: ContextVar[_Recording | None] = ContextVar("consortium_phases", default=None)
@@ -28,7 +37,7 @@ def active() -> bool:
 
 @contextmanager
 def recording():
-    """Record the phases of the work inside; yields the ``{phase: seconds}`` dict it fills."""
+    """Record the phases of the work inside; yields the :class:`Spent` it fills."""
     record = _Recording()
     token = _current.set(record)
     try:
@@ -37,38 +46,46 @@ def recording():
         _current.reset(token)
 
 
+def _count(record: _Recording, name: str, wall: float, cpu: float) -> None:
+    spent = record.spent
+    spent[name] = spent.get(name, 0.0) + wall
+    spent.cpu[name] = spent.cpu.get(name, 0.0) + cpu
+
+
 @contextmanager
 def phase(name: str):
     record = _current.get()
     if record is None:
         yield
         return
-    record.inner.append(0.0)
-    started = time.perf_counter()
+    record.inner.append([0.0, 0.0])
+    started, started_cpu = time.perf_counter(), time.thread_time()
     try:
         yield
     finally:
-        elapsed = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, time.thread_time() - started_cpu
         inner = record.inner.pop()
-        record.spent[name] = record.spent.get(name, 0.0) + elapsed - inner
+        _count(record, name, wall - inner[0], cpu - inner[1])
         if record.inner:
-            record.inner[-1] += elapsed
+            record.inner[-1][0] += wall
+            record.inner[-1][1] += cpu
 
 
-def add(name: str, seconds: float) -> None:
-    """Count ``seconds`` the caller measured itself (inside a loop) to ``name``."""
+def add(name: str, seconds: float, cpu: float = 0.0) -> None:
+    """Count ``seconds`` (and ``cpu`` seconds of this thread) the caller measured itself, inside a loop, to ``name``."""
     record = _current.get()
     if record is None:
         return
-    record.spent[name] = record.spent.get(name, 0.0) + seconds
+    _count(record, name, seconds, cpu)
     if record.inner:
-        record.inner[-1] += seconds
+        record.inner[-1][0] += seconds
+        record.inner[-1][1] += cpu
 
 
-def merge(spent: dict[str, float], *, prefix: str) -> None:
+def merge(spent: Spent, *, prefix: str) -> None:
     """Count another thread's recording (overlapping this one's time) under ``prefix`` + its phase names."""
     record = _current.get()
     if record is None:
         return
     for name, seconds in spent.items():
-        record.spent[prefix + name] = record.spent.get(prefix + name, 0.0) + seconds
+        _count(record, prefix + name, seconds, spent.cpu.get(name, 0.0))

@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db.models import Q
 from rapidfuzz import fuzz
 
+from consortium import phases
+
 from .models import Patient, hash_aliases, identifier_hash
 from .pinyin import compact, to_pinyin
 from .resident_id import normalize
@@ -215,7 +217,9 @@ def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: 
         candidates_by_date: dict[datetime.date, list[Patient]] = {}
         candidates_by_name: dict[str, list[Patient]] = {}
         if dates or names:
-            for patient in _live(Patient.objects.filter(Q(birth_date__in=dates) | Q(name__in=names))):
+            with phases.phase("MPI: candidates fetched"):
+                candidates = list(_live(Patient.objects.filter(Q(birth_date__in=dates) | Q(name__in=names))))
+            for patient in candidates:
                 candidates_by_date.setdefault(patient.birth_date, []).append(patient)
                 candidates_by_name.setdefault(patient.name, []).append(patient)
         for i in pending:

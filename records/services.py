@@ -854,19 +854,20 @@ def match_batch_patients(
 
 
 def _register_unmatched(institution, rest: list, matched: dict, errors: list, source: str) -> BatchPatientMatches:
-    incoming = [
-        Incoming.of(
-            {
-                "name": patient.name,
-                "sex": patient.sex,
-                "birth_date": patient.birth_date,
-                "resident_id": patient.resident_id,
-                "insurance_number": patient.insurance_number,
-                "village": patient.village,
-            }
-        )
-        for _row, patient in rest
-    ]
+    with phases.phase("MPI: names to pinyin"):
+        incoming = [
+            Incoming.of(
+                {
+                    "name": patient.name,
+                    "sex": patient.sex,
+                    "birth_date": patient.birth_date,
+                    "resident_id": patient.resident_id,
+                    "insurance_number": patient.insurance_number,
+                    "village": patient.village,
+                }
+            )
+            for _row, patient in rest
+        ]
     to_create: dict[str, dict] = {}
     waiting: list = []
     for (row, patient), candidate, result in zip(
@@ -899,7 +900,8 @@ def _register_unmatched(institution, rest: list, matched: dict, errors: list, so
                     "village": patient.village,
                 },
             )
-    ids = bulk.insert_ignore(Patient, list(to_create.values()), key="resident_id_hash")
+    with phases.phase("MPI: new patients registered"):
+        ids = bulk.insert_ignore(Patient, list(to_create.values()), key="resident_id_hash")
     reviews = {}
     for row, patient, result in waiting:
         pk = ids.get(patient.resident_id_hash)
@@ -913,7 +915,8 @@ def _register_unmatched(institution, rest: list, matched: dict, errors: list, so
             reviews[(pk, result.patient.pk)] = MatchReview(
                 patient_id=pk, candidate_id=result.patient.pk, score=result.score, source=source
             )
-    MatchReview.objects.bulk_create(list(reviews.values()), ignore_conflicts=True)
+    with phases.phase("MPI: review queue"):
+        MatchReview.objects.bulk_create(list(reviews.values()), ignore_conflicts=True)
     return BatchPatientMatches(matched, errors, len(ids))
 
 

@@ -415,10 +415,11 @@ def _validated(batch: InboundBatch, departments: dict[str, int], size: int):
         visits = _timed(ingest.iter_visits(body), "parse") if timing else ingest.iter_visits(body)
         for row, data in visits:
             # The shape was checked when the body was received; this file is the platform's own copy.
-            started = time.perf_counter() if timing else 0.0
+            if timing:
+                started, started_cpu = time.perf_counter(), time.thread_time()
             visit, errors = ingest.clean_visit(row, data, departments=departments, seen_ids=seen, horizon=horizon)
             if timing:
-                phases.add("content validation", time.perf_counter() - started)
+                phases.add("content validation", time.perf_counter() - started, time.thread_time() - started_cpu)
             if errors:
                 if "_entry" in data:
                     for error in errors:
@@ -462,10 +463,10 @@ def _read_ahead(batch: InboundBatch):
             return True
         return False
 
-    reader_spent: dict[str, float] = {}
+    reader_spent = phases.Spent()
 
     def read() -> None:
-        with phases.recording() if timing else contextlib.nullcontext({}) as spent, translation.override(language):
+        with phases.recording() if timing else contextlib.nullcontext(phases.Spent()) as spent, translation.override(language):
             try:
                 for item in _validated(batch, departments, size):
                     if not put(item):
@@ -475,6 +476,7 @@ def _read_ahead(batch: InboundBatch):
                 return
             finally:
                 reader_spent.update(spent)
+                reader_spent.cpu.update(spent.cpu)
         put(_DONE)
 
     reader = threading.Thread(target=read, name=f"batch-{batch.pk}-reader", daemon=True)
@@ -499,13 +501,13 @@ def _timed(iterable, name: str):
     """``iterable``, with the time spent producing each item counted to phase ``name``."""
     iterator = iter(iterable)
     while True:
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         try:
             item = next(iterator)
         except StopIteration:
-            phases.add(name, time.perf_counter() - started)
+            phases.add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
             return
-        phases.add(name, time.perf_counter() - started)
+        phases.add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
         yield item
 
 

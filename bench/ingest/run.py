@@ -325,7 +325,11 @@ GROUPS = [
     ("land: waiting for the reader thread", ("waiting for the reader thread",)),
     ("MPI: known resident IDs", ("MPI: known resident IDs",)),
     ("MPI: new resident IDs checked", ("MPI: new resident IDs checked",)),
-    ("MPI: scored matcher, register", ("MPI: scored matcher",)),
+    ("MPI: names to pinyin (new patients)", ("MPI: names to pinyin",)),
+    ("MPI: candidates fetched", ("MPI: candidates fetched",)),
+    ("MPI: scored matcher", ("MPI: scored matcher",)),
+    ("MPI: new patients registered", ("MPI: new patients registered",)),
+    ("MPI: review queue", ("MPI: review queue",)),
     ("encryption of new identifiers", ("encrypt records_patient",)),
     ("visits already present", ("visits already present",)),
     ("shaping rows", ("shaping rows", "serialise")),
@@ -341,23 +345,28 @@ GROUPS = [
 READER = [("parse (JSON, again)", "reader thread: parse"), ("content validation", "reader thread: content validation")]
 
 
-def print_breakdown(spent: dict, platform: float, raw: float, warm_up: float) -> None:
+def print_breakdown(spent, platform: float, raw: float, warm_up: float) -> None:
     """Where the platform's seconds go, measured by its own phase timers (consortium.phases)."""
-    print(f"breakdown of the platform's {platform:.1f} s (phase timers of the platform's code; wall-clock):")
+    print(
+        f"breakdown of the platform's {platform:.1f} s (phase timers of the platform's code):"
+        " wall-clock s, share, x baseline time, CPU s of the Python thread"
+    )
     reader = {name for _label, name in READER}
     named = set(reader)
     rows = []
     for label, names in GROUPS:
         named.update(names)
-        rows.append((label, sum(spent.get(name, 0.0) for name in names)))
-    rows.append(("other phases", sum(seconds for name, seconds in spent.items() if name not in named)))
-    rows.append(("outside any phase", platform - sum(seconds for name, seconds in spent.items() if name not in reader)))
-    for label, seconds in rows:
-        print(f"  {label:<42} {seconds:6.2f} s  {seconds / platform:6.1%}  {seconds / raw:5.2f}x baseline")
+        rows.append((label, sum(spent.get(n, 0.0) for n in names), sum(spent.cpu.get(n, 0.0) for n in names)))
+    others = [name for name in spent if name not in named]
+    rows.append(("other phases", sum(spent[n] for n in others), sum(spent.cpu.get(n, 0.0) for n in others)))
+    rows.append(("outside any phase", platform - sum(s for n, s in spent.items() if n not in reader), None))
+    for label, seconds, cpu in rows:
+        cpu_text = f"{cpu:6.2f}" if cpu is not None else "     -"
+        print(f"  {label:<42} {seconds:6.2f} s  {seconds / platform:6.1%}  {seconds / raw:5.2f}x  {cpu_text}")
     print("  in the reader thread, overlapped with the landing above:")
     for label, name in READER:
-        seconds = spent.get(name, 0.0)
-        print(f"  {label:<42} {seconds:6.2f} s  {seconds / platform:6.1%}  {seconds / raw:5.2f}x baseline")
+        seconds, cpu = spent.get(name, 0.0), spent.cpu.get(name, 0.0)
+        print(f"  {label:<42} {seconds:6.2f} s  {seconds / platform:6.1%}  {seconds / raw:5.2f}x  {cpu:6.2f}")
     print(f"  (not counted: process warm-up at the first enqueue, once per process: {warm_up:.1f} s)")
 
 
