@@ -319,12 +319,14 @@ class PartitionInfo:
     table: str
     name: str
     month: str  # YYYY-MM, or "default"
-    rows: int
+    rows: int | None  # the planner's estimate for a month (None before its first ANALYZE); counted for the default
     attached: bool = True
 
 
 def list_partitions() -> list[PartitionInfo]:
-    """Every partition (and detached month table) of the partitioned tables, with its row count."""
+    """Every partition (and detached month table) of the partitioned tables, with its rows: estimated for
+    a month (a count of a month at province scale takes minutes), counted for the default partition,
+    where rows wait that have no month partition yet (normally none)."""
     found = []
     for spec in partitioned_tables():
         if not is_partitioned(spec):
@@ -335,7 +337,10 @@ def list_partitions() -> list[PartitionInfo]:
             names = [(name, month, True) for name, month in attached.items()]
             names += [(name, _month_of_name(name), False) for name in _detached(cursor, spec.table)]
             for name, month, is_attached in sorted(names, key=lambda item: (item[1] is None, item[1] or 0, item[0])):
-                cursor.execute(f"SELECT count(*) FROM {_q(connection, name)}")  # noqa: S608
+                if month is None:
+                    cursor.execute(f"SELECT count(*) FROM {_q(connection, name)}")  # noqa: S608
+                else:
+                    cursor.execute("SELECT NULLIF(reltuples, -1)::bigint FROM pg_class WHERE oid = to_regclass(%s)", [name])
                 label = month_label(month) if month else "default"
                 found.append(PartitionInfo(spec.key, spec.table, name, label, cursor.fetchone()[0], is_attached))
     return found

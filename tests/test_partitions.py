@@ -177,6 +177,45 @@ def test_partitions_are_created_ahead_and_again_is_a_no_op(db):
 
 
 @on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_ensures_at_once_create_each_partition_once():
+    """Two beat runs (or a run and an operator) at once: they queue on the advisory lock, nothing fails."""
+    import threading
+
+    from django.db import connections
+
+    reports, errors = [], []
+    barrier = threading.Barrier(2)
+
+    def run():
+        try:
+            barrier.wait()
+            reports.append(partitions.ensure_partitions(months_ahead=2))
+        except Exception as exc:  # noqa: BLE001  (the assertion below names it)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    with frozen_at("2045-03-15T12:00Z"):
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    try:
+        assert errors == []
+        created = [name for report in reports for name in report.created]
+        assert sorted(created) == sorted(f"{table}_p2045{month:02d}" for table in TABLES for month in (3, 4, 5))
+    finally:
+        with connection.cursor() as cursor:
+            for table in TABLES:
+                for month in (3, 4, 5):
+                    if f"{table}_p2045{month:02d}" in partitions_of(table):
+                        cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {table}_p2045{month:02d}")
+                        cursor.execute(f"DROP TABLE {table}_p2045{month:02d}")
+
+
+@on_postgresql
 def test_each_insert_lands_in_its_month_and_an_unready_month_in_the_default(chain):
     with frozen_at("2040-05-15T12:00+08:00"):
         partitions.ensure_partitions(months_ahead=1)

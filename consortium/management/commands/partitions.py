@@ -11,7 +11,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--list", action="store_true", help=_("List every partition with its rows."))
+        parser.add_argument(
+            "--list",
+            action="store_true",
+            help=_("List every partition with its rows (estimated; counted in the default partition)."),
+        )
         parser.add_argument("--ensure", action="store_true", help=_("Create the month partitions ahead."))
         parser.add_argument("--ahead", type=int, default=None, help=_("Months ahead to create (default: the setting)."))
         parser.add_argument(
@@ -65,4 +69,5 @@ class Command(BaseCommand):
                 self.stdout.write(_("No partitioned table here (SQLite keeps the tables plain)."))
             for info in rows:
                 state = "" if info.attached else _(" (detached, waiting to be archived)")
-                self.stdout.write(f"{info.key:14} {info.month:8} {info.rows:>12}  {info.name}{state}")
+                rows = "?" if info.rows is None else (str(info.rows) if info.month == "default" else f"~{info.rows}")
+                self.stdout.write(f"{info.key:14} {info.month:8} {rows:>12}  {info.name}{state}")
