@@ -791,13 +791,16 @@ def _scope_groups(indicator: Indicator, facts: QuerySet, consortia: dict) -> dic
             before = groups[ScopeKind.INSTITUTION].get(key, (Decimal(0), Decimal(0)))
             groups[ScopeKind.INSTITUTION][key] = (before[0] + n, before[1] + d)
     groups[ScopeKind.TOWNSHIP] = _aggregate(facts, indicator.township, indicator)
-    groups[ScopeKind.CONSORTIUM] = {}
-    for consortium_id, members in consortia.items():
-        member_facts = facts.annotate(_member=indicator.member).filter(_member__in=members)
-        groups[ScopeKind.CONSORTIUM].update(
-            _aggregate(member_facts, Value(consortium_id, output_field=BigIntegerField()), indicator)
-        )
+    # Every consortium in one statement: each fact joined to the memberships of its member institution and
+    # grouped by their consortium.  A statement per consortium, each filtering the window's facts of all
+    # consortia by membership, made the work grow with consortia x facts (bench/scale).
+    groups[ScopeKind.CONSORTIUM] = _aggregate(facts, _consortium_of(indicator.member), indicator) if consortia else {}
     return groups
+
+
+def _consortium_of(member: F) -> F:
+    """The consortium of each membership of the institution ``member`` names (one row per membership)."""
+    return F(f"{member.name}__memberships__consortium")
 
 
 def compute(first: datetime.date, last: datetime.date, today: datetime.date | None = None) -> dict[tuple, dict]:
