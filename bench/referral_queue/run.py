@@ -185,7 +185,7 @@ def session_cookie() -> str:
     return f"sessionid={session.session_key}"
 
 
-def start_server(port: int, database_url: str, institution_id: int) -> subprocess.Popen:
+def start_server(port: int, database_url: str, institution_id: int, timeout: float = 30) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -210,7 +210,7 @@ def start_server(port: int, database_url: str, institution_id: int) -> subproces
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -220,7 +220,7 @@ def start_server(port: int, database_url: str, institution_id: int) -> subproces
         except OSError:
             time.sleep(0.2)
     server.terminate()
-    raise RuntimeError("gunicorn did not start within 30 s")
+    raise RuntimeError(f"gunicorn did not start within {timeout:.0f} s")
 
 
 def request_bytes(port: int, url: str, cookie: str) -> bytes:
