@@ -36,6 +36,12 @@ CHECKS = {
     "DATABASE_URL": ("postgres://u:p@db.example:5433/cons", "s.DATABASES['default']['HOST']", "db.example"),
     "DATABASE_REPLICA_URL": ("postgres://u:p@replica.example:5433/cons", "s.DATABASES['replica']['HOST']", "replica.example"),
     "REPLICA_PIN_SECONDS": ("9", "s.REPLICA_PIN_SECONDS", 9),
+    "PARTITION_MONTHS_AHEAD": ("5", "s.PARTITION_MONTHS_AHEAD", 5),
+    "PARTITION_RETENTION_MONTHS": (
+        '{"outbox": 12, "notification": null}',
+        "[s.PARTITION_RETENTION_MONTHS[k] for k in ('outbox', 'notification', 'access_log')]",
+        [12, None, 84],
+    ),
     "DATABASE_POOL_MODE": ("transaction", "s.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS')", True),
     "REDIS_URL": ("redis://cache.example:6390/3", "s.CELERY_BROKER_URL", "redis://cache.example:6390/3"),
     "SECRET_KEY": ("s" * 60, "s.SECRET_KEY", "s" * 60),
