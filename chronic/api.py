@@ -12,7 +12,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consortium.errors import Invalid
-from records.models import Encounter
+from records.list_access import AuditedListMixin, note_listed
+from records.models import Encounter, PurposeOfUse
 
 from . import fhir, selectors, services
 from .models import FollowUpMethod, FollowUpStatus
@@ -31,7 +32,9 @@ class PanelRowSerializer(serializers.Serializer):
         return self.context["due"].get(obj.pk)
 
 
-class TeamPanelApi(APIView):
+class TeamPanelApi(AuditedListMixin, APIView):
+    list_purpose = PurposeOfUse.TREATMENT
+
     @extend_schema(
         responses=inline_serializer("TeamPanel", {"team": serializers.IntegerField(), "results": PanelRowSerializer(many=True)}),
         summary="A family-doctor team's enrolled patients",
@@ -39,6 +42,7 @@ class TeamPanelApi(APIView):
     def get(self, request, pk):
         team = selectors.team_or_404(request.user, pk)
         rows = list(selectors.panel(team)[:2000])
+        note_listed(row.patient_id for row in rows)
         due = dict(
             services.FollowUp.objects.filter(enrolment__in=[r.pk for r in rows], status=FollowUpStatus.DUE).values_list(
                 "enrolment_id", "pk"

@@ -89,7 +89,8 @@ class Worklist:
 
 
 WORKLIST_ROW_FIELDS = (
-    "id", "due_on", "status", "enrolment__patient__name", "enrolment__patient__village", "enrolment__programme__name",
+    "id", "due_on", "status", "enrolment__patient_id", "enrolment__patient__name", "enrolment__patient__village",
+    "enrolment__programme__name",
     "enrolment__last_control",
 )  # fmt: skip
 

@@ -23,7 +23,8 @@ from consortium.forms import apply_service_error
 from consortium.models import Staff
 from consortium.permissions import Action, can, can_anywhere, staff_of
 from records.access import log_patient_access, readable_patients
-from records.models import AccessReason, Encounter
+from records.list_access import audited_list, listed, note_listed
+from records.models import AccessReason, Encounter, PurposeOfUse
 
 from . import documents, selectors, services
 from . import rules as R
@@ -41,6 +42,7 @@ def _log_read(request, patient) -> None:
 
 
 @login_required
+@audited_list(PurposeOfUse.TREATMENT)
 def home(request):
     """The worklist of one of the user's teams: overdue, due this week, missed this week."""
     if not can_anywhere(request.user, Action.VIEW_CHRONIC):
@@ -55,6 +57,8 @@ def home(request):
         mine = selectors.team_ids_of(staff_of(request.user))
         team = next((t for t in teams if t.pk in mine), teams[0])
     work = selectors.worklist(team) if team else None
+    if work is not None:
+        note_listed(row["enrolment__patient_id"] for row in [*work.overdue, *work.due, *work.missed])
     return render(
         request,
         "chronic/home.html",
@@ -184,11 +188,12 @@ def follow_up_missed(request, pk):
 
 
 @login_required
+@audited_list(PurposeOfUse.PUBLIC_HEALTH)
 def candidates(request):
     """Patients found by screening (or at discharge), for the township to enrol or to record why not."""
     if not can_anywhere(request.user, Action.MANAGE_CHRONIC):
         raise PermissionDenied
-    rows = list(selectors.candidates(request.user)[:100])
+    rows = listed(selectors.candidates(request.user)[:100])
     teams = selectors.visible_teams(request.user)
     forms_ = []
     for row in rows:
@@ -276,8 +281,11 @@ def enrolment_detail(request, pk):
 
 
 @login_required
+@audited_list(PurposeOfUse.TREATMENT)
 def team_panel(request, pk):
     team = selectors.team_or_404(request.user, pk)
+    panel = listed(selectors.panel(team)[:300])
+    contracts = listed(selectors.contracts_of(team)[:100], "holder_id")
     return render(
         request,
         "chronic/team.html",
@@ -285,8 +293,8 @@ def team_panel(request, pk):
             "team": team,
             "members": team.members.select_related("staff__institution"),
             "counts": selectors.panel_counts(team),
-            "panel": selectors.panel(team)[:300],
-            "contracts": selectors.contracts_of(team)[:100],
+            "panel": panel,
+            "contracts": contracts,
             "may_sign": services.may_manage(request.user, team.institution_id) or services.is_team_member(request.user, team.pk),
         },
     )

@@ -10,6 +10,8 @@ from django.views.decorators.http import require_GET
 from consortium import selectors
 from consortium.models import StaffRole
 from consortium.permissions import staff_of
+from records.list_access import audited_list, listed
+from records.models import PurposeOfUse
 from records.selectors import break_glass_oversight, encounters_on, recently_registered_patients
 from referrals.selectors import (
     expected_arrivals,
@@ -29,21 +31,23 @@ def _home_context(user) -> dict:
         return {"panel": "none"}
     role = staff.role
     if role in (StaffRole.CLINIC_CLINICIAN, StaffRole.CLINIC_CLERK):
+        follow_ups = follow_ups_due(staff.institution)
+        listed([*follow_ups["overdue"], *follow_ups["today"]], "referral.patient_id")
         return {
             "panel": "clinic",
-            "incoming": incoming_referrals(staff.institution),
-            "follow_ups": follow_ups_due(staff.institution),
-            "todays_encounters": encounters_on(staff.institution),
-            "recent_patients": recently_registered_patients(staff.institution),
-            "referrals_sent": referrals_sent_by(staff.institution)[:10],
+            "incoming": listed(incoming_referrals(staff.institution)),
+            "follow_ups": follow_ups,
+            "todays_encounters": listed(encounters_on(staff.institution)),
+            "recent_patients": listed(recently_registered_patients(staff.institution), "pk"),
+            "referrals_sent": listed(referrals_sent_by(staff.institution)[:10]),
         }
     if role in (StaffRole.REFERRAL_COORDINATOR, StaffRole.HOSPITAL_ADMINISTRATOR):
         return {
             "panel": "hospital",
-            "queue": referral_queue(staff.institution)[:50],
-            "arrivals": expected_arrivals(staff.institution),
-            "overdue": overdue_decisions(staff.institution)[:50],
-            "todays_encounters": encounters_on(staff.institution),
+            "queue": listed(referral_queue(staff.institution)[:50]),
+            "arrivals": listed(expected_arrivals(staff.institution)),
+            "overdue": listed(overdue_decisions(staff.institution)[:50]),
+            "todays_encounters": listed(encounters_on(staff.institution)),
         }
     if role == StaffRole.PRIVACY_OFFICER:
         grants = break_glass_oversight(user)
@@ -62,7 +66,10 @@ def _home_context(user) -> dict:
 
 
 @login_required
+@audited_list(PurposeOfUse.TREATMENT)
 def home(request):
+    """The home page per role; the panels that name patients (referrals, visits, follow-ups) are
+    logged as one list read."""
     context = {"staff": staff_of(request.user), **_home_context(request.user)}
     return render(request, "consortium/home.html", context)
 

@@ -14,7 +14,9 @@ from consortium import csv_export
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can_anywhere, get_scoped_or_404, institution_ids_for
 from consortium.routing import reads_from_replica
-from records.models import Patient
+from records.access import log_denied_access, log_patient_access
+from records.list_access import audited_list, note_listed
+from records.models import AccessReason, Patient, PurposeOfUse
 
 from . import scorecard as county
 from . import selectors, services
@@ -212,6 +214,7 @@ def _fund_csv(rows) -> HttpResponse:
 
 
 @login_required
+@audited_list(PurposeOfUse.OPERATIONS)
 @reads_from_replica
 def warning_list(request):
     if not selectors.may_see_warnings(request.user):
@@ -227,6 +230,7 @@ def warning_list(request):
         # The clinic a warning is flagged to must know whom to help; others see the numbers only.
         warning.named = readable is None or warning.patient.home_institution_id in readable or warning.institution_id in readable
         warning.editable = editable is None or warning.patient.home_institution_id in editable
+    note_listed(warning.patient_id for warning in page.object_list if warning.named)  # the others show numbers only
     context = {
         "page": page,
         "status": status,
@@ -238,10 +242,20 @@ def warning_list(request):
 
 @login_required
 def household(request, pk: int):
-    """Record a patient's household income band (clinic staff of the patient's home institution)."""
-    patient = get_scoped_or_404(
-        Patient.objects.select_related("home_institution"), request.user, Action.RECORD_ENCOUNTER, "home_institution", pk=pk
-    )
+    """Record a patient's household income band (clinic staff of the patient's home institution).
+
+    Opening the page is a read of the patient's record (its access log); a refused one is logged too."""
+    try:
+        patient = get_scoped_or_404(
+            Patient.objects.select_related("home_institution"), request.user, Action.RECORD_ENCOUNTER, "home_institution", pk=pk
+        )
+    except Http404:
+        refused = Patient.objects.filter(pk=pk).first()
+        if refused is not None and request.method == "GET":
+            log_denied_access(request.user, refused, request.path)
+        raise
+    if request.method == "GET":
+        log_patient_access(request.user, patient, request.path, AccessReason.OWN_INSTITUTION)
     current = HouseholdEconomics.objects.filter(patient=patient).first()
     initial = {"income_band": current.income_band, "annual_income": current.annual_income} if current else {}
     form = HouseholdForm(request.POST or None, initial=initial)

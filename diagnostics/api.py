@@ -11,7 +11,8 @@ from rest_framework.views import APIView
 
 from consortium.permissions import Action, scope, staff_of
 from records.access import log_patient_access
-from records.models import AccessReason, Encounter
+from records.list_access import AuditedListMixin
+from records.models import AccessReason, Encounter, PurposeOfUse
 
 from . import fhir, selectors, services
 from .models import CentreService, Order, OrderAttachment, RepeatReason, ReportObservation, ReportVersion, Sample, Urgency
@@ -138,9 +139,10 @@ def _log(request, order: Order) -> None:
     )
 
 
-class OrderListCreateApi(generics.ListCreateAPIView):
+class OrderListCreateApi(AuditedListMixin, generics.ListCreateAPIView):
     """Orders the caller's institution placed or its centres read; POST places an order from a visit."""
 
+    list_purpose = PurposeOfUse.TREATMENT
     serializer_class = DiagnosticOrderSerializer
     filterset_fields = ["status", "urgency", "modality"]
 

@@ -18,7 +18,8 @@ from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.permissions import Action, can, can_anywhere, institution_ids_for, scope, staff_of
 from records.access import log_patient_access
-from records.models import AccessAction, Encounter
+from records.list_access import audited_list, listed
+from records.models import AccessAction, Encounter, PurposeOfUse
 from records.selectors import encounters_on
 
 from . import catalogue, consultations, critical, documents, recognition, selectors, services
@@ -67,6 +68,7 @@ def _own_institution_id(user) -> int | None:
 
 @login_required
 @require_GET
+@audited_list(PurposeOfUse.TREATMENT)
 def home(request):
     """The clinic's orders and open critical values; the reader's centres."""
     own = _own_institution_id(request.user)
@@ -75,18 +77,20 @@ def home(request):
     open_critical = selectors.visible_critical_values(request.user).filter(
         status__in=[CriticalStatus.RAISED, CriticalStatus.ESCALATED], order__ordering_institution_id=own
     )
+    orders = Paginator(orders, 30).get_page(request.GET.get("page"))
+    listed(orders.object_list)
+    may_order = bool(own and can(request.user, Action.ORDER_DIAGNOSTICS, own))
+    visits = encounters_on(staff_of(request.user).institution)[:20] if may_order else []
     context = {
-        "orders": Paginator(orders, 30).get_page(request.GET.get("page")),
+        "orders": orders,
         "status": status,
         "statuses": OrderStatus.choices,
         "centres": selectors.centres_for(request.user).annotate(
             waiting=Count("orders", filter=Q(orders__status=OrderStatus.RECEIVED))
         ),
         "open_critical": open_critical,
-        "may_order": bool(own and can(request.user, Action.ORDER_DIAGNOSTICS, own)),
-        "visits": encounters_on(staff_of(request.user).institution)[:20]
-        if own and can(request.user, Action.ORDER_DIAGNOSTICS, own)
-        else [],
+        "may_order": may_order,
+        "visits": listed(visits),
         "unread": selectors.unread_count(request.user),
     }
     return render(request, "diagnostics/home.html", context)
@@ -484,11 +488,13 @@ def critical_detail(request, pk):
 
 @login_required
 @require_GET
+@audited_list(PurposeOfUse.TREATMENT)
 def consultation_list(request):
     if not can_anywhere(request.user, Action.VIEW_DIAGNOSTICS):
         raise Http404
-    rows = selectors.visible_consultations(request.user)
-    return render(request, "diagnostics/consultation_list.html", {"page": Paginator(rows, 50).get_page(request.GET.get("page"))})
+    page = Paginator(selectors.visible_consultations(request.user), 50).get_page(request.GET.get("page"))
+    listed(page.object_list)
+    return render(request, "diagnostics/consultation_list.html", {"page": page})
 
 
 @login_required

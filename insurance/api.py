@@ -26,6 +26,8 @@ from consortium.errors import Invalid, NotFound, NotPermitted
 from consortium.models import Institution
 from consortium.permissions import Action, scope
 from consortium.routing import reads_from_replica
+from records.list_access import AuditedListMixin
+from records.models import PurposeOfUse
 
 from . import selectors, services
 from . import settlement as settlement_module
@@ -235,9 +237,10 @@ class ClaimFilter(django_filters.FilterSet):
 
 
 @method_decorator(reads_from_replica, name="get")
-class ClaimListApi(generics.ListAPIView):
+class ClaimListApi(AuditedListMixin, generics.ListAPIView):
     """Claims in the caller's region and schemes."""
 
+    list_purpose = PurposeOfUse.PAYMENT
     serializer_class = ClaimSerializer
     filterset_class = ClaimFilter
 

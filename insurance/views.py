@@ -14,6 +14,8 @@ from consortium.errors import ApplicationError
 from consortium.forms import apply_service_error
 from consortium.models import Institution
 from consortium.permissions import Action, can, can_anywhere, get_scoped_or_404, scope
+from records.list_access import audited_list, listed, note_listed
+from records.models import PurposeOfUse
 
 from . import documents, selectors, services
 from .calculator import BENEFIT_LABELS, STEP_LABELS
@@ -22,6 +24,7 @@ from .models import REVERSIBLE, ClaimStatus, Discrepancy, DiscrepancyKind, Discr
 
 
 @login_required
+@audited_list(PurposeOfUse.PAYMENT)
 def claim_list(request):
     if not can_anywhere(request.user, Action.VIEW_CLAIMS):
         raise PermissionDenied
@@ -33,10 +36,13 @@ def claim_list(request):
     if period:
         claims = claims.filter(period=period)
     page = Paginator(claims.order_by("-created_at", "-pk"), 50).get_page(request.GET.get("page"))
+    listed(page.object_list)
     context = {"page": page, "statuses": ClaimStatus.choices, "status": status, "period": period}
     if can_anywhere(request.user, Action.CREATE_CLAIM):
         institutions = scope(Institution.objects.all(), request.user, Action.CREATE_CLAIM, field="pk")
-        context["create_form"] = ClaimCreateForm(encounters=selectors.claimable_encounters(request.user))
+        claimable = selectors.claimable_encounters(request.user)
+        note_listed(claimable.values_list("patient_id", flat=True))  # the visits to claim name their patients
+        context["create_form"] = ClaimCreateForm(encounters=claimable)
         context["submit_form"] = SubmitBatchForm(institutions=institutions)
     return render(request, "insurance/claim_list.html", context)
 

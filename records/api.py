@@ -241,13 +241,15 @@ class AccessLogApi(APIView):
                 "api_client": serializers.CharField(allow_null=True),
                 "institution": serializers.CharField(allow_null=True),
                 "path": serializers.CharField(),
-                "reason": serializers.CharField(),
+                "action": serializers.CharField(help_text="read, list, search, print, export, push"),
+                "reason": serializers.CharField(allow_blank=True, help_text="The basis of a read; blank for a list."),
+                "purpose": serializers.CharField(allow_blank=True, help_text="Purpose of use of a list (HL7 code)."),
             },
             many=True,
         )
     )
     def get(self, request, pk):
-        """Who read this patient's record: for the home institution only."""
+        """Who read this patient's record, and the lists that showed the patient: for the home institution only."""
         patient = Patient.objects.filter(pk=pk).first()
         if patient is None or not can(request.user, Action.VIEW_ACCESS_LOG, patient.home_institution_id):
             raise NotFound
@@ -260,7 +262,9 @@ class AccessLogApi(APIView):
                     "api_client": e.api_client.name if e.api_client else None,
                     "institution": e.institution.code if e.institution else None,
                     "path": e.path,
-                    "reason": e.reason,
+                    "action": e.action,
+                    "reason": getattr(e, "reason", ""),
+                    "purpose": getattr(e, "purpose", ""),
                 }
                 for e in entries
             ]

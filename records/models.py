@@ -403,6 +403,72 @@ class AccessLog(ChainedRecord):
         return f"read of patient {self.patient_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
+class PurposeOfUse(models.TextChoices):
+    """Why a list was read, as HL7's PurposeOfUse codes (the ones IHE ATNA audit messages carry)."""
+
+    TREATMENT = "TREAT", _("Treatment")
+    COORDINATION = "COC", _("Coordination of care")
+    PAYMENT = "HPAYMT", _("Payment")
+    OPERATIONS = "HOPERAT", _("Health care operations")
+    PUBLIC_HEALTH = "PUBHLTH", _("Public health")
+
+
+class ListAccessLog(ChainedRecord):
+    """One page or API answer that showed patients in a list (a queue, a worklist, claims, a panel):
+    who (user or API client, role, institution), from where (address, user agent), what (the path and
+    the ids of the patients shown, in the order shown), why (purpose of use) and the outcome — one
+    row per request, not per patient.  A refused list request is a row with the outcome denied and
+    no patients.  Append-only and sealed into the audit chain with the access log and the audit events.
+    """
+
+    CHAIN_FIELDS = (
+        "occurred_at",
+        "user",
+        "api_client",
+        "institution",
+        "role",
+        "path",
+        "action",
+        "purpose",
+        "outcome",
+        "ip",
+        "user_agent",
+        "patient_ids",
+    )
+
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    api_client = models.ForeignKey(
+        "consortium.ApiClient", verbose_name=_("API client"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("reader's institution"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role = models.CharField(_("role"), max_length=32, blank=True)
+    path = models.CharField(_("path"), max_length=300)
+    action = models.CharField(_("action"), max_length=8, choices=AccessAction.choices, default=AccessAction.LIST)
+    purpose = models.CharField(_("purpose of use"), max_length=8, choices=PurposeOfUse.choices)
+    outcome = models.CharField(_("access outcome"), max_length=8, choices=AccessOutcome.choices, default=AccessOutcome.ALLOWED)
+    ip = models.CharField(_("client address"), max_length=45, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
+    patient_ids = models.JSONField(_("patients shown"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("list access log entry")
+        verbose_name_plural = _("list access log")
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain_period", "chain_seq"], condition=~Q(chain_period=""), name="list_access_unique_chain_place"
+            )
+        ]
+
+    def __str__(self):
+        return f"list of {len(self.patient_ids)} patients at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
 class BreakGlassReason(models.TextChoices):
     EMERGENCY = "emergency", _("Emergency treatment")
     CONTINUING_CARE = "continuing_care", _("Continuing care of a patient under treatment here")

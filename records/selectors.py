@@ -2,15 +2,19 @@
 
 import datetime
 
+from django.db import connections, router
 from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _lazy
 
 from .models import (
     AccessLog,
+    AccessOutcome,
     BreakGlassAccess,
     Diagnosis,
     Encounter,
+    ListAccessLog,
     MatchReview,
     Observation,
     ObservationKind,
@@ -227,10 +231,23 @@ def timeline(user, patient: Patient, decision=None) -> list[Encounter]:
     return list(encounters)
 
 
-def access_log_for(patient: Patient, limit: int = 200) -> QuerySet[AccessLog]:
-    return AccessLog.objects.filter(patient=patient).select_related("user__staff", "api_client", "institution", "break_glass")[
-        :limit
-    ]
+def lists_showing(patient: Patient) -> QuerySet[ListAccessLog]:
+    """The list entries that showed the patient (a queue, a worklist, claims, ...): ``patient_ids``
+    contains the id — ``@>`` under a GIN index on PostgreSQL, ``json_each`` on SQLite."""
+    rows = ListAccessLog.objects.filter(outcome=AccessOutcome.ALLOWED).select_related("user__staff", "api_client", "institution")
+    if connections[router.db_for_read(ListAccessLog)].vendor == "postgresql":
+        return rows.filter(patient_ids__contains=[patient.pk])
+    seen_in = RawSQL(  # noqa: S611 - a constant statement, the id bound as a parameter
+        "SELECT l.id FROM records_listaccesslog l, json_each(l.patient_ids) j WHERE j.value = %s", [patient.pk]
+    )
+    return rows.filter(pk__in=seen_in)
+
+
+def access_log_for(patient: Patient, limit: int = 200) -> list:
+    """The patient's access log, newest first: reads of the record and the lists that showed the patient."""
+    reads = AccessLog.objects.filter(patient=patient).select_related("user__staff", "api_client", "institution", "break_glass")
+    lists = lists_showing(patient).order_by("-occurred_at", "-pk")
+    return sorted([*reads[:limit], *lists[:limit]], key=lambda entry: entry.occurred_at, reverse=True)[:limit]
 
 
 def break_glass_for(institution) -> QuerySet[BreakGlassAccess]:
@@ -255,12 +272,15 @@ def break_glass_oversight(user) -> QuerySet[BreakGlassAccess]:
 
 
 def access_report_entries(patient: Patient, since, limit: int = 2000) -> list[AccessLog]:
-    """The patient's "who viewed my record" report: every access since ``since``, oldest first."""
-    return list(
+    """The patient's "who viewed my record" report: every access since ``since``, oldest first — the
+    record read, and the lists (queues, worklists, claims) the patient was seen in."""
+    reads = list(
         AccessLog.objects.filter(patient=patient, occurred_at__gte=since)
         .select_related("user__staff", "api_client", "institution", "break_glass")
         .order_by("occurred_at", "pk")[:limit]
     )
+    lists = list(lists_showing(patient).filter(occurred_at__gte=since).order_by("occurred_at", "pk")[:limit])
+    return sorted([*reads, *lists], key=lambda entry: entry.occurred_at)[:limit]
 
 
 #: What a patient reads for an access path: the part of the platform the access came through.

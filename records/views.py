@@ -33,6 +33,7 @@ from .forms import (
     PatientSearchForm,
     PrescriptionFormSet,
 )
+from .list_access import audited_list, listed, note_listed
 from .models import (
     AccessAction,
     BreakGlassAccess,
@@ -44,6 +45,7 @@ from .models import (
     MatchReview,
     Patient,
     PatientMerge,
+    PurposeOfUse,
     identifier_hashes,
 )
 from .resident_id import normalize
@@ -491,6 +493,7 @@ def break_glass(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@audited_list(PurposeOfUse.OPERATIONS)
 def patient_index_queue(request):
     """The home institution's MPI work: uncertain matches, merges, and flagged break-glass accesses."""
     staff = staff_of(request.user)
@@ -510,16 +513,20 @@ def patient_index_queue(request):
         except ApplicationError as error:
             messages.error(request, error.message)
         return redirect("records:index-queue")
+    reviews = list(selectors.open_reviews(institution)) if may_manage else []
+    merges = list(selectors.merges_for(institution)) if may_manage else []
+    note_listed(pk for review in reviews for pk in (review.patient_id, review.candidate_id))
+    note_listed(pk for merge in merges for pk in (merge.survivor_id, merge.merged_id))
     context = {
         "institution": institution,
         "may_manage": may_manage,
         "may_view_log": may_view_log,
-        "reviews": selectors.open_reviews(institution) if may_manage else [],
-        "merges": selectors.merges_for(institution) if may_manage else [],
-        "break_glass": selectors.break_glass_for(institution)[:50] if may_view_log else [],
+        "reviews": reviews,
+        "merges": merges,
+        "break_glass": listed(selectors.break_glass_for(institution)[:50]) if may_view_log else [],
         "review_outcomes": BreakGlassReview.choices,
         "now": timezone.now(),
-        "notices": selectors.open_notices(institution)[:100] if may_view_log else [],
+        "notices": listed(selectors.open_notices(institution)[:100]) if may_view_log else [],
     }
     return render(request, "records/index_queue.html", context)
 

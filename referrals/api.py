@@ -19,7 +19,8 @@ from consortium.models import Department, Institution
 from consortium.pagination import BoundedLimitOffsetPagination
 from consortium.permissions import Action, can, own_institution, scope, staff_of
 from records.access import can_read_patient, log_denied_access, log_patient_access, readable_patients
-from records.models import AccessReason, Encounter, Patient
+from records.list_access import AuditedListMixin
+from records.models import AccessReason, Encounter, Patient, PurposeOfUse
 
 from . import selectors, services
 from .models import (
@@ -210,9 +211,10 @@ def _visible(user, pk) -> Referral:
     return get_object_or_404(selectors.referrals_visible_to(user), pk=pk)
 
 
-class ReferralListCreateApi(generics.ListCreateAPIView):
+class ReferralListCreateApi(AuditedListMixin, generics.ListCreateAPIView):
     """Referrals sent or received by the caller's institutions; POST starts an upward referral."""
 
+    list_purpose = PurposeOfUse.COORDINATION
     serializer_class = ReferralListSerializer
     filterset_fields = ["status", "urgency", "direction"]
 
@@ -442,9 +444,10 @@ _QUEUE_PARAMETERS = [
 
 
 @extend_schema(parameters=_QUEUE_PARAMETERS)
-class QueueApi(generics.ListAPIView):
+class QueueApi(AuditedListMixin, generics.ListAPIView):
     """The coordinator's queue at the caller's hospital, sorted by due time."""
 
+    list_purpose = PurposeOfUse.COORDINATION
     serializer_class = QueueRowSerializer
     pagination_class = QueuePagination
     filter_backends: list = []
@@ -485,9 +488,11 @@ class SlotListCreateApi(generics.ListCreateAPIView):
         serializer.instance = services.open_referral_slot(actor=self.request.user, **serializer.validated_data)
 
 
-class FollowUpListApi(generics.ListAPIView):
+class FollowUpListApi(AuditedListMixin, generics.ListAPIView):
     """Follow-up tasks of downward referrals received by the caller's clinic."""
 
+    list_purpose = PurposeOfUse.TREATMENT
+    patient_id_field = "referral.patient_id"
     serializer_class = FollowUpTaskSerializer
     filter_backends: list = []
 

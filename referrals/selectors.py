@@ -36,7 +36,7 @@ _QUEUE_ROW = ("patient", "from_institution", "to_institution", "to_department")
 #: the queue page's time.
 TABLE_VALUES = {
     counterpart: (
-        "id", "status", "urgency", "due_at", "appointment_at", "patient__name",
+        "id", "status", "urgency", "due_at", "appointment_at", "patient_id", "patient__name",
         f"{counterpart}_institution__name", "to_department__name",
     )
     for counterpart in ("from", "to")

@@ -18,7 +18,8 @@ from consortium.permissions import Action, can, own_institution, require, scope,
 from consortium.routing import reads_from_replica
 from records.access import can_read_patient, log_patient_access, read_patient_or_404
 from records.forms import DiagnosisFormSet, PrescriptionFormSet
-from records.models import AccessReason, Encounter
+from records.list_access import audited_list, listed, note_listed
+from records.models import AccessReason, Encounter, PurposeOfUse
 from records.selectors import recent_encounters
 
 from . import documents, schedules, selectors, services
@@ -48,6 +49,7 @@ QUEUE_PAGE_SIZE = 50
 
 
 @login_required
+@audited_list(PurposeOfUse.COORDINATION)
 def queue(request):
     """The coordinator's queue: filter by urgency, department, status and waiting time, sorted by due time."""
     institution = own_institution(request.user, Action.TRIAGE_REFERRAL)
@@ -62,6 +64,7 @@ def queue(request):
         waiting=filters.get("waiting", ""),
     )
     page = selectors.ReferralRowsPaginator(rows, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    note_listed(row["patient_id"] for row in page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -72,6 +75,7 @@ def queue(request):
 
 
 @login_required
+@audited_list(PurposeOfUse.COORDINATION)
 @reads_from_replica
 def referral_list(request):
     """Referrals sent by, and received by, the user's institution."""
@@ -82,6 +86,7 @@ def referral_list(request):
     received = selectors.ReferralRowsPaginator(selectors.table_rows(received, "from"), 30).get_page(
         request.GET.get("received_page")
     )
+    note_listed(row["patient_id"] for row in [*sent.object_list, *received.object_list])
     return render(request, "referrals/list.html", {"institution": institution, "sent": sent, "received": received})
 
 
@@ -100,12 +105,13 @@ def _patient_and_encounter(request):
 
 
 @login_required
+@audited_list(PurposeOfUse.TREATMENT)
 def create(request):
     """Start an upward referral from a visit: the form shows the clinical snapshot and open capacity."""
     institution = own_institution(request.user, Action.START_REFERRAL)
     patient, encounter, decision = _patient_and_encounter(request)
     if patient is None:
-        return render(request, "referrals/choose_visit.html", {"encounters": recent_encounters(institution)})
+        return render(request, "referrals/choose_visit.html", {"encounters": listed(recent_encounters(institution))})
     # Another workflow may propose a referral by link (a chronic-care trigger): reason and urgency pre-filled.
     initial = {key: request.GET[key][:2000] for key in ("reason", "urgency") if request.GET.get(key)}
     form = ReferralCreateForm(request.POST or None, request.FILES or None, user=request.user, initial=initial)
@@ -463,12 +469,14 @@ def schedule_remove(request, schedule_id):
 
 
 @login_required
+@audited_list(PurposeOfUse.TREATMENT)
 def follow_ups(request):
     """The clinic's follow-up task list from downward referrals."""
     own_institution(request.user, Action.RECORD_FOLLOW_UP)
     include_done = request.GET.get("all") == "1"
     tasks = selectors.follow_up_tasks_for(request.user, include_done=include_done)
     page = Paginator(tasks, 50).get_page(request.GET.get("page"))
+    listed(page.object_list, "referral.patient_id")
     return render(
         request,
         "referrals/follow_ups.html",

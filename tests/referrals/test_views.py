@@ -377,7 +377,10 @@ def test_queue_pages_read_rows_with_their_total(setting, login, monkeypatch, dja
         setting.take(setting.draft(), "submit")
     client = login(setting.staff["coordinator"])
     client.get(reverse("referrals:queue"))
-    with django_assert_max_num_queries(3):  # session; user with staff record and unread count; rows with total
+    # session; user with staff record and unread count; rows with total; then the one access-log entry of
+    # the list (records.list_access), which is an append to the audit chain: the month's head locked
+    # (SELECT ... FOR UPDATE), the entry INSERTed, the head UPDATEd — three statements, one row.
+    with django_assert_max_num_queries(3 + 3):
         page = client.get(reverse("referrals:queue"))
     assert page.context["page"].paginator.count == 3
 
