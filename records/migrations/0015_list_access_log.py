@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('consortium', '0011_privacy_officer'),
-        ('records', '0013_break_glass_review_print_export'),
+        ('records', '0014_partition_access_log'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
