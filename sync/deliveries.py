@@ -41,24 +41,37 @@ def claim_due_deliveries(endpoint_id: int, *, limit: int) -> list[Delivery]:
     Only the oldest pending delivery of a lane (its head) is ever claimed, and a lane whose head
     is leased or waiting for its back-off is skipped, so one patient's events go out in order
     while other patients' events flow past a failing one.
+
+    The endpoint's pending deliveries are walked in event order (a partial index) and each is
+    checked against the first pending event of its lane (an index probe), so a claim reads about as many
+    rows as it takes instead of grouping every pending row by lane.  Rows another worker is
+    claiming at the same moment are skipped (``SKIP LOCKED`` on PostgreSQL; SQLite serialises the
+    claims), so concurrent claimers take different heads instead of queueing on the same ones.
     """
     now = timezone.now()
-    pending = Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
-    heads = pending.order_by().values("lane").annotate(head=Min("event_id")).values("head")
     unleased = Q(lease_until__isnull=True) | Q(lease_until__lte=now)
-    ids = list(
-        pending.filter(event_id__in=Subquery(heads), next_attempt_at__lte=now)
-        .filter(unleased)
+    # A correlated "first pending event of my lane" rather than NOT EXISTS: PostgreSQL plans it as one
+    # probe of the lane index per row whatever its statistics say (a fresh table's made the anti-join scan).
+    lane_head = (
+        Delivery.objects.filter(endpoint_id=endpoint_id, lane=OuterRef("lane"), status=DeliveryStatus.PENDING)
         .order_by("event_id")
-        .values_list("pk", flat=True)[:limit]
+        .values("event_id")[:1]
     )
-    if not ids:
-        return []
+    due = (
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+        .filter(unleased)
+        .filter(event_id=Subquery(lane_head))
+        .order_by("event_id")
+    )
     token = uuid.uuid4()
     lease_until = now + datetime.timedelta(seconds=sync_setting("SYNC_LEASE_SECONDS"))
-    Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).filter(unleased).update(
-        lease_until=lease_until, lease_token=token
-    )
+    with transaction.atomic():
+        ids = list(due.select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.PENDING).filter(unleased).update(
+            lease_until=lease_until, lease_token=token
+        )
     return list(Delivery.objects.filter(pk__in=ids, lease_token=token).select_related("event", "endpoint").order_by("event_id"))
 
 
@@ -165,7 +178,6 @@ def record_delivery_attempts(results: dict[int, PostResult]) -> int:
         for pk in pending:
             if results[pk].ok:
                 succeeded.setdefault(results[pk].status_code, []).append(pk)
-        _log_disclosures([pk for pks in succeeded.values() for pk in pks])
         for status_code, pks in succeeded.items():
             Delivery.objects.filter(pk__in=pks).update(
                 status=DeliveryStatus.DELIVERED,
@@ -181,6 +193,8 @@ def record_delivery_attempts(results: dict[int, PostResult]) -> int:
             _apply_failure(delivery, results[delivery.pk], now)
             delivery.save()
         _purge_delivered_messages([pk for pks in succeeded.values() for pk in pks])
+        # Last: the access log seals into the audit chain, whose head every worker's round locks till commit.
+        _log_disclosures([pk for pks in succeeded.values() for pk in pks])
     return sum(len(pks) for pks in succeeded.values())
 
 

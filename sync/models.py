@@ -112,6 +112,10 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["endpoint", "lane", "status", "event"], name="sync_delivery_lane_idx"),
             models.Index(fields=["status", "next_attempt_at"], name="sync_delivery_due_idx"),
+            # The claim walks an endpoint's pending deliveries in event order (deliveries.claim_due_deliveries).
+            models.Index(
+                fields=["endpoint", "event"], condition=models.Q(status=DeliveryStatus.PENDING), name="sync_delivery_pending_idx"
+            ),
         ]
 
     def __str__(self):

@@ -40,14 +40,14 @@ def sync_dispatch_outbox():
     task, while everything committed before is dispatched by this one (``enqueue.enqueue_dispatch``).
     """
     release_dispatch()
-    endpoints: set[int] = set()
     limit = 500
     for _round in range(100):
         count, started = dispatch.dispatch_round(limit=limit)
-        endpoints |= started
+        # Each round's endpoints start at once, so pushes go out while the rest is dispatched
+        # (a delivery task finding enough workers on its endpoint exits at once).
+        _start_endpoints(started)
         if count < limit:
             break
-    _start_endpoints(endpoints)
 
 
 @shared_task
