@@ -9,14 +9,17 @@ Then, in the same run:
 
 * screening: ``chronic.screening.screen_candidates`` (both programmes, from an empty register) vs a
   bare ``INSERT INTO ... SELECT DISTINCT patient_id`` over the same diagnoses and code ranges into an
-  unindexed table; then the re-run (idempotent: nobody added twice);
+  unindexed table, K times interleaved on the same rows (default 5, alternating which side goes
+  first; each from an emptied target after a checkpoint, the sources vacuumed and read once before),
+  each repeat followed by the re-run (idempotent: nobody added twice); each repeat is printed with
+  the load average, and the figure is the median of the paired ratios;
 * worklist: W enrolled patients (default 5,000) on one team, one due follow-up each spread over
   ±60 days; p95 of the team member's ``GET /chronic/?team=`` (the full page: middleware, scoping,
   three lists, template) vs p95 of a bare view running one SQL of the same rows, both through
   Django's test client, R requests each (default 100), interleaved.
 
     DATABASE_URL=postgres://consortium_ci:consortium_ci@127.0.0.1:5432/h16_db .venv/bin/python bench/chronic/run.py
-    ... bench/chronic/run.py --n 200000 --worklist 5000 --requests 60     (the size run on the shared machine)
+    ... bench/chronic/run.py --n 2000000 --worklist 5000 --requests 60 --repeats 5   (the issue's county)
 
 Seeded rows are kept between runs (reloaded only when N changes); ``--drop`` removes the database.
 """
