@@ -388,6 +388,21 @@ def test_the_migration_moves_existing_rows_into_month_partitions():
             assert home_of(table, pk) == home
 
 
+@pytest.mark.usefixtures("file_storage")
+def test_a_chain_month_with_rows_in_a_table_outside_retention_is_held_back(chain, settings):
+    """The list access log shares the chain but is not partitioned: its month would lose its check."""
+    from records.models import ListAccessLog
+
+    from_2040(settings, ahead=2)
+    write_month(chain, at(2040, 1))
+    ListAccessLog.objects.create(occurred_at=at(2040, 1), path="/patients/", purpose="TREAT", patient_ids=[1])
+    with frozen_at("2040-09-01T00:30Z"):
+        report = partitions.apply_retention(keys=["access_log"])
+    assert "audit chain 2040-01: rows in records.listaccesslog" in " | ".join(report.held)
+    assert AuditChainHead.objects.get(period="2040-01").archived_at is None
+    assert AccessLog.objects.filter(chain_period="2040-01").exists()
+
+
 # -- SQLite -------------------------------------------------------------------------------------------
 
 
