@@ -75,7 +75,7 @@ def candidate_sql(
     # matching visit. Who is on the register already is left to the arbiter index alone
     # (``ON CONFLICT``): a ``NOT EXISTS`` on the register beside it was planned, when the register was
     # empty or unanalysed, as a scan of the table being written for every row (quadratic: 400 s for the
-    # first 100,000 candidates of a county). Only fixed fragments and placeholders are joined here;
+    # first 100,000 candidates of a county). Only fixed SQL fragments and %s parameter markers are joined here;
     # every value is a parameter.
     sql = (
         "INSERT INTO chronic_enrolment (patient_id, programme_id, version_id, institution_id, status, source,"  # noqa: S608
