@@ -88,11 +88,6 @@ def renew_lease(token, *, seconds: float) -> tuple[int, datetime.datetime]:
     return count, lease_until
 
 
-def held_under(token, pks) -> set[int]:
-    """Which of ``pks`` are still pending under the lease ``token``."""
-    return set(Delivery.objects.filter(pk__in=pks, lease_token=token, status=DeliveryStatus.PENDING).values_list("pk", flat=True))
-
-
 def lane_heads(queryset):
     """The deliveries of ``queryset`` that head their lane (the oldest pending event of each lane).
 

@@ -67,7 +67,7 @@ class RoundLease:
         self.token = batch[0].lease_token
         self.until = min(delivery.lease_until for delivery in batch)
         self.seconds = sync_setting("SYNC_LEASE_SECONDS")
-        self.pks = {delivery.pk for delivery in batch}
+        self.size = len(batch)
         self.lost = False
 
     def keep(self) -> bool:
@@ -76,9 +76,8 @@ class RoundLease:
             return False
         if self.until - timezone.now() < datetime.timedelta(seconds=self.seconds * 2 / 3):
             count, self.until = deliveries.renew_lease(self.token, seconds=self.seconds)
-            if count != len(self.pks):
+            if count != self.size:
                 # Cancelled by a deactivation, or (after a stall longer than the lease) taken over.
-                self.pks = deliveries.held_under(self.token, self.pks)
                 self.lost = True
         return not self.lost
 
