@@ -82,6 +82,20 @@ def add(name: str, seconds: float, cpu: float = 0.0) -> None:
         record.inner[-1][1] += cpu
 
 
+def timed(iterable, name: str):
+    """``iterable``, with the time spent producing each item counted to phase ``name``."""
+    iterator = iter(iterable)
+    while True:
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
+            return
+        add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
+        yield item
+
+
 def merge(spent: Spent, *, prefix: str) -> None:
     """Count another thread's recording (overlapping this one's time) under ``prefix`` + its phase names."""
     record = _current.get()

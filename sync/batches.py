@@ -412,7 +412,7 @@ def _validated(batch: InboundBatch, departments: dict[str, int], size: int):
     timing = phases.active()
     horizon = ingest.future_horizon()
     with storage.open_stream(batch.body_path) as body:
-        visits = _timed(ingest.iter_visits(body), "parse") if timing else ingest.iter_visits(body)
+        visits = phases.timed(ingest.iter_visits(body), "parse") if timing else ingest.iter_visits(body)
         for row, data in visits:
             # The shape was checked when the body was received; this file is the platform's own copy.
             if timing:
@@ -495,20 +495,6 @@ def _read_ahead(batch: InboundBatch):
         reader.join()
         if timing:
             phases.merge(reader_spent, prefix="reader thread: ")
-
-
-def _timed(iterable, name: str):
-    """``iterable``, with the time spent producing each item counted to phase ``name``."""
-    iterator = iter(iterable)
-    while True:
-        started, started_cpu = time.perf_counter(), time.thread_time()
-        try:
-            item = next(iterator)
-        except StopIteration:
-            phases.add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
-            return
-        phases.add(name, time.perf_counter() - started, time.thread_time() - started_cpu)
-        yield item
 
 
 def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally) -> None:
