@@ -45,7 +45,7 @@ from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from . import storage
-from .audit_chain import PARTITION_PLACE
+from .audit_chain import PARTITION_PLACE, period_of
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ def add_months(start: datetime.datetime, months: int) -> datetime.datetime:
 
 
 def month_label(start: datetime.datetime) -> str:
-    return start.strftime("%Y-%m")
+    """A month as its archive and its audit chain name it (``YYYY-MM``, UTC): the chain's own rule."""
+    return period_of(start)
 
 
 def partition_name(table: str, start: datetime.datetime) -> str:
