@@ -13,6 +13,7 @@ import uuid
 
 from django.apps import apps
 
+from consortium.prefetch import prefetch_reverse
 from records import fhir as records_fhir
 from records.fhir_vocabulary import (
     EVENT_SYSTEM,
@@ -186,36 +187,42 @@ def key_of(event) -> tuple[str, str]:
     return (event.aggregate_type, event.aggregate_id)
 
 
-def _preloading_querysets() -> dict[str, object]:
+#: What an encounter's message shows beside it (reverse foreign keys, filled by ``prefetch_reverse``).
+_ENCOUNTER_PARTS = ("diagnoses", "prescriptions", "observations", "charge_items")
+
+
+def _preload_encounters(ids):
     from records.models import Encounter
+
+    encounters = Encounter.objects.select_related("patient__home_institution", "institution").in_bulk(ids)
+    prefetch_reverse(encounters.values(), *_ENCOUNTER_PARTS)
+    return encounters
+
+
+def _preload_referrals(ids):
     from referrals.models import Referral
 
-    return {
-        "records.encounter": Encounter.objects.select_related("patient__home_institution", "institution").prefetch_related(
-            "diagnoses", "prescriptions", "observations", "charge_items"
-        ),
-        "referrals.referral": Referral.objects.select_related(
-            "patient__home_institution",
-            "from_institution",
-            "to_institution",
-            "source_encounter__institution",
-            "source_encounter__patient__home_institution",
-        ).prefetch_related(
-            "source_encounter__diagnoses",
-            "source_encounter__prescriptions",
-            "source_encounter__observations",
-            "source_encounter__charge_items",
-        ),
-    }
+    referrals = Referral.objects.select_related(
+        "patient__home_institution",
+        "from_institution",
+        "to_institution",
+        "source_encounter__institution",
+        "source_encounter__patient__home_institution",
+    ).in_bulk(ids)
+    prefetch_reverse([referral.source_encounter for referral in referrals.values()], *_ENCOUNTER_PARTS)
+    return referrals
+
+
+_PRELOADERS = {"records.encounter": _preload_encounters, "referrals.referral": _preload_referrals}
 
 
 def preload(events) -> dict[tuple[str, str], object]:
     """Load what a set of events is about, a few queries per kind: encounters and referrals with what they show."""
     loaded = {}
-    for label, queryset in _preloading_querysets().items():
+    for label, load in _PRELOADERS.items():
         ids = [int(e.aggregate_id) for e in events if e.aggregate_type == label and e.aggregate_id.isdigit()]
         if ids:
-            loaded.update({(label, str(pk)): obj for pk, obj in queryset.in_bulk(ids).items()})
+            loaded.update({(label, str(pk)): obj for pk, obj in load(ids).items()})
     return loaded
 
 
