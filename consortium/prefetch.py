@@ -14,13 +14,13 @@ from django.db.models import QuerySet
 
 def prefetch_reverse(parents, *relations: str) -> None:
     """Fill ``parent.<relation>.all()`` of every parent (one model, ``None`` skipped) for each reverse FK named."""
+    parents = [parent for parent in parents if parent is not None]
+    if not parents:
+        return
     by_pk = defaultdict(list)  # two referrals from one visit load two copies of it
     for parent in parents:
-        if parent is not None:
-            by_pk[parent.pk].append(parent)
-    if not by_pk:
-        return
-    meta = type(next(iter(by_pk.values()))[0])._meta
+        by_pk[parent.pk].append(parent)
+    meta = parents[0]._meta
     for name in relations:
         relation = meta.get_field(name)
         child_model, link = relation.related_model, relation.field

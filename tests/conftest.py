@@ -12,6 +12,7 @@ from .factories import (
     InstitutionFactory,
     InsuranceOfficeFactory,
     MembershipFactory,
+    PatientFactory,
     StaffFactory,
 )
 
@@ -89,6 +90,64 @@ def now():
 @pytest.fixture
 def yesterday():
     return timezone.localdate() - datetime.timedelta(days=1)
+
+
+@pytest.fixture
+def full_record(chain, now):
+    """A township patient with one visit carrying every part: diagnoses, a prescription, observations, charges."""
+    from decimal import Decimal
+
+    from records.services import EncounterInput, record_encounter
+
+    patient = PatientFactory(
+        home_institution=chain["township"],
+        name="孙桂兰",
+        name_pinyin="sun gui lan",
+        sex="F",
+        phone="13912345678",
+        village="凤阳村",
+        insurance_number="YB420525001",
+    )
+    data = EncounterInput(
+        kind="outpatient",
+        started_at=now,
+        chief_complaint="多饮多尿一月",
+        external_id="HIS-0001",
+        diagnoses=[{"code": "E11.9", "is_primary": True}, {"code": "I10"}],
+        prescriptions=[{"drug_name": "二甲双胍片", "drug_code": "MET", "dose": "0.5g", "frequency": "tid", "days": 30}],
+        observations=[
+            {
+                "kind": "lab",
+                "code": "GLU",
+                "name": "空腹血糖",
+                "value": Decimal("8.2"),
+                "unit": "mmol/L",
+                "reference_low": Decimal("3.9"),
+                "reference_high": Decimal("6.1"),
+            },
+            {"kind": "vital", "code": "SBP", "name": "收缩压", "value": Decimal("150"), "unit": "mmHg"},
+        ],
+        charge_items=[
+            {
+                "item_code": "MET",
+                "name": "二甲双胍片",
+                "category": "drug",
+                "catalogue_class": "A",
+                "quantity": Decimal("3"),
+                "unit_price": Decimal("12.35"),
+            },
+            {
+                "item_code": "LAB-GLU",
+                "name": "血糖测定",
+                "category": "laboratory",
+                "catalogue_class": "B",
+                "quantity": Decimal("1"),
+                "unit_price": Decimal("8.00"),
+            },
+        ],
+    )
+    record_encounter(actor=chain["staff"]["clinician"].user, institution=chain["township"], patient=patient, data=data)
+    return patient
 
 
 from .live import browser, celery_worker_process, page  # noqa: E402,F401  (fixtures)

@@ -8,7 +8,6 @@ from consortium.prefetch import prefetch_reverse
 from records.models import Encounter
 from sync import fhir
 from tests.factories import ChargeItemFactory, DiagnosisFactory, EncounterFactory
-from tests.sync.test_fhir_round_trip import record  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -20,16 +19,23 @@ def _stable(message: dict) -> dict:
     }
 
 
-def test_a_preloaded_round_builds_the_same_messages_as_one_event_alone(record):  # noqa: F811
-    events = list(OutboxEvent.objects.filter(aggregate_type="records.encounter").order_by("pk"))
-    assert len(events) == 2
+def test_a_preloaded_round_builds_the_same_messages_as_one_event_alone(full_record, chain):
+    bare = EncounterFactory(patient=full_record, institution=chain["city"])  # a second visit in the round, with no parts
+    events = [
+        OutboxEvent.objects.get(
+            aggregate_type="records.encounter", aggregate_id=str(full_record.encounters.get(external_id="HIS-0001").pk)
+        ),
+        OutboxEvent(event_type="encounter", aggregate_type="records.encounter", aggregate_id=str(bare.pk)),
+    ]
     about = fhir.preload(events)
     for event in events:
         alone = fhir.build_message(event)
         preloaded = fhir.build_message(event, about)
         assert _stable(preloaded) == _stable(alone)
-        conditions = [url for url, resource in _stable(preloaded).items() if resource["resourceType"] == "Condition"]
-        assert conditions  # the visit's diagnoses came through the preload
+    kinds = sorted(resource["resourceType"] for resource in _stable(fhir.build_message(events[0], about)).values())
+    # Every part of the full visit came through the preload, two diagnoses, two observations and two charges.
+    assert kinds.count("Condition") == 2 and kinds.count("Observation") == 2 and kinds.count("ChargeItem") == 2
+    assert kinds.count("MedicationRequest") == 1
 
 
 def test_preloading_takes_the_same_queries_for_many_visits_as_for_one(chain, django_assert_num_queries):
@@ -57,4 +63,4 @@ def test_two_copies_of_one_visit_both_answer_from_the_preload(chain, django_asse
     with django_assert_num_queries(0):
         for copy in copies:
             assert {d.pk for d in copy.diagnoses.all()} == {first.pk, second.pk}
-            assert all(d.encounter is copy or d.encounter.pk == copy.pk for d in copy.diagnoses.all())
+            assert all(d.encounter.pk == visit.pk for d in copy.diagnoses.all())  # the link came with them
