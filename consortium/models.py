@@ -537,7 +537,10 @@ class OutboxEvent(models.Model):
     PARTITION_BY, PARTITION_KEY = "created_at", "outbox"
     PARTITION_HOLD = Q(dispatched_at__isnull=True)
 
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    # Not indexed on its own: a landed batch writes thousands of events with one created_at, and an
+    # index on it alone lures the planner away from the primary key (id, created_at) for every lookup
+    # of one event (dispatch's UPDATE, the deliveries' foreign-key checks), scanning the whole batch.
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
     event_type = models.CharField(_("event type"), max_length=16, choices=OutboxEventType.choices)
     aggregate_type = models.CharField(_("object type"), max_length=32)
     aggregate_id = models.CharField(_("object id"), max_length=64)
@@ -546,14 +549,18 @@ class OutboxEvent(models.Model):
         Institution, verbose_name=_("source institution"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     payload = models.JSONField(_("payload"), default=dict, blank=True)
-    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True, db_index=True)
+    dispatched_at = models.DateTimeField(_("dispatched at"), null=True, blank=True)
     fhir = models.JSONField(_("FHIR message"), null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("outbox event")
         verbose_name_plural = _("outbox events")
         ordering = ["pk"]
-        indexes = [models.Index(fields=["aggregate_type", "aggregate_id"])]
+        indexes = [
+            models.Index(fields=["aggregate_type", "aggregate_id"]),
+            # Only the undispatched events, in order: what dispatch takes, and what holds a month from archiving.
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="outbox_undispatched_idx"),
+        ]
 
     def __str__(self):
         return f"{self.event_type} {self.aggregate_type}#{self.aggregate_id}"
