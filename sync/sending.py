@@ -19,8 +19,10 @@ may still POST it.
 """
 
 import datetime
+import functools
 from concurrent.futures import FIRST_COMPLETED, wait
 
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -91,7 +93,21 @@ class RoundLease:
 
 
 def _still_sendable(endpoint_id: int, url: str) -> bool:
-    return Endpoint.objects.filter(pk=endpoint_id, is_active=True, url=url).exists()
+    """One primary-key probe before each POST, in plain SQL: building it through the ORM cost a worker
+    more CPU than the query itself (a quarter of a delivering worker's time at 5,000 pushes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_sendable_sql(), [endpoint_id, url])
+        return cursor.fetchone() is not None
+
+
+@functools.cache
+def _sendable_sql() -> str:
+    meta, quote = Endpoint._meta, connection.ops.quote_name
+    column = {name: quote(meta.get_field(name).column) for name in ("id", "is_active", "url")}
+    return (
+        f"SELECT 1 FROM {quote(meta.db_table)} "  # noqa: S608 - names from the model, values bound
+        f"WHERE {column['id']} = %s AND {column['is_active']} AND {column['url']} = %s"
+    )
 
 
 def send_round(pool, endpoint_id: int, batch: list) -> dict[int, PostResult]:
