@@ -13,11 +13,12 @@ Headers sent with every push:
 import hashlib
 import hmac
 import http.client
-import json
 import socket
 import ssl
 import time
 from dataclasses import dataclass
+
+import orjson
 
 SIGNATURE_HEADER = "X-Consortium-Signature"
 TIMESTAMP_HEADER = "X-Consortium-Timestamp"
@@ -26,7 +27,11 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def canonical_body(message: dict) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    """Compact UTF-8 JSON with sorted keys, by orjson: about ten times faster than the standard library,
+    and a worker pays it once per push.  The bytes are those of ``json.dumps(message, ensure_ascii=False,
+    separators=(",", ":"), sort_keys=True)``, except that a float below 1e-4 may be spelt otherwise
+    (``0.00001`` for ``1e-05``, ``1e-9`` for ``1e-09``): the same number to any JSON reader."""
+    return orjson.dumps(message, option=orjson.OPT_SORT_KEYS)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

@@ -13,6 +13,7 @@ endpoint gets nothing more) or waits for this round and then cancels what it cre
 
 import datetime
 
+import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -140,12 +141,12 @@ def _mark_dispatched(events: list[OutboxEvent], now) -> None:
     if not built:
         return
     meta = OutboxEvent._meta
-    fhir_field, created_field = meta.get_field("fhir"), meta.get_field("created_at")
+    created_field = meta.get_field("created_at")
     stamp = meta.get_field("dispatched_at").get_db_prep_value(now, connection)
     rows = [
         (
             stamp,
-            fhir_field.get_db_prep_value(event.fhir, connection),
+            orjson.dumps(event.fhir).decode(),  # JSONField's json.dumps took a tenth of a dispatch
             event.pk,
             created_field.get_db_prep_value(event.created_at, connection),
         )
