@@ -12,6 +12,7 @@ endpoint gets nothing more) or waits for this round and then cancels what it cre
 """
 
 import datetime
+import hashlib
 
 import orjson
 from django.db import connection, transaction
@@ -92,12 +93,7 @@ def dispatch_round(*, limit: int = 500) -> tuple[int, set[int]]:
     """
     lanes: set[int] = set()
     with transaction.atomic():
-        events = list(
-            OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("institution")
-            .filter(dispatched_at__isnull=True)
-            .order_by("pk")[:limit]
-        )
+        events = take_events(limit)
         if not events:
             return 0, lanes
         endpoints = list(Endpoint.objects.select_for_update().filter(is_active=True).order_by("pk"))
@@ -130,6 +126,35 @@ def dispatch_round(*, limit: int = 500) -> tuple[int, set[int]]:
         Delivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
         _mark_dispatched(events, now)
     return len(events), lanes
+
+
+def take_events(limit: int) -> list[OutboxEvent]:
+    """The oldest undispatched events, locked for this round's transaction, once no other round runs."""
+    _one_round_at_a_time()
+    return list(
+        OutboxEvent.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("institution")
+        .filter(dispatched_at__isnull=True)
+        .order_by("pk")[:limit]
+    )
+
+
+#: The advisory lock that lets one dispatch round run at a time (transaction-scoped: PgBouncer-safe).
+DISPATCH_LOCK = int.from_bytes(hashlib.sha256(b"sync.dispatch").digest()[:8], "big", signed=True)
+
+
+def _one_round_at_a_time() -> None:
+    """Wait for any other dispatch round to commit before taking events.
+
+    Two dispatchers run at once whenever the beat sweep's dispatch meets the task a commit queued.
+    Taking events side by side (``SKIP LOCKED``), the second could commit deliveries of a patient's
+    later event while the first still held the earlier one: the later one was then its lane's only
+    pending delivery, so it was claimed and sent first.  Rounds one after another keep each lane's
+    events dispatched in order.  SQLite serialises every writer already.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [DISPATCH_LOCK])
 
 
 def _mark_dispatched(events: list[OutboxEvent], now) -> None:
