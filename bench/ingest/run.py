@@ -222,6 +222,48 @@ def cpu_seconds(connection) -> tuple[float, float]:
     return time.process_time(), backend
 
 
+def process_cpu(worker_pids=()) -> dict[str, float]:
+    """CPU seconds used so far, from /proc, by group: the worker processes (with their children),
+    every PostgreSQL process, Redis, and this process (the receiver's threads and the poller).
+
+    Taken before and after a worker run, it says whether the two cores were the limit and who spent them.
+    """
+    tck = os.sysconf("SC_CLK_TCK")
+    groups = {"workers": 0.0, "postgres": 0.0, "redis": 0.0, "bench (receiver)": 0.0}
+    workers = set(worker_pids)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            head, tail = (entry / "stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        fields = tail.split()
+        comm, pid, parent = head.split("(", 1)[1], int(entry.name), int(fields[1])
+        cpu = (int(fields[11]) + int(fields[12])) / tck
+        if pid in workers or parent in workers:
+            groups["workers"] += cpu
+        elif comm.startswith("postgres"):
+            # The postmaster's reaped children too: a worker's connection may close (and its backend exit) mid-run.
+            groups["postgres"] += cpu + (int(fields[13]) + int(fields[14])) / tck
+        elif comm.startswith("redis-server"):
+            groups["redis"] += cpu
+        elif pid == os.getpid():
+            groups["bench (receiver)"] += cpu
+    return groups
+
+
+class SinkServer(ThreadingHTTPServer):
+    """The receiver: a thread per request, and a listen backlog like a real server's (nginx: 511).
+
+    The standard library's default backlog of 5 drops the SYNs of a worker's parallel POSTs beyond
+    it, and each dropped one costs a second of TCP retransmission: the workers then measure the backlog.
+    """
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class Sink(BaseHTTPRequestHandler):
     keys: Counter = Counter()  # POSTs per idempotency key, to count duplicates
     lock = threading.Lock()
@@ -395,8 +437,7 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
     from sync.models import Delivery, DeliveryStatus
     from tests.live import WorkerProcess
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    server.daemon_threads = True
+    server = SinkServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     sink_url = f"http://127.0.0.1:{server.server_address[1]}/fhir"
     with connection.cursor() as cursor:
@@ -434,7 +475,9 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
         fresh()
         env = {"DATABASE_URL": url, "SYNC_ENDPOINT_CONCURRENCY": str(n)}
         workers = [WorkerProcess(extra_env=env).start() for _ in range(n)]
+        pids = [worker.process.pid for worker in workers]
         try:
+            cpu_before = process_cpu(pids)
             started = time.perf_counter()
             enqueue_dispatch()
             deadline = time.monotonic() + 600
@@ -447,6 +490,7 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
                     break
                 time.sleep(0.1)
             elapsed = time.perf_counter() - started
+            cpu = {group: spent - cpu_before[group] for group, spent in process_cpu(pids).items()}
         finally:
             for worker in workers:
                 worker.stop()
@@ -462,6 +506,12 @@ def deliveries_per_second(count: int, url: str, city, clinic, *, four_workers: b
         print(
             f"  {n} workers: every event dispatched after {dispatched or elapsed:.1f} s of {elapsed:.1f} s;"
             f" {arrived:,} keys arrived, {duplicated} duplicated, {out_of_order} out of lane order"
+        )
+        cores = sum(cpu.values()) / elapsed
+        print(
+            f"    CPU per delivery: {sum(cpu.values()) * 1000 / max(arrived, 1):.2f} ms ("
+            + ", ".join(f"{group} {spent * 1000 / max(arrived, 1):.2f}" for group, spent in cpu.items())
+            + f"); {cores:.2f} of {os.cpu_count()} cores busy"
         )
         return Delivery.objects.filter(status=DeliveryStatus.DELIVERED).count(), elapsed
 
