@@ -575,11 +575,11 @@ PARTITION_MONTHS_AHEAD = int(os.environ.get("PARTITION_MONTHS_AHEAD", "3"))
 
 def _retention_months() -> dict:
     """Whole months kept after the current one, per table; older months are archived to the file storage
-    as gzip CSV and removed.  ``null`` keeps a table for ever.  The access log and the audit events share
-    the audit chain (the longer of the two applies to both) and may not go below 6 months (网络安全法 art.
+    as gzip CSV and removed.  ``null`` keeps a table for ever.  The access log, the list access log and the
+    audit events share the audit chain (the longest applies to all three) and may not go below 6 months (网络安全法 art.
     21; 等保 2.0); the defaults keep them 7 years, beyond the 6 the audit guide asks.  Override with
     ``PARTITION_RETENTION_MONTHS='{"outbox": 12}'`` (JSON, the tables named are replaced)."""
-    months = {"access_log": 84, "audit_event": 84, "outbox": 6, "delivery": 6, "notification": 24}
+    months = {"access_log": 84, "list_access_log": 84, "audit_event": 84, "outbox": 6, "delivery": 6, "notification": 24}
     value = os.environ.get("PARTITION_RETENTION_MONTHS", "")
     if value:
         try:
@@ -592,7 +592,7 @@ def _retention_months() -> dict:
     for table, count in months.items():
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
             raise ImproperlyConfigured(f"PARTITION_RETENTION_MONTHS: {table} must be a whole number of months or null")
-        if table in ("access_log", "audit_event") and (count is not None and count < 6):
+        if table in ("access_log", "list_access_log", "audit_event") and (count is not None and count < 6):
             raise ImproperlyConfigured(f"PARTITION_RETENTION_MONTHS: {table} is kept at least 6 months")
     return months
 

@@ -435,6 +435,7 @@ class ListAccessLog(ChainedRecord):
         "user_agent",
         "patient_ids",
     )
+    PARTITION_BY, PARTITION_KEY = "occurred_at", "list_access_log"  # monthly, with the rest of its chain month
 
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -17,7 +17,7 @@ from django.utils import translation
 
 from consortium import partitions, storage
 from consortium.models import AuditChainHead, AuditEvent, OutboxEvent
-from records.models import AccessLog, AccessReason
+from records.models import AccessLog, AccessReason, ListAccessLog
 from referrals.models import Notification
 from sync.models import Delivery, DeliveryStatus, Endpoint
 from tests.clock import frozen_at
@@ -26,8 +26,15 @@ from tests.factories import PatientFactory, UserFactory
 on_postgresql = pytest.mark.skipif(connection.vendor != "postgresql", reason="declarative partitioning is PostgreSQL's")
 on_sqlite = pytest.mark.skipif(connection.vendor == "postgresql", reason="the plain-table path of SQLite")
 
-TABLES = ("records_accesslog", "consortium_auditevent", "consortium_outboxevent", "consortium_delivery", "referrals_notification")
-SHORT = {"access_log": 6, "audit_event": 6, "outbox": 2, "delivery": 2, "notification": 3}
+TABLES = (
+    "records_accesslog",
+    "records_listaccesslog",
+    "consortium_auditevent",
+    "consortium_outboxevent",
+    "consortium_delivery",
+    "referrals_notification",
+)
+SHORT = {"access_log": 6, "list_access_log": 6, "audit_event": 6, "outbox": 2, "delivery": 2, "notification": 3}
 
 
 def at(year, month, day=10, hour=9) -> datetime.datetime:
@@ -59,6 +66,7 @@ def write_month(chain, moment: datetime.datetime, *, dispatched=True, delivered=
     patient = PatientFactory(home_institution=chain["township"])
     audit = AuditEvent.objects.create(action="test.updated", object_type="records.patient", object_id="1", occurred_at=moment)
     access = AccessLog.objects.create(patient=patient, path="/p/", reason=AccessReason.OWN_INSTITUTION, occurred_at=moment)
+    listed = ListAccessLog.objects.create(occurred_at=moment, path="/referrals/", purpose="TREAT", patient_ids=[patient.pk])
     event = OutboxEvent.objects.create(
         event_type="encounter",
         aggregate_type="records.encounter",
@@ -79,6 +87,7 @@ def write_month(chain, moment: datetime.datetime, *, dispatched=True, delivered=
     notice = Notification.objects.create(recipient=UserFactory(), text="a referral arrived", created_at=moment)
     return {
         "records_accesslog": access.pk,
+        "records_listaccesslog": listed.pk,
         "consortium_auditevent": audit.pk,
         "consortium_outboxevent": event.pk,
         "consortium_delivery": delivery.pk,
@@ -108,21 +117,44 @@ def stored_rows(name: str) -> list[dict]:
 
 def test_the_tables_and_their_settings():
     keys = [spec.key for spec in partitions.partitioned_tables()]
-    assert sorted(keys) == ["access_log", "audit_event", "delivery", "notification", "outbox"]
+    assert sorted(keys) == ["access_log", "audit_event", "delivery", "list_access_log", "notification", "outbox"]
     assert keys.index("delivery") < keys.index("outbox")  # deliveries are archived before their events
     months = partitions.retention_months()
-    assert months["access_log"] == months["audit_event"] >= 6
+    assert months["access_log"] == months["list_access_log"] == months["audit_event"] >= 6
 
 
 def test_the_chain_shares_one_retention_and_the_outbox_outlives_its_deliveries(settings):
-    settings.PARTITION_RETENTION_MONTHS = {"access_log": 12, "audit_event": 84, "outbox": 3, "delivery": 9, "notification": None}
+    settings.PARTITION_RETENTION_MONTHS = {
+        "access_log": 12,
+        "list_access_log": 6,
+        "audit_event": 84,
+        "outbox": 3,
+        "delivery": 9,
+        "notification": None,
+    }
     months = partitions.retention_months()
-    assert months == {"access_log": 84, "audit_event": 84, "outbox": 9, "delivery": 9, "notification": None}
+    assert months == {
+        "access_log": 84,
+        "list_access_log": 84,
+        "audit_event": 84,
+        "outbox": 9,
+        "delivery": 9,
+        "notification": None,
+    }
 
 
 @pytest.mark.parametrize(
     "value",
-    ['{"access_log": 3}', '{"outbox": 0}', '{"outbox": "six"}', '{"nope": 6}', "[6]", "not json", '{"outbox": true}'],
+    [
+        '{"access_log": 3}',
+        '{"list_access_log": 5}',
+        '{"outbox": 0}',
+        '{"outbox": "six"}',
+        '{"nope": 6}',
+        "[6]",
+        "not json",
+        '{"outbox": true}',
+    ],
 )
 def test_bad_retention_settings_are_refused(value, monkeypatch):
     import importlib
@@ -231,7 +263,7 @@ def test_each_insert_lands_in_its_month_and_an_unready_month_in_the_default(chai
     for table, pk in later.items():
         assert home_of(table, pk) == f"{table}_p204009"
     # The chain's place stays unique within its month's partition.
-    assert "2040-09: 2 rows, chain intact" in run_verify()
+    assert "2040-09: 3 rows, chain intact" in run_verify()
 
 
 @on_postgresql
@@ -266,15 +298,19 @@ def test_an_archived_audit_month_keeps_its_head_and_the_rest_still_verifies(chai
     january, march = write_month(chain, at(2040, 1)), write_month(chain, at(2040, 3))
     with frozen_at("2040-08-01T00:30Z"):  # cutoff 1 February: January goes, March stays
         report = partitions.apply_retention(keys=["access_log", "audit_event"])
-    assert {(month.key, month.month) for month in report.archived} >= {("access_log", "2040-01"), ("audit_event", "2040-01")}
-    assert not table_exists("records_accesslog_p204001") and not table_exists("consortium_auditevent_p204001")
+    archived = {(month.key, month.month): month for month in report.archived}
+    assert {("access_log", "2040-01"), ("list_access_log", "2040-01"), ("audit_event", "2040-01")} <= set(archived)
+    for table in ("records_accesslog", "records_listaccesslog", "consortium_auditevent"):
+        assert not table_exists(f"{table}_p204001") and table_exists(f"{table}_p204003")
+    listed = stored_rows(archived[("list_access_log", "2040-01")].archive)
+    assert [int(row["id"]) for row in listed] == [january["records_listaccesslog"]] and listed[0]["row_hash"]
     head = AuditChainHead.objects.get(period="2040-01")
-    assert head.archived_at is not None and head.count == 2
+    assert head.archived_at is not None and head.count == 3
     audit_rows = stored_rows(next(m.archive for m in report.archived if m.key == "audit_event" and m.month == "2040-01"))
     assert [int(row["id"]) for row in audit_rows] == [january["consortium_auditevent"]]
     assert audit_rows[0]["row_hash"] and audit_rows[0]["chain_seq"] == "1"
     out = run_verify()
-    assert "2040-01: archived, 2 rows" in out and "2040-03: 2 rows, chain intact" in out
+    assert "2040-01: archived, 3 rows" in out and "2040-03: 3 rows, chain intact" in out
     with connection.cursor() as cursor:
         cursor.execute("UPDATE records_accesslog SET path = '/tampered/' WHERE id = %s", [march["records_accesslog"]])
     with translation.override("en"), pytest.raises(CommandError, match="broken"):
@@ -292,7 +328,7 @@ def test_unfinished_rows_and_a_broken_chain_hold_their_month_back(chain, setting
         report = partitions.apply_retention()
     held = " | ".join(report.held)
     assert "outbox 2040-01: 1" in held and "delivery 2040-01: 1" in held and "audit chain 2040-01" in held
-    for table in TABLES[:4]:  # all but the notifications, which nothing holds back
+    for table in TABLES[:5]:  # all but the notifications, which nothing holds back
         assert f"{table}_p204001" in partitions_of(table)
     assert AuditChainHead.objects.get(period="2040-01").archived_at is None
     assert ("notification", "2040-01") in {(month.key, month.month) for month in report.archived}
@@ -389,18 +425,40 @@ def test_the_migration_moves_existing_rows_into_month_partitions():
 
 
 @pytest.mark.usefixtures("file_storage")
-def test_a_chain_month_with_rows_in_a_table_outside_retention_is_held_back(chain, settings):
-    """The list access log shares the chain but is not partitioned: its month would lose its check."""
-    from records.models import ListAccessLog
-
+def test_a_chain_month_with_rows_in_a_table_outside_retention_is_held_back(chain, settings, monkeypatch):
+    """A chained table that takes no part in retention (as the list access log did before it was
+    partitioned) holds its month back: marking the head archived would end the check of its rows."""
     from_2040(settings, ahead=2)
     write_month(chain, at(2040, 1))
-    ListAccessLog.objects.create(occurred_at=at(2040, 1), path="/patients/", purpose="TREAT", patient_ids=[1])
+    monkeypatch.setattr(ListAccessLog, "PARTITION_BY", None)
     with frozen_at("2040-09-01T00:30Z"):
         report = partitions.apply_retention(keys=["access_log"])
     assert "audit chain 2040-01: rows in records.listaccesslog" in " | ".join(report.held)
     assert AuditChainHead.objects.get(period="2040-01").archived_at is None
     assert AccessLog.objects.filter(chain_period="2040-01").exists()
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_list_access_log_is_moved_into_month_partitions_with_its_rows():
+    """From the plain list access log of records 0015, with rows in it, to the partitioned one."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    executor.migrate([("records", "0015_list_access_log")])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relkind FROM pg_class WHERE oid = 'records_listaccesslog'::regclass")
+        assert cursor.fetchone()[0] == "r"
+    old = MigrationExecutor(connection).loader.project_state([("records", "0015_list_access_log")]).apps
+    row = old.get_model("records", "ListAccessLog").objects.create(
+        occurred_at=at(2026, 10), path="/referrals/", purpose="TREAT", patient_ids=[7, 8]
+    )
+    MigrationExecutor(connection).migrate(latest)
+    assert home_of("records_listaccesslog", row.pk) == "records_listaccesslog_p202610"
+    assert ListAccessLog.objects.get(pk=row.pk).patient_ids == [7, 8]
+    later = ListAccessLog.objects.create(path="/referrals/", purpose="TREAT", patient_ids=[9])
+    assert later.pk > row.pk
 
 
 # -- SQLite -------------------------------------------------------------------------------------------
@@ -423,6 +481,7 @@ def test_sqlite_retention_archives_the_rows_and_deletes_them(chain, settings):
         report = partitions.apply_retention()
     archived = {(month.key, month.month): month for month in report.archived}
     assert ("audit_event", "2040-01") in archived and ("access_log", "2040-01") in archived
+    assert ("list_access_log", "2040-01") in archived and not ListAccessLog.objects.filter(chain_period="2040-01").exists()
     assert ("audit_event", "2040-03") not in archived
     assert "outbox 2040-02: 1" in " | ".join(report.held)
     assert not AccessLog.objects.filter(pk=january["records_accesslog"]).exists()
@@ -432,4 +491,4 @@ def test_sqlite_retention_archives_the_rows_and_deletes_them(chain, settings):
     assert [int(row["id"]) for row in rows] == [january["records_accesslog"]] and rows[0]["path"] == "/p/"
     assert AuditChainHead.objects.get(period="2040-01").archived_at is not None
     out = run_verify()
-    assert "2040-01: archived, 2 rows" in out and "2040-03: 2 rows, chain intact" in out
+    assert "2040-01: archived, 3 rows" in out and "2040-03: 3 rows, chain intact" in out
