@@ -99,15 +99,7 @@ def full_record(chain, now):
 
     from records.services import EncounterInput, record_encounter
 
-    patient = PatientFactory(
-        home_institution=chain["township"],
-        name="孙桂兰",
-        name_pinyin="sun gui lan",
-        sex="F",
-        phone="13912345678",
-        village="凤阳村",
-        insurance_number="YB420525001",
-    )
+    patient = PatientFactory(home_institution=chain["township"], full_identity=True)
     data = EncounterInput(
         kind="outpatient",
         started_at=now,

@@ -112,6 +112,17 @@ class PatientFactory(factory.django.DjangoModelFactory):
     resident_id = factory.LazyAttribute(lambda o: make_resident_id(sex=o.sex))
     birth_date = factory.LazyAttribute(lambda o: resident_id.parse(o.resident_id).birth_date)
 
+    class Params:
+        # Every field a FHIR Patient carries (phone, village, insurance number too): the record the exchange tests send.
+        full_identity = factory.Trait(
+            name="孙桂兰",
+            name_pinyin="sun gui lan",
+            sex="F",
+            phone="13912345678",
+            village="凤阳村",
+            insurance_number="YB420525001",
+        )
+
 
 class EncounterFactory(factory.django.DjangoModelFactory):
     class Meta:

@@ -35,16 +35,7 @@ def city_his(chain):
 
 @pytest.fixture
 def record(chain, now):
-    patient = PatientFactory(
-        home_institution=chain["township"],
-        name="孙桂兰",
-        name_pinyin="sun gui lan",
-        sex="F",
-        phone="13912345678",
-        village="凤阳村",
-        insurance_number="YB420525001",
-        consents_to_sharing=True,
-    )
+    patient = PatientFactory(home_institution=chain["township"], full_identity=True, consents_to_sharing=True)
     clinician = chain["staff"]["clinician"].user
     visits = [
         EncounterInput(
