@@ -27,6 +27,7 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -214,12 +215,31 @@ def cpu_seconds(connection) -> tuple[float, float]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
+    stat = proc_stat(pid)
+    return time.process_time(), stat.cpu if stat else 0.0
+
+
+class ProcStat(NamedTuple):
+    comm: str
+    parent: int
+    cpu: float  # user + system seconds of the process itself
+    reaped: float  # user + system seconds of its children that it waited for
+
+
+def proc_stat(pid) -> ProcStat | None:
+    """A process's name, parent and CPU seconds from ``/proc/<pid>/stat``; None once it is gone or unreadable."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        backend = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        head, tail = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)
+        fields = tail.split()
+        tck = os.sysconf("SC_CLK_TCK")
+        return ProcStat(
+            head.split("(", 1)[1],
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / tck,
+            (int(fields[13]) + int(fields[14])) / tck,
+        )
     except (OSError, IndexError, ValueError):
-        backend = 0.0
-    return time.process_time(), backend
+        return None
 
 
 def process_cpu(worker_pids=()) -> dict[str, float]:
@@ -228,28 +248,22 @@ def process_cpu(worker_pids=()) -> dict[str, float]:
 
     Taken before and after a worker run, it says whether the two cores were the limit and who spent them.
     """
-    tck = os.sysconf("SC_CLK_TCK")
     groups = {"workers": 0.0, "postgres": 0.0, "redis": 0.0, "bench (receiver)": 0.0}
     workers = set(worker_pids)
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        stat = proc_stat(entry.name) if entry.name.isdigit() else None
+        if stat is None:
             continue
-        try:
-            head, tail = (entry / "stat").read_text().rsplit(")", 1)
-        except OSError:
-            continue
-        fields = tail.split()
-        comm, pid, parent = head.split("(", 1)[1], int(entry.name), int(fields[1])
-        cpu = (int(fields[11]) + int(fields[12])) / tck
-        if pid in workers or parent in workers:
-            groups["workers"] += cpu
-        elif comm.startswith("postgres"):
+        pid = int(entry.name)
+        if pid in workers or stat.parent in workers:
+            groups["workers"] += stat.cpu
+        elif stat.comm.startswith("postgres"):
             # The postmaster's reaped children too: a worker's connection may close (and its backend exit) mid-run.
-            groups["postgres"] += cpu + (int(fields[13]) + int(fields[14])) / tck
-        elif comm.startswith("redis-server"):
-            groups["redis"] += cpu
+            groups["postgres"] += stat.cpu + stat.reaped
+        elif stat.comm.startswith("redis-server"):
+            groups["redis"] += stat.cpu
         elif pid == os.getpid():
-            groups["bench (receiver)"] += cpu
+            groups["bench (receiver)"] += stat.cpu
     return groups
 
 
