@@ -23,7 +23,8 @@ def test_the_clinical_summary_snapshot_dates_a_2am_visit_by_its_beijing_day(sett
         encounter=encounter, kind="vital", code="8480-6", name="收缩压", value=162, unit="mmHg", observed_at=BEIJING_2AM
     )
     summary = clinical_summary(setting.patient)
-    assert summary["diagnoses"][0]["date"].startswith("2026-12-02")
+    diabetes = next(d for d in summary["diagnoses"] if d["code"] == "E11.9")
+    assert diabetes["date"].startswith("2026-12-02")
     client = login(setting.staff["clinician"])
     with frozen_at("2026-12-02T02:30+08:00"):
         page = client.get(reverse("referrals:create") + f"?encounter={encounter.pk}").content.decode()
