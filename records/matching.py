@@ -9,12 +9,19 @@ village.  Two thresholds, overridable in settings:
 * below: a new patient.
 
 Two different valid resident IDs always mean two different people, whatever the names say.
+
+Candidates are read without a cap, but only those who could still reach the review threshold:
+on the birth date, names sharing a character; on the name, birth dates near it (see
+:func:`_candidate_terms`).  However many residents share a birthday or a common name, the record
+that matches is never cut off.
 """
 
 import datetime
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import reduce
 
 from django.conf import settings
 from django.db.models import Q
@@ -174,8 +181,109 @@ def survivors_of(patients: Iterable[Patient]) -> Callable[[Patient], Patient]:
     return survivor
 
 
+#: Pending rows whose candidates are asked for in one query (keeps the statement's parameters well
+#: under SQLite's limit: about 62 dates for a name, one pattern per character of a name).
+CANDIDATE_CHUNK = 100
+_ROUNDING = 1e-4  # score() rounds to four places: a bound this close to the threshold may still reach it
+
+
+@dataclass(frozen=True)
+class _Known:
+    """A patient's matching fields as read without decrypting the row (no resident ID)."""
+
+    pk: int
+    birth_date: datetime.date
+    name: str
+    name_pinyin: str
+    sex: str
+    village: str
+    resident_id: str = ""
+
+
+def near_birth_dates(day: datetime.date) -> set[datetime.date]:
+    """Every date :func:`_birth_date_similarity` scores above 0 against ``day``: itself, the day and
+    month swapped, and every valid date one digit of YYYYMMDD away (four-digit years)."""
+    near = {day}
+    if day.day <= 12:
+        near.add(datetime.date(day.year, day.day, day.month))
+    digits = day.strftime("%Y%m%d")
+    for position, current in enumerate(digits):
+        for digit in "0123456789":
+            if digit == current or (position == 0 and digit == "0"):
+                continue
+            text = digits[:position] + digit + digits[position + 1 :]
+            try:
+                near.add(datetime.date(int(text[:4]), int(text[4:6]), int(text[6:])))
+            except ValueError:
+                continue
+    return near
+
+
+def _candidate_terms(row: Incoming) -> Q | None:
+    """The patients who could score at least the review threshold against ``row``, as a filter.
+
+    A patient is a candidate when sharing the birth date or the exact name.  On the birth date,
+    a name with no character in common scores 0 on name, which caps the score at the other
+    weights; when that cap is below the threshold, only names sharing a character can reach it.
+    Likewise a same-named patient whose birth date scores 0 is capped by the other weights, so
+    only birth dates near the incoming one can.
+    """
+    threshold = review_threshold() - _ROUNDING
+    terms: list[Q] = []
+    if row.birth_date is not None:
+        if WEIGHTS["pinyin"] + WEIGHTS["birth_date"] + WEIGHTS["sex"] + WEIGHTS["village"] >= threshold:
+            terms.append(Q(birth_date=row.birth_date))
+        elif row.name:
+            shares_a_character = reduce(operator.or_, (Q(name__contains=c) for c in sorted(set(row.name))))
+            terms.append(Q(birth_date=row.birth_date) & shares_a_character)
+    if row.name:
+        if WEIGHTS["name"] + WEIGHTS["pinyin"] + WEIGHTS["sex"] + WEIGHTS["village"] >= threshold:
+            terms.append(Q(name=row.name))
+        elif row.birth_date is not None:
+            terms.append(Q(name=row.name, birth_date__in=sorted(near_birth_dates(row.birth_date))))
+    return reduce(operator.or_, terms) if terms else None
+
+
+def _candidates_that_can_reach_review(rows: list[Incoming]) -> list[tuple[list[Patient], float]]:
+    """Per row: the live patients who score at least the review threshold against it (the resident
+    ID veto aside), and the best score of the other candidates read.
+
+    Lossless: no patient who could reach the threshold is left out, however many share a birth date
+    or a name.  The candidates are read as plain columns (nothing decrypted) and scored; only the
+    few that reach the threshold are loaded whole, in one more query, for the final decision.
+    """
+    threshold = review_threshold()
+    terms = [_candidate_terms(row) for row in rows]
+    known: list[_Known] = []
+    for start in range(0, len(rows), CANDIDATE_CHUNK):
+        chunk = [term for term in terms[start : start + CANDIDATE_CHUNK] if term is not None]
+        if not chunk:
+            continue
+        where = reduce(operator.or_, chunk)
+        fields = ("pk", "birth_date", "name", "name_pinyin", "sex", "village")
+        known.extend(_Known(*values) for values in _live(Patient.objects.filter(where)).order_by().values_list(*fields))
+    by_date: dict[datetime.date, list[_Known]] = {}
+    by_name: dict[str, list[_Known]] = {}
+    for patient in {patient.pk: patient for patient in known}.values():
+        by_date.setdefault(patient.birth_date, []).append(patient)
+        by_name.setdefault(patient.name, []).append(patient)
+
+    reaching: list[list[int]] = []
+    best_other: list[float] = []
+    for row in rows:
+        pool = {patient.pk: patient for patient in by_date.get(row.birth_date, [])}  # type: ignore[arg-type]
+        pool.update({patient.pk: patient for patient in by_name.get(row.name, [])})
+        scored = [(patient.pk, score(row, patient)) for patient in pool.values()]  # type: ignore[arg-type]
+        reaching.append([pk for pk, value in scored if value >= threshold])
+        best_other.append(max((value for _pk, value in scored if value < threshold), default=0.0))
+    wanted = {pk for pks in reaching for pk in pks}
+    loaded = Patient.objects.in_bulk(wanted) if wanted else {}
+    return [([loaded[pk] for pk in pks], other) for pks, other in zip(reaching, best_other, strict=True)]
+
+
 def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: bool = False) -> list[MatchResult]:
-    """Match many records with a fixed number of queries: one exact lookup, one candidate fetch.
+    """Match many records with few queries: one exact lookup, one candidate read per
+    :data:`CANDIDATE_CHUNK` rows, one load of the candidates that can reach the review threshold.
 
     ``resident_ids_unknown``: the caller has just found that the index knows none of the rows'
     resident IDs (in the same transaction), so the exact lookup asks for insurance numbers only.
@@ -212,21 +320,13 @@ def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: 
             pending.append(i)
 
     if pending:
-        dates = {incoming[i].birth_date for i in pending if incoming[i].birth_date}
-        names = {incoming[i].name for i in pending if incoming[i].name}
-        candidates_by_date: dict[datetime.date, list[Patient]] = {}
-        candidates_by_name: dict[str, list[Patient]] = {}
-        if dates or names:
-            with phases.phase("MPI: candidates fetched"):
-                candidates = list(_live(Patient.objects.filter(Q(birth_date__in=dates) | Q(name__in=names))))
-            for patient in candidates:
-                candidates_by_date.setdefault(patient.birth_date, []).append(patient)
-                candidates_by_name.setdefault(patient.name, []).append(patient)
-        for i in pending:
-            row = incoming[i]
-            pool = {p.pk: p for p in candidates_by_date.get(row.birth_date, [])[:MAX_CANDIDATES]}
-            pool.update({p.pk: p for p in candidates_by_name.get(row.name, [])[:MAX_CANDIDATES]})
-            results[i] = _classify(row, pool.values())
+        with phases.phase("MPI: candidates fetched"):
+            reachable = _candidates_that_can_reach_review([incoming[i] for i in pending])
+        for i, (pool, best_other) in zip(pending, reachable, strict=True):
+            result = _classify(incoming[i], pool)
+            if result.outcome == Outcome.NEW:
+                result = MatchResult(Outcome.NEW, None, max(result.score, best_other))
+            results[i] = result
     return results  # type: ignore[return-value]
 
 

@@ -1,11 +1,25 @@
 """MPI matching on fixtures with near-duplicates, typos and same-name-different-person cases."""
 
 import datetime
+import random
 
+import hypothesis
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import strategies as st
 
-from records.matching import Incoming, Outcome, match_patient, match_patients, score
+from records.matching import (
+    Incoming,
+    Outcome,
+    _birth_date_similarity,
+    _classify,
+    match_patient,
+    match_patients,
+    near_birth_dates,
+    score,
+)
 from records.models import Encounter, MatchReview, Patient, PatientMerge
+from records.pinyin import to_pinyin
 from records.services import decide_review, merge_patients, receive_patients, unmerge_patients
 from tests.factories import EncounterFactory, PatientFactory, make_resident_id
 
@@ -89,10 +103,134 @@ def test_bulk_matching_is_set_based(known, django_assert_max_num_queries):
         {"name": "某某", "insurance_number": "YB0001"},
         *({"name": f"病人{i}", "sex": "F", "birth_date": datetime.date(1980, 1, 1 + i)} for i in range(20)),
     ]
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # the exact lookup, the candidates read, the few that can reach review loaded
         results = match_patients(rows)
     assert [r.outcome for r in results[:2]] == [Outcome.LINKED, Outcome.EXACT]
     assert all(r.outcome == Outcome.NEW for r in results[2:])
+
+
+def _crowd(institution, birth_date, count, names):
+    """``count`` patients born on ``birth_date``, bulk-created, named from ``names`` in turn."""
+    Patient.objects.bulk_create(
+        Patient(
+            home_institution=institution,
+            name=names[i % len(names)] + chr(0x4E00 + i),
+            name_pinyin=f"ai {i:04d}",
+            sex="M",
+            birth_date=birth_date,
+            village="凤阳村",
+        )
+        for i in range(count)
+    )
+
+
+def test_a_match_is_found_however_many_share_the_birth_date(chain, known):
+    """250 others born the same day whose pinyin sorts first: the matcher kept the first 200 and missed him."""
+    _crowd(chain["township"], BIRTH, 250, ["艾", "安", "刘"])
+    result = match_patient(name="刘德化", sex="M", birth_date=BIRTH, village="凤阳村")  # a homophone typo
+    assert result.outcome == Outcome.REVIEW and result.patient == known
+
+
+def test_a_match_is_found_however_many_share_the_name(chain, known):
+    """250 namesakes born earlier whose pinyin sorts first: a birth date one digit off was missed."""
+    Patient.objects.bulk_create(
+        Patient(
+            home_institution=chain["township"],
+            name="刘德华",
+            name_pinyin="a liu de hua",
+            sex="M",
+            birth_date=BIRTH - datetime.timedelta(days=400 + i),
+        )
+        for i in range(250)
+    )
+    result = match_patient(name="刘德华", sex="M", birth_date=datetime.date(1962, 8, 15), village="凤阳村")  # one digit off
+    assert result.outcome == Outcome.REVIEW and result.patient == known
+
+
+DATES = st.dates(min_value=datetime.date(1000, 1, 1), max_value=datetime.date(9999, 12, 31))
+
+
+@given(
+    day=DATES,
+    other=DATES,
+    position=st.integers(0, 7),
+    digit=st.sampled_from("0123456789"),
+    kind=st.sampled_from(["any", "digit", "swap"]),
+)
+def test_near_birth_dates_are_exactly_those_scoring_above_zero(day, other, position, digit, kind):
+    if kind == "digit":
+        text = day.strftime("%Y%m%d")
+        text = text[:position] + digit + text[position + 1 :]
+        try:
+            other = datetime.date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            return
+        if other.year < 1000:
+            return
+    elif kind == "swap" and day.day <= 12:
+        other = datetime.date(day.year, day.day, day.month)
+    assert (_birth_date_similarity(day, other) > 0) == (other in near_birth_dates(day))
+    assert all(_birth_date_similarity(day, near) > 0 for near in near_birth_dates(day))
+
+
+NAME_CHARACTERS = "刘德华陈明王芳·"
+POPULATION_DATES = [
+    BIRTH,
+    datetime.date(1962, 8, 15),  # one digit off
+    datetime.date(1972, 8, 14),  # one digit off
+    datetime.date(1962, 3, 4),
+    datetime.date(1962, 4, 3),  # day and month swapped
+]
+
+
+@pytest.fixture
+def population(chain):
+    """Patients close to one another: few characters, few birth dates (some one digit apart, one swapped)."""
+    rng = random.Random(19)
+    names = ["".join(rng.choice(NAME_CHARACTERS) for _ in range(rng.randint(1, 3))) for _ in range(120)]
+    Patient.objects.bulk_create(
+        Patient(
+            home_institution=chain["township"],
+            name=name,
+            name_pinyin=to_pinyin(name),
+            sex=rng.choice("MFU"),
+            birth_date=rng.choice(POPULATION_DATES),
+            village=rng.choice(["凤阳村", "凤阳", "河口村", ""]),
+        )
+        for name in names
+    )
+    return list(Patient.objects.all())
+
+
+@hypothesis.settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.fixed_dictionaries(
+            {
+                "name": st.text(alphabet=NAME_CHARACTERS, max_size=3),
+                "sex": st.sampled_from(["M", "F", "U", ""]),
+                "birth_date": st.one_of(st.none(), st.sampled_from(POPULATION_DATES)),
+                "village": st.sampled_from(["凤阳村", "河口", ""]),
+            }
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    threshold=st.sampled_from([0.75, 0.6, 0.85]),
+)
+def test_narrowed_matching_decides_as_scoring_every_candidate(population, rows, threshold, settings):
+    """The candidates left unread could not have reached review: the same decision as scoring them all."""
+    settings.MPI_REVIEW_THRESHOLD = threshold
+    results = match_patients(rows)
+    for fields, result in zip(rows, results, strict=True):
+        row = Incoming.of(fields)
+        pool = [p for p in population if (row.birth_date and p.birth_date == row.birth_date) or (row.name and p.name == row.name)]
+        expected = _classify(row, pool)
+        assert (result.outcome, result.patient) == (expected.outcome, expected.patient), fields
+        if expected.outcome != Outcome.NEW:
+            assert result.score == expected.score
+        else:
+            assert result.score <= expected.score
 
 
 def test_merged_patient_resolves_to_survivor(chain, known):
