@@ -35,7 +35,6 @@ from .resident_id import normalize
 
 DEFAULT_LINK_THRESHOLD = 0.92
 DEFAULT_REVIEW_THRESHOLD = 0.75
-MAX_CANDIDATES = 200
 
 WEIGHTS = {"name": 0.35, "pinyin": 0.15, "birth_date": 0.30, "sex": 0.10, "village": 0.10}
 #: A recorded sex that differs is strong evidence of two people, more than its weight alone says.
@@ -328,12 +327,3 @@ def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: 
                 result = MatchResult(Outcome.NEW, None, max(result.score, best_other))
             results[i] = result
     return results  # type: ignore[return-value]
-
-
-def candidate_patients(*, name: str, birth_date: datetime.date, limit: int = 20) -> list[tuple[Patient, float]]:
-    """Scored candidates for a name and birth date, best first (used by search and the review screen)."""
-    incoming = Incoming.of({"name": name, "birth_date": birth_date})
-    pool = _live(Patient.objects.filter(Q(birth_date=birth_date) | Q(name=name)))[:MAX_CANDIDATES]
-    scored = [(patient, score(incoming, patient)) for patient in pool]
-    scored.sort(key=lambda pair: (-pair[1], pair[0].pk))
-    return scored[:limit]
