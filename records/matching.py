@@ -186,9 +186,18 @@ CANDIDATE_CHUNK = 100
 _ROUNDING = 1e-4  # score() rounds to four places: a bound this close to the threshold may still reach it
 
 
+#: Stands for a candidate's resident ID in scoring: equal to no resident ID an incoming row carries.
+_ANOTHER_RESIDENT_ID = "\x00another"
+
+
 @dataclass(frozen=True)
-class _Known:
-    """A patient's matching fields as read without decrypting the row (no resident ID)."""
+class _Candidate:
+    """A patient's matching fields, read as plain columns: nothing decrypted.
+
+    Its resident ID is known only as present or absent (by its lookup hash).  That is all the
+    scoring needs: a row reaches the scored matcher only when its resident ID matched nobody's
+    hash, so a candidate holding one holds another.
+    """
 
     pk: int
     birth_date: datetime.date
@@ -196,7 +205,11 @@ class _Known:
     name_pinyin: str
     sex: str
     village: str
-    resident_id: str = ""
+    resident_id_hash: str
+
+    @property
+    def resident_id(self) -> str:
+        return _ANOTHER_RESIDENT_ID if self.resident_id_hash else ""
 
 
 def near_birth_dates(day: datetime.date) -> set[datetime.date]:
@@ -243,46 +256,42 @@ def _candidate_terms(row: Incoming) -> Q | None:
     return reduce(operator.or_, terms) if terms else None
 
 
-def _candidates_that_can_reach_review(rows: list[Incoming]) -> list[tuple[list[Patient], float]]:
-    """Per row: the live patients who score at least the review threshold against it (the resident
-    ID veto aside), and the best score of the other candidates read.
+def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
+    """The scored matcher for rows no exact key found: the candidates of every row are read in a few
+    queries of plain columns, scored, and only each row's best match is loaded whole (one query).
 
-    Lossless: no patient who could reach the threshold is left out, however many share a birth date
-    or a name.  The candidates are read as plain columns (nothing decrypted) and scored; only the
-    few that reach the threshold are loaded whole, in one more query, for the final decision.
+    Lossless: no patient who could reach the review threshold is left out, however many share a
+    birth date or a name (:func:`_candidate_terms`).  A row left NEW carries the best score of the
+    candidates read, which are those that could reach the threshold and a few others.
     """
-    threshold = review_threshold()
     terms = [_candidate_terms(row) for row in rows]
-    known: list[_Known] = []
+    candidates: dict[int, _Candidate] = {}
+    fields = ("pk", "birth_date", "name", "name_pinyin", "sex", "village", "resident_id_hash")
     for start in range(0, len(rows), CANDIDATE_CHUNK):
         chunk = [term for term in terms[start : start + CANDIDATE_CHUNK] if term is not None]
-        if not chunk:
-            continue
-        where = reduce(operator.or_, chunk)
-        fields = ("pk", "birth_date", "name", "name_pinyin", "sex", "village")
-        known.extend(_Known(*values) for values in _live(Patient.objects.filter(where)).order_by().values_list(*fields))
-    by_date: dict[datetime.date, list[_Known]] = {}
-    by_name: dict[str, list[_Known]] = {}
-    for patient in {patient.pk: patient for patient in known}.values():
-        by_date.setdefault(patient.birth_date, []).append(patient)
-        by_name.setdefault(patient.name, []).append(patient)
-
-    reaching: list[list[int]] = []
-    best_other: list[float] = []
+        if chunk:
+            read = _live(Patient.objects.filter(reduce(operator.or_, chunk))).order_by().values_list(*fields)
+            candidates.update((values[0], _Candidate(*values)) for values in read)
+    by_date: dict[datetime.date, list[_Candidate]] = {}
+    by_name: dict[str, list[_Candidate]] = {}
+    for candidate in candidates.values():
+        by_date.setdefault(candidate.birth_date, []).append(candidate)
+        by_name.setdefault(candidate.name, []).append(candidate)
+    results = []
     for row in rows:
-        pool = {patient.pk: patient for patient in by_date.get(row.birth_date, [])}  # type: ignore[arg-type]
-        pool.update({patient.pk: patient for patient in by_name.get(row.name, [])})
-        scored = [(patient.pk, score(row, patient)) for patient in pool.values()]  # type: ignore[arg-type]
-        reaching.append([pk for pk, value in scored if value >= threshold])
-        best_other.append(max((value for _pk, value in scored if value < threshold), default=0.0))
-    wanted = {pk for pks in reaching for pk in pks}
-    loaded = Patient.objects.in_bulk(wanted) if wanted else {}
-    return [([loaded[pk] for pk in pks], other) for pks, other in zip(reaching, best_other, strict=True)]
+        pool = {candidate.pk: candidate for candidate in by_date.get(row.birth_date, [])}  # type: ignore[arg-type]
+        pool.update({candidate.pk: candidate for candidate in by_name.get(row.name, [])})
+        results.append(_classify(row, pool.values()))  # type: ignore[arg-type]
+    loaded = Patient.objects.in_bulk({result.patient.pk for result in results if result.patient is not None})
+    return [
+        MatchResult(result.outcome, loaded[result.patient.pk], result.score) if result.patient is not None else result
+        for result in results
+    ]
 
 
 def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: bool = False) -> list[MatchResult]:
     """Match many records with few queries: one exact lookup, one candidate read per
-    :data:`CANDIDATE_CHUNK` rows, one load of the candidates that can reach the review threshold.
+    :data:`CANDIDATE_CHUNK` rows, one load of the matches found.
 
     ``resident_ids_unknown``: the caller has just found that the index knows none of the rows'
     resident IDs (in the same transaction), so the exact lookup asks for insurance numbers only.
@@ -320,10 +329,6 @@ def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: 
 
     if pending:
         with phases.phase("MPI: candidates fetched"):
-            reachable = _candidates_that_can_reach_review([incoming[i] for i in pending])
-        for i, (pool, best_other) in zip(pending, reachable, strict=True):
-            result = _classify(incoming[i], pool)
-            if result.outcome == Outcome.NEW:
-                result = MatchResult(Outcome.NEW, None, max(result.score, best_other))
-            results[i] = result
+            for i, result in zip(pending, _scored_matches([incoming[i] for i in pending]), strict=True):
+                results[i] = result
     return results  # type: ignore[return-value]

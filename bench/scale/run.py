@@ -30,6 +30,7 @@ kept, which takes out most of the noise of a shared machine.
 
     DATABASE_URL=postgres://consortium:consortium@127.0.0.1:5432/consortium .venv/bin/python bench/scale/run.py
     ... bench/scale/run.py --residents 20000 --counties 1,4 --drop        (a smoke run in a minute or two)
+    ... bench/scale/run.py --paths ingest,mpi                            (some of the paths only)
 
 The data is kept between runs (counties already seeded are reused when R is the same); ``--drop``
 starts over.
@@ -348,7 +349,7 @@ def measure(size: int, args, url: str, office) -> dict:
     """Every path's fixed work ``--rounds`` times; the best round's seconds per unit (the machine is shared)."""
     print(f"\n--- {size} counties: measuring, {args.rounds} rounds ---", flush=True)
     rounds = [measure_round(size, args, url, office) for _ in range(args.rounds)]
-    best = {name: min((r[name] for r in rounds), key=lambda row: row["per_unit"]) for name in UNITS}
+    best = {name: min((r[name] for r in rounds), key=lambda row: row["per_unit"]) for name in UNITS if name in rounds[0]}
     best["_load"] = statistics.fmean(r["_load"] for r in rounds)
     best["_patients"] = rounds[-1]["_patients"]
     return best
@@ -368,11 +369,7 @@ def measure_round(size: int, args, url: str, office) -> dict:
     from django.db import connection
 
     from consortium.models import Institution
-    from dashboard import services as dashboard_services
-    from dashboard.models import FundMonth, IndicatorValue
-    from records.access import log_patient_access
-    from records.models import AccessReason, Patient
-    from sync import batches
+    from records.models import Patient
 
     hospital, user, his = county_one_actors()
     homes = Institution.objects.filter(code__startswith=county_code(1) + "T").values("pk")
@@ -383,7 +380,35 @@ def measure_round(size: int, args, url: str, office) -> dict:
     result = Printed()
     load = os.getloadavg()[0]
 
-    # Ingest: one batch of B visits for county 1's residents, new external IDs and new residents each time.
+    if "ingest" in args.paths:
+        result["ingest"] = measure_ingest(size, args, his)
+    if "mpi" in args.paths:
+        for label, fn in (("MPI exact", exact_lookup), ("MPI fuzzy", fuzzy_lookup)):
+            timed(fn, people[:20])
+            p50, p95 = percentiles(timed(fn, people))
+            result[label] = {"per_unit": p50 / 1000, "detail": f"p95 {p95:.2f} ms over {len(people)}"}
+    if "queue" in args.paths:
+        result["referral queue"] = measure_queue(args, url, hospital)
+    if "reconciliation" in args.paths:
+        result["reconciliation"] = measure_reconciliation(hospital, office)
+    if "access-log" in args.paths:
+        result["access-log write"] = measure_access_log(args, user, people)
+    if "rollup" in args.paths:
+        result["dashboard roll-up"] = measure_rollup()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM records_patient")
+        patients = cursor.fetchone()[0]
+    result["_load"] = (load + os.getloadavg()[0]) / 2
+    print(f"  (load average {result['_load']:.1f})", flush=True)
+    result["_patients"] = patients
+    return result
+
+
+def measure_ingest(size: int, args, his) -> dict:
+    """One batch of B visits for county 1's residents, new external IDs and new residents each time."""
+    from sync import batches
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "batch.json"
         write_batch(
@@ -396,15 +421,11 @@ def measure_round(size: int, args, url: str, office) -> dict:
         batch = batches.land_batch(batch_id=batch.pk)
         elapsed = time.perf_counter() - started
     assert batch.status == "landed" and batch.rows_landed == args.batch, (batch.status, batch.rows_landed, batch.row_errors[:3])
-    result["ingest"] = {"per_unit": elapsed / args.batch, "detail": f"{args.batch:,} visits in {elapsed:.1f} s"}
+    return {"per_unit": elapsed / args.batch, "detail": f"{args.batch:,} visits in {elapsed:.1f} s"}
 
-    # MPI lookups.
-    for label, fn in (("MPI exact", exact_lookup), ("MPI fuzzy", fuzzy_lookup)):
-        timed(fn, people[:20])
-        p50, p95 = percentiles(timed(fn, people))
-        result[label] = {"per_unit": p50 / 1000, "detail": f"p95 {p95:.2f} ms over {len(people)}"}
 
-    # Referral queue: the coordinator's page from gunicorn, one request at a time.
+def measure_queue(args, url: str, hospital) -> dict:
+    """The coordinator's referral queue page from gunicorn, one request at a time."""
     cookie = session_cookie()
     server = start_server(args.port, url, hospital.pk, timeout=180)  # the machine is shared
     try:
@@ -416,21 +437,25 @@ def measure_round(size: int, args, url: str, office) -> dict:
         server.terminate()
         server.wait(timeout=30)
     p50, p95 = percentiles(samples)
-    result["referral queue"] = {"per_unit": p50 / 1000, "detail": f"p95 {p95:.1f} ms over {len(samples)}"}
+    return {"per_unit": p50 / 1000, "detail": f"p95 {p95:.1f} ms over {len(samples)}"}
 
-    # Reconciliation of the county hospital's month.
+
+def measure_reconciliation(hospital, office) -> dict:
+    """The end-to-end reconciliation of the county hospital's settlement file of one month."""
     reset_reconciliation(hospital)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "settlement.csv"
         write_settlement_file(path, hospital.code, hospital.pk)
         settlement, _run, _stage, _classify, total, _traced = end_to_end(path, hospital, office, False)
-    result["reconciliation"] = {
-        "per_unit": total / settlement.line_count,
-        "detail": f"{settlement.line_count:,} lines in {total:.2f} s",
-    }
+    return {"per_unit": total / settlement.line_count, "detail": f"{settlement.line_count:,} lines in {total:.2f} s"}
 
-    # Access-log writes: one audited read per transaction.
+
+def measure_access_log(args, user, people) -> dict:
+    """Access-log writes: one audited read per transaction."""
     from django.db import transaction
+
+    from records.access import log_patient_access
+    from records.models import AccessReason
 
     def write(patient):
         with transaction.atomic():
@@ -438,12 +463,15 @@ def measure_round(size: int, args, url: str, office) -> dict:
 
     writes = (people * (args.writes // len(people) + 1))[: args.writes]
     samples = timed(write, writes)
-    result["access-log write"] = {
-        "per_unit": statistics.fmean(samples),
-        "detail": f"{len(samples):,} rows, p95 {percentiles(samples)[1]:.2f} ms",
-    }
+    return {"per_unit": statistics.fmean(samples), "detail": f"{len(samples):,} rows, p95 {percentiles(samples)[1]:.2f} ms"}
 
-    # Dashboard roll-up of the last month, from nothing stored.
+
+def measure_rollup() -> dict:
+    """The dashboard roll-up of the last month, from nothing stored, per institution-month."""
+    from consortium.models import Institution
+    from dashboard import services as dashboard_services
+    from dashboard.models import FundMonth, IndicatorValue
+
     IndicatorValue.objects.all().delete()
     FundMonth.objects.all().delete()
     month = LAST.replace(day=1)
@@ -451,18 +479,7 @@ def measure_round(size: int, args, url: str, office) -> dict:
     started = time.perf_counter()
     dashboard_services.run_rollups(first=month, last=LAST, today=LAST)
     elapsed = time.perf_counter() - started
-    result["dashboard roll-up"] = {
-        "per_unit": elapsed / institutions,
-        "detail": f"{institutions:,} institution-months in {elapsed:.1f} s",
-    }
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM records_patient")
-        patients = cursor.fetchone()[0]
-    result["_load"] = (load + os.getloadavg()[0]) / 2
-    print(f"  (load average {result['_load']:.1f})", flush=True)
-    result["_patients"] = patients
-    return result
+    return {"per_unit": elapsed / institutions, "detail": f"{institutions:,} institution-months in {elapsed:.1f} s"}
 
 
 UNITS = {
@@ -476,6 +493,10 @@ UNITS = {
 }
 
 
+#: What ``--paths`` names: the measured paths.
+PATHS = ["ingest", "mpi", "queue", "reconciliation", "access-log", "rollup"]
+
+
 def report(curve: dict[int, dict]) -> None:
     sizes = sorted(curve)
     lo, hi = sizes[0], sizes[-1]
@@ -487,6 +508,8 @@ def report(curve: dict[int, dict]) -> None:
     head = "".join(f"{f'{s} counties':>13}" for s in sizes)
     print(f"{'path':<18} {'unit':<18}{head} {f'{hi}/{lo}':>8}  bound {BOUND}x")
     for name, unit in UNITS.items():
+        if name not in curve[lo]:
+            continue
         values = [curve[s][name]["per_unit"] * 1000 for s in sizes]
         ratio = values[-1] / values[0]
         verdict = "pass" if ratio <= BOUND else "FAIL"
@@ -504,7 +527,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements at each size; the best is kept")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SCALE_BENCH_PORT", 8106)))
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to measure (default all: {','.join(PATHS)})")
     args = parser.parse_args()
+    args.paths = set(args.paths.split(","))
+    if args.paths - set(PATHS):
+        sys.exit(f"--paths: some of {','.join(PATHS)}")
     sizes = sorted({int(s) for s in args.counties.split(",")})
     if not 1 <= sizes[-1] <= len(REGIONS):
         sys.exit(f"--counties: between 1 and {len(REGIONS)}")
