@@ -267,11 +267,12 @@ def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
     terms = [_candidate_terms(row) for row in rows]
     candidates: dict[int, _Candidate] = {}
     fields = ("pk", "birth_date", "name", "name_pinyin", "sex", "village", "resident_id_hash")
-    for start in range(0, len(rows), CANDIDATE_CHUNK):
-        chunk = [term for term in terms[start : start + CANDIDATE_CHUNK] if term is not None]
-        if chunk:
-            read = _live(Patient.objects.filter(reduce(operator.or_, chunk))).order_by().values_list(*fields)
-            candidates.update((values[0], _Candidate(*values)) for values in read)
+    with phases.phase("MPI: candidates fetched"):
+        for start in range(0, len(rows), CANDIDATE_CHUNK):
+            chunk = [term for term in terms[start : start + CANDIDATE_CHUNK] if term is not None]
+            if chunk:
+                read = _live(Patient.objects.filter(reduce(operator.or_, chunk))).order_by().values_list(*fields)
+                candidates.update((values[0], _Candidate(*values)) for values in read)
     by_date: dict[datetime.date, list[_Candidate]] = {}
     by_name: dict[str, list[_Candidate]] = {}
     for candidate in candidates.values():
@@ -282,7 +283,8 @@ def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
         pool = {candidate.pk: candidate for candidate in by_date.get(row.birth_date, [])}  # type: ignore[arg-type]
         pool.update({candidate.pk: candidate for candidate in by_name.get(row.name, [])})
         results.append(_classify(row, pool.values()))  # type: ignore[arg-type]
-    loaded = Patient.objects.in_bulk({result.patient.pk for result in results if result.patient is not None})
+    with phases.phase("MPI: candidates fetched"):
+        loaded = Patient.objects.in_bulk({result.patient.pk for result in results if result.patient is not None})
     return [
         MatchResult(result.outcome, loaded[result.patient.pk], result.score) if result.patient is not None else result
         for result in results
@@ -328,7 +330,6 @@ def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: 
             pending.append(i)
 
     if pending:
-        with phases.phase("MPI: candidates fetched"):
-            for i, result in zip(pending, _scored_matches([incoming[i] for i in pending]), strict=True):
-                results[i] = result
+        for i, result in zip(pending, _scored_matches([incoming[i] for i in pending]), strict=True):
+            results[i] = result
     return results  # type: ignore[return-value]
