@@ -12,7 +12,7 @@ Two different valid resident IDs always mean two different people, whatever the 
 
 Candidates are read without a cap, but only those who could still reach the review threshold:
 on the birth date, names sharing a character; on the name, birth dates near it (see
-:func:`_candidate_terms`).  However many residents share a birthday or a common name, the record
+:func:`_candidate_branches`).  However many residents share a birthday or a common name, the record
 that matches is never cut off.
 """
 
@@ -134,10 +134,10 @@ def score(incoming: Incoming, patient: Patient) -> float:
     return round(total, 4)
 
 
-def _classify(incoming: Incoming, candidates: Iterable[Patient]) -> MatchResult:
+def _decide(scored: Iterable[tuple[float, Patient]]) -> MatchResult:
+    """The outcome for the best of ``scored`` (score, candidate) pairs: ties go to the lowest pk."""
     best, best_score = None, 0.0
-    for candidate in candidates:
-        value = score(incoming, candidate)
+    for value, candidate in scored:
         if value > best_score or (value == best_score and best is not None and candidate.pk < best.pk):
             best, best_score = candidate, value
     if best is not None and best_score >= link_threshold():
@@ -145,6 +145,10 @@ def _classify(incoming: Incoming, candidates: Iterable[Patient]) -> MatchResult:
     if best is not None and best_score >= review_threshold():
         return MatchResult(Outcome.REVIEW, best, best_score)
     return MatchResult(Outcome.NEW, None, best_score)
+
+
+def _classify(incoming: Incoming, candidates: Iterable[Patient]) -> MatchResult:
+    return _decide((score(incoming, candidate), candidate) for candidate in candidates)
 
 
 def _live(queryset):
@@ -180,23 +184,24 @@ def survivors_of(patients: Iterable[Patient]) -> Callable[[Patient], Patient]:
     return survivor
 
 
-#: Pending rows whose candidates are asked for in one query (keeps the statement's parameters well
-#: under SQLite's limit: about 62 dates for a name, one pattern per character of a name).
-CANDIDATE_CHUNK = 100
+#: Candidate reads asked for in one statement (a UNION ALL: SQLite allows 500 branches).  A pending
+#: row asks for one or two: its birth date, its name.
+CANDIDATE_BRANCHES = 200
 _ROUNDING = 1e-4  # score() rounds to four places: a bound this close to the threshold may still reach it
 
-
-#: Stands for a candidate's resident ID in scoring: equal to no resident ID an incoming row carries.
-_ANOTHER_RESIDENT_ID = "\x00another"
+#: The columns a candidate is scored on, all in the covering index ``patient_candidate_idx`` so that
+#: PostgreSQL reads candidates from the index alone (``id`` and ``merged_into`` included).
+_CANDIDATE_COLUMNS = ("pk", "birth_date", "name", "name_pinyin", "sex", "village")
 
 
 @dataclass(frozen=True)
 class _Candidate:
-    """A patient's matching fields, read as plain columns: nothing decrypted.
+    """A patient's matching fields, read as plain columns from the index: nothing decrypted.
 
-    Its resident ID is known only as present or absent (by its lookup hash).  That is all the
-    scoring needs: a row reaches the scored matcher only when its resident ID matched nobody's
-    hash, so a candidate holding one holds another.
+    Its resident ID is not read with them: a candidate scores as if it had none, an upper bound (the
+    only effect of a resident ID is the veto).  For a row carrying a resident ID, the candidates
+    reaching the review threshold are then asked whether they hold one: a row reaches the scored
+    matcher only when its resident ID matched nobody's hash, so a candidate holding one holds another.
     """
 
     pk: int
@@ -205,11 +210,7 @@ class _Candidate:
     name_pinyin: str
     sex: str
     village: str
-    resident_id_hash: str
-
-    @property
-    def resident_id(self) -> str:
-        return _ANOTHER_RESIDENT_ID if self.resident_id_hash else ""
+    resident_id = ""
 
 
 def near_birth_dates(day: datetime.date) -> set[datetime.date]:
@@ -231,8 +232,10 @@ def near_birth_dates(day: datetime.date) -> set[datetime.date]:
     return near
 
 
-def _candidate_terms(row: Incoming) -> Q | None:
-    """The patients who could score at least the review threshold against ``row``, as a filter.
+def _candidate_branches(row: Incoming) -> list[tuple]:
+    """The patients who could score at least the review threshold against ``row``, as the keys of
+    one to two reads: ``("date", birth_date, characters)`` and ``("name", name, birth_dates)``, where
+    ``characters`` / ``birth_dates`` of ``None`` mean no narrowing.
 
     A patient is a candidate when sharing the birth date or the exact name.  On the birth date,
     a name with no character in common scores 0 on name, which caps the score at the other
@@ -241,48 +244,86 @@ def _candidate_terms(row: Incoming) -> Q | None:
     only birth dates near the incoming one can.
     """
     threshold = review_threshold() - _ROUNDING
-    terms: list[Q] = []
+    branches: list[tuple] = []
     if row.birth_date is not None:
         if WEIGHTS["pinyin"] + WEIGHTS["birth_date"] + WEIGHTS["sex"] + WEIGHTS["village"] >= threshold:
-            terms.append(Q(birth_date=row.birth_date))
+            branches.append(("date", row.birth_date, None))
         elif row.name:
-            shares_a_character = reduce(operator.or_, (Q(name__contains=c) for c in sorted(set(row.name))))
-            terms.append(Q(birth_date=row.birth_date) & shares_a_character)
+            branches.append(("date", row.birth_date, tuple(sorted(set(row.name)))))
     if row.name:
         if WEIGHTS["name"] + WEIGHTS["pinyin"] + WEIGHTS["sex"] + WEIGHTS["village"] >= threshold:
-            terms.append(Q(name=row.name))
+            branches.append(("name", row.name, None))
         elif row.birth_date is not None:
-            terms.append(Q(name=row.name, birth_date__in=sorted(near_birth_dates(row.birth_date))))
-    return reduce(operator.or_, terms) if terms else None
+            branches.append(("name", row.name, tuple(sorted(near_birth_dates(row.birth_date)))))
+    return branches
+
+
+def _branch_filter(branch: tuple) -> Q:
+    kind, key, narrowing = branch
+    if kind == "date":
+        if narrowing is None:
+            return Q(birth_date=key)
+        return Q(birth_date=key) & reduce(operator.or_, (Q(name__contains=c) for c in narrowing))
+    return Q(name=key) if narrowing is None else Q(name=key, birth_date__in=narrowing)
+
+
+def _read_candidates(branches: list[tuple]) -> dict[int, _Candidate]:
+    """Every live patient of ``branches``, a UNION ALL of one index read per branch.
+
+    One branch a statement, not one OR of them: PostgreSQL answers an OR with a bitmap scan, which
+    visits a heap page for every row (hundreds of scattered pages for a common birth date at
+    province scale); each branch alone is an index-only scan of ``patient_candidate_idx``.
+    """
+    candidates: dict[int, _Candidate] = {}
+    live = _live(Patient.objects.all()).order_by()
+    for start in range(0, len(branches), CANDIDATE_BRANCHES):
+        reads = [
+            live.filter(_branch_filter(branch)).values_list(*_CANDIDATE_COLUMNS)
+            for branch in branches[start : start + CANDIDATE_BRANCHES]
+        ]
+        statement = reads[0].union(*reads[1:], all=True) if len(reads) > 1 else reads[0]
+        candidates.update((values[0], _Candidate(*values)) for values in statement)
+    return candidates
 
 
 def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
-    """The scored matcher for rows no exact key found: the candidates of every row are read in a few
-    queries of plain columns, scored, and only each row's best match is loaded whole (one query).
+    """The scored matcher for rows no exact key found: the candidates of every row are read from the
+    index in a statement per :data:`CANDIDATE_BRANCHES` reads, scored, those reaching review for a row
+    with a resident ID checked for one of their own (one small query, when there are any), and only
+    each row's best match loaded whole (one query).
 
     Lossless: no patient who could reach the review threshold is left out, however many share a
-    birth date or a name (:func:`_candidate_terms`).  A row left NEW carries the best score of the
-    candidates read, which are those that could reach the threshold and a few others.
+    birth date or a name (:func:`_candidate_branches`).  A row left NEW carries the best score of the
+    candidates it was scored against, no higher than scoring every candidate in full would give (for
+    a row with a resident ID, the candidates below review are not checked for one, and not counted).
     """
-    terms = [_candidate_terms(row) for row in rows]
-    candidates: dict[int, _Candidate] = {}
-    fields = ("pk", "birth_date", "name", "name_pinyin", "sex", "village", "resident_id_hash")
+    row_branches = [_candidate_branches(row) for row in rows]
     with phases.phase("MPI: candidates fetched"):
-        for start in range(0, len(rows), CANDIDATE_CHUNK):
-            chunk = [term for term in terms[start : start + CANDIDATE_CHUNK] if term is not None]
-            if chunk:
-                read = _live(Patient.objects.filter(reduce(operator.or_, chunk))).order_by().values_list(*fields)
-                candidates.update((values[0], _Candidate(*values)) for values in read)
+        candidates = _read_candidates(list(dict.fromkeys(branch for branches in row_branches for branch in branches)))
     by_date: dict[datetime.date, list[_Candidate]] = {}
     by_name: dict[str, list[_Candidate]] = {}
     for candidate in candidates.values():
         by_date.setdefault(candidate.birth_date, []).append(candidate)
         by_name.setdefault(candidate.name, []).append(candidate)
-    results = []
+    threshold = review_threshold()
+    scored: list[list[tuple[float, _Candidate]]] = []
+    to_check: set[int] = set()
     for row in rows:
         pool = {candidate.pk: candidate for candidate in by_date.get(row.birth_date, [])}  # type: ignore[arg-type]
         pool.update({candidate.pk: candidate for candidate in by_name.get(row.name, [])})
-        results.append(_classify(row, pool.values()))  # type: ignore[arg-type]
+        pairs = [(score(row, candidate), candidate) for candidate in pool.values()]  # type: ignore[arg-type]
+        if row.resident_id:
+            pairs = [(value, candidate) for value, candidate in pairs if value >= threshold]
+            to_check.update(candidate.pk for _value, candidate in pairs)
+        scored.append(pairs)
+    holders: set[int] = set()
+    if to_check:
+        with phases.phase("MPI: candidates fetched"):
+            holders = set(Patient.objects.filter(pk__in=to_check).exclude(resident_id_hash="").values_list("pk", flat=True))
+    results = [
+        _decide(pair for pair in pairs if not (row.resident_id and pair[1].pk in holders))  # type: ignore[misc]
+        for row, pairs in zip(rows, scored, strict=True)
+    ]
     with phases.phase("MPI: candidates fetched"):
         loaded = Patient.objects.in_bulk({result.patient.pk for result in results if result.patient is not None})
     return [
@@ -293,7 +334,7 @@ def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
 
 def match_patients(rows: Iterable[Mapping | Incoming], *, resident_ids_unknown: bool = False) -> list[MatchResult]:
     """Match many records with few queries: one exact lookup, one candidate read per
-    :data:`CANDIDATE_CHUNK` rows, one load of the matches found.
+    :data:`CANDIDATE_BRANCHES` reads (about 100 rows), one load of the matches found.
 
     ``resident_ids_unknown``: the caller has just found that the index knows none of the rows'
     resident IDs (in the same transaction), so the exact lookup asks for insurance numbers only.

@@ -87,7 +87,16 @@ class Patient(models.Model):
                 fields=["insurance_number"], condition=~Q(insurance_number=""), name="patient_unique_insurance_number"
             ),
         ]
-        indexes = [models.Index(fields=["birth_date", "name"]), models.Index(fields=["name"], name="patient_name_idx")]
+        indexes = [
+            # The scored matcher's candidates, read from this index alone on PostgreSQL (records.matching);
+            # SQLite has no INCLUDE and keeps the two key columns.
+            models.Index(
+                fields=["birth_date", "name"],
+                include=["name_pinyin", "sex", "village", "merged_into", "id"],
+                name="patient_candidate_idx",
+            ),
+            models.Index(fields=["name"], name="patient_name_idx"),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.masked_resident_id or self.pk})"

@@ -26,7 +26,8 @@ At each size the same fixed work is done in county 1 and timed per unit:
 
 It prints each path's time per unit at every size, the ratio of the largest size to the smallest
 and pass/fail against 1.5x.  Each size is measured ``--rounds`` times (default 2) and the best round
-kept, which takes out most of the noise of a shared machine.
+kept, which takes out most of the noise of a shared machine; the roll-up, minutes long at 16
+counties, in the first round only (``--rollup-every-round``), with its slowest statements printed.
 
     DATABASE_URL=postgres://consortium:consortium@127.0.0.1:5432/consortium .venv/bin/python bench/scale/run.py
     ... bench/scale/run.py --residents 20000 --counties 1,4 --drop        (a smoke run in a minute or two)
@@ -42,6 +43,7 @@ import datetime
 import functools
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -348,8 +350,10 @@ def vacuum() -> None:
 def measure(size: int, args, url: str, office) -> dict:
     """Every path's fixed work ``--rounds`` times; the best round's seconds per unit (the machine is shared)."""
     print(f"\n--- {size} counties: measuring, {args.rounds} rounds ---", flush=True)
-    rounds = [measure_round(size, args, url, office) for _ in range(args.rounds)]
-    best = {name: min((r[name] for r in rounds), key=lambda row: row["per_unit"]) for name in UNITS if name in rounds[0]}
+    rounds = [measure_round(size, args, url, office, first_round=n == 0) for n in range(args.rounds)]
+    best = {
+        name: min((r[name] for r in rounds if name in r), key=lambda row: row["per_unit"]) for name in UNITS if name in rounds[0]
+    }
     best["_load"] = statistics.fmean(r["_load"] for r in rounds)
     best["_patients"] = rounds[-1]["_patients"]
     return best
@@ -364,8 +368,11 @@ class Printed(dict):
             print(f"  {name:<18} {row['per_unit'] * 1000:9.3f} ms per unit   ({row['detail']})", flush=True)
 
 
-def measure_round(size: int, args, url: str, office) -> dict:
-    """The fixed work of every path, in county 1; seconds per unit (p50 for lookups and pages)."""
+def measure_round(size: int, args, url: str, office, first_round: bool = True) -> dict:
+    """The fixed work of every path, in county 1; seconds per unit (p50 for lookups and pages).
+
+    The roll-up (minutes at 16 counties) is measured in the first round only, unless
+    ``--rollup-every-round``."""
     from django.db import connection
 
     from consortium.models import Institution
@@ -393,7 +400,7 @@ def measure_round(size: int, args, url: str, office) -> dict:
         result["reconciliation"] = measure_reconciliation(hospital, office)
     if "access-log" in args.paths:
         result["access-log write"] = measure_access_log(args, user, people)
-    if "rollup" in args.paths:
+    if "rollup" in args.paths and (first_round or args.rollup_every_round):
         result["dashboard roll-up"] = measure_rollup()
 
     with connection.cursor() as cursor:
@@ -466,6 +473,33 @@ def measure_access_log(args, user, people) -> dict:
     return {"per_unit": statistics.fmean(samples), "detail": f"{len(samples):,} rows, p95 {percentiles(samples)[1]:.2f} ms"}
 
 
+@contextlib.contextmanager
+def statement_times():
+    """(seconds, SQL) of every statement the block executes on the default connection."""
+    from django.db import connection
+
+    spent: list[tuple[float, str]] = []
+
+    def timed_execute(execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent.append((time.perf_counter() - started, sql))
+
+    with connection.execute_wrapper(timed_execute):
+        yield spent
+
+
+def print_slowest(spent: list[tuple[float, str]], top: int = 6) -> None:
+    """The slowest statements: where a path's time goes, to compare one size with another."""
+    total = sum(seconds for seconds, _sql in spent)
+    print(f"    {len(spent)} statements, {total:.1f} s in the database; the slowest:", flush=True)
+    for seconds, sql in sorted(spent, key=lambda item: item[0], reverse=True)[:top]:
+        tables = list(dict.fromkeys(re.findall(r'(?:FROM|JOIN) "(\w+)"', sql)))
+        print(f"    {seconds:8.2f} s  {', '.join(tables[:4]) or sql[:60]}", flush=True)
+
+
 def measure_rollup() -> dict:
     """The dashboard roll-up of the last month, from nothing stored, per institution-month."""
     from consortium.models import Institution
@@ -476,9 +510,11 @@ def measure_rollup() -> dict:
     FundMonth.objects.all().delete()
     month = LAST.replace(day=1)
     institutions = Institution.objects.count()
-    started = time.perf_counter()
-    dashboard_services.run_rollups(first=month, last=LAST, today=LAST)
-    elapsed = time.perf_counter() - started
+    with statement_times() as spent:
+        started = time.perf_counter()
+        dashboard_services.run_rollups(first=month, last=LAST, today=LAST)
+        elapsed = time.perf_counter() - started
+    print_slowest(spent)
     return {"per_unit": elapsed / institutions, "detail": f"{institutions:,} institution-months in {elapsed:.1f} s"}
 
 
@@ -527,6 +563,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements at each size; the best is kept")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SCALE_BENCH_PORT", 8106)))
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
+    parser.add_argument("--rollup-every-round", action="store_true", help="the roll-up in every round, not the first only")
     parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to measure (default all: {','.join(PATHS)})")
     args = parser.parse_args()
     args.paths = set(args.paths.split(","))
