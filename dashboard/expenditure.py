@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from consortium.models import Consortium
-from insurance.models import EFFECTIVE_CLAIM, Claim
+from insurance.models import Claim, effective_claim
 from records.models import ChargeItem, Encounter, Patient
 
 from .models import BAND_REFERENCE_INCOME, WarningPolicy
@@ -74,7 +74,7 @@ def window_start(today: datetime.date, months: int) -> datetime.date:
 
 
 def _effective_claim(encounter_ref: str = "pk") -> QuerySet:
-    return Claim.objects.filter(EFFECTIVE_CLAIM, encounter=OuterRef(encounter_ref))
+    return Claim.objects.filter(effective_claim(), encounter=OuterRef(encounter_ref))
 
 
 def flagged_institution():
@@ -97,7 +97,7 @@ def patients_with_self_pay(consortium: Consortium, start: datetime.date, end: da
     in_window = Q(started_at__gte=since, started_at__lt=until)
     claims_pay = (
         Claim.objects.filter(
-            EFFECTIVE_CLAIM,
+            effective_claim(),
             encounter__patient=OuterRef("pk"),
             encounter__started_at__gte=since,
             encounter__started_at__lt=until,

@@ -48,7 +48,7 @@ from chronic.models import FollowUpStatus as ChronicFollowUpStatus
 from chronic.rules import NATIONAL_MINIMUM_VISITS
 from consortium.models import Consortium, Institution, InstitutionLevel, Membership, Secondment
 from diagnostics.models import REPORTED_STATUSES, CriticalValue, Order, OrderStatus, RecognitionDecision
-from insurance.models import EFFECTIVE_CLAIM, Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun
+from insurance.models import Claim, Discrepancy, DiscrepancyKind, OutOfCountyVisit, ReconciliationRun, effective_claim
 from records.models import Encounter, EncounterKind, Patient
 from referrals.models import Direction, FollowUpStatus, FollowUpTask, Referral, ReferralStatus, SatisfactionRating
 from sync.models import Delivery, DeliveryStatus
@@ -164,7 +164,7 @@ def _submitted_referrals(window: Window) -> QuerySet:
 
 def _effective_claims(window: Window) -> QuerySet:
     """Original claims of the months that were neither rejected nor reversed."""
-    return Claim.objects.filter(EFFECTIVE_CLAIM, period__in=window.periods).annotate(month=F("period"))
+    return Claim.objects.filter(effective_claim(), period__in=window.periods).annotate(month=F("period"))
 
 
 def _latest_discrepancies(window: Window) -> QuerySet:

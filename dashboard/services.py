@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -40,13 +40,26 @@ class WriteCount:
         return self.created + self.updated + self.deleted
 
 
+def _without_jit() -> None:
+    """No JIT compilation for the roll-up's statements (PostgreSQL, this transaction only).
+
+    Their plans cost enough to be compiled at province scale, and compiling took longer than it
+    saved: 1.2 s of a 3.4 s statement at 16 counties, 110 s of roll-up against 94 s without.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+
+
 def run_rollups(*, first: datetime.date, last: datetime.date, today: datetime.date | None = None) -> WriteCount:
     """Recompute and store every indicator and fund month from ``first``'s month to ``last``'s month."""
     if first > last:
         raise ValidationError({"first": _("The first month must not be after the last.")})
     months = rollups.months_between(first, last)
-    values = rollups.compute(first, last, today=today)
-    funds = rollups.fund_months(first, last)
+    with transaction.atomic():  # read only; its own transaction, so the rows below are locked only to write
+        _without_jit()
+        values = rollups.compute(first, last, today=today)
+        funds = rollups.fund_months(first, last)
     now = timezone.now()
     count = WriteCount()
     with transaction.atomic():

@@ -3,14 +3,14 @@
 import datetime
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
 from consortium.models import Institution, Membership, MembershipRole
 from consortium.permissions import Action, can
 from referrals.models import Direction, Referral, ReferralStatus
 
-from .models import Claim, ClaimKind, ClaimStatus, ConsortiumFund, FundEntry, FundEntryKind, OutOfCountyVisit
+from .models import Claim, ConsortiumFund, FundEntry, FundEntryKind, OutOfCountyVisit, effective_claim
 
 ZERO = Decimal("0.00")
 
@@ -33,21 +33,15 @@ def members_of(fund: ConsortiumFund) -> list[Institution]:
 def member_claims(fund: ConsortiumFund, through: str):
     """Effective claims of the fund's scheme at member institutions, January to ``through`` (YYYY-MM).
 
-    The same condition as ``EFFECTIVE_CLAIM`` (an original, not rejected, not reversed), with the
-    reversal as NOT EXISTS and the members as a list of ids: the planner then reads the claims once
-    (a LEFT JOIN ... IS NULL on the reversal misled it into a nested loop over the members).
+    The members as a list of ids: the planner then reads the claims once.
     """
     ids = list(Membership.objects.filter(consortium=fund.consortium_id).values_list("institution_id", flat=True))
-    return (
-        Claim.objects.filter(
-            kind=ClaimKind.ORIGINAL,
-            scheme=fund.scheme_id,
-            institution__in=ids,
-            period__gte=f"{fund.year}-01",
-            period__lte=through,
-        )
-        .exclude(status=ClaimStatus.REJECTED)
-        .exclude(Exists(Claim.objects.filter(reverses=OuterRef("pk"))))
+    return Claim.objects.filter(
+        effective_claim(),
+        scheme=fund.scheme_id,
+        institution__in=ids,
+        period__gte=f"{fund.year}-01",
+        period__lte=through,
     )
 
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -413,10 +413,6 @@ class ClaimKind(models.TextChoices):
     REVERSAL = "reversal", _("Reversal")
 
 
-#: A claim that stands for its visit: an original claim neither rejected nor reversed.
-EFFECTIVE_CLAIM = Q(kind=ClaimKind.ORIGINAL, reversal__isnull=True) & ~Q(status=ClaimStatus.REJECTED)
-
-
 class BatchStatus(models.TextChoices):
     SUBMITTED = "submitted", _("Submitted")
     ADJUDICATED = "adjudicated", _("Adjudicated")
@@ -540,6 +536,18 @@ class Claim(models.Model):
     def expected_payment(self) -> Decimal:
         """What the insurer should pay: the approved amount once adjudicated, else the calculated one."""
         return self.approved_amount if self.approved_amount is not None else self.reimbursed
+
+
+def effective_claim() -> Q:
+    """A claim that stands for its visit: an original claim neither rejected nor reversed.
+
+    The reversal as NOT EXISTS, not ``reversal__isnull`` (a LEFT JOIN ... IS NULL): PostgreSQL
+    estimated one row for that join and went on with nested loops over the rest, memberships times
+    claims, so the dashboard roll-up grew with the square of the data (13.7 s a statement at 16 counties).
+    """
+    return (
+        Q(kind=ClaimKind.ORIGINAL) & ~Q(status=ClaimStatus.REJECTED) & ~Q(Exists(Claim.objects.filter(reverses=OuterRef("pk"))))
+    )
 
 
 class ClaimLine(models.Model):
