@@ -187,7 +187,7 @@ _ROUNDING = 1e-4  # score() rounds to four places: a bound this close to the thr
 
 #: The columns a candidate is scored on, all in the covering index ``patient_candidate_idx`` so that
 #: PostgreSQL reads candidates from the index alone (``id`` and ``merged_into`` included).
-_CANDIDATE_COLUMNS = ("pk", "birth_date", "name", "name_pinyin", "sex", "village")
+_CANDIDATE_FIELDS = ("id", "birth_date", "name", "name_pinyin", "sex", "village")
 
 
 @dataclass(frozen=True)
@@ -258,11 +258,8 @@ def _candidate_branches(row: Incoming) -> list[tuple]:
 def _candidate_select() -> tuple[str, dict[str, str]]:
     """``SELECT <the candidate columns> FROM <patients> WHERE <live> AND`` and the quoted column names."""
     meta, quote = Patient._meta, connection.ops.quote_name
-    column = {
-        name: quote(meta.get_field(name).column)
-        for name in ("id", "birth_date", "name", "name_pinyin", "sex", "village", "merged_into")
-    }
-    columns = ", ".join(column[name] for name in ("id", "birth_date", "name", "name_pinyin", "sex", "village"))
+    column = {name: quote(meta.get_field(name).column) for name in (*_CANDIDATE_FIELDS, "merged_into")}
+    columns = ", ".join(column[name] for name in _CANDIDATE_FIELDS)
     return f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {column['merged_into']} IS NULL AND ", column  # noqa: S608
 
 
