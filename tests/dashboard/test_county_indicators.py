@@ -1,10 +1,14 @@
 """The in-county visit and inpatient rates against a hand-computed month (docs/INDICATORS.md)."""
 
+import collections
 import datetime
+import re
 import zoneinfo
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from consortium.permissions import SYSTEM
 from dashboard import rollups
@@ -52,3 +56,20 @@ def test_in_county_rates(chain):
     assert at("in_county_visit_rate", "township", chain["township"].pk)[2] == Decimal("0.6000")
     # the village clinic's resident stayed at home
     assert at("in_county_visit_rate", "institution", chain["village"].pk)[2] == Decimal("1.0000")
+    # an indicator has no value where none of its facts is: the village resident was never admitted
+    assert ("admissions_in_county", "institution", chain["village"].pk, MAY) not in results
+    assert ("visits_in_county", "institution", chain["village"].pk, MAY) in results
+
+
+def test_the_visits_and_the_claims_are_read_once_per_key_not_once_per_indicator(chain):
+    """Fifteen visit indicators and thirteen claim indicators, each grouped by institution, township
+    and consortium: read together, one statement per key (45 and 39 statements when read apart)."""
+    EncounterFactory(patient=PatientFactory(home_institution=chain["village"]), institution=chain["village"])
+    with CaptureQueriesContext(connection) as queries:
+        rollups.compute(MAY, MAY, today=datetime.date(2026, 6, 15))
+    tables = collections.Counter(re.search(r' FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries)
+    # visits: by home institution, its township, its consortium, the visited institution's consortium;
+    # the chronic admissions' three keys
+    assert tables["records_encounter"] == 7
+    # claims: by home institution, its township, its consortium, the claiming institution, its consortium
+    assert tables["insurance_claim"] == 5
