@@ -706,26 +706,61 @@ def _within(aggregate, where: Q | None):
     return type(aggregate)(*args, **{**kwargs, "filter": where if own is None else where & own})
 
 
-def _sums(facts: QuerySet, key, indicators: list[Indicator]) -> dict[str, dict[tuple, tuple[Decimal, Decimal]]]:
-    """Each indicator's (numerator, denominator) per (key, month), all in one GROUP BY over ``facts``.
+Groups = dict[str, dict[tuple, tuple[Decimal, Decimal]]]  # scope -> (scope id, month) -> (numerator, denominator)
 
-    An indicator with a ``where`` reads its rows through conditional aggregates, and has a group
-    only where at least one of its rows is: the same groups as a statement of its own, from one
-    pass over the facts instead of one per indicator (the visits' and the claims' indicators are
-    45 and 39 statements otherwise, each a scan of the year's facts joined to every resident)."""
+
+def _add(into: dict, group: tuple, n, d) -> None:
+    before = into.get(group, (Decimal(0), Decimal(0)))
+    into[group] = (before[0] + Decimal(n or 0), before[1] + Decimal(d or 0))
+
+
+def _sums(facts: QuerySet, indicators: list[Indicator], consortia: dict) -> dict[str, Groups]:
+    """Each indicator's (numerator, denominator) per scope and (scope id, month): one pass over ``facts``.
+
+    The facts are grouped by every key the indicators attribute them by at once (an institution,
+    a township centre, the member institution of the consortium scope), and each scope's sums are
+    the sums of those groups over its key: counts and sums add up across groups. The consortium
+    scope is summed here from each member institution's consortia, not by joining the memberships,
+    which would repeat the facts once per membership of each key. An indicator with a ``where``
+    reads its rows through conditional aggregates, and has a group only where one of its rows is.
+    One statement for the visits' fifteen indicators (45 read apart, each a scan of the year's facts
+    joined to every resident), one for the claims' thirteen (39)."""
+    keys: list = []  # distinct expressions, each a column of the GROUP BY
+
+    def column(expression) -> str:
+        for j, known in enumerate(keys):
+            if known == expression:
+                return f"_k{j}"
+        keys.append(expression)
+        return f"_k{len(keys) - 1}"
+
+    attributions = []  # (indicator number, scope, key column)
     aggregates = {}
     for i, indicator in enumerate(indicators):
+        attributions += [(i, ScopeKind.INSTITUTION, column(expression)) for expression in indicator.institution]
+        attributions.append((i, ScopeKind.TOWNSHIP, column(indicator.township)))
+        if consortia:
+            attributions.append((i, ScopeKind.CONSORTIUM, column(indicator.member)))
         aggregates[f"_n{i}"] = _within(indicator.numerator, indicator.where)
         aggregates[f"_d{i}"] = _within(indicator.denominator, indicator.where)
         if indicator.where:
             aggregates[f"_c{i}"] = Count("pk", filter=indicator.where)
-    rows = facts.annotate(_key=key).filter(_key__isnull=False).values("_key", "month").annotate(**aggregates).order_by()
-    sums: dict[str, dict[tuple, tuple[Decimal, Decimal]]] = {indicator.code: {} for indicator in indicators}
+    consortia_of: dict[int, list[int]] = {}
+    for consortium_id, members in consortia.items():
+        for institution in members:
+            consortia_of.setdefault(institution, []).append(consortium_id)
+    columns = {f"_k{j}": expression for j, expression in enumerate(keys)}
+    rows = facts.annotate(**columns).values(*columns, "month").annotate(**aggregates).order_by()
+    sums: dict[str, Groups] = {indicator.code: {scope: {} for scope in ScopeKind.values} for indicator in indicators}
     for row in rows:
-        group = (row["_key"], month_key(row["month"]))
-        for i, indicator in enumerate(indicators):
-            if row.get(f"_c{i}", 1):
-                sums[indicator.code][group] = (Decimal(row[f"_n{i}"] or 0), Decimal(row[f"_d{i}"] or 0))
+        month = month_key(row["month"])
+        for i, scope, key in attributions:
+            attributed = row[key]
+            if attributed is None or not row.get(f"_c{i}", 1):
+                continue
+            into, n, d = sums[indicators[i].code][scope], row[f"_n{i}"], row[f"_d{i}"]
+            for scope_id in consortia_of.get(attributed, ()) if scope == ScopeKind.CONSORTIUM else (attributed,):
+                _add(into, (scope_id, month), n, d)
     return sums
 
 
@@ -770,13 +805,6 @@ def _medians(facts: QuerySet, key, indicator: Indicator) -> dict[tuple, tuple[De
         }
 
 
-def _aggregate(facts: QuerySet, key, indicators: list[Indicator]) -> dict[str, dict[tuple, tuple[Decimal, Decimal]]]:
-    if indicators[0].kind in MEDIANS:
-        (indicator,) = indicators
-        return {indicator.code: _medians(facts, key, indicator)}
-    return _sums(facts, key, indicators)
-
-
 def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | None:
     if kind in ("count", "sum", "median", "p90"):
         return quantize(numerator)
@@ -784,7 +812,7 @@ def _value(kind: str, numerator: Decimal, denominator: Decimal) -> Decimal | Non
 
 
 def _scope_keys(indicator: Indicator, consortia: dict) -> list[tuple[str, object]]:
-    """The (scope, key expression) pairs an indicator's facts are grouped by.
+    """The (scope, key expression) pairs a median's facts are grouped by, a statement each.
 
     Every consortium in one key: each fact joined to the memberships of its member institution and
     grouped by their consortium.  A statement per consortium, each filtering the window's facts of
@@ -796,33 +824,20 @@ def _scope_keys(indicator: Indicator, consortia: dict) -> list[tuple[str, object
     return keys
 
 
-def _scope_groups(indicators: list[Indicator], facts: QuerySet, consortia: dict) -> dict[str, dict[str, dict]]:
-    """Each indicator's (numerator, denominator) per scope and (scope id, month), from the facts they share.
-
-    One statement per distinct key expression: indicators grouped by the same key are aggregated
-    together; an institution scope with two keys (a referral's two ends) sums both."""
-    by_key: list[tuple[object, list[tuple[Indicator, str]]]] = []
-    for indicator in indicators:
-        for scope, key in _scope_keys(indicator, consortia):
-            for known, members in by_key:
-                if known == key:
-                    members.append((indicator, scope))
-                    break
-            else:
-                by_key.append((key, [(indicator, scope)]))
-    groups = {indicator.code: {scope: {} for scope in ScopeKind.values} for indicator in indicators}
-    for key, members in by_key:
-        values = _aggregate(facts, key, list({indicator.code: indicator for indicator, _scope in members}.values()))
-        for indicator, scope in members:
-            into = groups[indicator.code][scope]
-            for group, (n, d) in values[indicator.code].items():
-                before = into.get(group, (Decimal(0), Decimal(0)))
-                into[group] = (before[0] + n, before[1] + d)
-    return groups
+def _scope_groups(indicators: list[Indicator], facts: QuerySet, consortia: dict) -> dict[str, Groups]:
+    """Each indicator's (numerator, denominator) per scope and (scope id, month), from the facts they share."""
+    if indicators[0].kind not in MEDIANS:
+        return _sums(facts, indicators, consortia)
+    (indicator,) = indicators
+    groups: Groups = {scope: {} for scope in ScopeKind.values}
+    for scope, key in _scope_keys(indicator, consortia):
+        for group, (n, d) in _medians(facts, key, indicator).items():
+            _add(groups[scope], group, n, d)
+    return {indicator.code: groups}
 
 
 def _batches(indicators: list[Indicator]) -> list[list[Indicator]]:
-    """The indicators read together: those of one ``facts`` function (a median has its statement to itself)."""
+    """The indicators read together: those of one ``facts`` function (a median has its statements to itself)."""
     batches: dict[object, list[Indicator]] = {}
     for indicator in indicators:
         batches.setdefault(indicator.code if indicator.kind in MEDIANS else indicator.facts, []).append(indicator)
@@ -848,7 +863,7 @@ def compute(first: datetime.date, last: datetime.date, today: datetime.date | No
     for batch in _batches(INDICATORS):
         if batch[0].snapshot:  # one state per month: the facts of each month's window
             months = [m for m in months_between(window.first, window.end - datetime.timedelta(days=1)) if m <= window.today]
-            groups: dict[str, dict[str, dict]] = {indicator.code: {} for indicator in batch}
+            groups: dict[str, Groups] = {indicator.code: {} for indicator in batch}
             for month in months:
                 facts = batch[0].facts(Window(month, next_month(month), window.today))
                 for code, scopes in _scope_groups(batch, facts, consortia).items():
