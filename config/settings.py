@@ -564,6 +564,7 @@ for _name, _cast in (
     ("ZIP_UPLOAD_MAX_BYTES", int),
     ("ZIP_UPLOAD_MAX_RATIO", int),
     ("ZIP_UPLOAD_MAX_MEMBERS", int),
+    ("DASHBOARD_ROLLUP_RANDOM_PAGE_COST", float),
 ):
     if (_value := env_number(_name, _cast)) is not None:
         globals()[_name] = _value

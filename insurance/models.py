@@ -544,10 +544,11 @@ def effective_claim() -> Q:
     The reversal as NOT EXISTS, not ``reversal__isnull`` (a LEFT JOIN ... IS NULL): PostgreSQL
     estimated one row for that join and went on with nested loops over the rest, memberships times
     claims, so the dashboard roll-up grew with the square of the data (13.7 s a statement at 16 counties).
+    ``reverses`` not null said again: otherwise the anti-join hashes the unique index's entry of
+    every claim, null for all but the reversals (4.8 million at 16 counties, spilled in 32 batches).
     """
-    return (
-        Q(kind=ClaimKind.ORIGINAL) & ~Q(status=ClaimStatus.REJECTED) & ~Q(Exists(Claim.objects.filter(reverses=OuterRef("pk"))))
-    )
+    reversals = Claim.objects.filter(reverses=OuterRef("pk"), reverses__isnull=False)
+    return Q(kind=ClaimKind.ORIGINAL) & ~Q(status=ClaimStatus.REJECTED) & ~Q(Exists(reversals))
 
 
 class ClaimLine(models.Model):

@@ -67,6 +67,7 @@ def test_the_visits_and_the_claims_are_each_read_in_one_pass(chain):
     EncounterFactory(patient=PatientFactory(home_institution=chain["village"]), institution=chain["village"])
     with CaptureQueriesContext(connection) as queries:
         rollups.compute(MAY, MAY, today=datetime.date(2026, 6, 15))
-    tables = collections.Counter(re.search(r' FROM "(\w+)"', q["sql"]).group(1) for q in queries.captured_queries)
+    read = (re.search(r' FROM "(\w+)"', q["sql"]) for q in queries.captured_queries)
+    tables = collections.Counter(found.group(1) for found in read if found)  # not the planner settings (PostgreSQL)
     assert tables["records_encounter"] == 2  # the county's visit indicators; the chronic patients' admissions
     assert tables["insurance_claim"] == 1

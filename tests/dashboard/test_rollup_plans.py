@@ -46,3 +46,47 @@ def test_reversed_claims_are_left_out_by_an_anti_join(chain):
         .exclude(reversal__isnull=False)
         .values_list("number", flat=True)
     )
+
+
+def test_the_reversals_anti_join_reads_the_reversals_only(chain):
+    """Not the unique index's entry of every claim, null for all but the reversals (hashed in 32 batches at 16 counties)."""
+    build_september(chain)
+    window = rollups.Window(datetime.date(2026, 9, 1), datetime.date(2026, 10, 1), datetime.date(2026, 10, 2))
+    text = plan(rollups._effective_claims(window).values("institution").annotate(n=Count("pk")))
+    assert "reverses_id IS NOT NULL" in text, text
+
+
+def test_the_months_events_are_read_with_random_reads_priced_low_and_the_snapshots_are_not(chain, settings):
+    """Visits and claims find their residents by primary key; every resident's snapshot keeps the server's price."""
+    settings.DASHBOARD_ROLLUP_RANDOM_PAGE_COST = 1.25
+    build_september(chain)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        (server,) = cursor.fetchone()
+    priced: list[tuple[str, str]] = []  # (statement, random_page_cost it ran with)
+    inside = []
+
+    def note(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if not inside and sql.startswith("SELECT") and ' FROM "' in sql:
+            inside.append(True)
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SHOW random_page_cost")
+                    priced.append((sql, cursor.fetchone()[0]))
+            finally:
+                inside.clear()
+        return result
+
+    with connection.execute_wrapper(note):
+        rollups.compute(datetime.date(2026, 9, 1), datetime.date(2026, 9, 30), today=datetime.date(2026, 10, 2))
+
+    def costs(reading: str) -> set[str]:
+        return {cost for sql, cost in priced if reading in sql}
+
+    assert costs('FROM "records_encounter" INNER JOIN') == {"1.25"}
+    assert costs('FROM "insurance_claim" INNER JOIN') == {"1.25"}
+    assert costs('FROM "records_patient" INNER JOIN') == {server}  # the residents' coverage snapshot
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert cursor.fetchone()[0] == server  # and the transaction is left as it was
