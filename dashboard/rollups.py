@@ -440,13 +440,27 @@ def _standardised(window: Window) -> QuerySet:
 
 
 def _residents(window: Window) -> QuerySet:
-    """Registered residents at the month's end, each flagged when a family-doctor contract in force covers them."""
+    """Registered residents at the month's end."""
     day = as_of(window)
-    covering = ChronicContract.members.through.objects.filter(
-        patient=OuterRef("pk"), contract__starts_on__lte=day, contract__ends_on__gt=day
-    ).exclude(contract__status=ChronicContractStatus.ENDED)
     residents = Patient.objects.filter(merged_into__isnull=True, created_at__lt=window.aware(day + datetime.timedelta(days=1)))
-    return _snapshot_month(window, residents).annotate(covered=Exists(covering))
+    return _snapshot_month(window, residents)
+
+
+def _contracted(window: Window) -> QuerySet:
+    """Registered residents' places on a family-doctor contract in force at the month's end.
+
+    Their own facts, not an EXISTS per resident in the residents' statement: a correlated subquery
+    keeps PostgreSQL from reading the residents in parallel, and alone it read the province's eight
+    million in home-institution order through the index (10 s at 16 counties, 0.2 s at one).
+    """
+    day = as_of(window)
+    places = ChronicContract.members.through.objects.filter(
+        contract__starts_on__lte=day,
+        contract__ends_on__gt=day,
+        patient__merged_into__isnull=True,
+        patient__created_at__lt=window.aware(day + datetime.timedelta(days=1)),
+    ).exclude(contract__status=ChronicContractStatus.ENDED)
+    return _snapshot_month(window, places)
 
 
 def _chronic_admissions(window: Window) -> QuerySet:
@@ -548,18 +562,32 @@ def _chronic_indicators() -> list[Indicator]:
             denominator=Count("pk"),
         )
     )
-    for rural, suffix in ((True, "rural"), (False, "urban")):
+    for rural, suffix in ((True, "rural"), (False, "urban")):  # contract coverage: their ratio (DERIVED)
         indicators.append(
             Indicator(
-                f"contract_coverage_{suffix}",
-                "ratio",
+                f"residents_registered_{suffix}",
+                "count",
                 _residents,
                 institution=(F("home_institution"),),
                 township=township_of("home_institution"),
                 member=F("home_institution"),
-                numerator=Count("pk", filter=Q(covered=True)),
+                numerator=Count("pk"),
                 denominator=Count("pk"),
                 where=_of_population(rural, "home_institution"),
+                snapshot=True,
+            )
+        )
+        indicators.append(
+            Indicator(
+                f"residents_contracted_{suffix}",
+                "count",
+                _contracted,
+                institution=(F("patient__home_institution"),),
+                township=township_of("patient__home_institution"),
+                member=F("patient__home_institution"),
+                numerator=Count("patient", distinct=True),
+                denominator=Count("patient", distinct=True),
+                where=_of_population(rural),
                 snapshot=True,
             )
         )
@@ -712,6 +740,7 @@ INDICATORS: list[Indicator] = [
 #: A derived value is the sum of its numerator indicators over the sum of its denominator indicators.
 DERIVED = {
     "up_down_ratio": (("referrals_up",), ("referrals_down",)),
+    **{f"contract_coverage_{s}": ((f"residents_contracted_{s}",), (f"residents_registered_{s}",)) for s in ("rural", "urban")},
     **_county_rates(),
 }
 DURATION_UNIT_SECONDS = {

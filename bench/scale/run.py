@@ -26,8 +26,8 @@ At each size the same fixed work is done in county 1 and timed per unit:
 
 It prints each path's time per unit at every size, the ratio of the largest size to the smallest
 and pass/fail against 1.5x.  Each size is measured ``--rounds`` times (default 2) and the best round
-kept, which takes out most of the noise of a shared machine; the roll-up, minutes long at 16
-counties, in the first round only (``--rollup-every-round``), with its slowest statements printed.
+kept, which takes out most of the noise of a shared machine, the roll-up's too (``--rollup-once``:
+the first round only), with its slowest statements printed.
 
     DATABASE_URL=postgres://consortium:consortium@127.0.0.1:5432/consortium .venv/bin/python bench/scale/run.py
     ... bench/scale/run.py --residents 20000 --counties 1,4 --drop        (a smoke run in a minute or two)
@@ -373,8 +373,7 @@ class Printed(dict):
 def measure_round(size: int, args, url: str, office, first_round: bool = True) -> dict:
     """The fixed work of every path, in county 1; seconds per unit (p50 for lookups and pages).
 
-    The roll-up (minutes at 16 counties) is measured in the first round only, unless
-    ``--rollup-every-round``."""
+    The roll-up is measured in every round, unless ``--rollup-once`` (the first round only)."""
     from django.db import connection
 
     from consortium.models import Institution
@@ -404,7 +403,7 @@ def measure_round(size: int, args, url: str, office, first_round: bool = True) -
         result["reconciliation"] = measure_reconciliation(hospital, office)
     if "access-log" in args.paths:
         result["access-log write"] = measure_access_log(args, user, people)
-    if "rollup" in args.paths and (first_round or args.rollup_every_round):
+    if "rollup" in args.paths and (first_round or not args.rollup_once):
         result["dashboard roll-up"] = measure_rollup()
 
     with connection.cursor() as cursor:
@@ -567,7 +566,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="measurements at each size; the best is kept")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SCALE_BENCH_PORT", 8106)))
     parser.add_argument("--drop", action="store_true", help="drop the benchmark database first")
-    parser.add_argument("--rollup-every-round", action="store_true", help="the roll-up in every round, not the first only")
+    parser.add_argument("--rollup-once", action="store_true", help="the roll-up in the first round only")
     parser.add_argument("--paths", default=",".join(PATHS), help=f"paths to measure (default all: {','.join(PATHS)})")
     args = parser.parse_args()
     args.paths = set(args.paths.split(","))

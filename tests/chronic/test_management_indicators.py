@@ -149,6 +149,10 @@ def test_contract_coverage_of_registered_residents(june, chronic):
     assert value(june, "contract_coverage_rural", "institution", chronic.village.pk) == (2, 8, Decimal("0.2500"))
     assert value(june, "contract_coverage_rural", "township", chronic.township.pk) == (2, 8, Decimal("0.2500"))
     assert value(june, "contract_coverage_urban", "institution", chronic.city.pk) == (0, 1, Decimal("0.0000"))
+    # Coverage is the ratio of two counts of their own, each shown beside it.
+    assert value(june, "residents_contracted_rural", "township", chronic.township.pk)[0] == 2
+    assert value(june, "residents_registered_rural", "township", chronic.township.pk)[0] == 8
+    assert value(june, "residents_registered_urban", "institution", chronic.city.pk)[0] == 1
 
 
 def test_a_snapshot_month_after_today_is_not_computed(chronic):
