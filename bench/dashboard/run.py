@@ -131,10 +131,10 @@ def seed(n: int) -> None:
             cursor.execute(
                 """
                 INSERT INTO referrals_referral (patient_id, direction, from_institution_id, to_institution_id, urgency, reason,
-                    clinical_summary, status, decision_reason, discharge_summary, escalation_level, created_at,
-                    submitted_at, decided_at, appointment_at)
+                    clinical_summary, status, decision_reason, discharge_summary, discharge_data, outside_schedule_reason,
+                    escalation_level, created_at, submitted_at, decided_at, appointment_at)
                 SELECT p.id, 'up', p.home_institution_id, %s, 'routine', '', '{}',
-                       CASE WHEN g %% 4 = 0 THEN 'rejected' ELSE 'accepted' END, '', '', 0, now(),
+                       CASE WHEN g %% 4 = 0 THEN 'rejected' ELSE 'accepted' END, '', '', '{}', '', 0, now(),
                        %s + (g %% 360) * interval '1 day', %s + (g %% 360) * interval '1 day' + (1 + g %% 47) * interval '1 hour',
                        %s + (g %% 360) * interval '1 day' + (24 + g %% 96) * interval '1 hour'
                 FROM generate_series(1, %s) g JOIN records_patient p ON p.id = %s + (g %% %s)
