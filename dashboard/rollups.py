@@ -921,6 +921,11 @@ def _consortium_of(member: F) -> F:
     return F(f"{member.name}__memberships__consortium")
 
 
+def random_page_cost() -> float:
+    """``DASHBOARD_ROLLUP_RANDOM_PAGE_COST``: the price of a random read while the month's events are read."""
+    return float(getattr(settings, "DASHBOARD_ROLLUP_RANDOM_PAGE_COST", 1.1))
+
+
 @contextlib.contextmanager
 def _random_reads_priced_low():
     """Random reads priced as on an SSD or a cached store while the window's events are read.
@@ -936,9 +941,8 @@ def _random_reads_priced_low():
     if connection.vendor != "postgresql" or not connection.in_atomic_block:
         yield
         return
-    cost = float(getattr(settings, "DASHBOARD_ROLLUP_RANDOM_PAGE_COST", 1.1))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT set_config('random_page_cost', %s, true)", [str(cost)])
+        cursor.execute("SELECT set_config('random_page_cost', %s, true)", [str(random_page_cost())])
     try:
         yield
     finally:

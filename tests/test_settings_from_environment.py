@@ -57,6 +57,7 @@ CHECKS = {
     "S3_ACCESS_KEY_ID": ("AKIDEXAMPLE", "s.STORAGES['default']['OPTIONS']['access_key']", "AKIDEXAMPLE"),
     "S3_SECRET_ACCESS_KEY": ("secret-example", "s.STORAGES['default']['OPTIONS']['secret_key']", "secret-example"),
     "S3_ADDRESSING_STYLE": ("virtual", "s.STORAGES['default']['OPTIONS']['addressing_style']", "virtual"),
+    "DASHBOARD_ROLLUP_RANDOM_PAGE_COST": ("2.5", "__import__('dashboard.rollups').rollups.random_page_cost()", 2.5),
     "MPI_LINK_THRESHOLD": ("0.95", "__import__('records.matching').matching.link_threshold()", 0.95),
     "MPI_REVIEW_THRESHOLD": ("0.7", "__import__('records.matching').matching.review_threshold()", 0.7),
     "RECORDS_BREAK_GLASS_HOURS": ("2", "__import__('records.access').access.break_glass_duration().total_seconds()", 7200.0),
