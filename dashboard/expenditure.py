@@ -34,7 +34,7 @@ from insurance.models import Claim, effective_claim
 from records.models import ChargeItem, Encounter, Patient
 
 from .models import BAND_REFERENCE_INCOME, WarningPolicy
-from .rollups import township_of
+from .rollups import TownshipOf
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 ZERO = Value(Decimal("0.00"), output_field=MONEY)
@@ -79,7 +79,7 @@ def _effective_claim(encounter_ref: str = "pk") -> QuerySet:
 
 def flagged_institution():
     """The township clinic a warning goes to: the home institution, or the centre above a village clinic."""
-    return Coalesce(township_of("home_institution"), F("home_institution"), output_field=BigIntegerField())
+    return Coalesce(TownshipOf("home_institution"), F("home_institution"), output_field=BigIntegerField())
 
 
 def reference_income():

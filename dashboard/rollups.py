@@ -122,9 +122,6 @@ class TownshipOf(Case):
         )
 
 
-township_of = TownshipOf
-
-
 def townships() -> dict[int, int | None]:
     """Each institution's township health centre, as ``TownshipOf`` gives it (None above the townships)."""
     centre = {}
@@ -267,15 +264,16 @@ _INPATIENT = Q(kind=EncounterKind.INPATIENT)
 _FUND_PAID = Sum(Coalesce("approved_amount", "reimbursed"))
 
 
+def _at_home(path: str = "patient__home_institution") -> dict:
+    """The attribution of a fact to the home institution at ``path``: itself, its township centre, its consortia."""
+    return {"institution": (F(path),), "township": TownshipOf(path), "member": F(path)}
+
+
 def _county_indicators() -> list[Indicator]:
     """The counts and fund amounts behind the county rates, attributed to the resident's home institution.
 
     Each comes for all residents and for rural and urban residents (``_rural``/``_urban``)."""
-    home = {
-        "institution": (F("patient__home_institution"),),
-        "township": township_of("patient__home_institution"),
-        "member": F("patient__home_institution"),
-    }
+    home = _at_home()
     count = {**home, "numerator": Count("pk"), "denominator": Count("pk")}
     indicators = []
     for suffix, rural in POPULATIONS:
@@ -317,7 +315,7 @@ def _county_indicators() -> list[Indicator]:
                 _encounters,
                 where=residents,
                 institution=(F("patient__home_institution"),),
-                township=township_of("patient__home_institution"),
+                township=TownshipOf("patient__home_institution"),
                 member=F("institution"),
                 numerator=Count("pk", filter=Q(institution__level__in=PRIMARY)),
                 denominator=Count("pk"),
@@ -346,7 +344,7 @@ def _duration(end: str, start: str):
 
 
 _REFERRAL_ENDS = (F("from_institution"), F("to_institution"))
-_REFERRAL_TOWNSHIP = _primary_end(township_of("from_institution"), township_of("to_institution"))
+_REFERRAL_TOWNSHIP = _primary_end(TownshipOf("from_institution"), TownshipOf("to_institution"))
 _REFERRAL_MEMBER = F("from_institution")
 
 
@@ -357,7 +355,7 @@ def _claim_indicators() -> list[Indicator]:
             "facts": _effective_claims,
             "where": _of_population(rural),
             "institution": (F("institution"),),
-            "township": township_of("patient__home_institution"),
+            "township": TownshipOf("patient__home_institution"),
             "member": F("institution"),
             "denominator": Sum("total"),
         }
@@ -487,13 +485,13 @@ def _chronic_indicators() -> list[Indicator]:
     family-doctor contract coverage of the registered residents. docs/INDICATORS.md gives the formulas."""
     common = {
         "institution": (F("enrolment__institution"),),
-        "township": township_of("enrolment__institution"),
+        "township": TownshipOf("enrolment__institution"),
         "member": F("enrolment__institution"),
         "denominator": Count("pk"),
     }
     enrolment = {
         "institution": (F("institution"),),
-        "township": township_of("institution"),
+        "township": TownshipOf("institution"),
         "member": F("institution"),
         "denominator": Count("pk"),
         "snapshot": True,
@@ -555,42 +553,28 @@ def _chronic_indicators() -> list[Indicator]:
             "chronic_admissions",
             "count",
             _chronic_admissions,
-            institution=(F("patient__home_institution"),),
-            township=township_of("patient__home_institution"),
-            member=F("patient__home_institution"),
             numerator=Count("pk"),
             denominator=Count("pk"),
+            **_at_home(),
         )
     )
     for rural, suffix in ((True, "rural"), (False, "urban")):  # contract coverage: their ratio (DERIVED)
-        indicators.append(
-            Indicator(
-                f"residents_registered_{suffix}",
-                "count",
-                _residents,
-                institution=(F("home_institution"),),
-                township=township_of("home_institution"),
-                member=F("home_institution"),
-                numerator=Count("pk"),
-                denominator=Count("pk"),
-                where=_of_population(rural, "home_institution"),
-                snapshot=True,
+        for code, facts, home, counted in (
+            ("residents_registered", _residents, "home_institution", Count("pk")),
+            ("residents_contracted", _contracted, "patient__home_institution", Count("patient", distinct=True)),
+        ):
+            indicators.append(
+                Indicator(
+                    f"{code}_{suffix}",
+                    "count",
+                    facts,
+                    numerator=counted,
+                    denominator=counted,
+                    where=_of_population(rural, home),
+                    snapshot=True,
+                    **_at_home(home),
+                )
             )
-        )
-        indicators.append(
-            Indicator(
-                f"residents_contracted_{suffix}",
-                "count",
-                _contracted,
-                institution=(F("patient__home_institution"),),
-                township=township_of("patient__home_institution"),
-                member=F("patient__home_institution"),
-                numerator=Count("patient", distinct=True),
-                denominator=Count("patient", distinct=True),
-                where=_of_population(rural),
-                snapshot=True,
-            )
-        )
     return indicators
 
 
@@ -600,7 +584,7 @@ INDICATORS: list[Indicator] = [
         "count",
         lambda w: _submitted_referrals(w).filter(direction=Direction.UP),
         institution=_REFERRAL_ENDS,
-        township=township_of("from_institution"),
+        township=TownshipOf("from_institution"),
         member=_REFERRAL_MEMBER,
         numerator=Count("pk"),
         denominator=Count("pk"),
@@ -610,7 +594,7 @@ INDICATORS: list[Indicator] = [
         "count",
         lambda w: _submitted_referrals(w).filter(direction=Direction.DOWN),
         institution=_REFERRAL_ENDS,
-        township=township_of("to_institution"),
+        township=TownshipOf("to_institution"),
         member=_REFERRAL_MEMBER,
         numerator=Count("pk"),
         denominator=Count("pk"),
@@ -648,7 +632,7 @@ INDICATORS: list[Indicator] = [
         "ratio",
         _follow_ups,
         institution=(F("referral__to_institution"),),
-        township=township_of("referral__to_institution"),
+        township=TownshipOf("referral__to_institution"),
         member=F("referral__to_institution"),
         numerator=Count("pk", filter=Q(status=FollowUpStatus.DONE)),
         denominator=Count("pk"),
@@ -661,7 +645,7 @@ INDICATORS: list[Indicator] = [
         "ratio",
         _latest_discrepancies,
         institution=(F("run__institution"),),
-        township=township_of("run__institution"),
+        township=TownshipOf("run__institution"),
         member=F("run__institution"),
         numerator=Count("pk", filter=~Q(kind=DiscrepancyKind.MATCHED)),
         denominator=Count("pk"),
@@ -671,7 +655,7 @@ INDICATORS: list[Indicator] = [
         "median",
         _deliveries,
         institution=(F("event__institution"),),
-        township=township_of("event__institution"),
+        township=TownshipOf("event__institution"),
         member=F("event__institution"),
         duration=_duration("delivered_at", "event__created_at"),
     ),
@@ -680,7 +664,7 @@ INDICATORS: list[Indicator] = [
         "median",
         _reported_orders,
         institution=(F("centre__institution"),),
-        township=township_of("ordering_institution"),
+        township=TownshipOf("ordering_institution"),
         member=F("ordering_institution"),
         duration=_duration("reported_at", "requested_at"),
     ),
@@ -689,7 +673,7 @@ INDICATORS: list[Indicator] = [
         "p90",
         _reported_orders,
         institution=(F("centre__institution"),),
-        township=township_of("ordering_institution"),
+        township=TownshipOf("ordering_institution"),
         member=F("ordering_institution"),
         duration=_duration("reported_at", "requested_at"),
     ),
@@ -698,7 +682,7 @@ INDICATORS: list[Indicator] = [
         "count",
         _requested_orders,
         institution=(F("centre__institution"), F("ordering_institution")),
-        township=township_of("ordering_institution"),
+        township=TownshipOf("ordering_institution"),
         member=F("ordering_institution"),
         numerator=Count("pk"),
         denominator=Count("pk"),
@@ -708,7 +692,7 @@ INDICATORS: list[Indicator] = [
         "ratio",
         _critical_values,
         institution=(F("order__ordering_institution"),),
-        township=township_of("order__ordering_institution"),
+        township=TownshipOf("order__ordering_institution"),
         member=F("order__ordering_institution"),
         numerator=Count("pk", filter=Q(acknowledged_at__isnull=False, acknowledged_at__lte=F("ack_due_at"))),
         denominator=Count("pk"),
@@ -718,7 +702,7 @@ INDICATORS: list[Indicator] = [
         "ratio",
         _recognition_decisions,
         institution=(F("institution"),),
-        township=township_of("institution"),
+        township=TownshipOf("institution"),
         member=F("institution"),
         numerator=Count("pk", filter=Q(recognised=True)),
         denominator=Count("pk"),
@@ -729,7 +713,7 @@ INDICATORS: list[Indicator] = [
         _ratings,
         institution=(F("referral__to_institution"),),
         township=_primary_end(
-            township_of("referral__from_institution"), township_of("referral__to_institution"), "referral__direction"
+            TownshipOf("referral__from_institution"), TownshipOf("referral__to_institution"), "referral__direction"
         ),
         member=F("referral__from_institution"),
         numerator=Sum("score"),
@@ -1013,7 +997,7 @@ def seconded_physicians(window: Window, consortia: dict[int, frozenset]) -> dict
         active = (
             Secondment.objects.filter(starts_on__lt=next_month(month))
             .exclude(ends_on__lt=month)
-            .annotate(_township=township_of("to_institution"))
+            .annotate(_township=TownshipOf("to_institution"))
         )
         by_township: dict[int, int] = {}
         by_consortium: dict[int, int] = {}
@@ -1047,7 +1031,7 @@ def township_coverage(window: Window, consortia: dict[int, frozenset]) -> dict[t
     served: dict[tuple[int, str, datetime.date], set[int]] = {}
     rows = (
         _requested_orders(window)
-        .annotate(_township=township_of("ordering_institution"))
+        .annotate(_township=TownshipOf("ordering_institution"))
         .filter(_township__isnull=False)
         .values_list("centre__consortium", "centre__kind", "month", "_township")
         .distinct()
