@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import (
     BigIntegerField,
@@ -907,7 +908,10 @@ def _consortium_of(member: F) -> F:
 
 def random_page_cost() -> float:
     """``DASHBOARD_ROLLUP_RANDOM_PAGE_COST``: the price of a random read while the month's events are read."""
-    return float(getattr(settings, "DASHBOARD_ROLLUP_RANDOM_PAGE_COST", 1.1))
+    cost = float(getattr(settings, "DASHBOARD_ROLLUP_RANDOM_PAGE_COST", 1.1))
+    if not 0 < cost < 1e10:  # PostgreSQL's range for random_page_cost (0 only makes every read free)
+        raise ImproperlyConfigured(f"DASHBOARD_ROLLUP_RANDOM_PAGE_COST must be a positive number, not {cost!r}")
+    return cost
 
 
 @contextlib.contextmanager

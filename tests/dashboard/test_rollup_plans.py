@@ -90,3 +90,12 @@ def test_the_months_events_are_read_with_random_reads_priced_low_and_the_snapsho
     with connection.cursor() as cursor:
         cursor.execute("SHOW random_page_cost")
         assert cursor.fetchone()[0] == server  # and the transaction is left as it was
+
+
+@pytest.mark.parametrize("cost", [0, -1, float("nan")])
+def test_a_random_page_cost_out_of_range_is_refused_before_the_roll_up_reads(chain, settings, cost):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.DASHBOARD_ROLLUP_RANDOM_PAGE_COST = cost
+    with pytest.raises(ImproperlyConfigured, match="DASHBOARD_ROLLUP_RANDOM_PAGE_COST"):
+        rollups.compute(datetime.date(2026, 9, 1), datetime.date(2026, 9, 30), today=datetime.date(2026, 10, 2))
