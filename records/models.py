@@ -1,5 +1,6 @@
 """Shared patient records: the master patient index and encounters."""
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,12 +28,18 @@ def identifier_hashes(kind: str, value: str) -> list[str]:
     return crypto.lookup_hashes(kind, value)
 
 
-def hash_aliases(kind: str, values) -> dict[str, str]:
-    """``{hash under any key of the ring: hash under the writing key}`` for ``values`` (set-based lookups)."""
+def hash_aliases(kind: str, values, *, hashed: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{hash under any key of the ring: hash under the writing key}`` for ``values`` (set-based lookups).
+
+    ``hashed`` gives values' hashes under the writing key already computed (a batch's rows carry
+    them): only the older keys of the ring, if any, are computed for those.
+    """
+    hashed = hashed or {}
     aliases = {}
     for value in values:
-        hashes = crypto.lookup_hashes(kind, value)
-        aliases.update(dict.fromkeys(hashes, hashes[0]))
+        current = hashed.get(value) or crypto.lookup_hash(kind, value)
+        aliases[current] = current
+        aliases.update(dict.fromkeys(crypto.older_lookup_hashes(kind, value), current))
     return aliases
 
 

@@ -782,12 +782,13 @@ def _check_new_resident_id(row: int, patient: BatchPatient) -> list[dict]:
     return errors
 
 
-def _known_patients(resident_ids: set[str]) -> dict[str, int]:
-    """``{resident ID hash (writing key): patient id}`` for known numbers, a merged patient resolved to its survivor.
+def _known_patients(resident_ids: dict[str, str]) -> dict[str, int]:
+    """``{resident ID hash (writing key): patient id}`` for the known of ``{resident ID: its hash (writing key)}``,
+    a merged patient resolved to its survivor.
 
     Rows still hashed under an older key of the ring (a rotation under way) are found too.
     """
-    aliases = hash_aliases("resident_id", resident_ids)
+    aliases = hash_aliases("resident_id", resident_ids, hashed=resident_ids)
     if not aliases:
         return {}
     if connection.vendor == "postgresql":
@@ -833,7 +834,9 @@ def match_batch_patients(
     errors: list[dict] = []
     matched: dict[int, int] = {}
     with phases.phase("MPI: known resident IDs"):
-        known = _known_patients({patient.resident_id for _row, patient in patients if patient.resident_id_hash})
+        known = _known_patients(
+            {patient.resident_id: patient.resident_id_hash for _row, patient in patients if patient.resident_id_hash}
+        )
     rest = []
     with phases.phase("MPI: new resident IDs checked"):
         for row, patient in patients:

@@ -4,6 +4,8 @@ The raw-SQL assertions read the columns as the database holds them, past the ORM
 """
 
 import base64
+import hashlib
+import hmac
 import io
 
 import pytest
@@ -121,6 +123,16 @@ NEW_AES = base64.b64encode(bytes(range(32))).decode()
 NEW_HASH = "rotated-hash-key-for-tests-0123456789abcdef"
 
 
+@pytest.mark.parametrize("secret", ["short", NEW_HASH, "k" * 100])
+def test_lookup_hashes_stay_hmac_sha256_of_kind_and_value(settings, secret):
+    """The stored hashes are HMAC-SHA256 of ``kind:value``: however it is computed, a stored row stays findable."""
+    settings.IDENTIFIER_HASH_KEYS = {**settings.IDENTIFIER_HASH_KEYS, "kat": secret}
+    for kind, value in [("resident_id", "42052519620814001X"), ("phone", "13912345678"), ("resident_id", "")]:
+        expected = hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        assert crypto.lookup_hash(kind, value, key_id="kat") == f"kat:{expected}"
+        assert crypto.lookup_hash(kind, value, key_id="kat") == f"kat:{expected}"  # the keyed state is reused unchanged
+
+
 def rotate_to_k2(settings):
     settings.FIELD_ENCRYPTION_KEYS = {**settings.FIELD_ENCRYPTION_KEYS, "k2": NEW_AES}
     settings.FIELD_ENCRYPTION_KEY_ID = "k2"
@@ -134,6 +146,17 @@ def key_ids() -> set[str]:
         found |= {crypto.key_id_of(v) for v in envelopes if v}
         found |= {crypto.hash_key_id_of(v) for v in (resident_hash, phone_hash) if v}
     return found
+
+
+def test_a_batch_mid_rotation_lands_on_patients_still_hashed_under_the_old_key(chain, settings):
+    """The batch row carries its hash under the new writing key; the older key's hash is asked for too."""
+    old = register(chain)
+    rotate_to_k2(settings)
+    row = services.BatchPatient(
+        resident_id=old.resident_id, resident_id_hash=identifier_hash("resident_id", old.resident_id), name="王芳"
+    )
+    found = services.match_batch_patients(actor=SYSTEM, institution=chain["township"], patients=[(0, row)], source="test")
+    assert (found.patient_ids, found.errors, found.created) == ({0: old.pk}, [], 0)
 
 
 def test_rotation_reencrypts_and_rehashes_in_batches_while_reads_and_writes_go_on(chain, settings):
