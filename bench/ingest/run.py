@@ -104,11 +104,15 @@ KNOWN_MAX = [0]
 
 
 def known_patient(i: int, institution_id: int, now: datetime.datetime, region: str = "420525") -> dict:
-    """Resident i of ``region`` as the index knows them (the name and sex the batches send), for ``copy_patients``."""
+    """Resident i of ``region`` as the index knows them (the name and sex the batches send, the name's pinyin
+    as registration stores it), for ``copy_patients``."""
+    from records.pinyin import to_pinyin
+
     number = resident_id(i, region)
     return {
         "home_institution_id": institution_id,
         "name": NAMES[i % len(NAMES)],
+        "name_pinyin": to_pinyin(NAMES[i % len(NAMES)]),
         "sex": "M" if i % 2 else "F",
         "birth_date": datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14])),
         "resident_id": number,

@@ -458,6 +458,36 @@ def test_row_errors_of_a_chunked_batch_come_in_the_bodys_order_in_the_landings_l
     assert Encounter.objects.count() == 8 and OutboxEvent.objects.count() == 8
 
 
+def test_the_reader_checks_the_next_chunk_only_once_the_landing_has_written_its_own(chain, api, settings, monkeypatch):
+    """Not while the chunk's patients are matched: two threads of Python then only take turns on the GIL."""
+    import time
+
+    settings.SYNC_INGEST_CHUNK = 2
+    response = api(body([visit(n) for n in range(6)]))
+    order = []
+    clean_visit, match = ingest.clean_visit, batches._match_patients
+
+    def checked(row, *args, **kwargs):
+        order.append(("checked", row))
+        return clean_visit(row, *args, **kwargs)
+
+    def matched(institution, visits, **kwargs):
+        time.sleep(0.2)  # a slow matching: time enough for a reader running at will to check the next chunk
+        found = match(institution, visits, **kwargs)
+        order.append(("matched", [visit.row for visit in visits]))
+        return found
+
+    monkeypatch.setattr(ingest, "clean_visit", checked)
+    monkeypatch.setattr(batches, "_match_patients", matched)
+    batch = batches.land_batch(batch_id=response.json()["id"])
+    assert batch.rows_landed == 6
+    assert order == [
+        ("checked", 0), ("checked", 1), ("matched", [0, 1]),
+        ("checked", 2), ("checked", 3), ("matched", [2, 3]),
+        ("checked", 4), ("checked", 5), ("matched", [4, 5]),
+    ]  # fmt: skip
+
+
 def test_a_stored_body_broken_after_some_chunks_lands_those_and_fails_with_the_reason(chain, api, settings):
     import gc
 
