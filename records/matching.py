@@ -339,8 +339,8 @@ def _array_params(read: tuple[str, bool], keys: list, narrowings: list) -> list:
     if read[0] == "date":
         return [keys, ["".join(characters) for characters in narrowings]]
     width = max(len(days) for days in narrowings)
-    rows = ("{" + ",".join(map(str, days + days[:1] * (width - len(days)))) + "}" for days in narrowings)
-    return [keys, "{" + ",".join(rows) + "}"]
+    iso = datetime.date.isoformat
+    return [keys, "{{" + "},{".join(",".join(map(iso, days + days[:1] * (width - len(days)))) for days in narrowings) + "}}"]
 
 
 def _array_statement(branches: list[tuple]) -> tuple[str, list]:
