@@ -251,7 +251,7 @@ def near_birth_dates(day: datetime.date) -> set[datetime.date]:
     return near
 
 
-def _candidate_branches(row: Incoming) -> list[tuple]:
+def _candidate_branches(row: Incoming, review: float) -> list[tuple]:
     """The patients who could score at least the review threshold against ``row``, as the keys of
     one to two reads: ``("date", birth_date, characters)`` and ``("name", name, birth_dates)``, where
     ``characters`` / ``birth_dates`` of ``None`` mean no narrowing.
@@ -260,9 +260,9 @@ def _candidate_branches(row: Incoming) -> list[tuple]:
     a name with no character in common scores 0 on name, which caps the score at the other
     weights; when that cap is below the threshold, only names sharing a character can reach it.
     Likewise a same-named patient whose birth date scores 0 is capped by the other weights, so
-    only birth dates near the incoming one can.
+    only birth dates near the incoming one can.  ``review``: the review threshold (read once per batch).
     """
-    threshold = review_threshold() - _ROUNDING
+    threshold = review - _ROUNDING
     branches: list[tuple] = []
     if row.birth_date is not None:
         if WEIGHTS["pinyin"] + WEIGHTS["birth_date"] + WEIGHTS["sex"] + WEIGHTS["village"] >= threshold:
@@ -395,7 +395,8 @@ def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
     candidates it was scored against, no higher than scoring every candidate in full would give (for
     a row with a resident ID, the candidates below review are not checked for one, and not counted).
     """
-    row_branches = [_candidate_branches(row) for row in rows]
+    threshold = review_threshold()
+    row_branches = [_candidate_branches(row, threshold) for row in rows]
     with phases.phase("MPI: candidates fetched"):
         candidates = _read_candidates(list(dict.fromkeys(branch for branches in row_branches for branch in branches)))
     by_date: dict[datetime.date, list[_Candidate]] = {}
@@ -403,7 +404,6 @@ def _scored_matches(rows: list[Incoming]) -> list[MatchResult]:
     for candidate in candidates.values():
         by_date.setdefault(candidate.birth_date, []).append(candidate)
         by_name.setdefault(candidate.name, []).append(candidate)
-    threshold = review_threshold()
     scored: list[list[tuple[float, _Candidate]]] = []
     to_check: set[int] = set()
     for row in rows:
