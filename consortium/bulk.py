@@ -37,6 +37,41 @@ def _columns(model):
     return [f for f in model._meta.concrete_fields if not f.primary_key]
 
 
+#: The PostgreSQL type whose dumper writes a field's COPY values, by the field's internal type.  Told
+#: to COPY once (``set_types``), it spares psycopg choosing a dumper for every value (a quarter of
+#: the COPY's Python time).  JSON and encrypted values arrive as their text (:func:`_prepare`).
+_COPY_TYPES = {
+    **dict.fromkeys(
+        ("AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "PositiveIntegerField", "PositiveSmallIntegerField"),
+        "int8",
+    ),
+    "SmallIntegerField": "int8",
+    "CharField": "text",
+    "TextField": "text",
+    "BooleanField": "bool",
+    "DateField": "date",
+    "DateTimeField": "timestamptz",
+    "DecimalField": "numeric",
+    "FloatField": "float8",
+}
+
+
+def _copy_types(fields, *, prepared_as_text=()) -> list[str] | None:
+    """The dumper types of ``fields`` for ``Copy.set_types``, or None when one is not plain (then psycopg picks per value).
+
+    ``prepared_as_text``: internal types whose values the caller has turned into their text already.
+    """
+    types = []
+    for f in fields:
+        target = f.target_field if f.is_relation else f
+        kind = target.get_internal_type()
+        name = "text" if kind in prepared_as_text else _COPY_TYPES.get(kind)
+        if name is None:
+            return None
+        types.append(name)
+    return types
+
+
 def _defaults(fields) -> dict:
     now = timezone.now()
     defaults = {}
@@ -120,8 +155,11 @@ def copy_rows(model, names: list[str], rows: list[tuple]) -> None:
             rows = prepared
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in [*given, *rest])
+    types = _copy_types([*given, *rest], prepared_as_text=("JSONField",))
     with phases.phase(f"COPY {model._meta.db_table}"), connection.cursor() as cursor:
         with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            if types:
+                copy.set_types(types)
             for row in rows:
                 copy.write_row((*row, *tail))
 
@@ -161,6 +199,9 @@ def copy_upsert_returning(model, rows: list[dict], *, conflict_target: str, retu
             cursor.execute(f"DROP TABLE IF EXISTS {stage}")
             cursor.execute(f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
             with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN") as copy:
+                types = _copy_types(fields, prepared_as_text=("EncryptedCharField",))
+                if types:
+                    copy.set_types(types)
                 for row in values:
                     copy.write_row(row)
         with phases.phase(f"INSERT ... ON CONFLICT {model._meta.db_table}"):

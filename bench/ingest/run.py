@@ -163,16 +163,20 @@ def baseline(connection, path: Path, institution_id: int) -> float:
                 "CREATE TEMP TABLE stage_charge (external_id text, item_code text, name text, category text,"
                 " catalogue_class text, quantity numeric, unit_price numeric, amount numeric) ON COMMIT DROP"
             )
+            # Each COPY told its column types once, as the platform's COPYs are (consortium.bulk).
             with cur.copy("COPY stage_encounter FROM STDIN") as copy:
+                copy.set_types(["int8", "text", "text", "text", "text", "text"])  # times as the JSON has them
                 for v in visits:
                     copy.write_row(
                         (v["_patient"], v["kind"], v["started_at"], v["ended_at"], v["chief_complaint"], v["external_id"])
                     )
             with cur.copy("COPY stage_diagnosis FROM STDIN") as copy:
+                copy.set_types(["text", "text", "text", "bool"])
                 for v in visits:
                     for d in v["diagnoses"]:
                         copy.write_row((v["external_id"], d["code"], d["description"], d["primary"]))
             with cur.copy("COPY stage_charge FROM STDIN") as copy:
+                copy.set_types(["text", "text", "text", "text", "text", "text", "text", "float8"])
                 for v in visits:
                     for c in v["charge_items"]:
                         amount = (float(c["quantity"]) * float(c["unit_price"])).__round__(2)
