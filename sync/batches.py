@@ -531,7 +531,7 @@ class _ReadAhead:
 
 def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally, *, written=lambda: None) -> None:
     """Land one chunk of clean visits in a transaction; ``written()`` is called once all is written, before the commit."""
-    with phases.phase("commit"), transaction.atomic():
+    with phases.phase("commit"), transaction.atomic(), _without_parallel_workers():
         with phases.phase("batch bookkeeping"):
             InboundBatch.objects.filter(pk=batch.pk).update(lease_until=timezone.now() + _BATCH_LEASE)
         with phases.phase("MPI matching"):
@@ -616,6 +616,25 @@ def _land_chunk(batch: InboundBatch, visits: list, tally: _Tally, *, written=lam
         if events:
             transaction.on_commit(_enqueue_dispatch, robust=True)
         written()
+
+
+@contextlib.contextmanager
+def _without_parallel_workers():
+    """No parallel workers while a chunk lands (PostgreSQL; local to the transaction, so PgBouncer-safe,
+    and put back at the end for a caller's enclosing transaction).
+
+    A landing's reads are index probes (candidates, known resident IDs) and its writes COPYs; on a
+    small index the planner hashed the whole of it with two parallel workers per candidate read,
+    workers that took the cores the landing's own Python and the other landings needed (0.25 s of a
+    100,000-visit landing)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL max_parallel_workers_per_gather TO DEFAULT")
 
 
 def _enqueue_dispatch() -> None:

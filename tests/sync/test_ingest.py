@@ -5,6 +5,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from consortium.models import OutboxEvent
@@ -486,6 +487,26 @@ def test_the_reader_checks_the_next_chunk_only_once_the_landing_has_written_its_
         ("checked", 2), ("checked", 3), ("matched", [2, 3]),
         ("checked", 4), ("checked", 5), ("matched", [4, 5]),
     ]  # fmt: skip
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's parallel query")
+def test_a_chunk_lands_without_parallel_workers_and_leaves_the_setting_as_it_was(chain, api, monkeypatch):
+    def setting() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW max_parallel_workers_per_gather")
+            return cursor.fetchone()[0]
+
+    before, seen = setting(), []
+    match = batches._match_patients
+
+    def matched(*args, **kwargs):
+        seen.append(setting())
+        return match(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "_match_patients", matched)
+    batch = land(api(body([visit(n) for n in range(3)])))
+    assert batch.rows_landed == 3
+    assert seen == ["0"] and setting() == before != "0"
 
 
 def test_a_stored_body_broken_after_some_chunks_lands_those_and_fails_with_the_reason(chain, api, settings):
